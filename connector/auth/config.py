@@ -1,0 +1,238 @@
+"""The OAuth 2.0 tab, validated: grant type, client credentials, token and authorization URLs and parameters, and
+the JWT client assertion's settings.
+
+The JSON Schema (``schemas/oauth2.schema.json``) has already been checked when :func:`parse_oauth_settings` runs; this
+module adds what the schema cannot say (a derivable authorization URL, reserved claims, loopback-only ``http``) and
+wraps every secret in :class:`~connector.secrets.Secret`. Loading and checking the private key itself happens when a
+token is first needed (``auth.assertion``), not here, so that parsing stays cheap.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from connector.context import RuntimeContext
+from connector.errors import FieldError
+from connector.results import Diagnostic
+from connector.secrets import Secret
+
+__all__ = [
+    "RESERVED_CLAIMS",
+    "JwtSettings",
+    "NameValue",
+    "OAuthSettings",
+    "SignatureKeySettings",
+    "derive_authorization_url",
+    "is_loopback_url",
+    "parse_oauth_settings",
+]
+
+RESERVED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+"""Claims the connector sets itself; extended claims may not replace them."""
+
+
+@dataclass(frozen=True)
+class NameValue:
+    """One name/value parameter, sent as given."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SignatureKeySettings:
+    """The private key and certificate that sign client assertions (all key material is secret)."""
+
+    format: Literal["pem", "pkcs12"]
+    private_key: Secret | None = None
+    certificate: str | None = None
+    pkcs12: Secret | None = None
+    password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """How to build and sign the client assertion."""
+
+    algorithm: str
+    key: SignatureKeySettings
+    issuer: str
+    subject: str
+    audience: str
+    expiration_seconds: int
+    jti: Literal["UUID", "NONE"]
+    extended_claims: tuple[NameValue, ...]
+    include_x5t_s256: bool
+    include_x5t: bool
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The OAuth 2.0 tab after validation.
+
+    :param grant_type: ``authorization_code`` or ``client_credentials``.
+    :param client_id: the application id.
+    :param client_secret: the secret, when the grant uses one.
+    :param client_authentication: ``client_secret_post`` or ``client_secret_basic``.
+    :param client_assertion_type: ``client_secret`` or ``jwt`` (client credentials only).
+    :param authorization_url: given, or derived from the token URL.
+    :param authorization_parameters: added to the authorization URL.
+    :param access_token_url: the token endpoint.
+    :param access_token_parameters: added to every token request.
+    :param scope: space-separated scopes, or ``None``.
+    :param refresh_margin_seconds: renew the access token this long before it expires.
+    :param jwt: the assertion settings, for ``client_assertion_type == "jwt"``.
+    :param callback_url: the host's OAuth redirect URL.
+    :param diagnostics: warnings.
+    """
+
+    grant_type: Literal["authorization_code", "client_credentials"]
+    client_id: str
+    client_secret: Secret | None
+    client_authentication: Literal["client_secret_post", "client_secret_basic"]
+    client_assertion_type: Literal["client_secret", "jwt"]
+    authorization_url: str | None
+    authorization_parameters: tuple[NameValue, ...]
+    access_token_url: str
+    access_token_parameters: tuple[NameValue, ...]
+    scope: str | None
+    refresh_margin_seconds: int
+    jwt: JwtSettings | None
+    callback_url: str | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def resource(self) -> str | None:
+        """The ``resource`` parameter, from the authorization or the token parameters."""
+        for parameter in (*self.authorization_parameters, *self.access_token_parameters):
+            if parameter.name == "resource" and parameter.value:
+                return parameter.value
+        return None
+
+
+def derive_authorization_url(token_url: str) -> str | None:
+    """Derive the authorization endpoint from the token endpoint, as Entra pairs them.
+
+    :param token_url: e.g. ``https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token``.
+    :returns: the same URL ending in ``/authorize``, or ``None`` when the token URL does not end in ``/token``.
+    """
+    parts = urlsplit(token_url)
+    if not parts.path.endswith("/token"):
+        return None
+    return parts._replace(path=parts.path.removesuffix("/token") + "/authorize", query="", fragment="").geturl()
+
+
+def is_loopback_url(url: str) -> bool:
+    """:returns: whether a URL points at this machine (``localhost`` or a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _pairs(raw: Any) -> tuple[NameValue, ...]:
+    return tuple(NameValue(str(item["name"]), str(item.get("value", ""))) for item in raw or ())
+
+
+def _secret(raw: Mapping[str, Any], key: str) -> Secret | None:
+    value = raw.get(key)
+    return Secret(str(value)) if value else None
+
+
+def _check_url(path: str, url: str, errors: list[FieldError], diagnostics: list[Diagnostic]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        errors.append(FieldError(path, f"must be an absolute https URL (got {url!r})"))
+    elif parts.scheme == "http" and not is_loopback_url(url):
+        diagnostics.append(Diagnostic("warning", path, "http sends secrets unencrypted; use https"))
+
+
+def _parse_jwt(raw: Mapping[str, Any], client_id: str, token_url: str, errors: list[FieldError]) -> JwtSettings:
+    key_raw: Mapping[str, Any] = raw.get("signature_key", {})
+    claims = _pairs(raw.get("extended_claims"))
+    for index, claim in enumerate(claims):
+        if claim.name in RESERVED_CLAIMS:
+            errors.append(
+                FieldError(
+                    f"oauth2.jwt.extended_claims[{index}].name",
+                    f"'{claim.name}' is set by the connector and cannot be overridden by an extended claim "
+                    f"(reserved: {', '.join(sorted(RESERVED_CLAIMS))})",
+                )
+            )
+    return JwtSettings(
+        algorithm=str(raw.get("signature_algorithm", "RS256")),
+        key=SignatureKeySettings(
+            format=key_raw.get("format", "pem"),
+            private_key=_secret(key_raw, "private_key"),
+            certificate=key_raw.get("certificate"),
+            pkcs12=_secret(key_raw, "pkcs12"),
+            password=_secret(key_raw, "password"),
+        ),
+        issuer=str(raw.get("issuer") or client_id),
+        subject=str(raw.get("subject") or client_id),
+        audience=str(raw.get("audience") or token_url),
+        expiration_seconds=int(raw.get("expiration_seconds", 300)),
+        jti=raw.get("jti", "UUID"),
+        extended_claims=claims,
+        include_x5t_s256=bool(raw.get("include_x5t_s256", True)),
+        include_x5t=bool(raw.get("include_x5t", True)),
+    )
+
+
+def parse_oauth_settings(
+    raw: Mapping[str, Any], context: RuntimeContext, *, skip: Collection[str] = ()
+) -> tuple[OAuthSettings | None, list[FieldError]]:
+    """Check what the schema cannot and build :class:`OAuthSettings`.
+
+    :param raw: the OAuth 2.0 tab, already checked against its schema.
+    :param context: the runtime context (for the callback URL).
+    :param skip: field paths already reported as bad by the schema; they are not checked again.
+    :returns: the settings (``None`` when the schema already failed) and any new field errors.
+    """
+    errors: list[FieldError] = []
+    diagnostics: list[Diagnostic] = []
+    if any(path == "oauth2" or path.startswith("oauth2.") for path in skip):
+        return None, errors
+    grant = raw["grant_type"]
+    client_id = str(raw["client_id"])
+    token_url = str(raw["access_token_url"])
+    _check_url("oauth2.access_token_url", token_url, errors, diagnostics)
+    authorization_url = raw.get("authorization_url") or None
+    if grant == "authorization_code":
+        if authorization_url:
+            _check_url("oauth2.authorization_url", authorization_url, errors, diagnostics)
+        else:
+            authorization_url = derive_authorization_url(token_url)
+            if authorization_url is None:
+                errors.append(
+                    FieldError(
+                        "oauth2.authorization_url",
+                        "is required because the access token URL does not end in /token, so it cannot be derived",
+                    )
+                )
+    assertion_type = raw.get("client_assertion_type", "client_secret") if grant == "client_credentials" else None
+    jwt = _parse_jwt(raw.get("jwt", {}), client_id, token_url, errors) if assertion_type == "jwt" else None
+    settings = OAuthSettings(
+        grant_type=grant,
+        client_id=client_id,
+        client_secret=_secret(raw, "client_secret"),
+        client_authentication=raw.get("client_authentication", "client_secret_post"),
+        client_assertion_type=assertion_type or "client_secret",
+        authorization_url=authorization_url,
+        authorization_parameters=_pairs(raw.get("authorization_parameters")),
+        access_token_url=token_url,
+        access_token_parameters=_pairs(raw.get("access_token_parameters")),
+        scope=(raw.get("scope") or None),
+        refresh_margin_seconds=int(raw.get("refresh_margin_seconds", 300)),
+        jwt=jwt,
+        callback_url=context.callback_url,
+        diagnostics=tuple(diagnostics),
+    )
+    return settings, errors

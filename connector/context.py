@@ -1,0 +1,170 @@
+"""What the host owns and lends to a connector: the runtime context.
+
+The counterpart of Boomi's runtime properties: proxy settings, network time-outs, the trusted CA bundle, the OAuth
+callback URL, a token store (the plugin saves every rotated refresh token through it), a checkpoint store, a progress
+callback and a logger. A connector keeps no state between calls that a second worker would need; what must survive
+goes through these stores.
+
+This module defines types only; it performs no I/O and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from connector.secrets import Secret
+
+__all__ = [
+    "CheckpointStore",
+    "MemoryCheckpointStore",
+    "MemoryTokenStore",
+    "NetworkTimeouts",
+    "Progress",
+    "ProgressCallback",
+    "ProxySettings",
+    "RuntimeContext",
+    "TokenStore",
+]
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """The runtime's proxy, used only when a connection turns on "honor runtime proxy".
+
+    :param host: proxy host name; ``None`` means the runtime has no proxy.
+    :param port: proxy port (Boomi's default is 80).
+    :param user: proxy user id, if the proxy needs authentication.
+    :param password: proxy password (secret).
+    :param non_proxy_hosts: hosts reached directly, ``|``-separated, ``*`` wildcards, case-insensitive
+        (``*.mycompany.com|localhost``).
+    """
+
+    host: str | None = None
+    port: int = 80
+    user: str | None = None
+    password: Secret | None = None
+    non_proxy_hosts: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkTimeouts:
+    """The runtime's network time-outs in milliseconds; ``None`` means the runtime sets none.
+
+    :param connect_ms: time allowed to establish a connection.
+    :param read_ms: time allowed between bytes of a response.
+    """
+
+    connect_ms: int | None = None
+    read_ms: int | None = None
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Where the host keeps token sets, encrypted. Keys are opaque strings chosen by the connector."""
+
+    def load(self, key: str) -> Mapping[str, Any] | None:
+        """:returns: the stored token set as saved, or ``None``."""
+        ...
+
+    def save(self, key: str, token_set: Mapping[str, Any]) -> None:
+        """Store a token set, replacing any earlier one. Called before the new tokens are used."""
+        ...
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Where the host keeps incremental-read checkpoints (e.g. change-tracking delta links)."""
+
+    def load(self, key: str) -> str | None:
+        """:returns: the last committed checkpoint, or ``None``."""
+        ...
+
+    def save(self, key: str, checkpoint: str) -> None:
+        """Commit a checkpoint; called only after every record before it was handed over."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report of a long operation.
+
+    :param operation: the operation name.
+    :param done: documents finished so far (succeeded + failed).
+    :param failed: documents that failed so far.
+    :param rate: documents per second since the operation started.
+    :param total: the number of input documents when known.
+    """
+
+    operation: str
+    done: int
+    failed: int
+    rate: float
+    total: int | None = None
+
+
+class ProgressCallback(Protocol):
+    """Called by long operations, at most a few times a second."""
+
+    def __call__(self, progress: Progress) -> None: ...
+
+
+class MemoryTokenStore:
+    """A token store that lives as long as the process; for tests and short scripts."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, Any]] = {}
+
+    def load(self, key: str) -> Mapping[str, Any] | None:
+        item = self._items.get(key)
+        return dict(item) if item is not None else None
+
+    def save(self, key: str, token_set: Mapping[str, Any]) -> None:
+        self._items[key] = dict(token_set)
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenStore(keys={sorted(self._items)!r})"
+
+
+class MemoryCheckpointStore:
+    """A checkpoint store that lives as long as the process; for tests and short scripts."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, str] = {}
+
+    def load(self, key: str) -> str | None:
+        return self._items.get(key)
+
+    def save(self, key: str, checkpoint: str) -> None:
+        self._items[key] = checkpoint
+
+
+def _null_logger() -> logging.Logger:
+    return logging.getLogger("connector.runtime")
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    """Everything the host owns and lends to a connection.
+
+    :param proxy: the runtime's proxy settings.
+    :param network_timeouts: the runtime's network time-outs.
+    :param ca_bundle: path of a PEM file of trusted CAs; ``None`` uses the platform's default trust store.
+        Environment variables such as ``REQUESTS_CA_BUNDLE`` never replace it.
+    :param callback_url: the OAuth redirect URL registered for this host.
+    :param token_store: where token sets are saved (every rotated refresh token goes through it).
+    :param checkpoint_store: where incremental-read checkpoints are committed.
+    :param progress: called with progress of long operations.
+    :param logger: the host's logger; secrets are never passed to it.
+    """
+
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    network_timeouts: NetworkTimeouts = field(default_factory=NetworkTimeouts)
+    ca_bundle: str | None = None
+    callback_url: str | None = None
+    token_store: TokenStore = field(default_factory=MemoryTokenStore)
+    checkpoint_store: CheckpointStore = field(default_factory=MemoryCheckpointStore)
+    progress: ProgressCallback | None = None
+    logger: logging.Logger = field(default_factory=_null_logger)

@@ -1,0 +1,84 @@
+"""The Dynamics 365 CE connector's hook implementations: thin, they delegate.
+
+A host imports every installed connector at start-up, so this module imports nothing heavy at module level and does
+no I/O: settings parsing (jsonschema), OAuth (cryptography, requests-oauthlib) and the Web API code are imported
+inside the hooks that need them. Every hook returns ``None`` for a connector id that is not ours, without raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from connector.context import RuntimeContext
+from connector.errors import NotImplementedYetError
+from connector.hookspecs import hookimpl
+from connector.results import (
+    AuthorizationStart,
+    AuthorizationStep,
+    BrowseRequest,
+    BrowseResult,
+    Connection,
+    OperationResult,
+    TestReport,
+    TokenSet,
+)
+
+__all__ = ["CONNECTOR_ID", "authorize", "browse", "connect", "execute_operation", "test"]
+
+CONNECTOR_ID: Final = "dynamics365-ce"
+
+
+def _not_yet(hook: str) -> NotImplementedYetError:
+    return NotImplementedYetError(f"The {hook} hook of the {CONNECTOR_ID} connector is not available in this version")
+
+
+@hookimpl
+def connect(connector_id: str, settings: Mapping[str, Any], context: RuntimeContext) -> Connection | None:
+    """Validate the settings and return a connection; see :func:`connector.hookspecs.connect`."""
+    if connector_id != CONNECTOR_ID:
+        return None
+    from connector.settings import parse_settings
+
+    parsed = parse_settings(settings, context)
+    return Connection(CONNECTOR_ID, parsed, context, parsed.diagnostics)
+
+
+@hookimpl
+def authorize(
+    connector_id: str, connection: Connection, step: AuthorizationStep
+) -> TokenSet | AuthorizationStart | None:
+    """Obtain tokens; see :func:`connector.hookspecs.authorize`."""
+    if connector_id != CONNECTOR_ID:
+        return None
+    raise _not_yet("authorize")
+
+
+@hookimpl
+def test(connector_id: str, connection: Connection) -> TestReport | None:
+    """Run Test Connection; see :func:`connector.hookspecs.test`."""
+    if connector_id != CONNECTOR_ID:
+        return None
+    raise _not_yet("test")
+
+
+@hookimpl
+def execute_operation(
+    connector_id: str,
+    connection: Connection,
+    operation: str,
+    options: Mapping[str, Any],
+    documents: Iterable[Mapping[str, Any]],
+) -> Iterator[OperationResult] | None:
+    """Run an operation; see :func:`connector.hookspecs.execute_operation`."""
+    if connector_id != CONNECTOR_ID:
+        return None
+    raise _not_yet("execute_operation")
+
+
+@hookimpl
+def browse(connector_id: str, connection: Connection, request: BrowseRequest) -> BrowseResult | None:
+    """List or describe object types; see :func:`connector.hookspecs.browse`."""
+    if connector_id != CONNECTOR_ID:
+        return None
+    raise _not_yet("browse")

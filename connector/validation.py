@@ -1,0 +1,144 @@
+"""Turn JSON Schema validation failures into field errors a person can act on.
+
+Used for the connection and OAuth settings and for operation options. Every failure becomes a
+:class:`~connector.errors.FieldError` naming the field by its dotted path and saying what is wrong in plain words;
+the value seen is quoted unless the field is secret (``writeOnly``), so a bad secret never reaches a message.
+This module does not know what the settings mean; ``settings`` and the operations check that.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from connector.errors import FieldError
+
+__all__ = ["field_path", "schema_field_errors"]
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "blank",
+}
+
+
+def field_path(prefix: str, parts: Iterable[str | int]) -> str:
+    """Render a location as ``prefix.a.b[2].c``.
+
+    :param prefix: the name of the settings part (``connection``, ``oauth2``, ``options``), or empty.
+    :param parts: the keys and indexes below it.
+    :returns: the dotted path.
+    """
+    path = prefix
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else part
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def schema_field_errors(instance: Any, schema: Mapping[str, Any], prefix: str) -> list[FieldError]:
+    """Validate an instance and describe every failure.
+
+    :param instance: the value to check.
+    :param schema: a JSON Schema 2020-12.
+    :param prefix: prepended to every field path.
+    :returns: the field errors, ordered by path, empty when the instance is valid.
+    """
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    found: dict[tuple[str, str], FieldError] = {}
+    for error in validator.iter_errors(instance):
+        for field_error in _describe(error, prefix):
+            found.setdefault((field_error.path, field_error.message), field_error)
+    return sorted(found.values(), key=lambda item: item.path)
+
+
+def _describe(error: ValidationError, prefix: str) -> list[FieldError]:
+    path = field_path(prefix, list(error.absolute_path))
+    secret = bool(isinstance(error.schema, Mapping) and error.schema.get("writeOnly"))
+    kind = error.validator
+    expected: Any = error.validator_value
+    if kind == "required":
+        required: Sequence[str] = expected
+        present = error.instance if isinstance(error.instance, Mapping) else {}
+        return [FieldError(field_path(path, [name]), "is required") for name in required if name not in present]
+    if kind == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        return [
+            FieldError(field_path(path, [str(name)]), "is not a field of this form")
+            for name in error.instance
+            if name not in known
+        ]
+    if kind == "oneOf" and _is_choice(expected):
+        choices = ", ".join(str(option["const"]) for option in expected)
+        return [FieldError(path, f"must be one of {choices}{_seen(error.instance, secret)}")]
+    if kind == "enum":
+        choices = ", ".join(str(option) for option in expected)
+        return [FieldError(path, f"must be one of {choices}{_seen(error.instance, secret)}")]
+    if kind == "type":
+        expected = expected
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return [FieldError(path, f"must be {_article(wanted)}, not {_json_type(error.instance)}")]
+    if kind == "contains":
+        return [FieldError(path, _contains_message(expected))]
+    if kind == "pattern":
+        examples = error.schema.get("examples") if isinstance(error.schema, Mapping) else None
+        hint = f", like {examples[0]!r}" if examples else ""
+        return [FieldError(path, f"does not have the expected form{hint}{_seen(error.instance, secret)}")]
+    if kind == "minLength" and expected == 1:
+        return [FieldError(path, "must not be blank")]
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        relation = {"minimum": "at least", "maximum": "at most"}.get(kind, kind)
+        return [FieldError(path, f"must be {relation} {expected}{_seen(error.instance, secret)}")]
+    if kind == "const":
+        return [FieldError(path, f"must be {expected!r}{_seen(error.instance, secret)}")]
+    if secret:
+        return [FieldError(path, f"is not valid ({kind})")]
+    return [FieldError(path, error.message)]
+
+
+def _is_choice(options: Any) -> bool:
+    return isinstance(options, list) and all(isinstance(option, Mapping) and "const" in option for option in options)
+
+
+def _contains_message(subschema: Any) -> str:
+    name = None
+    if isinstance(subschema, Mapping):
+        name_schema = subschema.get("properties", {}).get("name", {})
+        if isinstance(name_schema, Mapping):
+            name = name_schema.get("const")
+    if name:
+        return f"must include a '{name}' parameter with a value"
+    return "does not contain a required item"
+
+
+def _seen(value: Any, secret: bool) -> str:
+    if secret:
+        return ""
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f" (got {text})"
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
