@@ -1,0 +1,113 @@
+"""Plumbing shared by the sandbox's WSGI middlewares (limits, faults, statistics).
+
+What it is for: the ``environ`` keys through which the middlewares tell each other what they did (a request
+was throttled, a fault was injected, the server can reset the connection), a response-body wrapper that
+reports when the server has finished with a response, and memoisation of the principal lookup so that a
+bearer token is verified once per request however many middlewares ask.
+
+What it is not for: any behaviour of the service itself; the middlewares live in ``limits``, ``faults`` and
+``stats``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = [
+    "ENVIRON_BATCH",
+    "ENVIRON_FAULT",
+    "ENVIRON_PRINCIPAL",
+    "ENVIRON_RESET_CONNECTION",
+    "ENVIRON_THROTTLED",
+    "CompletionIterable",
+    "PrincipalOf",
+    "memoize_principal",
+]
+
+#: Set by :class:`~connector.sandbox.limits.ServiceProtection` to the Dataverse error code of a 429 it sent.
+ENVIRON_THROTTLED = "connector.sandbox.throttled"
+#: Set by :class:`~connector.sandbox.faults.FaultInjector` to the kind of fault it injected.
+ENVIRON_FAULT = "connector.sandbox.fault"
+#: A zero-argument callable the cooperating request handler puts in the environ: reset the connection (RST).
+ENVIRON_RESET_CONNECTION = "connector.sandbox.reset_connection"
+#: The memoised result of the principal lookup (a string, or ``None`` for "no principal").
+ENVIRON_PRINCIPAL = "connector.sandbox.principal"
+#: ``True`` in the environ of a request :func:`~connector.sandbox.batch.handle_batch` built from a batch part.
+ENVIRON_BATCH = "connector.sandbox.batch"
+
+PrincipalOf = Callable[["WSGIEnvironment"], "str | None"]
+
+
+def memoize_principal(principal_of: PrincipalOf) -> PrincipalOf:
+    """Wrap a principal lookup so that it runs at most once per request.
+
+    The lookup usually verifies the bearer token's signature, which is the most expensive step of a small
+    request; the recorder, the limits and the Web API all need its answer.
+
+    :param principal_of: returns the principal (the token's object id) of a request, or ``None``.
+    :returns: the same lookup, caching its answer in the request's environ.
+    """
+
+    def cached(environ: WSGIEnvironment) -> str | None:
+        if ENVIRON_PRINCIPAL in environ:
+            value: str | None = environ[ENVIRON_PRINCIPAL]
+            return value
+        principal = principal_of(environ)
+        environ[ENVIRON_PRINCIPAL] = principal
+        return principal
+
+    return cached
+
+
+class CompletionIterable:
+    """A WSGI response body that calls ``on_done`` exactly once, when the server has finished with it.
+
+    "Finished" is the first of: the body was exhausted, ``close()`` was called, or iterating raised. The
+    server calls ``close()``; werkzeug's test client does not unless asked, so exhaustion counts too.
+
+    :param body: the inner application's response body.
+    :param on_done: called once, with no arguments.
+    """
+
+    def __init__(self, body: Iterable[bytes], on_done: Callable[[], None]) -> None:
+        self._body = body
+        self._iterator: Iterator[bytes] | None = None
+        self._on_done = on_done
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = iter(self._body)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._finish()
+            raise
+        except BaseException:
+            self._finish()
+            raise
+
+    def close(self) -> None:
+        """Close the inner body (if it can be closed) and report completion."""
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self._on_done()
