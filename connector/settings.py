@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
@@ -157,23 +157,28 @@ class ConnectionSettings:
         return f"{self.protocol}://{self.host}"
 
 
-def compose_api_root(protocol: str, base_url: str, web_api_path: str, version: str) -> tuple[str, list[FieldError]]:
+def compose_api_root(
+    protocol: str, base_url: str, web_api_path: str, version: str, *, skip: Collection[str] = ()
+) -> tuple[str, list[FieldError]]:
     """Compose the API root and check each part.
 
     :param protocol: ``https`` or ``http``.
     :param base_url: the host (and optional port), without scheme or path; one trailing slash is tolerated.
     :param web_api_path: the Web API path; slashes are normalised.
     :param version: ``v<major>.<minor>``, optionally with a trailing slash.
-    :returns: the API root (e.g. ``http://boomi.crm.dynamics.com/api/data/v9.0/``) and the field errors found
-        (when there are errors the root is empty).
+    :param skip: field paths already known to be bad; they are not checked again.
+    :returns: the API root (e.g. ``http://boomi.crm.dynamics.com/api/data/v9.0/``) and the field errors found;
+        the root is empty when any part is bad.
     """
+    checks = {
+        "connection.base_url": _base_url_problems(base_url),
+        "connection.web_api_path": _path_problems(web_api_path),
+        "connection.version": [] if _VERSION.match(version.strip()) else [f"must look like v9.2 (got {version!r})"],
+    }
     errors = [
-        *(FieldError("connection.base_url", message) for message in _base_url_problems(base_url)),
-        *(FieldError("connection.web_api_path", message) for message in _path_problems(web_api_path)),
+        FieldError(path, message) for path, messages in checks.items() if path not in skip for message in messages
     ]
-    if not _VERSION.match(version.strip()):
-        errors.append(FieldError("connection.version", f"must look like v9.2 (got {version!r})"))
-    if errors:
+    if errors or set(checks) & set(skip):
         return "", errors
     host = base_url.strip().rstrip("/")
     segments = [segment for segment in web_api_path.strip().split("/") if segment]
@@ -251,15 +256,14 @@ def parse_settings(raw: Mapping[str, Any], context: RuntimeContext) -> Connectio
         raise ConfigError(sorted(errors, key=lambda error: error.path))
 
     protocol = connection_raw.get("protocol", "https")
-    api_root = ""
-    if not bad_fields & {"connection.base_url", "connection.web_api_path", "connection.version"}:
-        api_root, root_errors = compose_api_root(
-            protocol if protocol in {"https", "http"} else "https",
-            str(connection_raw.get("base_url", "")),
-            str(connection_raw.get("web_api_path", "/api/data/")),
-            str(connection_raw.get("version", "v9.2")),
-        )
-        errors.extend(root_errors)
+    api_root, root_errors = compose_api_root(
+        protocol if protocol in {"https", "http"} else "https",
+        str(connection_raw.get("base_url", "")),
+        str(connection_raw.get("web_api_path", "/api/data/")),
+        str(connection_raw.get("version", "v9.2")),
+        skip=bad_fields,
+    )
+    errors.extend(root_errors)
     oauth, oauth_errors = parse_oauth_settings(oauth_raw, context, skip=bad_fields)
     errors.extend(oauth_errors)
     if errors or oauth is None:

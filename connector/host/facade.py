@@ -172,9 +172,7 @@ class ConnectorHost:
         known = ", ".join(sorted(c.id for c in self.connectors())) or "none"
         return UnknownConnectorError(f"No installed connector has the id {connector_id!r} (installed: {known})")
 
-    def _before(
-        self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
-    ) -> None:
+    def _before(self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         shown = {key: self._describe(key, value) for key, value in kwargs.items()}
         _log.info("hook %s(%s)", hook_name, ", ".join(f"{key}={value}" for key, value in shown.items()))
 

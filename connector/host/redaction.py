@@ -1,9 +1,9 @@
 """Keep secrets out of what the reference host logs and prints.
 
 Secrets are found two ways, so that a connector whose schema forgets ``writeOnly`` is still covered: every property a
-connector's JSON Schemas mark ``writeOnly``, and any key whose name says it holds a secret (``secret``, ``password``,
-``token``, ``private_key``, ``assertion`` ...). :func:`scrub_text` removes known secret values from free text (error
-messages from a server that echoed one back).
+connector's JSON Schemas mark ``writeOnly``, and any key whose name says it holds a secret (``client_secret``,
+``password``, ``refresh_token``, ``private_key``, ``client_assertion`` ...). :func:`scrub_text` removes known secret
+values from free text (error messages from a server that echoed one back).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from connector.secrets import REDACTED
 __all__ = ["SECRET_KEY_PATTERN", "redact", "scrub_text", "secret_values", "write_only_names"]
 
 SECRET_KEY_PATTERN: Final = re.compile(
-    r"(secret|password|passwd|token|private_?key|pkcs12|assertion|authorization|code_verifier|credential)",
+    r"(^|[_-])(secret|password|passwd|private_?key|pkcs12|assertion|access_token|refresh_token|id_token|"
+    r"code_verifier|api_key|authorization|proxy-authorization)$",
     re.IGNORECASE,
 )
+"""Key names that hold secrets whatever a schema says (``client_secret``, ``Authorization``, ``refresh_token``)."""
 
 
 def write_only_names(schema: Mapping[str, Any]) -> set[str]:

@@ -1,0 +1,127 @@
+"""The ``connector`` command: the reference host's command line.
+
+Every command loads connectors through the entry points, exactly as a host would. Errors are one readable line naming
+what to change (a traceback only with ``--debug``); exit codes: 0 success, 1 a failure the user can fix or a
+record that failed, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from connector.errors import ConfigError, ConnectorError
+from connector.host.about import render_about
+from connector.host.facade import ConnectorHost
+
+__all__ = ["main"]
+
+DEFAULT_CONNECTOR: Final = "dynamics365-ce"
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def _cmd_about(args: argparse.Namespace) -> int:
+    host = ConnectorHost()
+    connector = host.connector(args.connector)
+    schemas = {name: host.schema(args.connector, name) for name in ("connection", "oauth2")}
+    print(render_about(connector, schemas, args.format))
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    host = ConnectorHost()
+    connectors = host.connectors()
+    if args.format == "json":
+        payload = [
+            {
+                "id": c.id,
+                "distribution": c.distribution,
+                "version": c.version,
+                "module": c.module,
+                "hooks": list(c.hooks),
+                "manifest": c.manifest,
+            }
+            for c in connectors
+        ]
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    if not connectors:
+        print("No connectors installed.")
+    for c in connectors:
+        name = (c.manifest or {}).get("name", "")
+        schemas = ", ".join(sorted(((c.manifest or {}).get("schemas") or {}).values()))
+        print(f"{c.id}  {c.version or '?'}  ({c.distribution or 'registered in process'})  {name}")
+        print(f"    hooks: {', '.join(c.hooks)}")
+        print(f"    schemas: {schemas or 'none'}")
+    return EXIT_OK
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from connector.sandbox.cli import main as sandbox_main
+
+    return sandbox_main(args.sandbox_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """:returns: the argument parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="connector", description="Reference host for integration-runtime connectors (Dynamics 365 CE)."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and DEBUG logs (secrets stay redacted)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    about = commands.add_parser("about", help="describe a connector: hooks, operations, settings")
+    about.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")
+    about.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    about.set_defaults(handler=_cmd_about)
+
+    listing = commands.add_parser("list", help="list installed connectors with versions, hooks and schemas")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(handler=_cmd_list)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="run the local Dataverse-compatible sandbox (see: connector sandbox --help)", add_help=False
+    )
+    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(handler=_cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    :param argv: the arguments (without the program name); defaults to ``sys.argv[1:]``.
+    :returns: the exit code.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as error:
+        if args.debug:
+            raise
+        print(f"error: {error.user_message}", file=sys.stderr)
+        return EXIT_FAILED
+    except ConnectorError as error:
+        if args.debug:
+            raise
+        print(f"error: {error.user_message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())

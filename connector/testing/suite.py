@@ -1,0 +1,219 @@
+"""The conformance suite: pytest tests any host can run against an installed connector.
+
+Adopt it with a subclass naming the connector id and two example settings::
+
+    from connector.testing import ConnectorConformance
+
+    class TestMyConnector(ConnectorConformance):
+        connector_id = "dynamics365-ce"
+        valid_settings = {...}                    # connects without network I/O
+        invalid_settings = {...}                  # several bad fields at once
+        invalid_fields = {"connection.base_url", "oauth2.client_id"}
+
+The suite depends only on the hook contract, the entry points, the manifest and the schemas: it loads the connector
+exactly as a host does and never imports the connector's own modules.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any, ClassVar
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from connector import hookspecs
+from connector.context import RuntimeContext
+from connector.errors import ConfigError
+from connector.host.facade import ConnectorHost
+from connector.host.loader import HOOK_NAMES, InstalledConnector, get_plugin_manager, read_package_json
+from connector.host.redaction import SECRET_KEY_PATTERN, secret_values
+from connector.resources import load_schema
+from connector.results import BrowseRequest, Connection
+
+__all__ = ["ConnectorConformance", "iter_properties"]
+
+FOREIGN_ID = "conformance-foreign-connector"
+
+
+def iter_properties(schema: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Walk every property declared anywhere in a schema (nested objects, ``$defs``, conditionals).
+
+    :param schema: a JSON Schema.
+    :param path: the path of ``schema`` itself.
+    :returns: ``(path, property schema)`` pairs.
+    """
+    if isinstance(schema, Mapping):
+        for name, subschema in (schema.get("properties") or {}).items():
+            if isinstance(subschema, Mapping):
+                yield f"{path}.{name}" if path else name, subschema
+        for key, value in schema.items():
+            child = path if key == "properties" else f"{path}/{key}" if path else key
+            if key == "properties" and isinstance(value, Mapping):
+                for name, subschema in value.items():
+                    yield from iter_properties(subschema, f"{path}.{name}" if path else name)
+            elif key not in {"const", "default", "examples", "enum"}:
+                yield from iter_properties(value, child)
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from iter_properties(item, f"{path}[{index}]")
+
+
+class ConnectorConformance:
+    """Subclass this with ``connector_id``, ``valid_settings``, ``invalid_settings`` and ``invalid_fields``."""
+
+    connector_id: ClassVar[str]
+    valid_settings: ClassVar[Mapping[str, Any]]
+    invalid_settings: ClassVar[Mapping[str, Any]]
+    invalid_fields: ClassVar[Collection[str]]
+
+    # -- fixtures ---------------------------------------------------------------------------------------------
+
+    @pytest.fixture(scope="class")
+    def host(self) -> Iterator[ConnectorHost]:
+        """A host that loaded every installed connector through the entry points."""
+        host = ConnectorHost(get_plugin_manager())
+        yield host
+        host.close()
+
+    @pytest.fixture(scope="class")
+    def installed(self, host: ConnectorHost) -> InstalledConnector:
+        """The connector under test, as the host sees it."""
+        return host.connector(self.connector_id)
+
+    @pytest.fixture(scope="class")
+    def manifest(self, installed: InstalledConnector) -> Mapping[str, Any]:
+        """The connector's manifest."""
+        assert installed.manifest is not None, "the connector's package ships no manifest.json"
+        return installed.manifest
+
+    @pytest.fixture(scope="class")
+    def schemas(self, host: ConnectorHost, manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        """Every form and operation schema the manifest names, read from the installed package."""
+        plugin = host.manager.get_plugin(self.connector_id)
+        paths = dict(manifest["schemas"])
+        paths.update({f"operations/{op['name']}": op["options_schema"] for op in manifest["operations"]})
+        loaded: dict[str, Mapping[str, Any]] = {}
+        for name, relative in paths.items():
+            schema = read_package_json(plugin, relative)
+            assert schema is not None, f"{relative} is named by the manifest but not shipped in the package"
+            loaded[name] = schema
+        return loaded
+
+    @pytest.fixture
+    def connection(self, host: ConnectorHost) -> Connection:
+        """A connection made from ``valid_settings``."""
+        return host.connect(self.connector_id, self.valid_settings, RuntimeContext())
+
+    # -- discovery and packaging ------------------------------------------------------------------------------
+
+    def test_entry_point_name_equals_manifest_id(
+        self, installed: InstalledConnector, manifest: Mapping[str, Any]
+    ) -> None:
+        assert installed.distribution is not None, "the connector must be installed through an entry point"
+        assert manifest["id"] == installed.id == self.connector_id
+        assert manifest["entry_point"]["group"] == hookspecs.ENTRY_POINT_GROUP
+        assert manifest["entry_point"]["module"] == installed.module
+
+    def test_manifest_is_valid(self, manifest: Mapping[str, Any]) -> None:
+        Draft202012Validator(load_schema("manifest")).validate(manifest)
+
+    def test_manifest_version_equals_distribution_version(
+        self, installed: InstalledConnector, manifest: Mapping[str, Any]
+    ) -> None:
+        assert installed.distribution is not None
+        assert manifest["version"] == importlib.metadata.version(installed.distribution) == installed.version
+
+    def test_implements_every_hook_of_the_contract(
+        self, installed: InstalledConnector, manifest: Mapping[str, Any]
+    ) -> None:
+        assert set(installed.hooks) == set(HOOK_NAMES)
+        assert manifest["hook_contract_version"] == hookspecs.HOOK_CONTRACT_VERSION
+
+    def test_check_pending_passes(self, host: ConnectorHost) -> None:
+        host.manager.check_pending()
+
+    # -- schemas ----------------------------------------------------------------------------------------------
+
+    def test_schemas_are_valid_2020_12(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        for name, schema in schemas.items():
+            assert schema.get("$schema") == "https://json-schema.org/draft/2020-12/schema", name
+            Draft202012Validator.check_schema(schema)
+
+    def test_every_property_has_title_and_description(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        untitled = [
+            f"{name}:{path}"
+            for name, schema in schemas.items()
+            for path, prop in iter_properties(schema)
+            if not _is_conditional_only(prop) and not (prop.get("title") and prop.get("description"))
+        ]
+        assert not untitled, f"properties without title or description: {untitled}"
+
+    def test_secrets_are_write_only(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        exposed = [
+            f"{name}:{path}"
+            for name, schema in schemas.items()
+            for path, prop in iter_properties(schema)
+            if SECRET_KEY_PATTERN.search(path.rsplit(".", 1)[-1])
+            and not _is_conditional_only(prop)
+            and prop.get("type") == "string"
+            and not prop.get("writeOnly")
+        ]
+        assert not exposed, f"secret-looking properties without writeOnly: {exposed}"
+
+    def test_defaults_and_examples_validate(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        wrong = []
+        for name, schema in schemas.items():
+            for path, prop in iter_properties(schema):
+                if _is_conditional_only(prop):
+                    continue
+                validator = Draft202012Validator({**prop, "$defs": schema.get("$defs", {})})
+                samples = ([prop["default"]] if "default" in prop else []) + list(prop.get("examples", []))
+                wrong += [f"{name}:{path} = {sample!r}" for sample in samples if not validator.is_valid(sample)]
+        assert not wrong, f"defaults or examples invalid against their own property: {wrong}"
+
+    def test_example_settings_are_valid_against_the_schemas(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        for part in ("connection", "oauth2"):
+            Draft202012Validator(schemas[part]).validate(self.valid_settings[part])
+
+    # -- dispatch etiquette -----------------------------------------------------------------------------------
+
+    def test_every_hook_returns_none_for_a_foreign_id(self, host: ConnectorHost, connection: Connection) -> None:
+        plugin = host.manager.get_plugin(self.connector_id)
+        calls: dict[str, dict[str, Any]] = {
+            "connect": {"settings": self.valid_settings, "context": RuntimeContext()},
+            "authorize": {"connection": connection, "step": "token"},
+            "test": {"connection": connection},
+            "execute_operation": {"connection": connection, "operation": "get", "options": {}, "documents": [{}]},
+            "browse": {"connection": connection, "request": BrowseRequest("list")},
+        }
+        for hook, kwargs in calls.items():
+            assert getattr(plugin, hook)(connector_id=FOREIGN_ID, **kwargs) is None, hook
+
+    # -- configuration errors ---------------------------------------------------------------------------------
+
+    def test_valid_settings_connect(self, connection: Connection) -> None:
+        assert connection.connector_id == self.connector_id
+
+    def test_config_error_lists_every_bad_field(self, host: ConnectorHost) -> None:
+        with pytest.raises(ConfigError) as caught:
+            host.connect(self.connector_id, self.invalid_settings, RuntimeContext())
+        assert set(self.invalid_fields) <= set(caught.value.fields)
+        for field in self.invalid_fields:
+            assert field in caught.value.user_message
+
+    @pytest.mark.parametrize("bad", [None, [], "settings", {"connection": 5, "oauth2": []}])
+    def test_malformed_settings_give_a_config_error(self, host: ConnectorHost, bad: Any) -> None:
+        with pytest.raises(ConfigError):
+            host.connect(self.connector_id, bad, RuntimeContext())
+
+    def test_connection_repr_shows_no_secret(self, connection: Connection) -> None:
+        for secret in secret_values(self.valid_settings):
+            assert secret not in repr(connection)
+            assert secret not in str(connection.settings)
+
+
+def _is_conditional_only(prop: Mapping[str, Any]) -> bool:
+    # Properties inside if/then/contains only restate a constraint on a field declared elsewhere.
+    return "title" not in prop and set(prop) <= {"const", "minLength", "contains", "type", "enum", "required"}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine of this project's kind, then run ruff, mypy and pytest.
+# Used by the README's test command and by .ci/run. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+# The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).
+if [ ! -d tests/interop/node_modules ]; then
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
+
+python3 -m ruff check .
+python3 -m mypy
+python3 -m pytest "$@"
