@@ -17,14 +17,14 @@ import pytest
 
 from connector.context import RuntimeContext
 from connector.errors import ConnectorError, NotImplementedYetError, UnknownConnectorError
+from connector.hookspecs import hookimpl
 from connector.host.facade import ConnectorHost
 from connector.host.loader import ALLOW_ENV, BLOCK_ENV, get_plugin_manager, installed_connectors
-from connector.hookspecs import hookimpl
 from connector.results import BrowseRequest, BrowseResult, Connection
 from tests.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
 
 DUMMY_PLUGIN = textwrap.dedent(
-    '''
+    """
     from connector.hookspecs import hookimpl
     from connector.results import BrowseResult, Connection, ObjectType
 
@@ -39,7 +39,7 @@ DUMMY_PLUGIN = textwrap.dedent(
         if connector_id != "dummy":
             return None
         return BrowseResult(object_types=(ObjectType("widgets", "Widgets"),))
-    '''
+    """
 )
 
 
@@ -152,4 +152,3 @@ def test_tracing_switch_from_environment(monkeypatch: pytest.MonkeyPatch, caplog
     host.connect("dynamics365-ce", CLIENT_SECRET_SETTINGS, RuntimeContext())
     host.close()
     assert any("hook connect(" in record.getMessage() for record in caplog.records)
-
