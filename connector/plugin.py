@@ -38,10 +38,11 @@ def connect(connector_id: str, settings: Mapping[str, Any], context: RuntimeCont
     """Validate the settings and return a connection; see :func:`connector.hookspecs.connect`."""
     if connector_id != CONNECTOR_ID:
         return None
+    from connector.live import LiveConnection
     from connector.settings import parse_settings
 
     parsed = parse_settings(settings, context)
-    return Connection(CONNECTOR_ID, parsed, context, parsed.diagnostics)
+    return Connection(CONNECTOR_ID, parsed, context, parsed.diagnostics, state=LiveConnection(parsed, context))
 
 
 @hookimpl

@@ -1,0 +1,74 @@
+"""The live state behind a :class:`~connector.results.Connection`: its transport, token source and Web API client.
+
+``connect`` only validates settings; the pieces here are built on first use, once per connection, and shared by
+every thread using it. Nothing here outlives the connection: tokens go through the host's token store, so a second
+worker with its own connection needs nothing from this one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from connector.context import RuntimeContext
+from connector.settings import ConnectionSettings
+
+if TYPE_CHECKING:
+    from connector.dataverse.client import DataverseClient
+    from connector.transport import BearerProvider, Transport
+
+__all__ = ["LiveConnection"]
+
+
+class LiveConnection:
+    """Lazily built, thread-safe per-connection machinery.
+
+    :param settings: the connection's validated settings.
+    :param context: the runtime context.
+    """
+
+    def __init__(self, settings: ConnectionSettings, context: RuntimeContext) -> None:
+        self.settings = settings
+        self.context = context
+        self._lock = threading.RLock()
+        self._built: dict[str, Any] = {}
+
+    def _once(self, name: str, build: Any) -> Any:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]
+
+    @property
+    def token_source(self) -> BearerProvider:
+        """The connection's access tokens (``connector.auth.tokens``)."""
+        from connector.auth.tokens import build_token_source
+
+        source: BearerProvider = self._once("token_source", lambda: build_token_source(self.settings, self.context))
+        return source
+
+    @property
+    def transport(self) -> Transport:
+        """The authenticated transport to the Web API."""
+        from connector.transport import Transport
+
+        transport: Transport = self._once("transport", lambda: Transport(self.settings, bearer=self.token_source))
+        return transport
+
+    @property
+    def dataverse(self) -> DataverseClient:
+        """The Web API client."""
+        from connector.dataverse.client import DataverseClient
+
+        client: DataverseClient = self._once("dataverse", lambda: DataverseClient(self.transport, self.settings))
+        return client
+
+    def close(self) -> None:
+        """Close pooled HTTP connections."""
+        with self._lock:
+            transport = self._built.get("transport")
+            if transport is not None:
+                transport.close()
+
+    def __repr__(self) -> str:
+        return f"LiveConnection(api_root={self.settings.api_root!r})"
