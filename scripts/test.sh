@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+# A real HTTP proxy for the proxy tests (Test Connection through the runtime proxy, 407, non-proxy hosts).
+if ! command -v tinyproxy >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends tinyproxy >/dev/null
+fi
+
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).
 if [ ! -d tests/interop/node_modules ]; then
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
