@@ -248,6 +248,14 @@ def serve(app: WSGIApplication, handler: type[WSGIRequestHandler]) -> Iterator[s
 
 
 @pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A client that ignores proxy settings from the environment: loopback traffic only."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
+@pytest.fixture
 def faults(inner: RecordingApp) -> FaultInjector:
     return FaultInjector(inner, FaultSettings(), seed=1, clock=Clock())
 
@@ -275,55 +283,59 @@ def caused_by_reset(error: BaseException) -> bool:
 
 
 def test_reset_before_sends_rst_and_never_reaches_the_application(
-    faults: FaultInjector, inner: RecordingApp, base_url: str
+    http: requests.Session, faults: FaultInjector, inner: RecordingApp, base_url: str
 ) -> None:
     faults.schedule("reset_before", 1)
     with pytest.raises(requests.ConnectionError) as raised:
-        requests.post(base_url + API, json={"name": "x"}, timeout=5)
+        http.post(base_url + API, json={"name": "x"}, timeout=5)
     assert caused_by_reset(raised.value), repr(raised.value)
     assert inner.calls == []
     # The server carries on serving.
-    assert requests.get(base_url + API, timeout=5).status_code == 200
+    assert http.get(base_url + API, timeout=5).status_code == 200
 
 
 def test_reset_after_commits_the_write_then_sends_rst(
-    faults: FaultInjector, inner: RecordingApp, base_url: str
+    http: requests.Session, faults: FaultInjector, inner: RecordingApp, base_url: str
 ) -> None:
     faults.schedule("reset_after", 1)
     with pytest.raises(requests.ConnectionError) as raised:
-        requests.post(base_url + API, json={"name": "x"}, timeout=5)
+        http.post(base_url + API, json={"name": "x"}, timeout=5)
     assert caused_by_reset(raised.value), repr(raised.value)
     assert inner.calls == [f"POST {API}"]
 
 
-def test_truncated_body_breaks_the_client_read(faults: FaultInjector, base_url: str) -> None:
+def test_truncated_body_breaks_the_client_read(http: requests.Session, faults: FaultInjector, base_url: str) -> None:
     faults.schedule("truncate", 1)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(base_url + API, timeout=5)
-    assert requests.get(base_url + API, timeout=5).json()["value"][0]["name"] == "Contoso"
+        http.get(base_url + API, timeout=5)
+    assert http.get(base_url + API, timeout=5).json()["value"][0]["name"] == "Contoso"
 
 
-def test_malformed_body_reaches_the_client_intact_but_unparseable(faults: FaultInjector, base_url: str) -> None:
+def test_malformed_body_reaches_the_client_intact_but_unparseable(
+    http: requests.Session, faults: FaultInjector, base_url: str
+) -> None:
     faults.schedule("malformed", 1)
-    response = requests.get(base_url + API, timeout=5)
+    response = http.get(base_url + API, timeout=5)
     assert response.status_code == 200
     with pytest.raises(requests.exceptions.JSONDecodeError):
         response.json()
 
 
-def test_werkzeug_exposes_the_socket_that_the_handler_resets(faults: FaultInjector, inner: RecordingApp) -> None:
+def test_werkzeug_exposes_the_socket_that_the_handler_resets(
+    http: requests.Session, faults: FaultInjector, inner: RecordingApp
+) -> None:
     for url in serve(faults, FaultAwareRequestHandler):
-        requests.get(url + API, timeout=5)
+        http.get(url + API, timeout=5)
     environ = inner.environs[0]
     assert "werkzeug.socket" in environ
     assert callable(environ["connector.sandbox.reset_connection"])
 
 
 def test_without_the_cooperating_handler_a_reset_still_ends_the_connection(
-    faults: FaultInjector, inner: RecordingApp
+    http: requests.Session, faults: FaultInjector, inner: RecordingApp
 ) -> None:
     faults.schedule("reset_before", 1)
     for url in serve(faults, WSGIRequestHandler):
         with pytest.raises(requests.ConnectionError):
-            requests.get(url + API, timeout=5)
-        assert requests.get(url + API, timeout=5).status_code == 200
+            http.get(url + API, timeout=5)
+        assert http.get(url + API, timeout=5).status_code == 200

@@ -104,10 +104,10 @@ class FaultSettings:
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")
-        for name, rate in self._rates().items():
+        for name, rate in self.fault_rates().items():
             if not 0 <= rate <= 1:
                 raise ValueError(f"{name}_rate must be between 0 and 1, got {rate}")
-        total = sum(self._rates().values())
+        total = sum(self.fault_rates().values())
         if total > 1 + 1e-9:
             raise ValueError(f"the fault rates add up to {total}, more than 1")
         if not self.error_statuses or any(not 500 <= s <= 599 for s in self.error_statuses):
@@ -115,7 +115,8 @@ class FaultSettings:
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
 
-    def _rates(self) -> dict[str, float]:
+    def fault_rates(self) -> dict[str, float]:
+        """:returns: each fault kind's rate, in the order a random draw is mapped onto them."""
         # The order is part of the deterministic decision: one uniform draw is mapped onto these intervals.
         return {
             FaultKind.RESET_BEFORE.value: self.reset_before_rate,
@@ -292,7 +293,7 @@ class FaultInjector:
                 # depends only on the seed and the sequence of requests.
                 draw = self._random.random()
                 threshold = 0.0
-                for name, rate in settings._rates().items():
+                for name, rate in settings.fault_rates().items():
                     threshold += rate
                     if draw < threshold:
                         decision.kind = FaultKind(name)
