@@ -63,6 +63,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_form(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connector.host.form import FormIO, fill_form
+    from connector.host.token_store import default_store_path
+
+    host = ConnectorHost()
+    schemas = {name: host.schema(args.connector, name) for name in ("connection", "oauth2")}
+    output = Path(args.output) if args.output else None
+    secrets_dir = (
+        output.with_name(output.name + ".secrets")
+        if output
+        else default_store_path().parent / "secrets" / args.connector
+    )
+    config = fill_form(schemas, FormIO(), secrets_dir)
+    text = json.dumps(config, indent=2) + "\n"
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"\nWrote {output}; secrets are references, not values.")
+    return EXIT_OK
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from connector.sandbox.cli import main as sandbox_main
 
@@ -85,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list installed connectors with versions, hooks and schemas")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     listing.set_defaults(handler=_cmd_list)
+
+    form = commands.add_parser("form", help="fill a connector's connection form; secrets become references")
+    form.add_argument("connector", help="connector id, e.g. dynamics365-ce")
+    form.add_argument("-o", "--output", help="config file to write (default: standard output)")
+    form.set_defaults(handler=_cmd_form)
 
     sandbox = commands.add_parser(
         "sandbox", help="run the local Dataverse-compatible sandbox (see: connector sandbox --help)", add_help=False
