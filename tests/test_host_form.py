@@ -17,7 +17,7 @@ from connector.host.form import FormIO, fill_form
 from tests.examples import CANARY_SECRET
 
 
-def answer(child: "pexpect.spawn[str]", prompt: str, reply: str) -> None:
+def answer(child: pexpect.spawn[str], prompt: str, reply: str) -> None:
     child.expect_exact(prompt, timeout=20)
     child.sendline(reply)
 
