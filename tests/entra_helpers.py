@@ -7,6 +7,7 @@ fixtures that start the server live in ``tests/entra_fixtures.py`` and are loade
 
 from __future__ import annotations
 
+import functools
 import html.parser
 import time
 import uuid
@@ -68,6 +69,12 @@ class EntraServer:
 # --- client assertions ------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _load_key(path: Path) -> Any:
+    # Loading checks the RSA key (about 0.1 s); the provisioned keys never change during a test run.
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
 def make_assertion(
     *,
     client_id: str,
@@ -90,7 +97,7 @@ def make_assertion(
     """
     if key is None:
         assert key_file is not None
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        key = _load_key(key_file)
     pem = (
         certificate_pem if certificate_pem is not None else (certificate_file.read_bytes() if certificate_file else b"")
     )
