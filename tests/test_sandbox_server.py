@@ -1,0 +1,198 @@
+"""The running sandbox: start-up, TLS, versions, authentication, access levels, routing outside ``/api/`` and CLI."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import requests
+
+from connector.sandbox.cli import main
+from connector.sandbox.config import SandboxConfig
+from connector.sandbox.server import Sandbox
+from tests.sandbox_fixtures import WebApiSession, bearer_token
+
+
+def test_answers_an_authenticated_who_am_i_within_a_second_of_starting(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    with Sandbox(SandboxConfig(state_dir=tmp_path)) as sb:
+        token = bearer_token(sb)
+        response = requests.get(
+            sb.api_root + "WhoAmI()", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    assert elapsed < 1.0
+    assert not any(p.name.startswith("dataverse-sandbox") for p in tmp_path.iterdir())
+
+
+def test_urls_describe_a_loopback_server_on_a_free_port(sandbox: Sandbox) -> None:
+    assert sandbox.origin.startswith("http://127.0.0.1:")
+    assert not sandbox.origin.endswith(":0")
+    assert sandbox.api_root == f"{sandbox.origin}/api/data/v9.2/"
+    assert sandbox.token_url == f"{sandbox.origin}/{sandbox.tenant_id}/oauth2/token"
+    assert sandbox.token_url_v2 == f"{sandbox.origin}/{sandbox.tenant_id}/oauth2/v2.0/token"
+    assert sandbox.authorize_url == f"{sandbox.origin}/{sandbox.tenant_id}/oauth2/authorize"
+    assert sandbox.ca_cert_path is None
+
+
+def test_stop_joins_the_server_thread_and_frees_the_port(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    origin = sb.origin
+    threads_before = {t.name for t in threading.enumerate()}
+    assert "dataverse-sandbox" in threads_before
+    sb.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(origin + "/api/data/v9.2/", timeout=2)
+
+
+def test_tls_serves_with_a_generated_ca_that_clients_can_trust(tmp_path: Path) -> None:
+    with Sandbox(SandboxConfig(tls=True, state_dir=tmp_path)) as sb:
+        assert sb.api_root.startswith("https://127.0.0.1:")
+        assert sb.ca_cert_path is not None
+        assert sb.ca_cert_path.exists()
+        session = WebApiSession(sb, bearer_token(sb))
+        assert session.get("WhoAmI").status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(sb.api_root, verify=True, timeout=5)
+        first_ca = sb.ca_cert_path.read_bytes()
+    with Sandbox(SandboxConfig(tls=True, state_dir=tmp_path)) as again:
+        assert again.ca_cert_path is not None
+        assert again.ca_cert_path.read_bytes() == first_ca
+
+
+@pytest.mark.parametrize("version", ["v9.0", "v9.1", "v9.2"])
+def test_every_supported_version_echoes_itself_in_urls(api: WebApiSession, version: str) -> None:
+    response = api.get(f"{api.sandbox.origin}/api/data/{version}/WhoAmI()")
+    assert response.status_code == 200
+    assert response.json()["@odata.context"].startswith(f"{api.sandbox.origin}/api/data/{version}/$metadata#")
+    created = api.post(f"{api.sandbox.origin}/api/data/{version}/accounts", json={"name": "versioned"})
+    assert f"/api/data/{version}/accounts(" in created.headers["OData-EntityId"]
+
+
+def test_unknown_version_is_a_404_in_dataverse_error_shape(api: WebApiSession) -> None:
+    response = api.get(f"{api.sandbox.origin}/api/data/v8.2/WhoAmI")
+    assert response.status_code == 404
+    assert response.headers["OData-Version"] == "4.0"
+    error = response.json()["error"]
+    assert error["code"].startswith("0x")
+    assert "v8.2" in error["message"]
+
+
+def test_json_responses_carry_odata_headers(api: WebApiSession) -> None:
+    response = api.get("WhoAmI()")
+    assert response.headers["OData-Version"] == "4.0"
+    assert response.headers["Content-Type"] == "application/json; odata.metadata=minimal"
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer", "Bearer not-a-token", "Basic dXNlcjpwYXNz"], ids=["none", "empty", "bad", "basic"]
+)
+def test_requests_without_a_valid_token_get_the_bearer_challenge(sandbox: Sandbox, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = requests.get(sandbox.api_root + "WhoAmI", headers=headers, timeout=5)
+    assert response.status_code == 401
+    assert response.content == b""
+    assert response.headers["WWW-Authenticate"] == (
+        f"Bearer authorization_uri={sandbox.origin}/{sandbox.tenant_id}/oauth2/authorize, "
+        f"resource_id={sandbox.origin}/"
+    )
+
+
+def test_an_expired_token_is_refused(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    session = WebApiSession(sb, bearer_token(sb))
+    assert session.get("WhoAmI").status_code == 200
+    sb.clock.advance(2 * 3600)
+    assert session.get("WhoAmI").status_code == 401
+
+
+def test_principal_without_membership_is_refused_everything(no_access_api: WebApiSession) -> None:
+    response = no_access_api.get("WhoAmI")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "0x80072560"
+
+
+def test_read_only_principal_reads_but_cannot_write(read_only_api: WebApiSession, api: WebApiSession) -> None:
+    account_id = api.create("accounts", {"name": "readable"})
+    assert read_only_api.get(f"accounts({account_id})").status_code == 200
+    for response in (
+        read_only_api.post("accounts", json={"name": "nope"}),
+        read_only_api.patch(f"accounts({account_id})", json={"name": "nope"}),
+        read_only_api.delete(f"accounts({account_id})"),
+    ):
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "0x80040220"
+        assert "is missing prv" in error["message"]
+    assert api.get(f"accounts({account_id})?$select=name").json()["name"] == "readable"
+
+
+def test_who_am_i_user_id_is_stable_per_principal(api: WebApiSession, read_only_api: WebApiSession) -> None:
+    first = api.get("WhoAmI").json()
+    second = api.get("WhoAmI()").json()
+    other = read_only_api.get("WhoAmI").json()
+    assert first["UserId"] == second["UserId"]
+    assert other["UserId"] != first["UserId"]
+    assert first["OrganizationId"] == other["OrganizationId"]
+
+
+def test_paths_outside_the_api_go_to_the_token_service_then_admin_then_404(sandbox: Sandbox) -> None:
+    discovery = requests.get(
+        f"{sandbox.origin}/{sandbox.tenant_id}/v2.0/.well-known/openid-configuration", timeout=5
+    )
+    assert discovery.status_code == 200
+    assert "token_endpoint" in discovery.json()
+    admin = requests.get(f"{sandbox.origin}/_sandbox/stats", timeout=5)
+    assert admin.status_code == 200
+    assert requests.get(f"{sandbox.origin}/nothing/here", timeout=5).status_code == 404
+
+
+def test_statistics_see_requests_per_principal(api: WebApiSession) -> None:
+    before = api.sandbox.stats.snapshot()["requests_total"]
+    api.get("WhoAmI")
+    after = api.sandbox.stats.snapshot()
+    assert after["requests_total"] > before
+
+
+def test_seeding_100000_accounts_takes_a_few_seconds(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    started = time.perf_counter()
+    account_ids, _ = sb.seed(100_000)
+    elapsed = time.perf_counter() - started
+    assert len(set(account_ids)) == 100_000
+    assert elapsed < 8
+    session = WebApiSession(sb, bearer_token(sb))
+    assert session.get("accounts/$count").text == "5000"
+
+
+def test_file_database_survives_a_restart(tmp_path: Path) -> None:
+    config = SandboxConfig(db_path=str(tmp_path / "sandbox.db"), state_dir=tmp_path)
+    with Sandbox(config) as sb:
+        session = WebApiSession(sb, bearer_token(sb))
+        account_id = session.create("accounts", {"name": "durable"})
+        etag = session.get(f"accounts({account_id})").json()["@odata.etag"]
+    with Sandbox(config) as sb:
+        session = WebApiSession(sb, bearer_token(sb))
+        assert session.get(f"accounts({account_id})?$select=name").json()["name"] == "durable"
+        session.patch(f"accounts({account_id})", json={"name": "still durable"})
+        assert session.get(f"accounts({account_id})").json()["@odata.etag"] != etag
+
+
+def test_cli_prints_where_things_are_but_no_secret(tmp_path: Path) -> None:
+    output = io.StringIO()
+    stop = threading.Event()
+    stop.set()
+    with redirect_stdout(output):
+        code = main(["--state-dir", str(tmp_path), "--seed-records", "10"], stop=stop)
+    text = output.getvalue()
+    assert code == 0
+    assert "/api/data/v9.2/" in text
+    assert "secret" in text.lower()
+    secret_file = next((tmp_path / "entra").glob("*.secret"))
+    assert secret_file.read_text().strip() not in text
