@@ -131,4 +131,3 @@ def browse(connector_id: str, connection: Connection, request: BrowseRequest) ->
     :returns: object types, or JSON Schema profiles for one type.
     :raises RemoteError: when the service refuses the metadata request.
     """
-
