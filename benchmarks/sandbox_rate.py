@@ -1,0 +1,124 @@
+"""How fast the sandbox itself serves, measured with a bare ``requests.Session``: the ceiling for every connector
+benchmark on this machine (a connector cannot read or write faster than this client/server pair).
+
+Run: ``python -m benchmarks.sandbox_rate [--records 20000] [--gets 2000] [--creates 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+import requests
+
+from benchmarks.report import write_section
+from connector.sandbox.config import SandboxConfig
+from connector.sandbox.server import Sandbox
+
+HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+
+
+def token_for(sandbox: Sandbox) -> str:
+    """:returns: a client-credentials access token for the sandbox's full-access application."""
+    assert sandbox.clients is not None
+    client = sandbox.clients.secret_client
+    response = requests.post(
+        sandbox.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.read_secret(),
+            "resource": sandbox.origin,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def timed(label: str, count: int, action: Callable[[], int]) -> tuple[str, int, float]:
+    """Run ``action`` (which returns how many items it handled) and time it."""
+    started = time.perf_counter()
+    handled = action()
+    elapsed = time.perf_counter() - started
+    assert handled == count, f"{label}: handled {handled}, expected {count}"
+    return label, count, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=20_000, help="accounts to seed and read back")
+    parser.add_argument("--gets", type=int, default=2_000, help="single-record GETs")
+    parser.add_argument("--creates", type=int, default=2_000, help="single-record creates")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
+    args = parser.parse_args()
+
+    with Sandbox(SandboxConfig()) as sandbox:
+        seeded_at = time.perf_counter()
+        account_ids, _ = sandbox.seed(n_accounts=args.records)
+        seed_seconds = time.perf_counter() - seeded_at
+        session = requests.Session()
+        session.trust_env = False
+        session.headers.update(HEADERS)
+        session.headers["Authorization"] = f"Bearer {token_for(sandbox)}"
+        root = sandbox.api_root
+
+        def gets() -> int:
+            for index in range(args.gets):
+                record_id = account_ids[index % len(account_ids)]
+                session.get(f"{root}accounts({record_id})?$select=name", timeout=30).raise_for_status()
+            return args.gets
+
+        def pages() -> int:
+            url: str | None = f"{root}accounts?$select=name,accountnumber,revenue"
+            seen = 0
+            while url:
+                response = session.get(url, headers={"Prefer": "odata.maxpagesize=5000"}, timeout=60)
+                response.raise_for_status()
+                body = response.json()
+                seen += len(body["value"])
+                url = body.get("@odata.nextLink")
+            return seen
+
+        def creates() -> int:
+            for _ in range(args.creates):
+                response = session.post(f"{root}accounts", json={"name": f"bench-{uuid.uuid4().hex}"}, timeout=30)
+                response.raise_for_status()
+            return args.creates
+
+        results = [
+            timed("GET one record by id", args.gets, gets),
+            timed("Query, 5000-record pages", args.records, pages),
+            timed("Create one record per request", args.creates, creates),
+        ]
+    rows = [
+        f"| {label} | {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} |" for label, count, elapsed in results
+    ]
+    body = "\n".join(
+        [
+            f"Seeding {args.records:,} accounts took {seed_seconds:.2f} s. One client thread, keep-alive, no TLS.",
+            "",
+            "| workload | items | seconds | items/s |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            f"Median items/s across workloads: {statistics.median(c / e for _, c, e in results):,.0f}. These are the",
+            "ceilings the connector's own benchmarks are compared with.",
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        write_section(
+            "sandbox-rate",
+            "Sandbox serving rate (bare requests.Session)",
+            f"python -m benchmarks.sandbox_rate --records {args.records} --gets {args.gets} --creates {args.creates}",
+            body,
+        )
+
+
+if __name__ == "__main__":
+    main()
