@@ -1,1 +1,4 @@
-"""Benchmark scripts behind docs/benchmarks.md: each runs against one sandbox and reports ratios measured in the same run."""
+"""Benchmark scripts behind docs/benchmarks.md.
+
+Each runs against one sandbox and reports ratios measured in the same run.
+"""
