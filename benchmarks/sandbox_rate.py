@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=2_000, help="single-record creates")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     args = parser.parse_args()
+    n_gets: int = args.gets
+    n_creates: int = args.creates
 
     with Sandbox(SandboxConfig()) as sandbox:
         seeded_at = time.perf_counter()
@@ -68,10 +70,10 @@ def main() -> None:
         root = sandbox.api_root
 
         def gets() -> int:
-            for index in range(args.gets):
+            for index in range(n_gets):
                 record_id = account_ids[index % len(account_ids)]
                 session.get(f"{root}accounts({record_id})?$select=name", timeout=30).raise_for_status()
-            return args.gets
+            return n_gets
 
         def pages() -> int:
             url: str | None = f"{root}accounts?$select=name,accountnumber,revenue"
@@ -85,10 +87,10 @@ def main() -> None:
             return seen
 
         def creates() -> int:
-            for _ in range(args.creates):
+            for _ in range(n_creates):
                 response = session.post(f"{root}accounts", json={"name": f"bench-{uuid.uuid4().hex}"}, timeout=30)
                 response.raise_for_status()
-            return args.creates
+            return n_creates
 
         results = [
             timed("GET one record by id", args.gets, gets),
