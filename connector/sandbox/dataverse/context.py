@@ -110,6 +110,7 @@ class Call:
 
     def renderer(self) -> Renderer:
         """:returns: a renderer for this request's annotations."""
+        self.preferences.apply("odata.include-annotations")
         return Renderer(self.service.storage, self.service.catalog, self.preferences, compile_expansion)
 
     def require_write(self, entity: EntityMeta, action: str) -> None:

@@ -73,9 +73,10 @@ class AttributeKind(enum.Enum):
     @property
     def is_option_set(self) -> bool:
         """:returns: whether values are integers with labels."""
-        return self in (AttributeKind.PICKLIST, AttributeKind.STATE, AttributeKind.STATUS)
+        return self in _OPTION_SETS
 
 
+_OPTION_SETS = frozenset({AttributeKind.PICKLIST, AttributeKind.STATE, AttributeKind.STATUS})
 _SQL_TYPES = {
     AttributeKind.STRING: "TEXT",
     AttributeKind.MEMO: "TEXT",
@@ -174,14 +175,14 @@ class AttributeMeta:
     min_value: float | None = None
     max_value: float | None = None
 
-    @property
+    @cached_property
     def property_name(self) -> str:
         """:returns: the Web API property name: ``_<attr>_value`` for lookups, else the logical name."""
         if self.kind is AttributeKind.LOOKUP:
             return f"_{self.logical_name}_value"
         return self.logical_name
 
-    @property
+    @cached_property
     def column(self) -> str:
         """:returns: the SQLite column holding the value (same as :attr:`property_name`)."""
         return self.property_name

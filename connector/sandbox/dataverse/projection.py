@@ -65,6 +65,17 @@ class Projection:
             chosen.append(primary)
         return tuple(chosen)
 
+    def columns(self) -> tuple[str, ...]:
+        """:returns: the SQL columns rendering needs: the output columns, the version, and expansion keys."""
+        needed = [a.column for a in self.attributes()]
+        for extra in ("versionnumber", self.entity.primary_id):
+            if extra not in needed:
+                needed.append(extra)
+        for expansion in self.expansions:
+            if expansion.lookup is not None and expansion.lookup.column not in needed:
+                needed.append(expansion.lookup.column)
+        return tuple(needed)
+
     def context_fragment(self) -> str:
         """:returns: the ``(name,nav(col))`` part of ``@odata.context``, empty when every column is returned."""
         parts = [a.property_name for a in self.selected or ()]

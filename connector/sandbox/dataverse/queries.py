@@ -141,6 +141,7 @@ def query(call: Call, entity: EntityMeta, scope: Scope = Scope(), context: str |
         condition_params,
         order_sql,
         size + 1 if paged else size,
+        projection.columns(),
     )
     page = fetched[:size]
     body: dict[str, Any] = {"@odata.context": _context(call, context or entity.entity_set_name, projection)}

@@ -14,7 +14,7 @@ from .metadata import USD_CURRENCY_ID, USD_CURRENCY_NAME, AttributeKind, Attribu
 from .preferences import Preferences
 from .projection import Expansion, Projection
 from .storage import Row, Storage
-from .values import formatted_value, to_json
+from .values import converter_for, formatter_for
 
 __all__ = ["FORMATTED", "LOOKUP_LOGICAL_NAME", "NAVIGATION_PROPERTY", "Renderer", "etag_of"]
 
@@ -26,6 +26,9 @@ LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
 ExpansionCompiler = Callable[[EntityMeta, str | None, str | None], tuple[str, list[Any], str]]
 
 _CHUNK = 900
+
+#: How one column is written: SQL column, JSON name, value conversion, annotation writer.
+_ColumnPlan = tuple[str, str, Callable[[Any], Any] | None, Callable[[dict[str, Any], Any], None] | None]
 
 
 def etag_of(row: Row) -> str:
@@ -63,13 +66,20 @@ class Renderer:
         """
         attributes = projection.attributes()
         names = self._lookup_names(attributes, rows) if self._formatted else {}
+        plan = [self._plan(attribute, names) for attribute in attributes]
         expanded = {e.navigation: self._expand(projection.entity, e, rows) for e in projection.expansions}
         primary = projection.entity.primary_id
         rendered = []
         for row in rows:
-            out: dict[str, Any] = {"@odata.etag": etag_of(row)}
-            for attribute in attributes:
-                self._write(out, attribute, row[attribute.column], names)
+            out: dict[str, Any] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
+            for column, name, convert, annotate in plan:
+                stored = row[column]
+                if stored is None:
+                    out[name] = None
+                    continue
+                if annotate is not None:
+                    annotate(out, stored)
+                out[name] = stored if convert is None else convert(stored)
             for expansion in projection.expansions:
                 key = row[expansion.lookup.column] if expansion.lookup is not None else row[primary]
                 default: Any = None if expansion.lookup is not None else []
@@ -77,25 +87,24 @@ class Renderer:
             rendered.append(out)
         return rendered
 
-    def _write(
-        self, out: dict[str, Any], attribute: AttributeMeta, stored: Any, names: Mapping[str, Mapping[str, str]]
-    ) -> None:
+    def _plan(self, attribute: AttributeMeta, names: Mapping[str, Mapping[str, str]]) -> _ColumnPlan:
+        """Decide once per column how its values are written (rendering thousands of rows stays cheap)."""
         name = attribute.property_name
-        if stored is not None:
-            if attribute.kind is AttributeKind.LOOKUP:
-                if self._formatted:
-                    label = names.get(attribute.logical_name, {}).get(stored)
-                    if label is not None:
-                        out[f"{name}@{FORMATTED}"] = label
-                if self._navigation and attribute.navigation is not None:
-                    out[f"{name}@{NAVIGATION_PROPERTY}"] = attribute.navigation
-                if self._logical and attribute.target is not None:
-                    out[f"{name}@{LOOKUP_LOGICAL_NAME}"] = attribute.target
-            elif self._formatted:
-                label = formatted_value(attribute, stored)
-                if label is not None:
-                    out[f"{name}@{FORMATTED}"] = label
-        out[name] = to_json(attribute, stored)
+        annotate: Callable[[dict[str, Any], Any], None] | None = None
+        if attribute.kind is AttributeKind.LOOKUP:
+            extra: list[tuple[str, str]] = []
+            if self._navigation and attribute.navigation is not None:
+                extra.append((f"{name}@{NAVIGATION_PROPERTY}", attribute.navigation))
+            if self._logical and attribute.target is not None:
+                extra.append((f"{name}@{LOOKUP_LOGICAL_NAME}", attribute.target))
+            labels = names.get(attribute.logical_name, {}) if self._formatted else {}
+            if labels or extra:
+                annotate = _lookup_annotator(f"{name}@{FORMATTED}", labels, extra)
+        elif self._formatted:
+            formatter = formatter_for(attribute)
+            if formatter is not None:
+                annotate = _value_annotator(f"{name}@{FORMATTED}", formatter)
+        return attribute.column, name, converter_for(attribute), annotate
 
     def _lookup_names(
         self, attributes: Iterable[AttributeMeta], rows: Sequence[Row]
@@ -104,7 +113,8 @@ class Renderer:
         for attribute in attributes:
             if attribute.kind is not AttributeKind.LOOKUP or attribute.target is None:
                 continue
-            ids = {row[attribute.column] for row in rows if row[attribute.column] is not None}
+            column = attribute.column
+            ids = {row[column] for row in rows} - {None}
             if attribute.target == "transactioncurrency":
                 names[attribute.logical_name] = {USD_CURRENCY_ID: USD_CURRENCY_NAME}
                 continue
@@ -152,6 +162,28 @@ class Renderer:
             if expansion.top is None or len(group) < expansion.top:
                 group.append(child)
         return {parent: self.render(expansion.projection, group) for parent, group in grouped.items()}
+
+
+def _lookup_annotator(
+    key: str, labels: Mapping[str, str], extra: Sequence[tuple[str, str]]
+) -> Callable[[dict[str, Any], Any], None]:
+    def annotate(out: dict[str, Any], stored: Any) -> None:
+        label = labels.get(stored)
+        if label is not None:
+            out[key] = label
+        for annotation, value in extra:
+            out[annotation] = value
+
+    return annotate
+
+
+def _value_annotator(key: str, formatter: Callable[[Any], str | None]) -> Callable[[dict[str, Any], Any], None]:
+    def annotate(out: dict[str, Any], stored: Any) -> None:
+        label = formatter(stored)
+        if label is not None:
+            out[key] = label
+
+    return annotate
 
 
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:

@@ -191,17 +191,19 @@ class Storage:
         params: Sequence[Any],
         order_by: str,
         limit: int,
+        columns: Sequence[str] | None = None,
     ) -> list[tuple[Row, tuple[Any, ...]]]:
         """Select rows plus extra expressions (the sort keys of keyset paging).
 
         :param extra: SQL expressions evaluated for each row, returned beside it.
+        :param columns: the columns to read (default: all); rows then hold only these.
         :returns: ``(row, extra values)`` pairs.
         """
-        selected = ", ".join((*entity.columns, *extra))
+        columns = tuple(columns) if columns is not None else entity.columns
+        selected = ", ".join((*columns, *extra))
         sql = f"SELECT {selected} FROM {entity.logical_name} WHERE {where} ORDER BY {order_by} LIMIT {int(limit)}"  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
         with self.reading() as conn:
             rows = conn.execute(sql, tuple(params)).fetchall()
-        columns = entity.columns
         width = len(columns)
         return [(dict(zip(columns, row[:width], strict=True)), tuple(row[width:])) for row in rows]
 

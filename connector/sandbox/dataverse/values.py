@@ -11,14 +11,17 @@ import math
 import time
 import uuid
 from datetime import UTC, date, datetime
+from collections.abc import Callable
 from typing import Any
 
 from .errors import DataverseError, bad_request, string_too_long
 from .metadata import AttributeKind, AttributeMeta, EntityMeta
 
 __all__ = [
+    "converter_for",
     "format_timestamp",
     "formatted_value",
+    "formatter_for",
     "parse_guid",
     "to_json",
     "to_storage",
@@ -165,9 +168,7 @@ def formatted_value(attribute: AttributeMeta, stored: Any) -> str | None:
     if kind.is_option_set or kind is AttributeKind.BOOLEAN:
         return attribute.option_label(int(stored))
     if kind is AttributeKind.MONEY:
-        amount = float(stored)
-        sign = "-" if amount < 0 else ""
-        return f"{sign}${abs(amount):,.2f}"
+        return _money(stored)
     if kind in (AttributeKind.INTEGER, AttributeKind.BIGINT):
         return f"{int(stored):,}"
     if kind is AttributeKind.DECIMAL:
@@ -180,3 +181,33 @@ def formatted_value(attribute: AttributeMeta, stored: Any) -> str | None:
         day = date.fromisoformat(str(stored))
         return f"{day.month}/{day.day}/{day.year}"
     return None
+
+
+def converter_for(attribute: AttributeMeta) -> Callable[[Any], Any] | None:
+    """:returns: the stored-to-JSON conversion of a column (as :func:`to_json`), ``None`` when values pass as they are.
+
+    Used when rendering thousands of rows: deciding per column once is much cheaper than per value.
+    """
+    if attribute.kind is AttributeKind.BOOLEAN:
+        return bool
+    if attribute.kind in (AttributeKind.DECIMAL, AttributeKind.DOUBLE, AttributeKind.MONEY):
+        return float
+    return None
+
+
+def formatter_for(attribute: AttributeMeta) -> Callable[[Any], str | None] | None:
+    """:returns: the formatted-value function of a column (as :func:`formatted_value`), ``None`` when it has none."""
+    kind = attribute.kind
+    if kind.is_option_set or kind is AttributeKind.BOOLEAN:
+        labels = {option.value: option.label for option in attribute.options}
+        return labels.get
+    if kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER, AttributeKind.STRING, AttributeKind.MEMO):
+        return None
+    if kind is AttributeKind.MONEY:
+        return _money
+    return lambda stored: formatted_value(attribute, stored)
+
+
+def _money(stored: Any) -> str:
+    amount = float(stored)
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
