@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .errors import DataverseError, bad_request, string_too_long
