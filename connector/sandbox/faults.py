@@ -260,6 +260,9 @@ class FaultInjector:
         if decision.kind is FaultKind.ERROR:
             return _error(decision.status, path, start_response)
         if decision.kind is FaultKind.RESET_BEFORE:
+            # Read the whole request first: the client is then waiting for the response when the RST lands.
+            # A client still sending may swallow the reset (urllib3 ignores ECONNRESET on send) and see EOF.
+            _drain_request_body(environ)
             reset_connection(environ)
         captured, body = self._run_buffered(environ)
         if decision.kind is FaultKind.RESET_AFTER or (decision.kind is FaultKind.TRUNCATE and not body):
@@ -330,6 +333,23 @@ class FaultInjector:
             if close is not None:
                 close()
         return captured, data
+
+
+def _drain_request_body(environ: WSGIEnvironment) -> None:
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):
+        while stream.read(65536):
+            pass
+        return
+    try:
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def _json_response(

@@ -238,8 +238,9 @@ class ServiceProtection:
 
     def _admit(self, principal: str) -> _Refusal | _Admission | None:
         """Decide on one request and count it if admitted (``None``: limits disabled, nothing counted)."""
-        now = self._clock.now()
         with self._lock:
+            # Read the clock under the lock so that decisions see time move forward in the order they are made.
+            now = self._clock.now()
             settings = self._settings
             if self._forced is not None:
                 forced = self._forced
@@ -288,14 +289,14 @@ class ServiceProtection:
         if len(state.arrivals) >= settings.max_requests:
             if state.count_exceeded_since is None:
                 state.count_exceeded_since = now
-            if now - state.count_exceeded_since >= lag:
+            if lag <= 0 or now - state.count_exceeded_since >= lag:
                 return REQUEST_COUNT_CODE
         else:
             state.count_exceeded_since = None
         if state.execution_total_ms >= settings.execution_time_ms:
             if state.time_exceeded_since is None:
                 state.time_exceeded_since = now
-            if now - state.time_exceeded_since >= lag:
+            if lag <= 0 or now - state.time_exceeded_since >= lag:
                 return EXECUTION_TIME_CODE
         else:
             state.time_exceeded_since = None
@@ -346,8 +347,8 @@ class ServiceProtection:
         return CompletionIterable(body, done)
 
     def _complete(self, principal: str, started: float) -> None:
-        now = self._clock.now()
         with self._lock:
+            now = self._clock.now()
             state = self._states[principal]
             state.in_flight -= 1
             duration_ms = max(now - started, 0.0) * 1000.0
