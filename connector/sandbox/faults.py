@@ -15,23 +15,24 @@ Paths under ``/_sandbox`` (the admin endpoint) are never faulted, so a test can 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from werkzeug.http import HTTP_STATUS_CODES
-
 from connector.sandbox.connection_reset import FaultAwareRequestHandler, InjectedResetError, reset_connection
 from connector.sandbox.contracts import Clock
+from connector.sandbox.fault_responses import (
+    API_PREFIX,
+    error_response,
+    malformed_response,
+    token_outage_response,
+)
 from connector.sandbox.middleware import ENVIRON_FAULT
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Paths of the Web API; everything else except the admin endpoint belongs to the token service.
-API_PREFIX = "/api/"
 #: Paths of the admin endpoint, never faulted.
 ADMIN_PREFIX = "/_sandbox"
 
@@ -252,13 +251,13 @@ class FaultInjector:
             self._sleeper(decision.latency_ms / 1000.0)
         if outage:
             self._mark(environ, TOKEN_OUTAGE)
-            return _token_outage(start_response)
+            return token_outage_response(start_response)
         if decision.kind is None:
             return self._app(environ, start_response)
         self._mark(environ, decision.kind.value)
         logger.info("injecting %s into %s %s", decision.kind.value, method, path)
         if decision.kind is FaultKind.ERROR:
-            return _error(decision.status, path, start_response)
+            return error_response(decision.status, path, start_response)
         if decision.kind is FaultKind.RESET_BEFORE:
             # Read the whole request first: the client is then waiting for the response when the RST lands.
             # A client still sending may swallow the reset (urllib3 ignores ECONNRESET on send) and see EOF.
@@ -271,7 +270,7 @@ class FaultInjector:
             headers = [(k, v) for k, v in captured.headers if k.lower() != "content-length"]
             start_response(captured.status, [*headers, ("Content-Length", str(len(body)))])
             return [body[: len(body) // 2]]
-        return _malformed(body, start_response)
+        return malformed_response(body, start_response)
 
     def _decide(self, path: str, method: str) -> tuple[_Decision, bool]:
         with self._lock:
@@ -350,82 +349,3 @@ def _drain_request_body(environ: WSGIEnvironment) -> None:
         if not chunk:
             break
         remaining -= len(chunk)
-
-
-def _json_response(
-    start_response: StartResponse, status: int, payload: object, content_type: str, extra: list[tuple[str, str]]
-) -> Iterable[bytes]:
-    body = json.dumps(payload).encode()
-    start_response(
-        f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}",
-        [("Content-Type", content_type), *extra, ("Content-Length", str(len(body)))],
-    )
-    return [body]
-
-
-_DATAVERSE_MESSAGES = {
-    502: "An unexpected error occurred.",
-    503: "The service is temporarily unavailable. Please try again later.",
-    504: "The request timed out before the server could complete it.",
-}
-
-
-def _error(status: int, path: str, start_response: StartResponse) -> Iterable[bytes]:
-    if path.startswith(API_PREFIX):
-        message = _DATAVERSE_MESSAGES.get(status, "An unexpected error occurred.")
-        return _json_response(
-            start_response,
-            status,
-            {"error": {"code": "0x80040216", "message": message}},
-            "application/json; odata.metadata=minimal",
-            [("OData-Version", "4.0")],
-        )
-    error = "temporarily_unavailable" if status in (503, 504) else "server_error"
-    return _json_response(
-        start_response,
-        status,
-        _entra_error(error, 90033, "A transient error has occurred. Please try again."),
-        "application/json; charset=utf-8",
-        [],
-    )
-
-
-def _token_outage(start_response: StartResponse) -> Iterable[bytes]:
-    return _json_response(
-        start_response,
-        503,
-        _entra_error("temporarily_unavailable", 90033, "A transient error has occurred. Please try again."),
-        "application/json; charset=utf-8",
-        [],
-    )
-
-
-def _entra_error(error: str, code: int, text: str) -> dict[str, object]:
-    timestamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
-    return {
-        "error": error,
-        "error_description": (
-            f"AADSTS{code}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\n"
-            f"Timestamp: {timestamp}"
-        ),
-        "error_codes": [code],
-        "timestamp": timestamp,
-        "trace_id": trace_id,
-        "correlation_id": correlation_id,
-    }
-
-
-def _malformed(body: bytes, start_response: StartResponse) -> Iterable[bytes]:
-    text = body.strip()
-    # A strict prefix of a JSON object or array is never valid JSON: its closing bracket is missing.
-    broken = text[: max(len(text) // 2, 1)] if text[:1] in (b"{", b"[") and len(text) > 2 else b'{"value":['
-    start_response(
-        "200 OK",
-        [
-            ("Content-Type", "application/json; odata.metadata=minimal"),
-            ("OData-Version", "4.0"),
-            ("Content-Length", str(len(broken))),
-        ],
-    )
-    return [broken]
