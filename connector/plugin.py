@@ -52,7 +52,9 @@ def authorize(
     """Obtain tokens; see :func:`connector.hookspecs.authorize`."""
     if connector_id != CONNECTOR_ID:
         return None
-    raise _not_yet("authorize")
+    from connector.auth.authorization import run_authorization_step
+
+    return run_authorization_step(connection, step)
 
 
 @hookimpl
@@ -60,7 +62,9 @@ def test(connector_id: str, connection: Connection) -> TestReport | None:
     """Run Test Connection; see :func:`connector.hookspecs.test`."""
     if connector_id != CONNECTOR_ID:
         return None
-    raise _not_yet("test")
+    from connector.diagnostics import run_test_connection
+
+    return run_test_connection(connection)
 
 
 @hookimpl

@@ -21,7 +21,23 @@ from connector.results import Diagnostic
 from connector.secrets import Secret
 
 __all__ = [
+    "AUTHORIZATION_PARAMETERS_FIELD",
+    "AUTHORIZATION_URL_FIELD",
+    "CALLBACK_URL_FIELD",
+    "CLIENT_ID_FIELD",
+    "CLIENT_SECRET_FIELD",
+    "EXPIRATION_FIELD",
+    "GRANT_TYPE_FIELD",
+    "ISSUER_FIELD",
+    "RESERVED_AUTHORIZATION_PARAMETERS",
     "RESERVED_CLAIMS",
+    "RESERVED_TOKEN_PARAMETERS",
+    "SCOPE_FIELD",
+    "SIGNATURE_ALGORITHM_FIELD",
+    "SIGNATURE_KEY_FIELD",
+    "SUBJECT_FIELD",
+    "TOKEN_PARAMETERS_FIELD",
+    "TOKEN_URL_FIELD",
     "JwtSettings",
     "NameValue",
     "OAuthSettings",
@@ -33,6 +49,42 @@ __all__ = [
 
 RESERVED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 """Claims the connector sets itself; extended claims may not replace them."""
+
+RESERVED_TOKEN_PARAMETERS: Final = frozenset(
+    {
+        "grant_type",
+        "code",
+        "code_verifier",
+        "redirect_uri",
+        "refresh_token",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    }
+)
+"""Token request parameters the connector sets per grant; access token parameters may not set them."""
+
+RESERVED_AUTHORIZATION_PARAMETERS: Final = frozenset(
+    {"response_type", "redirect_uri", "state", "code_challenge", "code_challenge_method"}
+)
+"""Authorization request parameters the connector sets; authorization parameters may not set them."""
+
+# Field paths, as user messages and ``ConnectorError.field`` name them.
+GRANT_TYPE_FIELD: Final = "oauth2.grant_type"
+CLIENT_ID_FIELD: Final = "oauth2.client_id"
+CLIENT_SECRET_FIELD: Final = "oauth2.client_secret"  # noqa: S105 - a field path, not a secret
+TOKEN_URL_FIELD: Final = "oauth2.access_token_url"  # noqa: S105 - a field path, not a secret
+AUTHORIZATION_URL_FIELD: Final = "oauth2.authorization_url"
+TOKEN_PARAMETERS_FIELD: Final = "oauth2.access_token_parameters"  # noqa: S105 - a field path, not a secret
+AUTHORIZATION_PARAMETERS_FIELD: Final = "oauth2.authorization_parameters"
+SCOPE_FIELD: Final = "oauth2.scope"
+SIGNATURE_KEY_FIELD: Final = "oauth2.jwt.signature_key"
+SIGNATURE_ALGORITHM_FIELD: Final = "oauth2.jwt.signature_algorithm"
+ISSUER_FIELD: Final = "oauth2.jwt.issuer"
+SUBJECT_FIELD: Final = "oauth2.jwt.subject"
+EXPIRATION_FIELD: Final = "oauth2.jwt.expiration_seconds"
+CALLBACK_URL_FIELD: Final = "callback_url"
+"""Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +165,13 @@ class OAuthSettings:
                 return parameter.value
         return None
 
+    @property
+    def resource_field(self) -> str:
+        """The field holding the ``resource`` parameter (the token parameters when neither does)."""
+        if any(p.name == "resource" for p in self.access_token_parameters) or self.grant_type != "authorization_code":
+            return TOKEN_PARAMETERS_FIELD
+        return AUTHORIZATION_PARAMETERS_FIELD
+
 
 def derive_authorization_url(token_url: str) -> str | None:
     """Derive the authorization endpoint from the token endpoint, as Entra pairs them.
@@ -186,6 +245,28 @@ def _parse_jwt(raw: Mapping[str, Any], client_id: str, token_url: str, errors: l
     )
 
 
+def _check_parameters(
+    path: str,
+    parameters: tuple[NameValue, ...],
+    reserved: frozenset[str],
+    own: Mapping[str, str | None],
+    errors: list[FieldError],
+) -> None:
+    """Refuse parameters that would replace one the connector sets; an exact duplicate of our own is allowed."""
+    for index, parameter in enumerate(parameters):
+        where = f"{path}[{index}].name"
+        if parameter.name in reserved:
+            errors.append(FieldError(where, f"'{parameter.name}' is set by the connector and cannot be given here"))
+        elif own.get(parameter.name) is not None and parameter.value != own[parameter.name]:
+            errors.append(
+                FieldError(
+                    where,
+                    f"'{parameter.name}' differs from the value the connector sends "
+                    f"({own[parameter.name]!r}); remove it or make them equal",
+                )
+            )
+
+
 def parse_oauth_settings(
     raw: Mapping[str, Any], context: RuntimeContext, *, skip: Collection[str] = ()
 ) -> tuple[OAuthSettings | None, list[FieldError]]:
@@ -219,6 +300,18 @@ def parse_oauth_settings(
                 )
     assertion_type = raw.get("client_assertion_type", "client_secret") if grant == "client_credentials" else None
     jwt = _parse_jwt(raw.get("jwt", {}), client_id, token_url, errors) if assertion_type == "jwt" else None
+    own = {"client_id": client_id, "scope": raw.get("scope") or None}
+    _check_parameters(
+        TOKEN_PARAMETERS_FIELD, _pairs(raw.get("access_token_parameters")), RESERVED_TOKEN_PARAMETERS, own, errors
+    )
+    if grant == "authorization_code":
+        _check_parameters(
+            AUTHORIZATION_PARAMETERS_FIELD,
+            _pairs(raw.get("authorization_parameters")),
+            RESERVED_AUTHORIZATION_PARAMETERS,
+            own,
+            errors,
+        )
     settings = OAuthSettings(
         grant_type=grant,
         client_id=client_id,
