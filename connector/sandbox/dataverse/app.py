@@ -38,8 +38,8 @@ _AUTH_ERROR_KEY = "sandbox.auth_error"
 _VERSIONS = ("v9.0", "v9.1", "v9.2")
 _API_PATH = re.compile(r"^/api/data/(?P<version>[^/]+)(?:/(?P<rest>.*))?$")
 
-#: ``handle_batch(request, dispatch)`` of :mod:`connector.sandbox.batch`.
-BatchHandler = Callable[[Request, Callable[[Request], Response]], Response]
+#: ``handle_batch(request, dispatch, *, transaction=...)`` of :mod:`connector.sandbox.batch`.
+BatchHandler = Callable[..., Response]
 
 
 class WebApi:
@@ -177,7 +177,9 @@ class WebApi:
             response.headers["OData-Version"] = "4.0"
             return response
 
-        return self._batch(request, dispatch)
+        # Change sets are atomic through the storage's (re-entrant) transaction: every part of a change set is
+        # dispatched on this thread, so each part's own transaction becomes a savepoint inside it.
+        return self._batch(request, dispatch, transaction=self.service.storage.transaction)
 
 
 def _error_response(

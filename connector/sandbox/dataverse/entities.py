@@ -12,6 +12,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from connector.sandbox.middleware import ENVIRON_BATCH
+
 from .context import Call
 from .errors import (
     alternate_key_not_found,
@@ -105,7 +107,11 @@ def create(call: Call, entity: EntityMeta) -> Response:
     if call.preferences.return_representation:
         call.preferences.apply("return")
         return call.json(render_entity(call, projection, row), 201, {"ETag": etag_of(row)})
-    return call.empty(204, {"OData-EntityId": entity_url(call, entity, str(row[entity.primary_id]))})
+    url = entity_url(call, entity, str(row[entity.primary_id]))
+    if call.request.environ.get(ENVIRON_BATCH):
+        # Inside $batch a 204 create part carries Location as well (reference §3.1).
+        return call.empty(204, {"Location": url, "OData-EntityId": url})
+    return call.empty(204, {"OData-EntityId": url})
 
 
 def retrieve(call: Call, entity: EntityMeta, key: KeyPredicate) -> Response:
