@@ -12,6 +12,7 @@ import jwt
 import pytest
 import requests
 
+from connector.sandbox.contracts import ClientRegistration
 from tests.entra_helpers import (
     JWT_BEARER,
     TEST_REDIRECT_URI,
@@ -321,6 +322,31 @@ def test_a_confidential_client_may_redeem_with_a_certificate(entra_server: Entra
     assert response.status_code == 200, response.text
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["appidacr"] == "2"
+
+
+def test_a_public_client_redeems_with_pkce_and_no_credential(entra_server: EntraServer) -> None:
+    client_id = "11111111-2222-3333-4444-555555555555"
+    entra_server.service.register_client(
+        ClientRegistration(client_id, "Public app", redirect_uris=(TEST_REDIRECT_URI,), auto_consent=True)
+    )
+    verifier, challenge = _pkce()
+    params = {**_params(entra_server), "client_id": client_id, "code_challenge": challenge}
+    params["code_challenge_method"] = "S256"
+    response = requests.get(entra_server.authorize_url(), params=params, allow_redirects=False, timeout=10)
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": redirect_params(response)["code"],
+        "redirect_uri": TEST_REDIRECT_URI,
+        "code_verifier": verifier,
+    }
+
+    tokens = requests.post(entra_server.token_url(), data=form, timeout=10)
+
+    assert tokens.status_code == 200, tokens.text
+    claims = jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})
+    assert claims["appidacr"] == "0"
+    assert claims["appid"] == client_id
 
 
 def test_auto_consent_skips_both_pages_and_signs_in_the_default_user(entra_server: EntraServer) -> None:

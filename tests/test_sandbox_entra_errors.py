@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts, errors
 
 
 def test_the_body_carries_every_field_entra_sends() -> None:
@@ -16,7 +16,7 @@ def test_the_body_carries_every_field_entra_sends() -> None:
     correlation = str(uuid.uuid4())
     context = errors.ErrorContext(now, correlation)
 
-    body = errors.error_body(errors.invalid_client_secret("app-id"), context)
+    body = errors.error_body(aadsts.invalid_client_secret("app-id"), context)
 
     assert body["error"] == "invalid_client"
     assert body["error_codes"] == [7000215]
@@ -41,14 +41,14 @@ def test_a_missing_or_malformed_client_request_id_gets_a_new_correlation_id(head
 @pytest.mark.parametrize(
     ("error", "status", "kind"),
     [
-        (errors.invalid_client_secret("x"), 401, "invalid_client"),
-        (errors.missing_client_credentials(), 401, "invalid_client"),
-        (errors.assertion_time_invalid(1.5, 0.0, 1.0), 401, "invalid_client"),
-        (errors.application_not_found("x", "t"), 400, "unauthorized_client"),
-        (errors.unknown_resource("r", "t"), 400, "invalid_resource"),
-        (errors.code_already_redeemed(), 400, "invalid_grant"),
-        (errors.service_unavailable(), 503, "temporarily_unavailable"),
-        (errors.internal_error(), 500, "server_error"),
+        (aadsts.invalid_client_secret("x"), 401, "invalid_client"),
+        (aadsts.missing_client_credentials(), 401, "invalid_client"),
+        (aadsts.assertion_time_invalid(1.5, 0.0, 1.0), 401, "invalid_client"),
+        (aadsts.application_not_found("x", "t"), 400, "unauthorized_client"),
+        (aadsts.unknown_resource("r", "t"), 400, "invalid_resource"),
+        (aadsts.code_already_redeemed(), 400, "invalid_grant"),
+        (aadsts.service_unavailable(), 503, "temporarily_unavailable"),
+        (aadsts.internal_error(), 500, "server_error"),
     ],
 )
 def test_statuses_follow_the_reference(error: errors.EntraError, status: int, kind: str) -> None:
@@ -56,7 +56,7 @@ def test_statuses_follow_the_reference(error: errors.EntraError, status: int, ki
 
 
 def test_assertion_times_are_printed_as_dotnet_round_trip_times() -> None:
-    error = errors.assertion_time_invalid(1621505598.677, 1621502400.0, None)
+    error = aadsts.assertion_time_invalid(1621505598.677, 1621502400.0, None)
 
     assert "Current time: 2021-05-20T10:13:18.6770000Z" in error.message
     assert "assertion valid from 2021-05-20T09:20:00.0000000Z" in error.message
@@ -64,6 +64,6 @@ def test_assertion_times_are_printed_as_dotnet_round_trip_times() -> None:
 
 
 def test_the_exception_text_is_the_aadsts_line() -> None:
-    assert str(errors.missing_parameter("scope")) == (
+    assert str(aadsts.missing_parameter("scope")) == (
         "AADSTS900144: The request body must contain the following parameter: 'scope'."
     )

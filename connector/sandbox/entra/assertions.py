@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from connector.sandbox.contracts import ClientRegistration, Clock
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.certificates import CertificateInfo, certificate_info
 
 __all__ = ["ASSERTION_ALGORITHMS", "JWT_BEARER_ASSERTION_TYPE", "AssertionVerifier"]
@@ -60,21 +60,21 @@ class AssertionVerifier:
         :param assertion: the compact JWT from ``client_assertion``; never logged.
         :param registration: the application named by ``client_id``.
         :param client_id: the request's ``client_id``.
-        :raises errors.EntraError: AADSTS50027 (malformed, wrong audience, missing claim, replayed ``jti``),
+        :raises EntraError: AADSTS50027 (malformed, wrong audience, missing claim, replayed ``jti``),
             AADSTS700027 (unknown certificate, expired certificate, bad signature), AADSTS50048 / AADSTS700021
             (``iss``/``sub`` mismatch), AADSTS700024 (outside its time window).
         """
         try:
             header = jwt.get_unverified_header(assertion)
         except jwt.PyJWTError:
-            raise errors.assertion_invalid("Token format not valid.") from None
+            raise aadsts.assertion_invalid("Token format not valid.") from None
         algorithm = header.get("alg")
         if algorithm not in ASSERTION_ALGORITHMS:
-            raise errors.assertion_invalid(f"Algorithm '{algorithm}' is not supported for client assertions.")
+            raise aadsts.assertion_invalid(f"Algorithm '{algorithm}' is not supported for client assertions.")
         certificate, presented = self._certificate(header, registration)
         now = self._clock.now()
         if not certificate.not_before <= now <= certificate.not_after:
-            raise errors.assertion_signature_invalid(_thumbprint_hex(presented), "The key used is expired.")
+            raise aadsts.assertion_signature_invalid(_thumbprint_hex(presented), "The key used is expired.")
         claims = self._decode(assertion, certificate, algorithm, presented)
         self._check_claims(claims, client_id, now)
 
@@ -82,7 +82,7 @@ class AssertionVerifier:
         sha256 = header.get("x5t#S256")
         sha1 = header.get("x5t")
         if not isinstance(sha256, str) and not isinstance(sha1, str):
-            raise errors.assertion_invalid("No certificate thumbprint specified in token header.")
+            raise aadsts.assertion_invalid("No certificate thumbprint specified in token header.")
         presented = sha256 if isinstance(sha256, str) else str(sha1)
         for pem in registration.certificates_pem:
             info = certificate_info(pem)
@@ -90,7 +90,7 @@ class AssertionVerifier:
                 sha1 is None or (isinstance(sha1, str) and sha1.rstrip("=") == info.x5t)
             ):
                 return info, presented
-        raise errors.assertion_key_not_found(_thumbprint_hex(presented), registration.client_id)
+        raise aadsts.assertion_key_not_found(_thumbprint_hex(presented), registration.client_id)
 
     @staticmethod
     def _decode(assertion: str, certificate: CertificateInfo, algorithm: str, presented: str) -> dict[str, Any]:
@@ -111,11 +111,11 @@ class AssertionVerifier:
                 },
             )
         except jwt.InvalidSignatureError:
-            raise errors.assertion_signature_invalid(
+            raise aadsts.assertion_signature_invalid(
                 _thumbprint_hex(presented), "The provided signature value did not match the expected signature value."
             ) from None
         except (jwt.PyJWTError, ValueError, TypeError):
-            raise errors.assertion_signature_invalid(
+            raise aadsts.assertion_signature_invalid(
                 _thumbprint_hex(presented), "Key was found, but use of the key to verify the signature failed."
             ) from None
         return claims
@@ -123,30 +123,30 @@ class AssertionVerifier:
     def _check_claims(self, claims: dict[str, Any], client_id: str, now: float) -> None:
         issuer, subject = claims.get("iss"), claims.get("sub")
         if not isinstance(issuer, str) or not isinstance(subject, str):
-            raise errors.assertion_invalid("The 'iss' and 'sub' claims must be the client id.")
+            raise aadsts.assertion_invalid("The 'iss' and 'sub' claims must be the client id.")
         if issuer != subject:
-            raise errors.assertion_subject_mismatch()
+            raise aadsts.assertion_subject_mismatch()
         if issuer.lower() != client_id.lower():
-            raise errors.assertion_client_mismatch()
+            raise aadsts.assertion_client_mismatch()
         audience = claims.get("aud")
         audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
         if not any(isinstance(value, str) and value in self._audiences for value in audiences):
-            raise errors.assertion_invalid(
+            raise aadsts.assertion_invalid(
                 f"The audience '{audience}' is not a token endpoint of this tenant (v1 or v2)."
             )
         expires, not_before = claims.get("exp"), claims.get("nbf")
         if not isinstance(expires, int | float) or isinstance(expires, bool):
-            raise errors.assertion_invalid("The 'exp' claim is missing or not a number.")
+            raise aadsts.assertion_invalid("The 'exp' claim is missing or not a number.")
         if not_before is not None and (not isinstance(not_before, int | float) or isinstance(not_before, bool)):
-            raise errors.assertion_invalid("The 'nbf' claim is not a number.")
+            raise aadsts.assertion_invalid("The 'nbf' claim is not a number.")
         if now > expires + self._skew or (not_before is not None and now < not_before - self._skew):
-            raise errors.assertion_time_invalid(now, not_before, expires)
+            raise aadsts.assertion_time_invalid(now, not_before, expires)
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
-            raise errors.assertion_invalid("The 'jti' claim is missing.")
+            raise aadsts.assertion_invalid("The 'jti' claim is missing.")
         key = (client_id.lower(), jti)
         with self._lock:
             self._seen = {seen: until for seen, until in self._seen.items() if until >= now}
             if key in self._seen:
-                raise errors.assertion_invalid(f"The client assertion with jti '{jti}' was already used.")
+                raise aadsts.assertion_invalid(f"The client assertion with jti '{jti}' was already used.")
             self._seen[key] = float(expires) + self._skew

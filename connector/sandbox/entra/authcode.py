@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.contracts import ClientRegistration, Clock
-from connector.sandbox.entra import errors, pages
+from connector.sandbox.entra import aadsts, errors, pages
 from connector.sandbox.entra.directory import Directory, SandboxUser, TenantRef
 from connector.sandbox.entra.grants import Authorization, GrantStore
 from connector.sandbox.entra.interactions import InteractionStore, PendingSignIn, ResponseTarget
@@ -80,27 +80,27 @@ class AuthorizationFlow:
     def authorize(self, request: Request, tenant: TenantRef, version: Version) -> Response:
         """Start a sign-in.
 
-        :raises errors.EntraError: for failures shown on an error page (unknown client, bad redirect URI).
+        :raises EntraError: for failures shown on an error page (unknown client, bad redirect URI).
         """
         params = request.args if request.method == "GET" else request.form
         client_id = params.get("client_id", "").strip()
         if not client_id:
-            raise errors.missing_parameter("client_id")
+            raise aadsts.missing_parameter("client_id")
         registration = self._directory.client(client_id)
         if registration is None:
-            raise errors.application_not_found(client_id, tenant.segment)
+            raise aadsts.application_not_found(client_id, tenant.segment)
         redirect_uri = params.get("redirect_uri", "")
         if not redirect_uri:
-            raise errors.no_reply_address()
+            raise aadsts.no_reply_address()
         if not self._directory.redirect_uri_allowed(registration, redirect_uri):
-            raise errors.redirect_uri_not_registered(redirect_uri, registration.client_id)
+            raise aadsts.redirect_uri_not_registered(redirect_uri, registration.client_id)
         response_mode = params.get("response_mode") or "query"
         target = ResponseTarget(
             redirect_uri, response_mode if response_mode in _RESPONSE_MODES else "query", params.get("state")
         )
         try:
             if response_mode not in _RESPONSE_MODES:
-                raise errors.unsupported_response_mode(response_mode)
+                raise aadsts.unsupported_response_mode(response_mode)
             pending, prompt, hint = self._validate(params, request, tenant, version, registration, target)
             return self._proceed(request, pending, registration, prompt, hint)
         except errors.EntraError as error:
@@ -117,9 +117,9 @@ class AuthorizationFlow:
     ) -> tuple[PendingSignIn, str, str]:
         response_type = params.get("response_type", "").strip()
         if not response_type:
-            raise errors.missing_parameter("response_type")
+            raise aadsts.missing_parameter("response_type")
         if response_type != "code":
-            raise errors.unsupported_response_type(response_type)
+            raise aadsts.unsupported_response_type(response_type)
         access = self._requested_access(params, tenant, version)
         challenge: str | None = params.get("code_challenge") or None
         method: ChallengeMethod | None = None
@@ -127,7 +127,7 @@ class AuthorizationFlow:
             method = check_challenge(challenge, params.get("code_challenge_method") or None)
         prompt = params.get("prompt", "").strip()
         if prompt not in _PROMPTS:
-            raise errors.invalid_parameter("prompt")
+            raise aadsts.invalid_parameter("prompt")
         pending = self._interactions.start(
             csrf=self._csrf_value(request),
             tenant=tenant,
@@ -146,15 +146,15 @@ class AuthorizationFlow:
         if version == "1.0":
             resource = params.get("resource", "").strip()
             if not resource:
-                raise errors.missing_parameter("resource")
+                raise aadsts.missing_parameter("resource")
             access = self._catalogue.v1_resource(resource, tenant=tenant.segment, oidc_scope=params.get("scope", ""))
             # v1 always issues a refresh token for the code grant; recording it keeps a later v2 refresh rotating.
             return RequestedAccess(access.resource, access.oidc_scopes | {"offline_access"})
         if "resource" in params:
-            raise errors.resource_parameter_not_supported()
+            raise aadsts.resource_parameter_not_supported()
         scope = params.get("scope", "").strip()
         if not scope:
-            raise errors.missing_parameter("scope")
+            raise aadsts.missing_parameter("scope")
         return self._catalogue.delegated_scope(scope, tenant=tenant.segment)
 
     def _proceed(
@@ -165,13 +165,13 @@ class AuthorizationFlow:
             user = (self._directory.user_by_name(hint) if hint else None) or session_user
             user = user or self._directory.default_user
             if user is None:
-                raise errors.login_required()
+                raise aadsts.login_required()
             return self._complete(pending, user)
         if prompt == "none":
             if session_user is None:
-                raise errors.login_required()
+                raise aadsts.login_required()
             if not self._interactions.has_consent(session_user.object_id, registration.client_id):
-                raise errors.consent_required(registration.client_id, registration.display_name)
+                raise aadsts.consent_required(registration.client_id, registration.display_name)
             return self._complete(pending, session_user)
         if session_user is not None and prompt not in ("login", "select_account"):
             pending.user_id = session_user.object_id
@@ -193,13 +193,13 @@ class AuthorizationFlow:
     def login(self, request: Request) -> Response:
         """Check the user name and password posted by the login page.
 
-        :raises errors.EntraError: for a bad method or an unknown/expired/forged sign-in (error page).
+        :raises EntraError: for a bad method or an unknown/expired/forged sign-in (error page).
         """
         pending, registration = self._resume(request)
         user = self._directory.user_by_name(request.form.get("login", ""))
         password = request.form.get("passwd", "").encode("utf-8")
         if user is None or not hmac.compare_digest(password, user.password.encode("utf-8")):
-            failure = errors.credentials_invalid()
+            failure = aadsts.credentials_invalid()
             self._stats.record_refused(failure.code)
             logger.info("sign-in failed for client %s", registration.client_id)
             return self._page(
@@ -232,12 +232,12 @@ class AuthorizationFlow:
     def consent(self, request: Request) -> Response:
         """Apply the Accept / Cancel decision posted by the consent page.
 
-        :raises errors.EntraError: for a bad method, an unknown/expired/forged sign-in, or no signed-in user.
+        :raises EntraError: for a bad method, an unknown/expired/forged sign-in, or no signed-in user.
         """
         pending, registration = self._resume(request)
         user = self._user(pending.user_id)
         if user is None:
-            raise errors.flow_expired("No user has signed in to this request.")
+            raise aadsts.flow_expired("No user has signed in to this request.")
         decision = request.form.get("decision", "")
         if decision == "accept":
             self._interactions.grant_consent(user.object_id, registration.client_id)
@@ -247,22 +247,22 @@ class AuthorizationFlow:
                 return self._redirect_error(request, error, pending.target)
         if decision == "cancel":
             self._interactions.finish(pending.ctx)
-            return self._redirect_error(request, errors.user_declined_consent(), pending.target)
-        raise errors.invalid_parameter("decision")
+            return self._redirect_error(request, aadsts.user_declined_consent(), pending.target)
+        raise aadsts.invalid_parameter("decision")
 
     def _resume(self, request: Request) -> tuple[PendingSignIn, ClientRegistration]:
         if request.method != "POST":
-            raise errors.method_not_allowed(request.method)
+            raise aadsts.method_not_allowed(request.method)
         pending = self._interactions.resume(
             request.form.get("ctx", ""),
             cookie_csrf=request.cookies.get(CSRF_COOKIE),
             form_csrf=request.form.get("csrf"),
         )
         if pending is None:
-            raise errors.flow_expired("The sign-in request is unknown or expired, or its cookie does not match.")
+            raise aadsts.flow_expired("The sign-in request is unknown or expired, or its cookie does not match.")
         registration = self._directory.client(pending.client_id)
         if registration is None:
-            raise errors.application_not_found(pending.client_id, pending.tenant.segment)
+            raise aadsts.application_not_found(pending.client_id, pending.tenant.segment)
         return pending, registration
 
     def _after_sign_in(self, pending: PendingSignIn, registration: ClientRegistration, user: SandboxUser) -> Response:

@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from connector.sandbox.contracts import ClientRegistration
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.assertions import JWT_BEARER_ASSERTION_TYPE, AssertionVerifier
 from connector.sandbox.entra.directory import Directory
 
@@ -72,10 +72,10 @@ def _decode_basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise errors.malformed_request("The Authorization header is not valid Basic authentication.") from None
+        raise aadsts.malformed_request("The Authorization header is not valid Basic authentication.") from None
     user, separator, password = decoded.partition(":")
     if not separator:
-        raise errors.malformed_request("The Authorization header is not valid Basic authentication.")
+        raise aadsts.malformed_request("The Authorization header is not valid Basic authentication.")
     return unquote_plus(user), unquote_plus(password)
 
 
@@ -85,7 +85,7 @@ def read_client_credentials(form: Mapping[str, str], authorization: str | None) 
     :param form: the form-encoded body.
     :param authorization: the ``Authorization`` header, if any (only ``Basic`` is considered).
     :returns: the credentials as presented.
-    :raises errors.EntraError: for a malformed Basic header, more than one method, a ``client_id`` that differs
+    :raises EntraError: for a malformed Basic header, more than one method, a ``client_id`` that differs
         from the Basic user, or an incomplete or unsupported assertion.
     """
     client_id = form.get("client_id") or None
@@ -96,19 +96,19 @@ def read_client_credentials(form: Mapping[str, str], authorization: str | None) 
     if authorization and authorization.strip().lower().startswith("basic "):
         basic_id, basic_secret = _decode_basic(authorization)
         if secret is not None or assertion is not None:
-            raise errors.malformed_request("More than one client authentication method was used.")
+            raise aadsts.malformed_request("More than one client authentication method was used.")
         if client_id is not None and client_id.lower() != basic_id.lower():
-            raise errors.malformed_request("The client_id parameter differs from the Authorization header.")
+            raise aadsts.malformed_request("The client_id parameter differs from the Authorization header.")
         client_id, secret, via_basic = basic_id, basic_secret, True
     if secret is not None and assertion is not None:
-        raise errors.malformed_request("More than one client authentication method was used.")
+        raise aadsts.malformed_request("More than one client authentication method was used.")
     if assertion is not None and assertion_type is None:
-        raise errors.missing_parameter("client_assertion_type")
+        raise aadsts.missing_parameter("client_assertion_type")
     if assertion_type is not None:
         if assertion_type != JWT_BEARER_ASSERTION_TYPE:
-            raise errors.invalid_parameter("client_assertion_type")
+            raise aadsts.invalid_parameter("client_assertion_type")
         if assertion is None:
-            raise errors.missing_parameter("client_assertion")
+            raise aadsts.missing_parameter("client_assertion")
     return ClientCredentials(client_id=client_id, secret=secret, assertion=assertion, via_basic=via_basic)
 
 
@@ -121,23 +121,23 @@ def authenticate_client(
     :param registration: the application named by the request.
     :param verifier: checks client assertions.
     :returns: the authenticated client (method ``none`` for a public client that sent nothing).
-    :raises errors.EntraError: AADSTS700025 (public client sent a credential), AADSTS7000215 (wrong secret),
+    :raises EntraError: AADSTS700025 (public client sent a credential), AADSTS7000215 (wrong secret),
         AADSTS7000218 (confidential client sent nothing), or an assertion error.
     """
     if Directory.is_public(registration):
         if credentials.secret is not None or credentials.assertion is not None:
-            raise errors.public_client_with_credentials()
+            raise aadsts.public_client_with_credentials()
         return AuthenticatedClient(registration, "none")
     if credentials.secret is not None:
         presented = credentials.secret.encode("utf-8")
         # Compare against every secret without stopping early, so timing does not tell which one was close.
         matches = [hmac.compare_digest(presented, secret.encode("utf-8")) for secret in registration.secrets]
         if not any(matches):
-            raise errors.invalid_client_secret(registration.client_id)
+            raise aadsts.invalid_client_secret(registration.client_id)
         return AuthenticatedClient(
             registration, "client_secret_basic" if credentials.via_basic else "client_secret_post"
         )
     if credentials.assertion is not None:
         verifier.verify(credentials.assertion, registration, client_id=registration.client_id)
         return AuthenticatedClient(registration, "private_key_jwt")
-    raise errors.missing_client_credentials()
+    raise aadsts.missing_client_credentials()

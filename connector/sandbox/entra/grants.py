@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connector.sandbox.contracts import Clock
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.pkce import ChallengeMethod, verify_code_verifier
 from connector.sandbox.entra.scopes import RequestedAccess
 
@@ -122,23 +122,23 @@ class GrantStore:
         :param redirect_uri: the ``redirect_uri`` parameter.
         :param code_verifier: the ``code_verifier`` parameter, if any.
         :returns: the authorization and the refresh-token family to issue into.
-        :raises errors.EntraError: AADSTS9002313 (unknown), AADSTS70000 (another client's), AADSTS54005 (reused),
+        :raises EntraError: AADSTS9002313 (unknown), AADSTS70000 (another client's), AADSTS54005 (reused),
             AADSTS70008 (expired), AADSTS500112 (other redirect URI), PKCE errors.
         """
         now = self._clock.now()
         with self._lock:
             record = self._codes.get(_digest(code))
             if record is None:
-                raise errors.grant_malformed("authorization code")
+                raise aadsts.grant_malformed("authorization code")
             if record.authorization.client_id.lower() != client_id.lower():
-                raise errors.grant_for_other_client("authorization code")
+                raise aadsts.grant_for_other_client("authorization code")
             if record.redeemed:
                 self._revoked_families.add(record.family)
-                raise errors.code_already_redeemed()
+                raise aadsts.code_already_redeemed()
             if now >= record.expires_at:
-                raise errors.grant_expired()
+                raise aadsts.grant_expired()
             if redirect_uri != record.redirect_uri:
-                raise errors.redirect_uri_mismatch(redirect_uri)
+                raise aadsts.redirect_uri_mismatch(redirect_uri)
             verify_code_verifier(code_verifier, record.challenge, record.method)
             record.redeemed = True
             return record.authorization, record.family
@@ -162,23 +162,23 @@ class GrantStore:
         :param token: the ``refresh_token`` parameter.
         :param client_id: the authenticated client.
         :returns: the authorization and its family.
-        :raises errors.EntraError: AADSTS9002313 (unknown), AADSTS50173 (revoked or reused: revokes the family),
+        :raises EntraError: AADSTS9002313 (unknown), AADSTS50173 (revoked or reused: revokes the family),
             AADSTS70000 (another client's), AADSTS700082 (expired).
         """
         now = self._clock.now()
         with self._lock:
             record = self._refresh_tokens.get(_digest(token))
             if record is None:
-                raise errors.grant_malformed("refresh token")
+                raise aadsts.grant_malformed("refresh token")
             if record.family in self._revoked_families:
-                raise errors.grant_revoked()
+                raise aadsts.grant_revoked()
             if record.authorization.client_id.lower() != client_id.lower():
-                raise errors.grant_for_other_client("refresh token")
+                raise aadsts.grant_for_other_client("refresh token")
             if record.rotated:
                 self._revoked_families.add(record.family)
-                raise errors.grant_revoked()
+                raise aadsts.grant_revoked()
             if now >= record.expires_at:
-                raise errors.refresh_token_expired(record.issued_at, now - record.issued_at)
+                raise aadsts.refresh_token_expired(record.issued_at, now - record.issued_at)
             record.rotated = True
             return record.authorization, record.family
 

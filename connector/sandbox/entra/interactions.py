@@ -150,8 +150,10 @@ class InteractionStore:
     def open_session(self, user_id: str) -> str:
         """:returns: a new session id for the signed-in user (the cookie value)."""
         session = secrets.token_urlsafe(32)
+        now = self._clock.now()
         with self._lock:
-            self._sessions[_digest(session)] = (user_id, self._clock.now() + self._session_lifetime)
+            self._sessions = {key: value for key, value in self._sessions.items() if value[1] > now}
+            self._sessions[_digest(session)] = (user_id, now + self._session_lifetime)
         return session
 
     def session_user(self, session: str | None) -> str | None:

@@ -10,7 +10,7 @@ import hmac
 import re
 from typing import Literal
 
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.certificates import b64url
 
 __all__ = ["ChallengeMethod", "check_challenge", "verify_code_verifier"]
@@ -27,12 +27,12 @@ def check_challenge(challenge: str, method: str | None) -> ChallengeMethod:
     :param challenge: the challenge.
     :param method: ``S256``, ``plain``, or ``None`` (which means ``plain``, RFC 7636 §4.3).
     :returns: the method.
-    :raises errors.EntraError: AADSTS90100 for another method, AADSTS501491 for a malformed challenge.
+    :raises EntraError: AADSTS90100 for another method, AADSTS501491 for a malformed challenge.
     """
     if method not in (None, "S256", "plain"):
-        raise errors.invalid_parameter("code_challenge_method")
+        raise aadsts.invalid_parameter("code_challenge_method")
     if not _UNRESERVED_43_128.fullmatch(challenge):
-        raise errors.invalid_code_challenge()
+        raise aadsts.invalid_code_challenge()
     return "plain" if method is None or method == "plain" else "S256"
 
 
@@ -45,16 +45,16 @@ def verify_code_verifier(verifier: str | None, challenge: str | None, method: Ch
     :param verifier: the ``code_verifier`` parameter, if any.
     :param challenge: the challenge stored with the code, if any.
     :param method: its method.
-    :raises errors.EntraError: AADSTS900144 (verifier missing), AADSTS501481 (mismatch).
+    :raises EntraError: AADSTS900144 (verifier missing), AADSTS501481 (mismatch).
     """
     if challenge is None:
         if verifier:
-            raise errors.code_verifier_mismatch()
+            raise aadsts.code_verifier_mismatch()
         return
     if not verifier:
-        raise errors.missing_parameter("code_verifier")
+        raise aadsts.missing_parameter("code_verifier")
     if not _UNRESERVED_43_128.fullmatch(verifier):
-        raise errors.code_verifier_mismatch()
+        raise aadsts.code_verifier_mismatch()
     computed = b64url(hashlib.sha256(verifier.encode("ascii")).digest()) if method == "S256" else verifier
     if not hmac.compare_digest(computed.encode("ascii"), challenge.encode("ascii")):
-        raise errors.code_verifier_mismatch()
+        raise aadsts.code_verifier_mismatch()

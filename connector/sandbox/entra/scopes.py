@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 
 __all__ = [
     "GRAPH_RESOURCE",
@@ -93,25 +93,25 @@ class ResourceCatalogue:
         :param tenant: the tenant as named in the request, for the error text.
         :param oidc_scope: the v1 ``scope`` parameter; only its OpenID Connect scopes are kept.
         :returns: the requested access.
-        :raises errors.EntraError: AADSTS500011 for an unknown resource.
+        :raises EntraError: AADSTS500011 for an unknown resource.
         """
         if not self.is_known(resource):
-            raise errors.unknown_resource(resource, tenant)
+            raise aadsts.unknown_resource(resource, tenant)
         return RequestedAccess(resource, frozenset(oidc_scope.split()) & OIDC_SCOPES)
 
     def client_credentials_scope(self, scope: str, *, tenant: str) -> RequestedAccess:
         """Check the v2 ``scope`` of a client-credentials request: exactly one ``<resource>/.default``.
 
-        :raises errors.EntraError: AADSTS70011, AADSTS1002012 or AADSTS500011.
+        :raises EntraError: AADSTS70011, AADSTS1002012 or AADSTS500011.
         """
         tokens = scope.split()
         if len(tokens) != 1:
-            raise errors.invalid_scope(scope)
+            raise aadsts.invalid_scope(scope)
         resource, _, permission = tokens[0].rpartition("/")
         if permission != ".default" or not _is_absolute_uri(resource):
-            raise errors.client_credentials_scope_invalid(scope)
+            raise aadsts.client_credentials_scope_invalid(scope)
         if not self.is_known(resource):
-            raise errors.unknown_resource(resource, tenant)
+            raise aadsts.unknown_resource(resource, tenant)
         return RequestedAccess(resource)
 
     def delegated_scope(self, scope: str, *, tenant: str) -> RequestedAccess:
@@ -120,7 +120,7 @@ class ResourceCatalogue:
         :param scope: space-separated scopes: OpenID Connect ones plus permissions of exactly one resource.
         :param tenant: the tenant as named in the request, for the error text.
         :returns: the requested access.
-        :raises errors.EntraError: AADSTS70011 (unknown permission or not a URI), AADSTS700022 (several
+        :raises EntraError: AADSTS70011 (unknown permission or not a URI), AADSTS700022 (several
             resources), AADSTS700023 (no resource), AADSTS500011 (unknown resource).
         """
         oidc: set[str] = set()
@@ -131,13 +131,13 @@ class ResourceCatalogue:
                 continue
             resource, _, permission = token.rpartition("/")
             if permission not in _DELEGATED_PERMISSIONS or not _is_absolute_uri(resource):
-                raise errors.invalid_scope(scope)
+                raise aadsts.invalid_scope(scope)
             resources.setdefault(_normalise(resource), resource)
         if len(resources) > 1:
-            raise errors.multiple_resources(scope)
+            raise aadsts.multiple_resources(scope)
         if not resources:
-            raise errors.resourceless_scope(scope)
+            raise aadsts.resourceless_scope(scope)
         (resource,) = resources.values()
         if not self.is_known(resource):
-            raise errors.unknown_resource(resource, tenant)
+            raise aadsts.unknown_resource(resource, tenant)
         return RequestedAccess(resource, frozenset(oidc))

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.contracts import AccessTokenClaims, ClientRegistration, Clock
-from connector.sandbox.entra import errors, pages
+from connector.sandbox.entra import aadsts, errors, pages
 from connector.sandbox.entra.assertions import AssertionVerifier
 from connector.sandbox.entra.authcode import AuthorizationFlow
 from connector.sandbox.entra.clients import DEFAULT_TENANT_DOMAIN
@@ -252,17 +252,17 @@ class TokenService:
         except Exception:
             # The traceback names our code only; request values (secrets, codes) are not part of it.
             logger.exception("token service failed on %s v%s", kind, version)
-            response = self._error_response(errors.internal_error(), context, html=kind in _HTML_ROUTES)
+            response = self._error_response(aadsts.internal_error(), context, html=kind in _HTML_ROUTES)
         response.headers["client-request-id"] = context.correlation_id
         response.headers["x-ms-request-id"] = context.trace_id
         return response
 
     def _dispatch(self, request: Request, segment: str, kind: Route, version: Version) -> Response:
         if self.outage:
-            raise errors.service_unavailable()
+            raise aadsts.service_unavailable()
         tenant = self.directory.resolve_tenant(segment)
         if tenant is None:
-            raise errors.tenant_not_found(
+            raise aadsts.tenant_not_found(
                 segment, error="invalid_tenant" if kind in ("discovery", "keys") else "invalid_request"
             )
         if kind == "token":

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request
 
-from connector.sandbox.entra import errors
+from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.assertions import AssertionVerifier
 from connector.sandbox.entra.authentication import AuthenticatedClient, authenticate_client, read_client_credentials
 from connector.sandbox.entra.directory import Directory, SandboxUser, TenantRef
@@ -36,7 +36,7 @@ _GRANTS = ("client_credentials", "authorization_code", "refresh_token")
 def _required(form: Mapping[str, str], name: str) -> str:
     value = form.get(name, "").strip()
     if not value:
-        raise errors.missing_parameter(name)
+        raise aadsts.missing_parameter(name)
     return value
 
 
@@ -75,24 +75,24 @@ class TokenEndpoint:
         :param tenant: the resolved tenant segment.
         :param version: ``1.0`` for ``/oauth2/token``, ``2.0`` for ``/oauth2/v2.0/token``.
         :returns: the JSON body of a successful token response.
-        :raises errors.EntraError: for every refusal.
+        :raises EntraError: for every refusal.
         """
         if request.method != "POST":
-            raise errors.method_not_allowed(request.method)
+            raise aadsts.method_not_allowed(request.method)
         form = request.form
         grant_type = _required(form, "grant_type")
         if grant_type not in _GRANTS:
-            raise errors.unsupported_grant_type(grant_type)
+            raise aadsts.unsupported_grant_type(grant_type)
         if tenant.is_multi_tenant and grant_type == "client_credentials":
-            raise errors.grant_not_on_common_endpoint(tenant.segment)
+            raise aadsts.grant_not_on_common_endpoint(tenant.segment)
         if version == "2.0" and "resource" in form:
-            raise errors.resource_parameter_not_supported()
+            raise aadsts.resource_parameter_not_supported()
         credentials = read_client_credentials(form, request.headers.get("Authorization"))
         if credentials.client_id is None:
-            raise errors.missing_parameter("client_id")
+            raise aadsts.missing_parameter("client_id")
         registration = self._directory.client(credentials.client_id)
         if registration is None:
-            raise errors.application_not_found(credentials.client_id, tenant.segment)
+            raise aadsts.application_not_found(credentials.client_id, tenant.segment)
         client = authenticate_client(credentials, registration, self._verifier)
         if grant_type == "client_credentials":
             body = self._client_credentials(form, client, tenant, version)
@@ -113,7 +113,7 @@ class TokenEndpoint:
     ) -> dict[str, Any]:
         if client.method == "none":
             # A public client has nothing to authenticate an app-only token with.
-            raise errors.missing_client_credentials()
+            raise aadsts.missing_client_credentials()
         if version == "1.0":
             access = self._catalogue.v1_resource(_required(form, "resource"), tenant=tenant.segment)
         else:
@@ -161,7 +161,7 @@ class TokenEndpoint:
         access = self._delegated_access(form, tenant, version, authorization)
         user = self._directory.user_by_id(authorization.user_id)
         if user is None:
-            raise errors.grant_revoked()
+            raise aadsts.grant_revoked()
         token = self._signer.issue_access_token(
             audience=access.resource,
             client_id=client.registration.client_id,
