@@ -14,6 +14,8 @@ import requests
 
 from connector.sandbox.cli import main
 from connector.sandbox.config import SandboxConfig
+from connector.sandbox.faults import FaultSettings
+from connector.sandbox.limits import LimitSettings
 from connector.sandbox.server import Sandbox
 from tests.sandbox_fixtures import WebApiSession, bearer_token
 
@@ -196,3 +198,36 @@ def test_cli_prints_where_things_are_but_no_secret(tmp_path: Path) -> None:
     assert "secret" in text.lower()
     secret_file = next((tmp_path / "entra").glob("*.secret"))
     assert secret_file.read_text().strip() not in text
+
+
+def test_request_limit_from_config_answers_429_per_principal(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox(limits=LimitSettings(max_requests=2, window_seconds=60))
+    full = WebApiSession(sb, bearer_token(sb))
+    other = WebApiSession(sb, bearer_token(sb, "read"))
+    assert [full.get("WhoAmI").status_code for _ in range(3)] == [200, 200, 429]
+    throttled = full.get("WhoAmI")
+    assert throttled.json()["error"]["code"] == "0x80072322"
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert other.get("WhoAmI").status_code == 200
+    assert sb.stats.snapshot()["throttled_total"] >= 2
+
+
+def test_forced_throttle_and_scheduled_faults_at_run_time(api: WebApiSession) -> None:
+    sb = api.sandbox
+    sb.limits.force_throttle(1)
+    assert api.get("WhoAmI").status_code == 429
+    assert api.get("WhoAmI").status_code == 200
+    sb.faults.schedule("error", 1, status=503)
+    assert api.get("WhoAmI").status_code == 503
+    sb.faults.schedule("reset_before", 1)
+    with pytest.raises(requests.ConnectionError):
+        api.get("WhoAmI")
+    assert api.get("WhoAmI").status_code == 200
+
+
+def test_token_service_outage_leaves_the_web_api_up(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    session = WebApiSession(sb, bearer_token(sb))
+    sb.faults.update(FaultSettings(token_outage=True))
+    assert requests.post(sb.token_url, data={"grant_type": "client_credentials"}, timeout=5).status_code == 503
+    assert session.get("WhoAmI").status_code == 200
