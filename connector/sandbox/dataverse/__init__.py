@@ -7,8 +7,8 @@ Written from the behavioural reference only; it never imports the connector's co
 
 from .app import CLAIMS_KEY, WebApi
 from .context import Principal, Service
-from .metadata import build_catalog
 from .seeding import seed_records
 from .storage import Storage
+from .tables import build_catalog
 
 __all__ = ["CLAIMS_KEY", "Principal", "Service", "Storage", "WebApi", "build_catalog", "seed_records"]
