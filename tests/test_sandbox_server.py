@@ -46,9 +46,10 @@ def test_urls_describe_a_loopback_server_on_a_free_port(sandbox: Sandbox) -> Non
 def test_stop_joins_the_server_thread_and_frees_the_port(make_sandbox: Callable[..., Sandbox]) -> None:
     sb = make_sandbox()
     origin = sb.origin
-    threads_before = {t.name for t in threading.enumerate()}
-    assert "dataverse-sandbox" in threads_before
+    thread_name = f"dataverse-sandbox-{origin.rsplit(':', 1)[1]}"
+    assert thread_name in {t.name for t in threading.enumerate()}
     sb.stop()
+    assert thread_name not in {t.name for t in threading.enumerate()}
     with pytest.raises(requests.ConnectionError):
         requests.get(origin + "/api/data/v9.2/", timeout=2)
 
