@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,6 +80,10 @@ class TokenSigner:
         self._clock = clock
         self.access_token_lifetime = access_token_lifetime
         self._leeway = leeway
+        # Signature checks dominate the cost of serving a request; a token's signature never changes, so it is
+        # checked once. Times, issuer and audience are still checked on every use.
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self._key = signing_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         certificate = self_signed_certificate(self._key, "sandbox-token-signing", not_before=clock.now())
         info = certificate_info(certificate_pem(certificate))
@@ -212,6 +218,40 @@ class TokenSigner:
         :raises InvalidAccessTokenError: for a malformed, foreign, badly signed, expired, not yet valid or
             wrong-audience token; the reason never contains the token.
         """
+        claims = self._signature_checked(token)
+        if claims["iss"] != self.v1_issuer or claims["tid"] != self._tenant_id:
+            raise InvalidAccessTokenError("issued by another tenant")
+        if not isinstance(claims["aud"], str) or not _same_resource(claims["aud"], resource):
+            raise InvalidAccessTokenError("audience is another resource")
+        now = self._clock.now()
+        if now >= float(claims["exp"]) + self._leeway:
+            raise InvalidAccessTokenError("expired")
+        if now < float(claims["nbf"]) - self._leeway:
+            raise InvalidAccessTokenError("not yet valid")
+        return AccessTokenClaims(
+            subject=str(claims["oid"]),
+            client_id=str(claims["appid"]),
+            audience=claims["aud"],
+            expires_at=float(claims["exp"]),
+            user_name=claims.get("upn"),
+            raw=claims,
+        )
+
+    def _signature_checked(self, token: str) -> dict[str, Any]:
+        """:returns: the claims of a token whose signature and required claims were checked (cached, 1024 tokens)."""
+        with self._verified_lock:
+            cached = self._verified.get(token)
+            if cached is not None:
+                self._verified.move_to_end(token)
+                return cached
+        claims = self._decode_signed(token)
+        with self._verified_lock:
+            self._verified[token] = claims
+            while len(self._verified) > 1024:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _decode_signed(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -239,20 +279,4 @@ class TokenSigner:
             raise InvalidAccessTokenError("invalid signature") from None
         except jwt.PyJWTError as exc:
             raise InvalidAccessTokenError(f"invalid token: {type(exc).__name__}") from None
-        if claims["iss"] != self.v1_issuer or claims["tid"] != self._tenant_id:
-            raise InvalidAccessTokenError("issued by another tenant")
-        if not isinstance(claims["aud"], str) or not _same_resource(claims["aud"], resource):
-            raise InvalidAccessTokenError("audience is another resource")
-        now = self._clock.now()
-        if now >= float(claims["exp"]) + self._leeway:
-            raise InvalidAccessTokenError("expired")
-        if now < float(claims["nbf"]) - self._leeway:
-            raise InvalidAccessTokenError("not yet valid")
-        return AccessTokenClaims(
-            subject=str(claims["oid"]),
-            client_id=str(claims["appid"]),
-            audience=claims["aud"],
-            expires_at=float(claims["exp"]),
-            user_name=claims.get("upn"),
-            raw=claims,
-        )
+        return claims
