@@ -119,7 +119,10 @@ class Sandbox:
             raise
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"dataverse-sandbox-{server.server_port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"dataverse-sandbox-{server.server_port}",
+            daemon=True,
         )
         self._thread.start()
         logger.info("sandbox serving %s (started in %.2f s)", self.api_root, time.perf_counter() - started)
