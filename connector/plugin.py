@@ -62,7 +62,7 @@ def test(connector_id: str, connection: Connection) -> TestReport | None:
     """Run Test Connection; see :func:`connector.hookspecs.test`."""
     if connector_id != CONNECTOR_ID:
         return None
-    from connector.diagnostics import run_test_connection
+    from connector.diagnostics.plan import run_test_connection
 
     return run_test_connection(connection)
 
