@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from connector.diagnostics.network import Endpoint, EndpointProbe, Resolver, effective_timeouts
+from connector.diagnostics.endpoint import Endpoint, effective_timeouts
+from connector.diagnostics.network import EndpointProbe, Resolver
 from connector.diagnostics.report import CheckSpec, Deadline, Outcome, run_checks
 from connector.diagnostics.service import ServiceProbe
 from connector.results import Connection, TestReport

@@ -7,45 +7,38 @@ so a refresh token rotated by the test is saved exactly as an operation would sa
 
 Every failure names the form field to fix: the token service's errors arrive as
 :class:`~connector.errors.AuthError` with the field already chosen from Entra's AADSTS code
-(``connector.auth.entra_errors``); Web API refusals are read here (a 401 challenge's ``resource_id`` against the
-token's audience, Dataverse's 403 codes, a 404 at the version root). No token, secret or ``Authorization`` header
-appears in a message, a detail or a log line.
+(``connector.auth.entra_errors``); Web API refusals are explained by ``refusals``; a 404 at the version root is
+explained here by probing the versions the service offers. No token, secret or ``Authorization`` header appears in
+a message, a detail or a log line.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Final
+
+import requests
 
 from connector.context import RuntimeContext
+from connector.diagnostics.refusals import AUTHORIZE_FIELD, explain_refusal, status_text, token_claims
 from connector.diagnostics.report import Outcome
 from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.settings import ConnectionSettings
 
 if TYPE_CHECKING:
-    import requests
-
     from connector.auth.tokens import TokenSource
     from connector.dataverse.client import DataverseClient
     from connector.transport import Transport
 
-__all__ = ["KNOWN_VERSIONS", "ServiceProbe", "parse_bearer_challenge"]
+__all__ = ["KNOWN_VERSIONS", "ServiceProbe"]
 
 _log = logging.getLogger(__name__)
 
 KNOWN_VERSIONS: Final = ("v9.0", "v9.1", "v9.2")
 """Web API versions probed after a 404 at the configured version's root, to say which ones the service offers."""
 
-AUTHORIZE_FIELD: Final = "oauth2"
-"""Where the user authorizes the connection (the OAuth 2.0 tab's Generate action): there is no single form field."""
-
-_NOT_A_MEMBER: Final = "0x80072560"
-_APP_BLOCKED: Final = "0x80095ffc"
 _METADATA_QUERIES: Final = (
     (("$select", "LogicalName"), ("$top", "1")),
     # Some services refuse $top on metadata; one table by name asks for the same privilege.
@@ -70,44 +63,6 @@ _REMEDIATIONS: Final[Mapping[str, str]] = {
 }
 
 
-def parse_bearer_challenge(header: str | None) -> dict[str, str]:
-    """Read a ``WWW-Authenticate: Bearer k=v, k=v`` challenge (Dataverse's values are unquoted).
-
-    :param header: the header value.
-    :returns: the parameters by lower-case name; empty when there is no Bearer challenge.
-    """
-    if not header or not header.strip().lower().startswith("bearer"):
-        return {}
-    parameters: dict[str, str] = {}
-    for part in header.strip()[len("bearer") :].split(","):
-        name, separator, value = part.strip().partition("=")
-        if separator:
-            parameters[name.strip().lower()] = value.strip().strip('"')
-    return parameters
-
-
-def _token_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT access token, read without verification (only to explain a refusal); ``{}`` if opaque."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        claims = json.loads(payload)
-    except ValueError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def _same_resource(left: str, right: str) -> bool:
-    return left.strip().rstrip("/").lower() == right.strip().rstrip("/").lower()
-
-
-def _tenant_of(url: str) -> str:
-    segments = [segment for segment in urlsplit(url).path.split("/") if segment]
-    return segments[0].lower() if segments else ""
-
-
 class ServiceProbe:
     """Runs the token and Web API checks of one connection.
 
@@ -123,6 +78,7 @@ class ServiceProbe:
         self.context = context
         self._clock = clock
         self._built: tuple[TokenSource, Transport, DataverseClient] | None = None
+        self._transports: tuple[Transport, ...] = ()
         self._token: str | None = None
 
     # -- machinery --------------------------------------------------------------------------------------------
@@ -138,15 +94,14 @@ class ServiceProbe:
             token_transport = Transport(self.settings, policy=policy, pool_size=2)
             source = build_token_source(self.settings, self.context, clock=self._clock, transport=token_transport)
             api_transport = Transport(self.settings, bearer=source, policy=policy, pool_size=2)
-            self._closers = (token_transport, api_transport)
+            self._transports = (token_transport, api_transport)
             self._built = (source, api_transport, DataverseClient(api_transport, self.settings))
         return self._built
 
     def close(self) -> None:
         """Close the probe's HTTP connections."""
-        if self._built is not None:
-            for transport in self._closers:
-                transport.close()
+        for transport in self._transports:
+            transport.close()
 
     # -- token ------------------------------------------------------------------------------------------------
 
@@ -164,8 +119,6 @@ class ServiceProbe:
                 AUTHORIZE_FIELD,
                 "Authorize the connection (Generate on the OAuth 2.0 tab, or `connector authorize`), then test again.",
             )
-        import requests
-
         try:
             token_set = source.fetch()
         except requests.RequestException as error:
@@ -188,21 +141,23 @@ class ServiceProbe:
         except ConfigError as error:
             return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
         self._token = token_set.access_token
-        how = "refreshed the stored authorization" if oauth.grant_type == "authorization_code" else "obtained"
         credential = ""
         if oauth.grant_type == "client_credentials":
             credential = " (certificate)" if oauth.client_assertion_type == "jwt" else " (client secret)"
         details: dict[str, str] = {"grant": f"{grant}{credential}", "token_url": oauth.access_token_url}
-        claims = _token_claims(token_set.access_token)
+        claims = token_claims(token_set.access_token)
         if claims.get("aud"):
             details["audience"] = str(claims["aud"])
         if token_set.expires_at is not None:
             details["expires_in_s"] = str(max(0, round(token_set.expires_at - self._clock())))
-        message = f"An access token was {how} with {grant}{credential}."
+        if oauth.grant_type == "authorization_code":
+            message = "The stored authorization was refreshed: a new access token was obtained (authorization code)."
+        else:
+            message = f"An access token was obtained with client credentials{credential}."
         warnings = [item for item in source.diagnostics if item.level == "warning"]
         if warnings:
             return Outcome.warning(
-                f"{message} But: {'; '.join(item.message for item in warnings)}.",
+                f"{message} Warning: {'; '.join(item.message for item in warnings)}.",
                 warnings[0].field,
                 "Act on the warning before it turns into a failure.",
                 details,
@@ -241,6 +196,9 @@ class ServiceProbe:
         :returns: passed, failed (version or path not found, naming what the service offers), or a warning when
             the service refused to answer (the WhoAmI check explains refusals).
         """
+        return self._unless_unreachable(self._api_version)
+
+    def _api_version(self) -> Outcome:
         _, _, client = self._machinery()
         version = self.settings.version
         response = self._get(client, client.url(""))
@@ -251,7 +209,7 @@ class ServiceProbe:
             return Outcome.passed(f"The Web API serves {version}{listed}.", {"api_root": self.settings.api_root})
         if status != 404:
             return Outcome.warning(
-                f"The version {version} could not be confirmed: the service answered {_status_text(response)} at "
+                f"The version {version} could not be confirmed: the service answered {status_text(response)} at "
                 "the API root; the WhoAmI check below says why.",
             )
         offered = [other for other in KNOWN_VERSIONS if other != version and self._version_exists(client, other)]
@@ -284,6 +242,9 @@ class ServiceProbe:
 
         :returns: passed with the user, business unit and organization ids, or failed naming the field.
         """
+        return self._unless_unreachable(self._whoami)
+
+    def _whoami(self) -> Outcome:
         _, _, client = self._machinery()
         response = self._get(client, client.url("WhoAmI()"))
         if response.status_code == 200:
@@ -301,23 +262,24 @@ class ServiceProbe:
                 f"{ids['organization_id']}.",
                 ids,
             )
-        return self._refusal(response, "WhoAmI")
+        return explain_refusal(response, "WhoAmI", self.settings, self._token)
 
     def metadata(self) -> Outcome:
         """Read one table definition (needed by browse and query); optional, so a refusal is a warning.
 
         :returns: passed, or a warning naming what the principal lacks.
         """
+        return self._unless_unreachable(self._metadata)
+
+    def _metadata(self) -> Outcome:
         _, _, client = self._machinery()
-        response = None
-        for query in _METADATA_QUERIES:
-            response = self._get(client, client.url("EntityDefinitions", query))
-            if response.status_code != 400:
-                break
-        assert response is not None  # the loop runs at least once
+        first, fallback = _METADATA_QUERIES
+        response = self._get(client, client.url("EntityDefinitions", first))
+        if response.status_code == 400:
+            response = self._get(client, client.url("EntityDefinitions", fallback))
         if response.status_code == 200:
             return Outcome.passed("The principal may read table definitions (needed by browse and query).")
-        refusal = self._refusal(response, "Reading table definitions")
+        refusal = explain_refusal(response, "Reading table definitions", self.settings, self._token)
         return Outcome.warning(
             f"{refusal.message} Browse (import) and query need this; other operations do not.",
             refusal.field,
@@ -325,9 +287,18 @@ class ServiceProbe:
             "User does).",
         )
 
-    def _get(self, client: DataverseClient, url: str) -> requests.Response:
-        import requests
+    def _unless_unreachable(self, run: Callable[[], Outcome]) -> Outcome:
+        try:
+            return run()
+        except TransientError as error:
+            return Outcome.failed(
+                error.user_message,
+                "connection.base_url",
+                "The Web API did not answer in time or the connection failed: if the network checks above passed, "
+                "the service is slow or busy; try again, or raise connection.read_timeout_ms.",
+            )
 
+    def _get(self, client: DataverseClient, url: str) -> requests.Response:
         try:
             response = client.transport.send("GET", url, headers=client.headers())
         except requests.RequestException as error:
@@ -336,106 +307,6 @@ class ServiceProbe:
             ) from None
         response.close()
         return response
-
-    def _refusal(self, response: requests.Response, what: str) -> Outcome:
-        status = response.status_code
-        if status == 401:
-            return self._unauthorized(response, what)
-        code, message = _dataverse_error(response)
-        oauth = self.settings.oauth
-        principal_field = "oauth2.client_id" if oauth.grant_type == "client_credentials" else AUTHORIZE_FIELD
-        if status == 403:
-            if code == _NOT_A_MEMBER:
-                fix = (
-                    "Add an application user for this client id in the environment (Power Platform admin center) and "
-                    "give it a security role."
-                    if oauth.grant_type == "client_credentials"
-                    else "Authorize as a user who is a member of the environment, or add this user to it."
-                )
-                return Outcome.failed(
-                    f"{what} was refused (403): the principal is not a member of the organization ({message}).",
-                    principal_field,
-                    fix,
-                )
-            if code == _APP_BLOCKED:
-                return Outcome.failed(
-                    f"{what} was refused (403): the environment blocks this application ({message}).",
-                    "oauth2.client_id",
-                    "Ask the environment's administrator to allow the application, or use an allowed one.",
-                )
-            return Outcome.failed(
-                f"{what} was refused (403): the principal lacks a privilege ({message}).",
-                principal_field,
-                "Give the principal a security role with the missing privilege.",
-            )
-        if status == 404:
-            return Outcome.failed(
-                f"{what} was not found (404 at {self.settings.api_root}): the API version or path is wrong.",
-                "connection.version",
-                "Use a version the service offers (see the API version check) and /api/data/ as the path.",
-            )
-        return Outcome.failed(
-            f"{what} failed: the service answered {_status_text(response)}.",
-            "connection.base_url",
-            "If the base URL is right, the service is busy or failing: try again later.",
-        )
-
-    def _unauthorized(self, response: requests.Response, what: str) -> Outcome:
-        oauth = self.settings.oauth
-        challenge = parse_bearer_challenge(response.headers.get("WWW-Authenticate"))
-        expected = challenge.get("resource_id", "")
-        audience = str(_token_claims(self._token or "").get("aud", "")) if self._token else ""
-        requested = oauth.resource or _scope_resource(oauth.scope) or ""
-        facts = (("expected_resource", expected), ("token_audience", audience))
-        details = {key: value for key, value in facts if value}
-        field = oauth.resource_field if oauth.resource or not oauth.scope else "oauth2.scope"
-        shown = audience or requested
-        if expected and shown and not _same_resource(shown, expected):
-            return Outcome.failed(
-                f"{what} was refused (401): the Web API accepts tokens for {expected.rstrip('/')}, but the token is "
-                f"for {shown}.",
-                field,
-                f"Set the resource to {expected.rstrip('/')} (the Web API's protocol and host)"
-                + (" and Scope to that followed by /.default." if field == "oauth2.scope" else "."),
-                details,
-            )
-        authority = challenge.get("authorization_uri", "")
-        if authority and _tenant_of(authority) and _tenant_of(authority) != _tenant_of(oauth.access_token_url):
-            return Outcome.failed(
-                f"{what} was refused (401): the environment belongs to the tenant in {authority}, but the token came "
-                f"from {oauth.access_token_url}.",
-                "oauth2.access_token_url",
-                "Use the token URL of the environment's tenant.",
-                details,
-            )
-        return Outcome.failed(
-            f"{what} was refused (401) although the token names this resource; the application may not be allowed "
-            "to call Dataverse.",
-            "oauth2.client_id",
-            "Check the app registration's API permissions and that an application user exists for it.",
-            details,
-        )
-
-
-def _scope_resource(scope: str | None) -> str | None:
-    for item in (scope or "").split():
-        if "://" in item:
-            parts = urlsplit(item)
-            return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-def _dataverse_error(response: requests.Response) -> tuple[str | None, str]:
-    from connector.transport import dataverse_error
-
-    code, message = dataverse_error(response)
-    return (code.lower() if code else None), message
-
-
-def _status_text(response: requests.Response) -> str:
-    code, message = _dataverse_error(response)
-    text = f"{response.status_code} {response.reason or ''}".strip()
-    return f"{text} ({code}: {message})" if code else text
 
 
 def _entity_set_count(response: requests.Response) -> int | None:
