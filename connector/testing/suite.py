@@ -9,6 +9,13 @@ Adopt it with a subclass naming the connector id and two example settings::
         valid_settings = {...}                    # connects without network I/O
         invalid_settings = {...}                  # several bad fields at once
         invalid_fields = {"connection.base_url", "oauth2.client_id"}
+        bad_credentials_settings = {...}          # optional: settings the service refuses
+
+Test Connection is run with bad credentials: ``bad_credentials_settings`` when given, else ``valid_settings`` with
+every ``writeOnly`` value replaced by a canary that must appear nowhere in the report. To build them from a server
+started by a fixture, override the ``bad_credentials`` fixture instead. Unless ``allow_network`` is set, name
+resolution during that test answers loopback names only, so settings that name a real service never leave the
+machine (the report then says the name could not be resolved, which is still a report).
 
 The suite depends only on the hook contract, the entry points, the manifest and the schemas: it loads the connector
 exactly as a host does and never imports the connector's own modules.
@@ -17,24 +24,28 @@ exactly as a host does and never imports the connector's own modules.
 from __future__ import annotations
 
 import importlib.metadata
+import socket
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from connector import hookspecs
-from connector.context import RuntimeContext
+from connector.context import NetworkTimeouts, RuntimeContext
 from connector.errors import ConfigError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import HOOK_NAMES, InstalledConnector, get_plugin_manager, read_package_json
-from connector.host.redaction import SECRET_KEY_PATTERN, secret_values
+from connector.host.redaction import SECRET_KEY_PATTERN, secret_values, write_only_names
 from connector.resources import load_schema
-from connector.results import BrowseRequest, Connection
+from connector.results import BrowseRequest, CheckStatus, Connection, TestReport
 
-__all__ = ["ConnectorConformance", "iter_properties"]
+__all__ = ["ConnectorConformance", "iter_properties", "replace_write_only"]
 
 FOREIGN_ID = "conformance-foreign-connector"
+CANARY_PREFIX: Final = "conformance-canary-"
+"""Replacement values of ``writeOnly`` fields start with this; none may appear in a report."""
+_LOOPBACK: Final = frozenset({"localhost", "::1"})
 
 
 def iter_properties(schema: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -60,13 +71,39 @@ def iter_properties(schema: Any, path: str = "") -> Iterator[tuple[str, Mapping[
             yield from iter_properties(item, f"{path}[{index}]")
 
 
+def replace_write_only(value: Any, names: Collection[str], path: str = "") -> Any:
+    """Copy settings with every non-empty string under a ``writeOnly`` property name replaced by a canary.
+
+    :param value: the settings (nested dicts and lists).
+    :param names: the ``writeOnly`` property names of the connector's schemas.
+    :param path: the path of ``value``, which goes into each canary so that every one is distinct.
+    :returns: the copy; each canary is :data:`CANARY_PREFIX` followed by the field's path.
+    """
+    if isinstance(value, Mapping):
+        copy: dict[str, Any] = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            secret = key in names and isinstance(item, str) and item
+            copy[key] = f"{CANARY_PREFIX}{where}" if secret else replace_write_only(item, names, where)
+        return copy
+    if isinstance(value, list):
+        return [replace_write_only(item, names, f"{path}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
 class ConnectorConformance:
-    """Subclass this with ``connector_id``, ``valid_settings``, ``invalid_settings`` and ``invalid_fields``."""
+    """Subclass this with ``connector_id``, ``valid_settings``, ``invalid_settings`` and ``invalid_fields``; optionally
+    ``bad_credentials_settings`` and ``allow_network``."""
 
     connector_id: ClassVar[str]
     valid_settings: ClassVar[Mapping[str, Any]]
     invalid_settings: ClassVar[Mapping[str, Any]]
     invalid_fields: ClassVar[Collection[str]]
+    bad_credentials_settings: ClassVar[Mapping[str, Any] | None] = None
+    """Settings whose credentials the service refuses; by default ``valid_settings`` with every ``writeOnly`` value
+    replaced."""
+    allow_network: ClassVar[bool] = False
+    """Let the bad-credentials Test Connection resolve names other than loopback ones."""
 
     # -- fixtures ---------------------------------------------------------------------------------------------
 
@@ -105,6 +142,34 @@ class ConnectorConformance:
     def connection(self, host: ConnectorHost) -> Connection:
         """A connection made from ``valid_settings``."""
         return host.connect(self.connector_id, self.valid_settings, RuntimeContext())
+
+    @pytest.fixture
+    def write_only(self, schemas: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        """The names of the settings' ``writeOnly`` properties."""
+        return set().union(*(write_only_names(schemas[part]) for part in ("connection", "oauth2")))
+
+    @pytest.fixture
+    def bad_credentials(self, write_only: set[str]) -> Mapping[str, Any]:
+        """Settings the service should refuse; override to build them from a server a fixture started."""
+        if self.bad_credentials_settings is not None:
+            return self.bad_credentials_settings
+        replaced: Mapping[str, Any] = replace_write_only(self.valid_settings, write_only)
+        return replaced
+
+    @pytest.fixture
+    def loopback_names_only(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Unless ``allow_network``: names other than loopback ones fail to resolve, as unknown hosts do."""
+        if self.allow_network:
+            return
+        real = socket.getaddrinfo
+
+        def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            name = (host.decode() if isinstance(host, bytes) else str(host or "")).lower()
+            if name in _LOOPBACK or name.startswith("127."):
+                return real(host, port, *args, **kwargs)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
 
     # -- discovery and packaging ------------------------------------------------------------------------------
 
@@ -207,6 +272,28 @@ class ConnectorConformance:
     def test_malformed_settings_give_a_config_error(self, host: ConnectorHost, bad: Any) -> None:
         with pytest.raises(ConfigError):
             host.connect(self.connector_id, bad, RuntimeContext())
+
+    # -- Test Connection ------------------------------------------------------------------------------------
+
+    @pytest.mark.usefixtures("loopback_names_only")
+    def test_test_returns_a_report_and_never_raises_for_bad_credentials(
+        self, host: ConnectorHost, bad_credentials: Mapping[str, Any], write_only: set[str]
+    ) -> None:
+        context = RuntimeContext(network_timeouts=NetworkTimeouts(connect_ms=10_000, read_ms=10_000))
+        connection = host.connect(self.connector_id, bad_credentials, context)
+        report = host.test(self.connector_id, connection)
+        assert isinstance(report, TestReport)
+        assert report.connector_id == self.connector_id
+        assert report.checks, "a report must hold at least one check"
+        assert not report.ok, "bad credentials must fail a check"
+        failed = [check for check in report.checks if check.status is CheckStatus.FAILED]
+        for check in failed:
+            assert check.field, f"the failed check {check.name!r} names no field to fix"
+            assert check.remediation, f"the failed check {check.name!r} says nothing about what to do"
+        shown = repr(report)
+        for secret in secret_values(bad_credentials, write_only) | secret_values(self.valid_settings, write_only):
+            assert secret not in shown, "a secret appears in the Test Connection report"
+        assert CANARY_PREFIX not in shown, "a replaced secret appears in the Test Connection report"
 
     def test_connection_repr_shows_no_secret(self, connection: Connection) -> None:
         for secret in secret_values(self.valid_settings):

@@ -1,0 +1,58 @@
+"""The conformance suite's Test Connection test, adopted the way a connector author with a live server would: the
+``bad_credentials`` fixture is overridden to point at a running sandbox with a wrong client secret."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from connector.results import CheckStatus
+from connector.sandbox.server import Sandbox
+from connector.testing import ConnectorConformance
+from connector.testing.suite import CANARY_PREFIX, replace_write_only
+from tests.diagnostics_fixtures import CANARY_SECRET, run_test, sandbox_settings
+from tests.examples import CLIENT_SECRET_SETTINGS, SEVERAL_BAD_FIELDS, SEVERAL_BAD_FIELDS_PATHS
+from tests.sandbox_fixtures import sandbox
+
+__all__ = ["sandbox"]
+
+
+class TestConformanceAgainstTheSandbox(ConnectorConformance):
+    connector_id = "dynamics365-ce"
+    valid_settings = CLIENT_SECRET_SETTINGS
+    invalid_settings = SEVERAL_BAD_FIELDS
+    invalid_fields = SEVERAL_BAD_FIELDS_PATHS
+
+    @pytest.fixture
+    def bad_credentials(self, sandbox: Sandbox) -> Mapping[str, Any]:
+        return sandbox_settings(sandbox, secret=CANARY_SECRET)
+
+
+def test_replace_write_only_puts_a_distinct_canary_in_every_secret() -> None:
+    settings = {
+        "oauth2": {
+            "client_id": "app",
+            "client_secret": "s3cret",
+            "jwt": {"signature_key": {"private_key": "PEM", "password": ""}},
+            "pairs": [{"client_secret": "x"}],
+        }
+    }
+    replaced = replace_write_only(settings, {"client_secret", "private_key", "password"})
+    assert replaced == {
+        "oauth2": {
+            "client_id": "app",
+            "client_secret": f"{CANARY_PREFIX}oauth2.client_secret",
+            "jwt": {
+                "signature_key": {"private_key": f"{CANARY_PREFIX}oauth2.jwt.signature_key.private_key", "password": ""}
+            },
+            "pairs": [{"client_secret": f"{CANARY_PREFIX}oauth2.pairs[0].client_secret"}],
+        }
+    }
+
+
+def test_the_bad_credentials_of_the_sandbox_fail_the_token_check(sandbox: Sandbox) -> None:
+    report = run_test(sandbox_settings(sandbox, secret=CANARY_SECRET))
+    failed = [check for check in report.checks if check.status is CheckStatus.FAILED]
+    assert [check.name for check in failed] == ["token"]
