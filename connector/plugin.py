@@ -78,7 +78,9 @@ def execute_operation(
     """Run an operation; see :func:`connector.hookspecs.execute_operation`."""
     if connector_id != CONNECTOR_ID:
         return None
-    raise _not_yet("execute_operation")
+    from connector.dataverse.registry import run_operation
+
+    return run_operation(connection, operation, options, documents)
 
 
 @hookimpl
@@ -86,4 +88,6 @@ def browse(connector_id: str, connection: Connection, request: BrowseRequest) ->
     """List or describe object types; see :func:`connector.hookspecs.browse`."""
     if connector_id != CONNECTOR_ID:
         return None
-    raise _not_yet("browse")
+    from connector.dataverse.registry import browse_connection
+
+    return browse_connection(connection, request)

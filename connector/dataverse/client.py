@@ -2,21 +2,24 @@
 and the custom URL query parameters of an operation.
 
 It sends through :class:`~connector.transport.Transport` (time-outs, proxy, retries, the bearer token) and returns
-raw responses; the operations turn them into results. It knows nothing of any one operation.
+raw responses; the operations turn them into results. It also resolves the links the service and documents carry
+(edit links, next links, ``OData-EntityId``) against the API root, refusing any that leave the API's origin. It
+knows nothing of any one operation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from connector.dataverse.replies import json_body
 from connector.settings import ConnectionSettings
 from connector.transport import Transport, origin_of
 
-__all__ = ["ODATA_HEADERS", "DataverseClient", "encode_query"]
+__all__ = ["ODATA_HEADERS", "DataverseClient", "ForeignLinkError", "encode_query"]
 
 ODATA_HEADERS: Final[Mapping[str, str]] = {
     "Accept": "application/json",
@@ -35,6 +38,17 @@ def encode_query(params: Iterable[tuple[str, str]]) -> str:
     return urlencode(list(params), quote_via=quote, safe="$,()'@/:")
 
 
+class ForeignLinkError(ValueError):
+    """A link points outside the API's origin: following it could hand records or the token to another host.
+
+    :param link: the link, for the message.
+    """
+
+    def __init__(self, link: str) -> None:
+        super().__init__(f"{origin_of(link)} is not the API's origin")
+        self.link = link
+
+
 class DataverseClient:
     """Sends Web API requests for one connection.
 
@@ -46,6 +60,7 @@ class DataverseClient:
         self.transport = transport
         self.api_root = settings.api_root
         self.origin = origin_of(settings.api_root)
+        self.api_path = urlsplit(settings.api_root).path
 
     def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
         """Build an absolute URL.
@@ -54,7 +69,9 @@ class DataverseClient:
         :param query: query parameters, encoded with :func:`encode_query`.
         :returns: the URL.
         """
-        base = path if "://" in path else urljoin(self.api_root, path.lstrip("/"))
+        absolute = path.startswith(("http://", "https://"))
+        # Concatenated, not urljoin'ed: urljoin would rewrite "//" inside a key value such as 'http://x'.
+        base = path if absolute else self.api_root + path.lstrip("/")
         if not query:
             return base
         return f"{base}{'&' if '?' in base else '?'}{encode_query(query)}"
@@ -96,3 +113,40 @@ class DataverseClient:
         return self.transport.send(
             method, self.url(path, query), headers=request_headers, json=json, idempotent=idempotent
         )
+
+    def get_json(self, path: str, query: Sequence[tuple[str, str]] = (), prefer: Sequence[str] = ()) -> Any:
+        """GET a JSON resource, raising for an error status.
+
+        :param path: relative to the API root, or absolute.
+        :param query: query parameters.
+        :param prefer: ``Prefer`` values.
+        :returns: the parsed body.
+        :raises ConnectorError: the transport's error for a failed status (``(<code>)<message>[<status>]``), or a
+            :class:`~connector.errors.TransientError` for a malformed body.
+        """
+        response = self.send("GET", path, query=query, prefer=prefer)
+        if response.status_code >= 400:
+            raise self.transport.error_for(response)
+        return json_body(response)
+
+    def link(self, link: str) -> str:
+        """Resolve a link a document or the service gave (edit link, next link, ``@odata.id``).
+
+        :param link: absolute, relative to the API root (``accounts(…)``), or absolute-path
+            (``/api/data/v9.2/accounts(…)``, or ``/accounts(…)`` as ``@odata.bind`` values are written).
+        :returns: the absolute URL.
+        :raises ForeignLinkError: when an absolute link leaves the API's origin.
+        """
+        if link.startswith(("http://", "https://")):
+            if origin_of(link) != self.origin:
+                raise ForeignLinkError(link)
+            return link
+        if link.startswith(self.api_path):
+            return f"{self.origin}{link}"
+        return self.api_root + link.lstrip("/")
+
+    def relative(self, url: str) -> str:
+        """:returns: ``url`` relative to the API root when it lies below it (``accounts(…)``), else ``url``."""
+        if url.startswith(self.api_root):
+            return url[len(self.api_root) :]
+        return url

@@ -1,0 +1,278 @@
+"""OData literals and record addresses: how a value is written into a URL, a key predicate or an entity path.
+
+Every value that reaches a URL goes through :func:`format_literal`, typed by the attribute it is compared with:
+strings are quoted with ``'`` doubled (so a value that looks like OData syntax stays a string), GUIDs are bare,
+dates and date-times are checked and written in their own forms, numbers never use an exponent, and option-set
+values are integers. A value that does not fit its type raises :class:`LiteralError` instead of producing text the
+service would read differently. This module builds text only; it sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal, get_args
+from urllib.parse import quote, unquote, urlsplit
+
+__all__ = [
+    "LITERAL_TYPES",
+    "LiteralError",
+    "LiteralType",
+    "entity_path",
+    "format_key",
+    "format_literal",
+    "guid_of",
+    "infer_literal_type",
+    "is_guid",
+    "quote_string",
+    "record_id_of",
+]
+
+LiteralType = Literal[
+    "string", "guid", "date", "datetime", "number", "integer", "boolean", "null", "option_set", "json"
+]
+"""How a value is written: the OData literal form of the attribute it belongs to."""
+
+LITERAL_TYPES: Final[tuple[str, ...]] = get_args(LiteralType)
+
+_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)(Z|[+-]\d{2}:\d{2})?$")
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
+_INTEGER = re.compile(r"^-?\d+$")
+_LOOKUP_PROPERTY = re.compile(r"^_(\w+)_value$")
+_KEY_SAFE = "'-.:@$!*,;="
+
+
+class LiteralError(ValueError):
+    """A value cannot be written as the literal its type asks for.
+
+    :param message: what is wrong, naming the value.
+    """
+
+
+def is_guid(value: object) -> bool:
+    """:returns: whether ``value`` is a GUID string (braces allowed)."""
+    return isinstance(value, str) and _GUID.match(value) is not None
+
+
+def guid_of(value: object) -> str:
+    """:returns: the GUID in Dataverse's form: lower-case, no braces.
+
+    :raises LiteralError: when ``value`` is not a GUID.
+    """
+    match = _GUID.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise LiteralError(f"{_show(value)} is not a GUID")
+    return match.group(1).lower()
+
+
+def quote_string(value: str) -> str:
+    """:returns: an OData string literal: ``'`` around, every ``'`` inside doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def infer_literal_type(value: Any, property_name: str | None = None) -> LiteralType:
+    """Choose a literal type from a JSON value when nothing better is known.
+
+    :param value: the value.
+    :param property_name: the property it belongs to; ``_<attribute>_value`` properties hold GUIDs.
+    :returns: the literal type: JSON strings are strings (never guessed to be GUIDs or dates, which would change
+        how a value that merely looks like one is matched), except for lookup properties.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, Mapping | list | tuple):
+        return "json"
+    if property_name and _LOOKUP_PROPERTY.match(property_name) and is_guid(value):
+        return "guid"
+    return "string"
+
+
+def format_literal(value: Any, literal_type: LiteralType | None = None, property_name: str | None = None) -> str:
+    """Write a value as an OData literal.
+
+    :param value: the value; ``None`` is ``null`` whatever the type.
+    :param literal_type: the form to write; ``None`` infers it with :func:`infer_literal_type`.
+    :param property_name: the property the value belongs to (for inference).
+    :returns: the literal text, not yet percent-encoded.
+    :raises LiteralError: when the value does not fit the type.
+    """
+    if value is None:
+        return "null"
+    kind = literal_type or infer_literal_type(value, property_name)
+    return _WRITERS[kind](value)
+
+
+def _write_string(value: Any) -> str:
+    if isinstance(value, Mapping | list | tuple):
+        raise LiteralError(f"{_show(value)} is not a text value")
+    if isinstance(value, bool):
+        return quote_string("true" if value else "false")
+    return quote_string(str(value))
+
+
+def _write_guid(value: Any) -> str:
+    return guid_of(value)
+
+
+def _write_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        raise LiteralError(f"{_show(value)} is a date and time, not a date")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.match(value):
+        _check_date(value)
+        return value
+    raise LiteralError(f"{_show(value)} is not a date of the form YYYY-MM-DD")
+
+
+def _write_datetime(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        text = moment.isoformat()
+        return text.replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return f"{value.isoformat()}T00:00:00Z"
+    if isinstance(value, str):
+        if _DATE.match(value):
+            _check_date(value)
+            return f"{value}T00:00:00Z"
+        match = _DATETIME.match(value)
+        if match:
+            _check_date(match.group(1))
+            time_part = match.group(2)
+            if len(time_part) == 5:
+                time_part += ":00"
+            # Without an offset the value is taken as UTC, the service's own storage zone.
+            return f"{match.group(1)}T{time_part}{match.group(3) or 'Z'}"
+    raise LiteralError(f"{_show(value)} is not a date and time of the form YYYY-MM-DDTHH:MM:SSZ")
+
+
+def _check_date(text: str) -> None:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise LiteralError(f"{text!r} is not a calendar date") from None
+
+
+def _write_number(value: Any) -> str:
+    if isinstance(value, bool):
+        raise LiteralError(f"{_show(value)} is not a number")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(str(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise LiteralError(f"{_show(value)} is not a finite number")
+        # Fixed-point: Edm.Decimal literals have no exponent.
+        return format(number, "f")
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        try:
+            return format(Decimal(value.strip()), "f")
+        except InvalidOperation:
+            pass
+    raise LiteralError(f"{_show(value)} is not a number")
+
+
+def _write_integer(value: Any) -> str:
+    if isinstance(value, bool):
+        raise LiteralError(f"{_show(value)} is not a whole number")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str) and _INTEGER.match(value.strip()):
+        return str(int(value.strip()))
+    raise LiteralError(f"{_show(value)} is not a whole number")
+
+
+def _write_option_set(value: Any) -> str:
+    try:
+        return _write_integer(value)
+    except LiteralError:
+        raise LiteralError(f"{_show(value)} is not an option-set value (a whole number)") from None
+
+
+def _write_boolean(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower()
+    raise LiteralError(f"{_show(value)} is not true or false")
+
+
+def _write_null(value: Any) -> str:
+    raise LiteralError(f"{_show(value)} was given where only null is allowed")
+
+
+def _write_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_WRITERS: Final = {
+    "string": _write_string,
+    "guid": _write_guid,
+    "date": _write_date,
+    "datetime": _write_datetime,
+    "number": _write_number,
+    "integer": _write_integer,
+    "boolean": _write_boolean,
+    "null": _write_null,
+    "option_set": _write_option_set,
+    "json": _write_json,
+}
+
+
+def format_key(parts: str | Sequence[tuple[str, Any, LiteralType | None]]) -> str:
+    """Write a key predicate (without the parentheses' owner).
+
+    :param parts: a primary-key GUID, or ``(property, value, literal type or None)`` for each alternate-key
+        property, in order.
+    :returns: ``(<guid>)`` or ``(name='A1',number=2)``.
+    :raises LiteralError: when a value does not fit, or a key value is null.
+    """
+    if isinstance(parts, str):
+        return f"({guid_of(parts)})"
+    written = []
+    for name, value, literal_type in parts:
+        if value is None:
+            raise LiteralError(f"the key value of {name!r} is null")
+        # Percent-encoded: a key value may hold '/', '?', '#' or '%', which would otherwise end the path.
+        written.append(f"{name}={quote(format_literal(value, literal_type, name), safe=_KEY_SAFE)}")
+    return "(" + ",".join(written) + ")"
+
+
+def entity_path(entity_set: str, key: str | Sequence[tuple[str, Any, LiteralType | None]]) -> str:
+    """:returns: the path of one record below the API root, e.g. ``accounts(<guid>)``."""
+    return f"{entity_set}{format_key(key)}"
+
+
+def record_id_of(url: str) -> str | None:
+    """Read the record id from an entity URL (``OData-EntityId``, an edit link).
+
+    :param url: an absolute or relative URL ending with a key predicate.
+    :returns: the primary key GUID, or the key predicate's text for an alternate key, or ``None``.
+    """
+    path = urlsplit(url).path.rstrip("/")
+    last = unquote(path.rsplit("/", 1)[-1])
+    if "(" not in last or not last.endswith(")"):
+        return None
+    inside = last[last.index("(") + 1 : -1]
+    return guid_of(inside) if is_guid(inside) else inside
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

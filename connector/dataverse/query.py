@@ -1,0 +1,216 @@
+"""The Query operation: every matching record, one result each, streamed page by page.
+
+For each input document the query runs once, as a generator: it requests the first page (with the operation's
+custom query parameters, which never go on later pages), yields its records, then follows ``@odata.nextLink``
+(OData) or the paging cookie (FetchXML), holding one page at a time, so memory does not depend on how many records
+match. A next link to another origin is not followed. ``$top`` is honoured across pages; Dataverse ignores
+``$top`` together with ``odata.maxpagesize``, so a limit larger than a page is applied while reading.
+An error on any page ends that document's query with one error result after the records already returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import requests
+
+from connector.dataverse.client import ForeignLinkError
+from connector.dataverse.documents import as_document, document_query_parameters
+from connector.dataverse.fetchxml import MORE_RECORDS, PAGING_ANNOTATIONS, PAGING_COOKIE, paging_cookie_of, parse_fetch
+from connector.dataverse.filters import AttributeTypes, FilterValueError, parse_filter, render_filter
+from connector.dataverse.metadata import EntityInfo
+from connector.dataverse.outcomes import error_result, failure_result, internal_failure
+from connector.dataverse.reading import read_options
+from connector.dataverse.records import annotation_preference, record_result
+from connector.dataverse.replies import json_body
+from connector.dataverse.running import OperationContext, network_failure
+from connector.errors import ConnectorError, OperationError, TransientError
+from connector.results import OperationResult
+
+__all__ = ["query_records", "run_query"]
+
+_log = logging.getLogger(__name__)
+
+PAGE_READ_ATTEMPTS: Final = 3
+"""Reads of one page whose body arrives malformed or cut off (GET is safe to repeat)."""
+
+
+def query_records(context: OperationContext, documents: Iterable[Any]) -> Iterator[OperationResult]:
+    """Run the query once per input document.
+
+    :param context: the run.
+    :param documents: the input documents (each may override custom query parameters and hold filter values).
+    :returns: one result per record, and one failed result for a query that could not finish.
+    """
+    for index, raw in enumerate(documents):
+        try:
+            yield from run_query(context, index, as_document(raw))
+        except ConnectorError as error:
+            yield failure_result(error, index)
+        except requests.RequestException as error:
+            yield failure_result(network_failure(error), index)
+        except Exception as error:
+            # A defect, not a document problem; the document still gets its result and the run goes on.
+            _log.exception("query failed on document %s", index)
+            yield internal_failure(index, type(error).__name__)
+
+
+def run_query(context: OperationContext, index: int, document: Mapping[str, Any]) -> Iterator[OperationResult]:
+    """Run the query for one input document.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the document.
+    :returns: the records' results, lazily.
+    :raises ConnectorError: for a failure before or between pages (turned into one failed result by the caller).
+    """
+    entity = context.metadata.entity(context.entity_set)
+    parameters = document_query_parameters(document, context.common.query_parameters)
+    if context.options["mode"] == "fetchxml":
+        yield from _fetch_pages(context, index, entity, parameters)
+    else:
+        yield from _odata_pages(context, index, entity, document, parameters)
+
+
+def _odata_pages(
+    context: OperationContext,
+    index: int,
+    entity: EntityInfo,
+    document: Mapping[str, Any],
+    parameters: Sequence[tuple[str, str]],
+) -> Iterator[OperationResult]:
+    options = context.options
+    top = int(options["top"])
+    page_size = int(options["page_size"])
+    query = read_options(options)
+    expression = _filter_expression(context, document)
+    if expression:
+        query.append(("$filter", expression))
+    if options["order_by"]:
+        query.append(
+            ("$orderby", ",".join(f"{item['field']} {item.get('direction', 'asc')}" for item in options["order_by"]))
+        )
+    prefer: list[str] = []
+    if 0 <= top <= page_size:
+        query.append(("$top", str(top)))
+    else:
+        prefer.append(f"odata.maxpagesize={page_size}")
+    annotations = annotation_preference(options)
+    if annotations:
+        prefer.append(annotations)
+    if top == 0:
+        return
+    url = context.client.url(context.entity_set, [*query, *parameters])
+    returned = 0
+    while url:
+        outcome = _read_page(context, index, url, prefer)
+        if isinstance(outcome, OperationResult):
+            yield outcome
+            return
+        for record in _records(outcome):
+            yield record_result(context.client, entity, record, None)
+            returned += 1
+            if returned == top:
+                return
+        next_link = outcome.get("@odata.nextLink")
+        url = _follow(context, next_link) if isinstance(next_link, str) and next_link else ""
+
+
+def _fetch_pages(
+    context: OperationContext, index: int, entity: EntityInfo, parameters: Sequence[tuple[str, str]]
+) -> Iterator[OperationResult]:
+    options = context.options
+    fetch = parse_fetch(str(options["fetch_xml"]))
+    top = int(options["top"])
+    page_size = int(options["page_size"])
+    annotations = annotation_preference(options, PAGING_ANNOTATIONS)
+    prefer = [annotations] if annotations else []
+    page = fetch.first_page
+    cookie: str | None = None
+    returned = 0
+    first = True
+    if top == 0:
+        return
+    while True:
+        query = [("fetchXml", fetch.page(page, page_size, cookie))]
+        url = context.client.url(context.entity_set, [*query, *(parameters if first else ())])
+        first = False
+        outcome = _read_page(context, index, url, prefer)
+        if isinstance(outcome, OperationResult):
+            yield outcome
+            return
+        for record in _records(outcome):
+            yield record_result(context.client, entity, record, None)
+            returned += 1
+            if returned == top:
+                return
+        if fetch.has_top or outcome.get(f"@{MORE_RECORDS}") is not True:
+            return
+        cookie = paging_cookie_of(outcome.get(f"@{PAGING_COOKIE}"))
+        page += 1
+
+
+def _filter_expression(context: OperationContext, document: Mapping[str, Any]) -> str:
+    group = parse_filter(context.options.get("filter"))
+    if group is None:
+        return ""
+    types: AttributeTypes | None = None
+    if any(condition.literal_type in (None, "option_set") for condition in group.conditions()):
+        # Only then is the table's metadata worth reading (once per connection).
+        types = context.metadata.describe(context.entity_set)
+    try:
+        return render_filter(group, types, document)
+    except FilterValueError as error:
+        raise OperationError(f"{error.field}: {error.message}", field=error.field) from None
+
+
+def _read_page(
+    context: OperationContext, index: int, url: str, prefer: Sequence[str]
+) -> Mapping[str, Any] | OperationResult:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = context.client.send("GET", url, prefer=prefer)
+        except requests.RequestException as error:
+            # A body cut off while it was read; the transport retries only failures before an answer.
+            if attempt >= PAGE_READ_ATTEMPTS:
+                raise network_failure(error) from None
+            _log.info("re-reading a query page after %s (attempt %d)", type(error).__name__, attempt)
+            continue
+        if response.status_code >= 400:
+            return error_result(
+                context.client.transport,
+                response,
+                index,
+                application_errors=context.common.return_application_errors,
+            )
+        try:
+            body = json_body(response)
+            if not isinstance(body, Mapping) or not isinstance(body.get("value"), list):
+                raise TransientError("The service answered a query page without a record collection")
+        except TransientError:
+            if attempt >= PAGE_READ_ATTEMPTS:
+                raise
+            _log.info("re-reading a malformed query page (attempt %d)", attempt)
+            continue
+        return body
+
+
+def _records(page: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for record in page["value"]:
+        if isinstance(record, Mapping):
+            yield record
+
+
+def _follow(context: OperationContext, link: str) -> str:
+    try:
+        return context.client.link(link)
+    except ForeignLinkError as error:
+        raise OperationError(
+            f"The service's next link points to another origin ({error}); it was not followed, and the query "
+            "stopped after the records already returned",
+            field="@odata.nextLink",
+        ) from None

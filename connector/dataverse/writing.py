@@ -1,0 +1,261 @@
+"""The write operations: Create, Update, Upsert and Delete, one request per input document.
+
+* **Create** ``POST <entity set>``. A document carrying its primary key creates the record with that id (the
+  client-assigned key), and only then is the request marked idempotent: re-sending it after an answer was lost
+  cannot make a second record. Without one, a create whose answer was lost is reported, never silently re-sent.
+* **Update** ``PATCH <record>`` with the concurrency header carrying the document's ETag (or the ``etag`` option):
+  If-Match with a version fails a changed record with reason ``changed_since_read``; ``If-Match: *`` updates only
+  (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert.
+* **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key; ``created`` says which happened
+  when the record is returned (201 against 200).
+* **Delete** ``DELETE <record>``, with If-Match when the document carries its ETag; the result is ``deleted``.
+
+Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Not for bulk requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from connector.dataverse.documents import (
+    EDIT_LINK,
+    ETAG,
+    DocumentError,
+    Target,
+    document_etag,
+    document_query_parameters,
+    resolve_target,
+    write_body,
+)
+from connector.dataverse.metadata import EntityInfo
+from connector.dataverse.odata import LiteralError, entity_path, guid_of, is_guid, record_id_of
+from connector.dataverse.options import write_headers
+from connector.dataverse.outcomes import error_result, properties_of, success_result
+from connector.dataverse.replies import entity_url_of, etag_of, json_body
+from connector.dataverse.running import OperationContext
+from connector.results import OperationResult, ResultStatus
+
+__all__ = ["create_record", "delete_record", "update_record", "upsert_record"]
+
+
+def create_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Create the record one document describes.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the record (with nested records for a deep insert).
+    :returns: ``success`` with the id and URL (and the record on request), or the error result.
+    """
+    entity = context.metadata.entity(context.entity_set)
+    body = write_body(document)
+    record_id = None
+    if entity.primary_id and body.get(entity.primary_id) is not None:
+        try:
+            record_id = guid_of(body[entity.primary_id])
+        except LiteralError as error:
+            raise DocumentError(entity.primary_id, str(error)) from None
+        body[entity.primary_id] = record_id
+    query, prefer = _representation(context)
+    response = context.client.send(
+        "POST",
+        context.entity_set,
+        query=[*query, *document_query_parameters(document, context.common.query_parameters)],
+        prefer=prefer,
+        headers=write_headers(context.options),
+        json=body,
+        # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
+        idempotent=record_id is not None,
+    )
+    known = _known(context, entity, record_id)
+    if response.status_code >= 400:
+        reason = "already_exists" if response.status_code == 412 and record_id else None
+        return _error(context, response, index, reason=reason, properties=known)
+    return _written(context, entity, response, index, record_id)
+
+
+def update_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Update (or, without any ETag, upsert) the record one document addresses.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the changes, with the record's address and optionally its ETag.
+    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
+    """
+    entity, target = _target(context, document)
+    etag = document_etag(document) or context.options.get("etag") or None
+    mode = context.options["concurrency_mode"]
+    headers = write_headers(context.options)
+    if etag:
+        headers["If-Match" if mode == "if_match" else "If-None-Match"] = etag
+    # A repeated unconditional PATCH sets the same values again; a conditional one would fail the second time.
+    idempotent = not etag or (mode == "if_match" and etag == "*")
+    response = _patch(context, target, document, headers, idempotent=idempotent)
+    if response.status_code >= 400:
+        return _error(
+            context, response, index, reason=_condition_reason(response.status_code, mode, etag),
+            field=ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None,
+            properties=_known(context, entity, target.record_id, target),
+        )
+    return _written(context, entity, response, index, target.record_id, target)
+
+
+def upsert_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Create or update the record one document addresses by key.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the record, with its key.
+    :returns: ``success`` (property ``created`` when the record was returned), or the error result.
+    """
+    entity, target = _target(context, document)
+    response = _patch(context, target, document, write_headers(context.options), idempotent=True)
+    if response.status_code >= 400:
+        return _error(context, response, index, properties=_known(context, entity, target.record_id, target))
+    result = _written(context, entity, response, index, target.record_id, target)
+    if response.status_code in (200, 201):
+        properties = {**result.properties, "created": "true" if response.status_code == 201 else "false"}
+        return success_result(result.payload, properties, index)
+    return result
+
+
+def delete_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Delete the record one document addresses.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the record's address, optionally with its ETag.
+    :returns: ``deleted``, or the error result (``not_found``, ``changed_since_read``).
+    """
+    entity, target = _target(context, document)
+    headers = write_headers(context.options)
+    etag = document_etag(document) if context.options["concurrency_mode"] == "if_match" else None
+    if etag:
+        headers["If-Match"] = etag
+    response = context.client.send(
+        "DELETE",
+        target.url,
+        query=document_query_parameters(document, context.common.query_parameters),
+        headers=headers,
+    )
+    known = _known(context, entity, target.record_id, target)
+    if response.status_code >= 400:
+        return _error(
+            context, response, index, reason=_condition_reason(response.status_code, "if_match", etag or "*"),
+            field=ETAG if response.status_code == 412 and etag else None, properties=known,
+        )
+    return success_result(None, {**known, **properties_of(http_status=response.status_code)}, index,
+                          ResultStatus.DELETED)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _target(context: OperationContext, document: Mapping[str, Any]) -> tuple[EntityInfo, Target]:
+    target = resolve_target(
+        context.client, context.metadata, context.entity_set, context.options["key_fields"], document
+    )
+    entity = context.metadata.entity(context.entity_set)
+    return entity, target
+
+
+def _patch(
+    context: OperationContext,
+    target: Target,
+    document: Mapping[str, Any],
+    headers: dict[str, str],
+    *,
+    idempotent: bool,
+) -> requests.Response:
+    query, prefer = _representation(context)
+    return context.client.send(
+        "PATCH",
+        target.url,
+        query=[*query, *document_query_parameters(document, context.common.query_parameters)],
+        prefer=prefer,
+        headers=headers,
+        json=write_body(document),
+        idempotent=idempotent,
+    )
+
+
+def _representation(context: OperationContext) -> tuple[list[tuple[str, str]], list[str]]:
+    if not context.options.get("return_representation"):
+        return [], []
+    select = context.options.get("select") or []
+    return ([("$select", ",".join(select))] if select else []), ["return=representation"]
+
+
+def _condition_reason(status: int, mode: str, etag: str | None) -> str | None:
+    if status == 404:
+        return "not_found"
+    if status != 412 or not etag:
+        return None
+    if mode == "if_none_match":
+        return "already_exists"
+    return "changed_since_read"
+
+
+def _known(
+    context: OperationContext, entity: EntityInfo, record_id: str | None, target: Target | None = None
+) -> dict[str, str]:
+    if target is not None:
+        return properties_of(id=record_id, entity_url=target.url)
+    if record_id:
+        return properties_of(id=record_id, entity_url=context.client.url(entity_path(entity.entity_set, record_id)))
+    return {}
+
+
+def _error(
+    context: OperationContext,
+    response: requests.Response,
+    index: int,
+    *,
+    reason: str | None = None,
+    field: str | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> OperationResult:
+    return error_result(
+        context.client.transport,
+        response,
+        index,
+        application_errors=context.common.return_application_errors,
+        reason=reason,
+        field=field,
+        properties=properties,
+    )
+
+
+def _written(
+    context: OperationContext,
+    entity: EntityInfo,
+    response: requests.Response,
+    index: int,
+    record_id: str | None,
+    target: Target | None = None,
+) -> OperationResult:
+    body = json_body(response) if response.status_code != 204 else None
+    entity_url = entity_url_of(response) or (target.url if target is not None else None)
+    if isinstance(body, Mapping) and entity.primary_id and is_guid(body.get(entity.primary_id)):
+        record_id = guid_of(body[entity.primary_id])
+    elif entity_url is not None and is_guid(record_id_of(entity_url)):
+        record_id = record_id_of(entity_url)
+    elif record_id is not None and not is_guid(record_id):
+        record_id = None
+    link = entity_path(entity.entity_set, record_id) if record_id else None
+    if entity_url is None and link is not None:
+        entity_url = context.client.url(link)
+    if isinstance(body, Mapping):
+        payload: dict[str, Any] = dict(body)
+        if link:
+            payload.setdefault(EDIT_LINK, link)
+    else:
+        payload = {EDIT_LINK: link or context.client.relative(entity_url or "")}
+        if record_id and entity.primary_id:
+            payload[entity.primary_id] = record_id
+    properties = properties_of(
+        etag=etag_of(response, body), id=record_id, entity_url=entity_url, http_status=response.status_code
+    )
+    return success_result(payload, properties, index)
