@@ -27,6 +27,7 @@ def test_bodies_keep_binds_exactly_and_drop_read_annotations() -> None:
         "name": "x",
         "PrimaryContactId@odata.bind": "/contacts(1)",
         "parentaccountid@odata.bind": None,
+        "_primarycontactid_value": "00000000-0000-0000-0000-000000000001",
         "@odata.etag": "W/\"1\"",
         "@odata.context": "...",
         "@odata.editLink": "accounts(1)",

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import responses
 from responses import matchers
 
+from connector.dataverse.query import without_parameters
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, ResultStatus
 from tests.dataverse_fixtures import API, add_description, add_entity, client, connection, mocked, run, url_of
@@ -230,3 +231,12 @@ def test_fetchxml_pages_with_the_paging_cookie(mocked: responses.RequestsMock, c
 
 def test_no_documents_no_query(connection: Connection, mocked: responses.RequestsMock) -> None:
     assert run(connection, "query", {"entity_set": "contacts"}, []) == []
+
+
+def test_next_links_lose_only_the_custom_parameters() -> None:
+    link = f"{API}contacts?$select=fullname&tag=a%20b&$skiptoken=%3Ccookie%20x%3D%221%22%2F%3E&keep=1"
+    assert without_parameters(link, {"tag"}) == (
+        f"{API}contacts?$select=fullname&$skiptoken=%3Ccookie%20x%3D%221%22%2F%3E&keep=1"
+    )
+    assert without_parameters(f"{API}contacts?tag=1", {"tag"}) == f"{API}contacts"
+    assert without_parameters(link, set()) == link

@@ -10,13 +10,16 @@ A document is a JSON object. Besides the record's own members it may carry:
 
 A record is addressed by the operation's alternate-key fields when it has some, else by ``@odata.editLink``, else by
 its primary key member. Bodies sent to the service keep every member exactly as given (``<Nav>@odata.bind`` keys
-keep their case), minus instance annotations that only describe a read record (``@odata.etag``,
-``name@OData.Community.Display.V1.FormattedValue`` ...) and the ``@connector.`` controls.
+keep their case), minus what only describes a read record and cannot be written: instance annotations
+(``@odata.etag``, ``name@OData.Community.Display.V1.FormattedValue`` ...), lookup values (``_<attribute>_value``:
+lookups are written through ``<nav>@odata.bind``) and the ``@connector.`` controls. So a record from Get or Query
+can go straight into Update.
 A problem with one document raises :class:`DocumentError`, which fails that document only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -47,6 +50,7 @@ ODATA_ID: Final = "@odata.id"
 QUERY_PARAMETERS: Final = "@connector.query_parameters"
 _KEPT_ANNOTATIONS: Final = frozenset({"@odata.type"})
 _BIND_SUFFIX: Final = "@odata.bind"
+_LOOKUP_VALUE: Final = re.compile(r"^_\w+_value$")
 
 
 class DocumentError(OperationError):
@@ -98,6 +102,9 @@ def write_body(document: Mapping[str, Any]) -> dict[str, Any]:
                 body[name] = value
             continue
         if "@" in name and not name.endswith(_BIND_SUFFIX):
+            continue
+        if _LOOKUP_VALUE.match(name):
+            # A lookup's read-only value (as Get and Query return it); lookups are written through binds.
             continue
         body[name] = _clean(value)
     return body

@@ -1,18 +1,20 @@
 """The Query operation: every matching record, one result each, streamed page by page.
 
 For each input document the query runs once, as a generator: it requests the first page (with the operation's
-custom query parameters, which never go on later pages), yields its records, then follows ``@odata.nextLink``
-(OData) or the paging cookie (FetchXML), holding one page at a time, so memory does not depend on how many records
-match. A next link to another origin is not followed. ``$top`` is honoured across pages; Dataverse ignores
-``$top`` together with ``odata.maxpagesize``, so a limit larger than a page is applied while reading.
+custom query parameters, which never go on later pages: they are taken out of the next link, which repeats the
+first request's query string), yields its records, then follows ``@odata.nextLink`` (OData) or the paging cookie
+(FetchXML), holding one page at a time, so memory does not depend on how many records match. A next link to
+another origin is not followed. ``$top`` is honoured across pages; Dataverse ignores ``$top`` together with
+``odata.maxpagesize``, so a limit larger than a page is applied while reading.
 An error on any page ends that document's query with one error result after the records already returned.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import unquote
 
 import requests
 
@@ -29,7 +31,7 @@ from connector.dataverse.running import OperationContext, network_failure
 from connector.errors import ConnectorError, OperationError, TransientError
 from connector.results import OperationResult
 
-__all__ = ["query_records", "run_query"]
+__all__ = ["query_records", "run_query", "without_parameters"]
 
 _log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ def _odata_pages(
             if returned == top:
                 return
         next_link = outcome.get("@odata.nextLink")
-        url = _follow(context, next_link) if isinstance(next_link, str) and next_link else ""
+        url = _follow(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
 
 
 def _fetch_pages(
@@ -205,12 +207,30 @@ def _records(page: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
             yield record
 
 
-def _follow(context: OperationContext, link: str) -> str:
+def _follow(context: OperationContext, link: str, parameters: Sequence[tuple[str, str]]) -> str:
     try:
-        return context.client.link(link)
+        return without_parameters(context.client.link(link), {name for name, _ in parameters})
     except ForeignLinkError as error:
         raise OperationError(
             f"The service's next link points to another origin ({error}); it was not followed, and the query "
             "stopped after the records already returned",
             field="@odata.nextLink",
         ) from None
+
+
+def without_parameters(url: str, names: Collection[str]) -> str:
+    """Remove the custom query parameters a next link repeats.
+
+    The service builds ``@odata.nextLink`` from the first request's query string, so it repeats the operation's
+    custom parameters; they belong to the first page only. Everything else is kept byte for byte: the link stays
+    the service's own.
+
+    :param url: the next link.
+    :param names: the custom parameters' names.
+    :returns: the link without them.
+    """
+    if not names or "?" not in url:
+        return url
+    base, _, query = url.partition("?")
+    kept = [part for part in query.split("&") if unquote(part.partition("=")[0]) not in names]
+    return f"{base}?{'&'.join(kept)}" if kept else base

@@ -2,7 +2,9 @@
 
 * **Create** ``POST <entity set>``. A document carrying its primary key creates the record with that id (the
   client-assigned key), and only then is the request marked idempotent: re-sending it after an answer was lost
-  cannot make a second record. Without one, a create whose answer was lost is reported, never silently re-sent.
+  cannot make a second record, and a re-sent create refused as a duplicate is done when the record holds exactly
+  what was sent (:mod:`connector.dataverse.replays`). Without one, a create whose answer was lost is reported,
+  never silently re-sent.
 * **Update** ``PATCH <record>`` with the concurrency header carrying the document's ETag (or the ``etag`` option):
   If-Match with a version fails a changed record with reason ``changed_since_read``; ``If-Match: *`` updates only
   (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert.
@@ -34,6 +36,8 @@ from connector.dataverse.metadata import EntityInfo
 from connector.dataverse.odata import LiteralError, entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.options import write_headers
 from connector.dataverse.outcomes import error_result, properties_of, success_result
+from connector.dataverse.records import record_result
+from connector.dataverse.replays import stored_as_sent
 from connector.dataverse.replies import entity_url_of, etag_of, json_body
 from connector.dataverse.running import OperationContext
 from connector.results import OperationResult, ResultStatus
@@ -70,9 +74,16 @@ def create_record(context: OperationContext, index: int, document: Mapping[str, 
         idempotent=record_id is not None,
     )
     known = _known(context, entity, record_id)
+    if response.status_code in (409, 412) and record_id is not None:
+        # Possibly our own earlier attempt, processed before its answer was lost: done if stored exactly as sent.
+        stored = stored_as_sent(context.client, context.metadata, entity, record_id, body)
+        if stored is not None:
+            result = record_result(context.client, entity, stored, index)
+            properties = {**result.properties, "already_stored": "true", "http_status": str(response.status_code)}
+            return success_result(result.payload, properties, index)
+        return _error(context, response, index, reason="already_exists", field=entity.primary_id, properties=known)
     if response.status_code >= 400:
-        reason = "already_exists" if response.status_code == 412 and record_id else None
-        return _error(context, response, index, reason=reason, properties=known)
+        return _error(context, response, index, properties=known)
     return _written(context, entity, response, index, record_id)
 
 
