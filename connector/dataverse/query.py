@@ -117,6 +117,8 @@ def _odata_pages(
             if returned == top:
                 return
         next_link = outcome.get("@odata.nextLink")
+        # Let this page go before the next one arrives: one page in memory at a time, not two.
+        del outcome
         url = _follow(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
 
 
@@ -151,6 +153,7 @@ def _fetch_pages(
         if fetch.has_top or outcome.get(f"@{MORE_RECORDS}") is not True:
             return
         cookie = paging_cookie_of(outcome.get(f"@{PAGING_COOKIE}"))
+        del outcome
         page += 1
 
 
