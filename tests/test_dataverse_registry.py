@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,3 +118,32 @@ def test_operation_schemas_are_valid_and_their_examples_pass(name: str) -> None:
         assert json.dumps(schema["properties"][common], sort_keys=True) == json.dumps(
             load_schema("operations/get")["properties"][common], sort_keys=True
         ), f"{name}.{common} differs from get's"
+
+
+def operations_doc_sections() -> dict[str, str]:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+    return {section.split("\n", 1)[0].strip(): section for section in sections[1:]}
+
+
+def test_every_option_is_documented() -> None:
+    text = "\n".join(operations_doc_sections().values())
+    missing = [
+        f"{name}.{option}"
+        for name in OPERATIONS
+        for option in load_schema(f"operations/{name}")["properties"]
+        if f"`{option}`" not in text
+    ]
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    ("heading", "operation"),
+    [("Get", "get"), ("Query", "query"), ("Create", "create"), ("Update", "update"), ("Upsert", "upsert"),
+     ("Delete", "delete"), ("Execute", "execute"), ("Associate and disassociate", "associate")],
+)
+def test_the_documented_examples_are_valid_options(heading: str, operation: str) -> None:
+    blocks = re.findall(r"```json\n(.*?)```", operations_doc_sections()[heading], flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        Draft202012Validator(load_schema(f"operations/{operation}")).validate(json.loads(block))
