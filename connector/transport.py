@@ -379,11 +379,14 @@ class Transport:
         return self.bearer.bearer()
 
     def _wait_for_gate(self) -> None:
-        while True:
-            delay = self._gate.not_before - self._clock()
-            if delay <= 0:
-                return
+        # Sleep until the gate opens; wait again only if another thread pushed it further meanwhile. Progress is
+        # tracked from what was slept, not from re-reading the clock, so an injected clock that does not move
+        # while sleeping cannot spin this loop.
+        waited_until = self._clock()
+        while self._gate.not_before > waited_until:
+            delay = self._gate.not_before - waited_until
             self._sleep(delay)
+            waited_until += delay
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (attempt - 1))

@@ -213,6 +213,16 @@ def test_a_429_holds_back_every_thread(clock: FakeClock) -> None:
     assert clock.sleeps == [5.0]
 
 
+def test_the_gate_terminates_with_a_clock_that_does_not_move(mocked: Any) -> None:
+    frozen = FakeClock()
+    frozen.sleep = lambda seconds: frozen.sleeps.append(seconds)  # type: ignore[method-assign]
+    transport = make_transport(frozen)
+    transport._gate.hold_until(frozen() + 2)
+    mocked.get(API + "x", status=200, json={})
+    transport.send("GET", API + "x")
+    assert frozen.sleeps == [2.0]
+
+
 def test_session_ignores_environment_proxies_and_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy.invalid:9")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/env-bundle.pem")
