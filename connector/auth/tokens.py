@@ -93,7 +93,7 @@ class TokenSource:
         self._unsaved: tuple[TokenSet, float] | None = None
         self._dead_refresh_token: str | None = None
         self.requests = 0
-        """How many token requests this source has made (for tests and diagnostics)."""
+        """How many grants this source has attempted (for tests and diagnostics)."""
 
     def __repr__(self) -> str:
         return (
@@ -135,11 +135,6 @@ class TokenSource:
             return self._obtain().access_token
 
     # -- for the authorize hook -------------------------------------------------------------------------------
-
-    def token_set(self) -> TokenSet:
-        """:returns: the current token set, renewed first when near expiry."""
-        with self._lock:
-            return self._valid()
 
     def fetch(self) -> TokenSet:
         """Get a new token set now: a new client-credentials token, or a refresh of the stored authorization.
