@@ -167,3 +167,17 @@ def test_a_next_link_to_another_host_gets_no_request_and_no_token(live: Live) ->
     assert evil.origin in results[-1].error.message
     assert [record for record in evil_requests if record.authorization] == []
     assert evil_requests == []
+
+
+@pytest.mark.parametrize("kind", ["truncate", "malformed"])
+def test_a_query_page_cut_off_or_malformed_is_read_again(live: Live, kind: str) -> None:
+    live.sandbox.faults.update(FaultSettings(path_prefix=f"{API_PATH}accounts", methods=("GET",)))
+    try:
+        stream = live.stream("query", {"entity_set": "accounts", "select": ["name"], "page_size": 1000}, [{}])
+        first = next(stream)
+        live.sandbox.faults.schedule(kind, 1)
+        seen = [result.properties["id"] for result in itertools.chain([first], stream)]
+    finally:
+        live.sandbox.faults.update(FaultSettings())
+    assert live.sandbox.faults.injected().get(kind, 0) >= 1
+    assert len(seen) == len(set(seen)) == len(live.rows("account"))
