@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from connector.context import RuntimeContext
-from connector.errors import NotImplementedYetError
 from connector.hookspecs import hookimpl
 from connector.results import (
     AuthorizationStart,
@@ -27,10 +26,6 @@ from connector.results import (
 __all__ = ["CONNECTOR_ID", "authorize", "browse", "connect", "execute_operation", "test"]
 
 CONNECTOR_ID: Final = "dynamics365-ce"
-
-
-def _not_yet(hook: str) -> NotImplementedYetError:
-    return NotImplementedYetError(f"The {hook} hook of the {CONNECTOR_ID} connector is not available in this version")
 
 
 @hookimpl
