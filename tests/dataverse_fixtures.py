@@ -16,7 +16,7 @@ from responses import matchers
 
 from connector.context import RuntimeContext
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.metadata import ATTRIBUTE_COLUMNS, ENTITY_COLUMNS, OPTION_SET_CASTS
+from connector.dataverse.definitions import ATTRIBUTE_COLUMNS, ENTITY_COLUMNS, OPTION_SET_CASTS
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, OperationResult
 from connector.settings import parse_settings

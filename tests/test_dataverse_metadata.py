@@ -7,7 +7,8 @@ import responses
 from responses import matchers
 
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.metadata import ENTITY_COLUMNS, OptionInfo, metadata_for
+from connector.dataverse.definitions import ENTITY_COLUMNS
+from connector.dataverse.metadata import OptionInfo, metadata_for
 from connector.errors import RemoteError
 from tests.dataverse_fixtures import API, add_description, add_entity, client, mocked
 

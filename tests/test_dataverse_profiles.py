@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from jsonschema import Draft202012Validator
 
-from connector.dataverse.metadata import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
 from connector.dataverse.profiles import request_schema, response_schema
+from connector.dataverse.tables import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
 
 ENTITY = EntityInfo("contacts", "contact", "contactid", "fullname", "Contact")
 ATTRIBUTES = (

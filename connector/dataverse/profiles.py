@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from connector.dataverse.metadata import AttributeInfo, EntityDescription
+from connector.dataverse.tables import AttributeInfo, EntityDescription
 
 __all__ = ["request_schema", "response_schema"]
 

@@ -22,12 +22,12 @@ from connector.dataverse.client import ForeignLinkError
 from connector.dataverse.documents import as_document, document_query_parameters
 from connector.dataverse.fetchxml import MORE_RECORDS, PAGING_ANNOTATIONS, PAGING_COOKIE, paging_cookie_of, parse_fetch
 from connector.dataverse.filters import AttributeTypes, FilterValueError, parse_filter, render_filter
-from connector.dataverse.metadata import EntityInfo
 from connector.dataverse.outcomes import error_result, failure_result, internal_failure
 from connector.dataverse.reading import read_options
 from connector.dataverse.records import annotation_preference, record_result
 from connector.dataverse.replies import json_body
 from connector.dataverse.running import OperationContext, network_failure
+from connector.dataverse.tables import EntityInfo
 from connector.errors import ConnectorError, OperationError, TransientError
 from connector.results import OperationResult
 

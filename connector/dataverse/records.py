@@ -12,9 +12,9 @@ from typing import Any, Final
 
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.documents import EDIT_LINK, ETAG
-from connector.dataverse.metadata import EntityInfo
 from connector.dataverse.odata import entity_path, guid_of, is_guid
 from connector.dataverse.outcomes import properties_of, success_result
+from connector.dataverse.tables import EntityInfo
 from connector.results import OperationResult
 
 __all__ = ["FORMATTED_VALUE", "annotation_preference", "record_result"]

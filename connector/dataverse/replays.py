@@ -17,9 +17,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.metadata import EntityInfo, MetadataCache
+from connector.dataverse.metadata import MetadataCache
 from connector.dataverse.odata import entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.replies import json_body
+from connector.dataverse.tables import EntityInfo
 from connector.errors import ConnectorError
 
 __all__ = ["stored_as_sent"]

@@ -32,7 +32,6 @@ from connector.dataverse.documents import (
     resolve_target,
     write_body,
 )
-from connector.dataverse.metadata import EntityInfo
 from connector.dataverse.odata import LiteralError, entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.options import write_headers
 from connector.dataverse.outcomes import error_result, properties_of, success_result
@@ -40,6 +39,7 @@ from connector.dataverse.records import record_result
 from connector.dataverse.replays import stored_as_sent
 from connector.dataverse.replies import entity_url_of, etag_of, json_body
 from connector.dataverse.running import OperationContext
+from connector.dataverse.tables import EntityInfo
 from connector.results import OperationResult, ResultStatus
 
 __all__ = ["create_record", "delete_record", "update_record", "upsert_record"]
