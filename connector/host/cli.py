@@ -16,6 +16,7 @@ from typing import Final
 
 from connector.errors import ConfigError, ConnectorError
 from connector.host.about import render_about
+from connector.host.commands import add_commands
 from connector.host.facade import ConnectorHost
 
 __all__ = ["main"]
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     testing.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")
     testing.add_argument("--format", choices=("text", "json"), default="text")
     testing.set_defaults(handler=_cmd_test)
+
+    add_commands(commands, DEFAULT_CONNECTOR)
 
     sandbox = commands.add_parser(
         "sandbox", help="run the local Dataverse-compatible sandbox (see: connector sandbox --help)", add_help=False

@@ -1,0 +1,64 @@
+"""Open a connection the way every reference-host command does: read the config file, lend the encrypted token
+store as the runtime context's token store, and call ``connect`` through the entry point.
+
+Not for rendering or arguments: the commands in :mod:`connector.host.cli` do that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.host.config_file import HostConfig, load_config_file
+from connector.host.facade import ConnectorHost
+from connector.host.token_store import EncryptedTokenStore
+from connector.results import Connection
+
+__all__ = ["OpenSession", "open_session"]
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A connected host session.
+
+    :param host: the facade over the installed connectors.
+    :param connector_id: the connector in use.
+    :param config: the loaded config (its ``secrets`` are scrubbed from output).
+    :param connection: the live connection.
+    :param token_store: the encrypted token store lent to the connection.
+    """
+
+    host: ConnectorHost
+    connector_id: str
+    config: HostConfig
+    connection: Connection
+    token_store: EncryptedTokenStore
+
+
+def open_session(
+    config_path: str | Path,
+    connector_id: str,
+    *,
+    token_store_path: str | Path | None = None,
+    callback_url: str | None = None,
+    host: ConnectorHost | None = None,
+) -> OpenSession:
+    """Load a config and connect.
+
+    :param config_path: the config file.
+    :param connector_id: the connector to use.
+    :param token_store_path: the encrypted token store; the default location when ``None``.
+    :param callback_url: overrides the runtime section's OAuth callback URL (the loopback listener's).
+    :param host: an existing host facade, or ``None`` to load the installed connectors.
+    :returns: the session.
+    :raises ConfigFileError: when the config file is unreadable or a reference does not resolve.
+    :raises ConfigError: when ``connect`` refuses the settings.
+    """
+    store = EncryptedTokenStore(Path(token_store_path) if token_store_path else None)
+    config = load_config_file(config_path, token_store=store)
+    if callback_url is not None:
+        config = dataclasses.replace(config, context=dataclasses.replace(config.context, callback_url=callback_url))
+    facade = host or ConnectorHost()
+    connection = facade.connect(connector_id, config.settings, config.context)
+    return OpenSession(facade, connector_id, config, connection, store)
