@@ -174,9 +174,11 @@ def test_client_secret_on_the_v2_endpoint_with_a_scope(sandbox: Sandbox) -> None
     ("algorithm", "s256", "sha1"),
     [
         ("RS256", False, True),
-        ("PS256", True, False),
+        ("RS384", True, False),
         ("RS512", True, True),
+        ("PS256", True, False),
         ("PS384", True, True),
+        ("PS512", False, True),
         ("ES256", True, False),
         ("ES256", False, True),
     ],
