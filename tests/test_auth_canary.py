@@ -8,6 +8,7 @@ token sets and the token store) and searched for in everything the run wrote.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -286,3 +287,40 @@ def test_no_secret_leaks_through_the_cli_and_entra_errors(
         out, err = capsys.readouterr()
         canaries.texts += [out, err]
         assert "token" in out.lower()
+
+
+def test_no_secret_leaks_with_a_pkcs12_key(sandbox: Sandbox, host: ConnectorHost, canaries: Canaries) -> None:
+    assert sandbox.clients is not None
+    provisioned = sandbox.clients
+    client = provisioned.certificate_client
+    files = next(f for f in client.certificates if f.algorithm == "RSA")
+    blob = base64.b64encode(files.pfx_file.read_bytes()).decode()
+    password = provisioned.read_pfx_password()
+    canaries.secret(blob, password, password + "-wrong")
+    canaries.key(files.key_file.read_text())
+    parts = urlsplit(sandbox.origin)
+    for given in (password, password + "-wrong"):
+        oauth = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "jwt",
+            "client_id": client.client_id,
+            "access_token_url": sandbox.token_url,
+            "access_token_parameters": [{"name": "resource", "value": sandbox.origin}],
+            "jwt": {
+                "signature_algorithm": "PS256",
+                "signature_key": {"format": "pkcs12", "pkcs12": blob, "password": given},
+            },
+        }
+        settings = {"connection": {"protocol": parts.scheme, "base_url": parts.netloc}, "oauth2": oauth}
+        connection = host.connect(CONNECTOR, settings, RuntimeContext(token_store=RecordingStore()))
+        canaries.texts.append(repr(connection))
+        if given == password:
+            token_set = host.authorize(CONNECTOR, connection, "token")
+            assert isinstance(token_set, TokenSet)
+            canaries.tokens(token_set)
+        else:
+
+            def refused(refused_connection: Any = connection) -> object:
+                return host.authorize(CONNECTOR, refused_connection, "token")
+
+            canaries.expect_failure(refused)
