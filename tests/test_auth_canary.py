@@ -287,6 +287,17 @@ def test_no_secret_leaks_through_the_cli_and_entra_errors(
         out, err = capsys.readouterr()
         canaries.texts += [out, err]
         assert "token" in out.lower()
+        store = tmp_path / "tokens.fernet"
+        try:
+            cli_main(["--debug", "authorize", str(path), "--token-store", str(store), "--no-browser"])
+        except ConnectorError as error:
+            canaries.error(error)
+        out, err = capsys.readouterr()
+        canaries.texts += [out, err]
+        if given == secret:
+            assert "Authorized" in out
+            assert store.exists()
+            canaries.texts.append(store.read_bytes().decode("ascii", "replace"))  # encrypted at rest
 
 
 def test_no_secret_leaks_with_a_pkcs12_key(sandbox: Sandbox, host: ConnectorHost, canaries: Canaries) -> None:
