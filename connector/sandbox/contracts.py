@@ -17,8 +17,8 @@ from werkzeug.wrappers import Request, Response
 
 __all__ = [
     "AccessTokenClaims",
-    "Clock",
     "ClientRegistration",
+    "Clock",
     "InvalidAccessTokenError",
     "TokenVerifier",
 ]

@@ -24,7 +24,16 @@ from .preferences import MAX_PAGE_SIZE
 from .projection import Projection, parse_projection
 from .query_compiler import compile_order, compile_where
 
-__all__ = ["Scope", "count", "delta_token", "query", "query_options", "reject_unsupported"]
+__all__ = [
+    "Scope",
+    "count",
+    "count_matching",
+    "delta_token",
+    "query",
+    "query_options",
+    "reject_unsupported",
+    "total_annotations",
+]
 
 _UNSUPPORTED = ("$skip", "$search", "$format", "$apply", "fetchXml", "savedQuery", "userQuery")
 _TRACKING_FORBIDDEN = ("$filter", "$orderby", "$expand", "$top")
@@ -84,11 +93,12 @@ def _page_size(call: Call) -> tuple[int, bool]:
 def count(call: Call, entity: EntityMeta, scope: Scope = Scope()) -> Response:
     """``GET /<set>/$count``: the number of matching rows as plain text (capped like ``$count``)."""
     where, params = compile_where(entity, call.request.args.get("$filter"), call.aliases, call.service.clock.now())
-    total = _count(call, entity, f"({scope.where}) AND ({where})", [*scope.params, *params])
+    total = count_matching(call, entity, f"({scope.where}) AND ({where})", [*scope.params, *params])
     return call.text(str(min(total, call.service.behaviour.count_limit)))
 
 
-def _count(call: Call, entity: EntityMeta, where: str, params: Sequence[Any]) -> int:
+def count_matching(call: Call, entity: EntityMeta, where: str, params: Sequence[Any]) -> int:
+    """:returns: the rows of ``entity`` matching ``where``, counted up to one past the count limit."""
     limit = call.service.behaviour.count_limit
     value = call.service.storage.scalar(
         f"SELECT count(*) FROM (SELECT 1 FROM {entity.logical_name} WHERE {where} LIMIT {int(limit) + 1})",  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
@@ -146,9 +156,9 @@ def query(call: Call, entity: EntityMeta, scope: Scope = Scope(), context: str |
     page = fetched[:size]
     body: dict[str, Any] = {"@odata.context": _context(call, context or entity.entity_set_name, projection)}
     if args.get("$count", "").lower() == "true":
-        total = _count(call, entity, " AND ".join(conditions[:2]), [*scope.params, *params])
+        total = count_matching(call, entity, " AND ".join(conditions[:2]), [*scope.params, *params])
         body["@odata.count"] = min(total, call.service.behaviour.count_limit)
-        _total_annotations(call, body, total)
+        total_annotations(call, body, total)
     body["value"] = call.renderer().render(projection, [row for row, _ in page])
     if paged and len(fetched) > size:
         token = PageToken(page[-1][1], query_id, snapshot)
@@ -164,7 +174,8 @@ def _context(call: Call, entity_set: str, projection: Projection) -> str:
     return f"{call.root}$metadata#{entity_set}{projection.context_fragment()}"
 
 
-def _total_annotations(call: Call, body: dict[str, Any], total: int) -> None:
+def total_annotations(call: Call, body: dict[str, Any], total: int) -> None:
+    """Add ``@Microsoft.Dynamics.CRM.totalrecordcount`` and ``…limitexceeded`` when the client asked for them."""
     limit = call.service.behaviour.count_limit
     if call.preferences.wants_annotation("Microsoft.Dynamics.CRM.totalrecordcount"):
         body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, limit)

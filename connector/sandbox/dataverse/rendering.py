@@ -59,9 +59,10 @@ class Renderer:
         self._logical = preferences.wants_annotation(LOOKUP_LOGICAL_NAME)
         self._compile_expansion = compile_expansion
 
-    def render(self, projection: Projection, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    def render(self, projection: Projection, rows: Sequence[Row], *, omit_nulls: bool = False) -> list[dict[str, Any]]:
         """Render rows of ``projection.entity``.
 
+        :param omit_nulls: leave null columns out (FetchXML results) instead of writing ``null`` (OData).
         :returns: one JSON object per row, in the same order.
         """
         attributes = projection.attributes()
@@ -75,7 +76,8 @@ class Renderer:
             for column, name, convert, annotate in plan:
                 stored = row[column]
                 if stored is None:
-                    out[name] = None
+                    if not omit_nulls:
+                        out[name] = None
                     continue
                 if annotate is not None:
                     annotate(out, stored)

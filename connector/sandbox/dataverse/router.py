@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from . import entities, navigation, queries
+from . import entities, fetch_queries, navigation, queries
 from .bulk import run_bulk_action
 from .change_tracking import count_changes, delta
 from .context import Call
@@ -75,6 +75,8 @@ def _collection(call: Call, entity: EntityMeta, segments: list[Segment]) -> Resp
             token = call.request.args.get("$deltatoken")
             if token is not None:
                 return delta(call, entity, token)
+            if "fetchXml" in call.request.args:
+                return fetch_queries.fetch(call, entity)
             return queries.query(call, entity)
         if call.method == "POST":
             return entities.create(call, entity)

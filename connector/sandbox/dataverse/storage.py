@@ -192,16 +192,24 @@ class Storage:
         order_by: str,
         limit: int,
         columns: Sequence[str] | None = None,
+        *,
+        offset: int = 0,
+        distinct: bool = False,
     ) -> list[tuple[Row, tuple[Any, ...]]]:
         """Select rows plus extra expressions (the sort keys of keyset paging).
 
         :param extra: SQL expressions evaluated for each row, returned beside it.
         :param columns: the columns to read (default: all); rows then hold only these.
+        :param offset: rows to skip first (page-number paging; keyset paging passes 0).
+        :param distinct: return each combination of ``columns`` and ``extra`` values once.
         :returns: ``(row, extra values)`` pairs.
         """
         columns = tuple(columns) if columns is not None else entity.columns
         selected = ", ".join((*columns, *extra))
-        sql = f"SELECT {selected} FROM {entity.logical_name} WHERE {where} ORDER BY {order_by} LIMIT {int(limit)}"  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+        sql = (
+            f"SELECT {'DISTINCT ' if distinct else ''}{selected} FROM {entity.logical_name} WHERE {where} "  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+            f"ORDER BY {order_by} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
         with self.reading() as conn:
             rows = conn.execute(sql, tuple(params)).fetchall()
         width = len(columns)
