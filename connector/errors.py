@@ -142,13 +142,26 @@ class TransientError(ConnectorError):
     """Busy, throttled, timed out or unreachable; the same request may succeed later.
 
     :param retry_after: seconds the service asked us to wait, when it said.
+    :param ambiguous: the request may have reached the service and been processed (a connection lost while
+        waiting for the answer), so re-sending a non-idempotent request could apply it twice.
     """
 
     failure_type = FailureType.TRANSIENT
 
-    def __init__(self, user_message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(user_message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+        internal_message: str | None = None,
+        field: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(user_message, internal_message=internal_message, field=field, status=status, code=code)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class RemoteError(ConnectorError):

@@ -10,7 +10,8 @@ token, and the one table that maps HTTP outcomes to actions.
   waiting for the answer) is re-sent only when it is idempotent. While one thread waits out a ``Retry-After``, every
   other thread of the connection waits too, so the service sees nothing before the time it asked for.
 * **Bearer token**: attached only to URLs of the connection's own origin; a next link or redirect elsewhere never
-  receives it. Authenticated requests never follow redirects.
+  receives it. No request follows redirects: a redirected token request would carry its form body (the client
+  secret) to wherever the redirect points.
 * **Logging**: method, origin and path at DEBUG; never headers, bodies, query strings or tokens.
 
 This module does not know OData; ``connector.dataverse`` builds the requests and reads the answers.
@@ -294,7 +295,8 @@ class Transport:
                     auth=auth,
                     timeout=self.settings.timeouts.as_requests(),
                     proxies=self.settings.proxy.proxies_for(url),
-                    allow_redirects=not authenticate,
+                    # Never: a redirect would carry a token endpoint's form body (secrets) or the bearer elsewhere.
+                    allow_redirects=False,
                 )
             except requests.exceptions.SSLError as error:
                 raise self._tls_error(url, error) from None
@@ -306,7 +308,7 @@ class Transport:
                 ) from None
             except requests.exceptions.InvalidURL as error:
                 raise ConfigError.single("connection.base_url", f"gives an invalid URL ({error})") from None
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                 if not (idempotent or _sent_nothing(error)):
                     raise self._network_error(url, error, ambiguous=True) from None
                 wait = self._backoff(attempt)
@@ -409,7 +411,7 @@ class Transport:
         message = f"The connection to {origin_of(url)} {kind}"
         if ambiguous:
             message += "; the request may have been processed, so it was not sent again"
-        return TransientError(message, internal_message=f"{message}: {type(error).__name__}")
+        return TransientError(message, internal_message=f"{message}: {type(error).__name__}", ambiguous=ambiguous)
 
     def _tls_error(self, url: str, error: requests.exceptions.SSLError) -> ConfigError:
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(error) else "TLS handshake failed"

@@ -16,7 +16,7 @@ import pluggy
 import pytest
 
 from connector.context import RuntimeContext
-from connector.errors import ConnectorError, NotImplementedYetError, UnknownConnectorError
+from connector.errors import ConfigError, ConnectorError, UnknownConnectorError
 from connector.hookspecs import hookimpl
 from connector.host.facade import ConnectorHost
 from connector.host.loader import ALLOW_ENV, BLOCK_ENV, get_plugin_manager, installed_connectors
@@ -69,9 +69,11 @@ def test_two_connectors_coexist_and_each_hook_reaches_its_own(dummy_distribution
     theirs = host.connect("dummy", {"anything": 1}, RuntimeContext())
     assert (ours.connector_id, theirs.connector_id) == ("dynamics365-ce", "dummy")
     assert host.browse("dummy", theirs, BrowseRequest("list")).object_types[0].name == "widgets"
-    # The dummy implements no `test`; ours answers for its own id only.
-    with pytest.raises(NotImplementedYetError):
-        host.browse("dynamics365-ce", ours, BrowseRequest("list"))
+    # Ours answers for its own id (an unknown operation is refused before any request); the dummy has no such hook.
+    with pytest.raises(ConfigError, match="no_such_operation"):
+        list(host.execute_operation("dynamics365-ce", ours, "no_such_operation", {}, [{}]))
+    with pytest.raises(ConnectorError, match="does not implement the execute_operation hook"):
+        host.execute_operation("dummy", theirs, "get", {}, [{}])
 
 
 def test_unknown_id_is_a_clear_error(dummy_distribution: Path) -> None:
@@ -134,13 +136,13 @@ def test_tracing_logs_every_hook_call_with_secrets_redacted(caplog: pytest.LogCa
     caplog.set_level(logging.DEBUG)
     host = ConnectorHost(get_plugin_manager(environ={}), trace=True)
     connection = host.connect("dynamics365-ce", CLIENT_SECRET_SETTINGS, RuntimeContext())
-    with pytest.raises(NotImplementedYetError):
-        host.test("dynamics365-ce", connection)
+    with pytest.raises(ConfigError):
+        list(host.execute_operation("dynamics365-ce", connection, "no_such_operation", {}, [{}]))
     host.close()
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("hook connect(connector_id='dynamics365-ce'") for m in messages)
     assert any("hook connect returned Connection" in m for m in messages)
-    assert any("hook test raised NotImplementedYetError" in m for m in messages)
+    assert any("hook execute_operation raised ConfigError" in m for m in messages)
     assert any("'client_secret': '***'" in m for m in messages)
     assert all(CANARY_SECRET not in m for m in messages)
 

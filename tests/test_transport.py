@@ -184,8 +184,25 @@ def test_token_is_sent_to_the_own_origin_and_redirects_are_not_followed(mocked: 
 def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -> None:
     reset = RequestsConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
     mocked.post(API + "accounts", body=reset)
-    with pytest.raises(TransientError, match="may have been processed"):
+    with pytest.raises(TransientError, match="may have been processed") as caught:
         make_transport(clock).send("POST", API + "accounts", json={"name": "x"})
+    assert caught.value.ambiguous is True
+    assert len(mocked.calls) == 1
+
+
+def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeClock) -> None:
+    cut = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    mocked.get(API + "x", body=cut)
+    mocked.get(API + "x", status=200, json={"value": []})
+    assert make_transport(clock).send("GET", API + "x").json() == {"value": []}
+
+
+def test_token_posts_do_not_follow_redirects(mocked: Any, clock: FakeClock) -> None:
+    mocked.post("https://login.example/t/oauth2/token", status=307, headers={"Location": "https://evil.example/t"})
+    response = make_transport(clock).send(
+        "POST", "https://login.example/t/oauth2/token", data={"client_secret": "s"}, authenticate=False
+    )
+    assert response.status_code == 307
     assert len(mocked.calls) == 1
 
 

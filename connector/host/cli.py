@@ -112,6 +112,14 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connector.host.demo import run_demo
+
+    return run_demo(state_dir=Path(args.state_dir) if args.state_dir else None)
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from connector.sandbox.cli import main as sandbox_main
 
@@ -125,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and DEBUG logs (secrets stay redacted)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="the main job end to end on the embedded sandbox (nothing to configure)")
+    demo.add_argument("--state-dir", help="keep the sandbox's generated credentials here (default: removed at the end)")
+    demo.set_defaults(handler=_cmd_demo)
 
     about = commands.add_parser("about", help="describe a connector: hooks, operations, settings")
     about.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")

@@ -122,7 +122,7 @@ class ConnectorHost:
         result: Connection | None = self.manager.hook.connect(
             connector_id=connector_id, settings=settings, context=context
         )
-        return self._claimed(connector_id, result)
+        return self._claimed(connector_id, result, "connect")
 
     def authorize(
         self, connector_id: str, connection: Connection, step: AuthorizationStep
@@ -131,12 +131,12 @@ class ConnectorHost:
         result: TokenSet | AuthorizationStart | None = self.manager.hook.authorize(
             connector_id=connector_id, connection=connection, step=step
         )
-        return cast("TokenSet | AuthorizationStart", self._claimed(connector_id, result))
+        return cast("TokenSet | AuthorizationStart", self._claimed(connector_id, result, "authorize"))
 
     def test(self, connector_id: str, connection: Connection) -> TestReport:
         """Call ``test``; see :func:`connector.hookspecs.test`."""
         result: TestReport | None = self.manager.hook.test(connector_id=connector_id, connection=connection)
-        return self._claimed(connector_id, result)
+        return self._claimed(connector_id, result, "test")
 
     def execute_operation(
         self,
@@ -150,22 +150,25 @@ class ConnectorHost:
         result: Iterator[OperationResult] | None = self.manager.hook.execute_operation(
             connector_id=connector_id, connection=connection, operation=operation, options=options, documents=documents
         )
-        return self._claimed(connector_id, result)
+        return self._claimed(connector_id, result, "execute_operation")
 
     def browse(self, connector_id: str, connection: Connection, request: BrowseRequest) -> BrowseResult:
         """Call ``browse``; see :func:`connector.hookspecs.browse`."""
         result: BrowseResult | None = self.manager.hook.browse(
             connector_id=connector_id, connection=connection, request=request
         )
-        return self._claimed(connector_id, result)
+        return self._claimed(connector_id, result, "browse")
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    def _claimed(self, connector_id: str, result: _T | None) -> _T:
+    def _claimed(self, connector_id: str, result: _T | None, hook: str) -> _T:
         if result is not None:
             return result
-        if self.manager.get_plugin(connector_id) is None:
+        plugin = self.manager.get_plugin(connector_id)
+        if plugin is None:
             raise self._unknown(connector_id)
+        if not callable(getattr(plugin, hook, None)):
+            raise ConnectorError(f"The connector {connector_id} does not implement the {hook} hook")
         raise ConnectorError(f"The connector {connector_id} returned nothing for its own id (a connector bug)")
 
     def _unknown(self, connector_id: str) -> UnknownConnectorError:
