@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
@@ -232,3 +233,26 @@ def test_token_service_outage_leaves_the_web_api_up(make_sandbox: Callable[..., 
     sb.faults.update(FaultSettings(token_outage=True))
     assert requests.post(sb.token_url, data={"grant_type": "client_credentials"}, timeout=5).status_code == 503
     assert session.get("WhoAmI").status_code == 200
+
+
+def test_a_token_for_another_audience_is_issued_but_the_web_api_answers_401(sandbox: Sandbox) -> None:
+    clients = sandbox.clients
+    assert clients is not None
+    other = sandbox.resources[1]
+    assert other == "https://graph.microsoft.com"
+    credentials = {
+        "grant_type": "client_credentials",
+        "client_id": clients.secret_client.client_id,
+        "client_secret": clients.secret_client.read_secret(),
+    }
+    v1 = requests.post(sandbox.token_url, data={**credentials, "resource": other}, timeout=5)
+    v2 = requests.post(sandbox.token_url_v2, data={**credentials, "scope": f"{other}/.default"}, timeout=5)
+    for issued in (v1, v2):
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["access_token"]
+        assert jwt.decode(token, options={"verify_signature": False})["aud"] == other
+        response = requests.get(sandbox.api_root + "WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].endswith(f"resource_id={sandbox.origin}/")
+    unknown = requests.post(sandbox.token_url, data={**credentials, "resource": "https://unknown.example"}, timeout=5)
+    assert unknown.status_code == 400

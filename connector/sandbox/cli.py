@@ -68,6 +68,7 @@ def describe(sb: Sandbox) -> str:
     lines = [
         f"Dataverse sandbox API root: {sb.api_root}",
         f"Resource (token audience): {sb.origin}",
+        f"Other known resource (its tokens get 401 here): {', '.join(sb.resources[1:]) or '-'}",
         f"Tenant: {sb.tenant_id}",
         f"Token endpoint (v1): {sb.token_url}",
         f"Token endpoint (v2): {sb.token_url_v2}",

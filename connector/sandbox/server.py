@@ -148,7 +148,7 @@ class Sandbox:
 
     def _start_token_service(self, config: SandboxConfig) -> TokenVerifier:
         # Imported lazily: the token service is only needed when no verifier is injected.
-        from connector.sandbox.entra import TokenService, TokenStats, provision_clients
+        from connector.sandbox.entra import GRAPH_RESOURCE, TokenService, TokenStats, provision_clients
 
         class _ForwardingTokenStats(TokenStats):
             """The token service's counters, also reported to the sandbox statistics (admin endpoint)."""
@@ -168,7 +168,8 @@ class Sandbox:
             tenant_id=self._tenant_id,
             clock=self.clock,
             registrations=self.clients.registrations,
-            resources=(self._origin,),
+            # A second audience, so a client can hold a valid token the Web API must refuse (401).
+            resources=(self._origin, GRAPH_RESOURCE),
             users=self.clients.sandbox_users,
             tenant_domain=self.clients.tenant_domain,
             stats=_ForwardingTokenStats(self.stats),
@@ -252,6 +253,17 @@ class Sandbox:
     def api_root(self) -> str:
         """:returns: the Web API root, ``<origin>/api/data/v9.2/``."""
         return f"{self._origin}/api/data/{API_VERSION}/"
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """:returns: the audiences the token service issues tokens for: the Web API's origin (accepted by the Web
+            API), then Microsoft Graph's URI (a valid token the Web API refuses with 401). Empty before start.
+        """
+        if not self._origin:
+            return ()
+        from connector.sandbox.entra import GRAPH_RESOURCE
+
+        return (self._origin, GRAPH_RESOURCE)
 
     @property
     def tenant_id(self) -> str:
