@@ -6,6 +6,7 @@ import json
 import threading
 
 from connector.sandbox.entra import TokenStats
+from connector.sandbox.entra.stats import TokenEventFanout
 
 
 def test_snapshot_groups_by_client_and_grant() -> None:
@@ -54,3 +55,14 @@ def test_counting_is_thread_safe() -> None:
         thread.join()
 
     assert stats.issued("a", "client_credentials") == 16000
+
+
+def test_fanout_tells_every_recorder_in_order() -> None:
+    first, second = TokenStats(), TokenStats()
+    fanout = TokenEventFanout([first, second])
+    fanout.record_issued("a", "client_credentials")
+    fanout.record_refused(50126)
+    assert first.snapshot() == second.snapshot() == {
+        "issued": {"a": {"client_credentials": 1}},
+        "refused": {"50126": 1},
+    }

@@ -256,3 +256,24 @@ def test_a_token_for_another_audience_is_issued_but_the_web_api_answers_401(sand
         assert response.headers["WWW-Authenticate"].endswith(f"resource_id={sandbox.origin}/")
     unknown = requests.post(sandbox.token_url, data={**credentials, "resource": "https://unknown.example"}, timeout=5)
     assert unknown.status_code == 400
+
+
+def test_token_service_and_sandbox_statistics_count_the_same_events(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    assert sb.clients is not None
+    assert sb.token_service is not None
+    client_id = sb.clients.secret_client.client_id
+    bearer_token(sb)
+    refused = requests.post(
+        sb.token_url,
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "wrong",
+              "resource": sb.origin},
+        timeout=5,
+    )
+    assert refused.status_code == 401
+    code = refused.json()["error_codes"][0]
+    own = sb.token_service.stats.snapshot()
+    seen = sb.stats.snapshot()
+    assert own["issued"] == {client_id: {"client_credentials": 1}}
+    assert seen["tokens_by_client"] == {client_id: 1}
+    assert own["refused"] == seen["tokens_refused_by_code"] == {str(code): 1}

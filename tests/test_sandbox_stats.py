@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from werkzeug.test import Client
 
-from connector.sandbox.contracts import Clock
+from connector.sandbox.contracts import Clock, TokenEventRecorder
 from connector.sandbox.faults import FaultInjector, FaultSettings, InjectedResetError
 from connector.sandbox.limits import CONCURRENCY_CODE, LimitSettings, ServiceProtection
 from connector.sandbox.middleware import memoize_principal
@@ -110,6 +110,20 @@ def test_tokens_issued_are_counted_per_client_and_grant(stats: SandboxStats) -> 
     assert snapshot["tokens_issued"] == 3
     assert snapshot["tokens_by_client"] == {"app-1": 2, "app-2": 1}
     assert snapshot["tokens_by_grant"] == {"client_credentials": 2, "refresh_token": 1}
+
+
+def test_token_events_arrive_through_the_token_services_interface(stats: SandboxStats) -> None:
+    recorder: TokenEventRecorder = stats
+    recorder.record_issued("app-1", "client_credentials")
+    recorder.record_refused(7000215)
+    recorder.record_refused(7000215)
+    recorder.record_refused(50126)
+    snapshot = stats.snapshot()
+    assert snapshot["tokens_by_grant"] == {"client_credentials": 1}
+    assert snapshot["tokens_refused"] == 3
+    assert snapshot["tokens_refused_by_code"] == {"7000215": 2, "50126": 1}
+    stats.reset()
+    assert stats.snapshot()["tokens_refused_by_code"] == {}
 
 
 def test_request_filters(stats: SandboxStats, clock: Clock) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "ClientRegistration",
     "Clock",
     "InvalidAccessTokenError",
+    "TokenEventRecorder",
     "TokenVerifier",
 ]
 
@@ -99,6 +100,30 @@ class InvalidAccessTokenError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TokenEventRecorder(Protocol):
+    """What the token service reports about its outcomes, to its own counters and to the sandbox's statistics.
+
+    Implemented by :class:`~connector.sandbox.entra.stats.TokenStats` (the token service's own counters) and
+    :class:`~connector.sandbox.stats.SandboxStats` (the whole sandbox's view, served by the admin endpoint).
+    """
+
+    def record_issued(self, client_id: str, grant_type: str) -> None:
+        """Count one access token issued.
+
+        :param client_id: the application it was issued to.
+        :param grant_type: the grant that produced it (``client_credentials``, ``authorization_code``,
+            ``refresh_token``).
+        """
+        ...
+
+    def record_refused(self, code: int) -> None:
+        """Count one refused token-service request.
+
+        :param code: the AADSTS number of the error.
+        """
+        ...
 
 
 class TokenVerifier(Protocol):

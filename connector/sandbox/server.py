@@ -148,18 +148,7 @@ class Sandbox:
 
     def _start_token_service(self, config: SandboxConfig) -> TokenVerifier:
         # Imported lazily: the token service is only needed when no verifier is injected.
-        from connector.sandbox.entra import GRAPH_RESOURCE, TokenService, TokenStats, provision_clients
-
-        class _ForwardingTokenStats(TokenStats):
-            """The token service's counters, also reported to the sandbox statistics (admin endpoint)."""
-
-            def __init__(self, stats: SandboxStats) -> None:
-                super().__init__()
-                self._sandbox_stats = stats
-
-            def record_issued(self, client_id: str, grant_type: str) -> None:
-                super().record_issued(client_id, grant_type)
-                self._sandbox_stats.record_token(client_id, grant_type)
+        from connector.sandbox.entra import GRAPH_RESOURCE, TokenService, provision_clients
 
         self.clients = provision_clients(self.state_dir, tenant_id=config.tenant_id, clock=self.clock)
         self._tenant_id = self.clients.tenant_id
@@ -172,7 +161,8 @@ class Sandbox:
             resources=(self._origin, GRAPH_RESOURCE),
             users=self.clients.sandbox_users,
             tenant_domain=self.clients.tenant_domain,
-            stats=_ForwardingTokenStats(self.stats),
+            # The token service keeps its own counters and reports the same events to the sandbox's statistics.
+            recorders=(self.stats,),
         )
         return self.token_service
 

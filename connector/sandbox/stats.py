@@ -3,7 +3,9 @@
 What it is for: the server's own view of a run, so a test can check what a client really did (requests per
 principal, ``429`` responses sent, faults injected, tokens issued, whether a client waited ``Retry-After``
 seconds before coming back). :class:`RequestRecorder` is the outermost WSGI middleware that feeds
-:class:`SandboxStats`; the token service calls :meth:`SandboxStats.record_token`.
+:class:`SandboxStats`; the token service reports to it through the
+:class:`~connector.sandbox.contracts.TokenEventRecorder` interface (:meth:`SandboxStats.record_issued`,
+:meth:`SandboxStats.record_refused`), the same one its own :class:`~connector.sandbox.entra.TokenStats` has.
 
 What it is not for: logging. Records never hold a token, a secret or a query-string value that could be one.
 """
@@ -106,6 +108,7 @@ class SandboxStats:
         self._faults: Counter[str] = Counter()
         self._tokens_by_client: Counter[str] = Counter()
         self._tokens_by_grant: Counter[str] = Counter()
+        self._tokens_refused: Counter[str] = Counter()
 
     @property
     def clock(self) -> Clock:
@@ -129,15 +132,27 @@ class SandboxStats:
             if record.fault is not None:
                 self._faults[record.fault] += 1
 
-    def record_token(self, client_id: str, grant: str) -> None:
-        """Count a token the token service issued.
+    def record_issued(self, client_id: str, grant_type: str) -> None:
+        """Count a token the token service issued (:class:`~connector.sandbox.contracts.TokenEventRecorder`).
 
         :param client_id: the application the token was issued to.
-        :param grant: the grant type (``client_credentials``, ``authorization_code``, ``refresh_token``).
+        :param grant_type: the grant type (``client_credentials``, ``authorization_code``, ``refresh_token``).
         """
         with self._lock:
             self._tokens_by_client[client_id] += 1
-            self._tokens_by_grant[grant] += 1
+            self._tokens_by_grant[grant_type] += 1
+
+    def record_refused(self, code: int) -> None:
+        """Count a token-service refusal (:class:`~connector.sandbox.contracts.TokenEventRecorder`).
+
+        :param code: the AADSTS number.
+        """
+        with self._lock:
+            self._tokens_refused[str(code)] += 1
+
+    def record_token(self, client_id: str, grant: str) -> None:
+        """The former name of :meth:`record_issued`, kept for existing callers."""
+        self.record_issued(client_id, grant)
 
     def requests(
         self,
@@ -213,6 +228,8 @@ class SandboxStats:
                 "tokens_issued": sum(self._tokens_by_client.values()),
                 "tokens_by_client": dict(self._tokens_by_client),
                 "tokens_by_grant": dict(self._tokens_by_grant),
+                "tokens_refused": sum(self._tokens_refused.values()),
+                "tokens_refused_by_code": dict(self._tokens_refused),
                 "records_kept": len(self._records),
             }
             if include_records:
@@ -231,6 +248,7 @@ class SandboxStats:
                 self._faults,
                 self._tokens_by_client,
                 self._tokens_by_grant,
+                self._tokens_refused,
             ):
                 counter.clear()
 

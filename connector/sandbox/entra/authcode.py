@@ -22,14 +22,13 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from connector.sandbox.contracts import ClientRegistration, Clock
+from connector.sandbox.contracts import ClientRegistration, Clock, TokenEventRecorder
 from connector.sandbox.entra import aadsts, errors, pages
 from connector.sandbox.entra.directory import Directory, SandboxUser, TenantRef
 from connector.sandbox.entra.grants import Authorization, GrantStore
 from connector.sandbox.entra.interactions import InteractionStore, PendingSignIn, ResponseTarget
 from connector.sandbox.entra.pkce import ChallengeMethod, check_challenge
 from connector.sandbox.entra.scopes import DELEGATED_SCP, RequestedAccess, ResourceCatalogue
-from connector.sandbox.entra.stats import TokenStats
 from connector.sandbox.entra.token_endpoint import Version
 
 __all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "AuthorizationFlow"]
@@ -64,7 +63,7 @@ class AuthorizationFlow:
         grants: GrantStore,
         interactions: InteractionStore,
         clock: Clock,
-        stats: TokenStats,
+        stats: TokenEventRecorder,
         secure_cookies: bool = False,
     ) -> None:
         self._directory = directory

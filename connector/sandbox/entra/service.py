@@ -31,7 +31,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 
-from connector.sandbox.contracts import AccessTokenClaims, ClientRegistration, Clock
+from connector.sandbox.contracts import AccessTokenClaims, ClientRegistration, Clock, TokenEventRecorder
 from connector.sandbox.entra import aadsts, errors, pages
 from connector.sandbox.entra.assertions import AssertionVerifier
 from connector.sandbox.entra.authcode import AuthorizationFlow
@@ -41,7 +41,7 @@ from connector.sandbox.entra.discovery import openid_configuration
 from connector.sandbox.entra.grants import GrantStore
 from connector.sandbox.entra.interactions import InteractionStore
 from connector.sandbox.entra.scopes import ResourceCatalogue
-from connector.sandbox.entra.stats import TokenStats
+from connector.sandbox.entra.stats import TokenEventFanout, TokenStats
 from connector.sandbox.entra.token_endpoint import TokenEndpoint, Version
 from connector.sandbox.entra.tokens import TokenSigner
 
@@ -86,7 +86,10 @@ class TokenService:
     :param ignore_loopback_port: accept any port for loopback redirect URIs registered without one (Entra's
         native-app rule); off by default, so redirect URIs match exactly.
     :param signing_key: the token-signing RSA key; default: a new one per start.
-    :param stats: where to count tokens and refusals; default: a new :class:`TokenStats`.
+    :param stats: the service's own counters of tokens and refusals (:attr:`stats`); default: a new
+        :class:`TokenStats`.
+    :param recorders: more :class:`~connector.sandbox.contracts.TokenEventRecorder` objects told about every token
+        issued and every refusal, after :attr:`stats` (the sandbox passes its :class:`SandboxStats`).
     """
 
     def __init__(
@@ -107,10 +110,12 @@ class TokenService:
         ignore_loopback_port: bool = False,
         signing_key: rsa.RSAPrivateKey | None = None,
         stats: TokenStats | None = None,
+        recorders: Sequence[TokenEventRecorder] = (),
     ) -> None:
         self.origin = origin.rstrip("/")
         self._clock = clock
         self.stats = stats or TokenStats()
+        self._events = TokenEventFanout((self.stats, *recorders))
         self.directory = Directory(
             tenant_id=tenant_id,
             domain=tenant_domain,
@@ -140,7 +145,7 @@ class TokenService:
             signer=self._signer,
             grants=grants,
             verifier=AssertionVerifier(clock=clock, audiences=audiences, skew=assertion_skew),
-            stats=self.stats,
+            stats=self._events,
         )
         self._flow = AuthorizationFlow(
             directory=self.directory,
@@ -148,7 +153,7 @@ class TokenService:
             grants=grants,
             interactions=InteractionStore(clock=clock, lifetime=code_lifetime),
             clock=clock,
-            stats=self.stats,
+            stats=self._events,
             secure_cookies=self.origin.startswith("https://"),
         )
         self._outage_lock = threading.Lock()
@@ -246,7 +251,7 @@ class TokenService:
         try:
             response = self._dispatch(request, parts[0], kind, version)
         except errors.EntraError as error:
-            self.stats.record_refused(error.code)
+            self._events.record_refused(error.code)
             logger.info("%s v%s refused: AADSTS%s %s", kind, version, error.code, error.error)
             response = self._error_response(error, context, html=kind in _HTML_ROUTES)
         except Exception:

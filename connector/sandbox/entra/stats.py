@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import TypedDict
 
-__all__ = ["TokenStats", "TokenStatsSnapshot"]
+from connector.sandbox.contracts import TokenEventRecorder
+
+__all__ = ["TokenEventFanout", "TokenStats", "TokenStatsSnapshot"]
 
 
 class TokenStatsSnapshot(TypedDict):
@@ -73,3 +76,23 @@ class TokenStats:
         with self._lock:
             self._issued.clear()
             self._refused.clear()
+
+
+class TokenEventFanout:
+    """Reports each token-service outcome to several recorders, in order (the service's counters first).
+
+    :param recorders: every :class:`~connector.sandbox.contracts.TokenEventRecorder` to tell.
+    """
+
+    def __init__(self, recorders: Sequence[TokenEventRecorder]) -> None:
+        self._recorders = tuple(recorders)
+
+    def record_issued(self, client_id: str, grant_type: str) -> None:
+        """Tell every recorder that an access token was issued."""
+        for recorder in self._recorders:
+            recorder.record_issued(client_id, grant_type)
+
+    def record_refused(self, code: int) -> None:
+        """Tell every recorder that a request was refused with AADSTS ``code``."""
+        for recorder in self._recorders:
+            recorder.record_refused(code)

@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request
 
+from connector.sandbox.contracts import TokenEventRecorder
 from connector.sandbox.entra import aadsts
 from connector.sandbox.entra.assertions import AssertionVerifier
 from connector.sandbox.entra.authentication import AuthenticatedClient, authenticate_client, read_client_credentials
 from connector.sandbox.entra.directory import Directory, SandboxUser, TenantRef
 from connector.sandbox.entra.grants import Authorization, GrantStore
 from connector.sandbox.entra.scopes import DELEGATED_SCP, RequestedAccess, ResourceCatalogue
-from connector.sandbox.entra.stats import TokenStats
 from connector.sandbox.entra.tokens import IssuedToken, TokenSigner
 
 __all__ = ["TokenEndpoint", "Version"]
@@ -59,7 +59,7 @@ class TokenEndpoint:
         signer: TokenSigner,
         grants: GrantStore,
         verifier: AssertionVerifier,
-        stats: TokenStats,
+        stats: TokenEventRecorder,
     ) -> None:
         self._directory = directory
         self._catalogue = catalogue
