@@ -1,7 +1,7 @@
 """The Dynamics 365 CE connector's hook implementations: thin, they delegate.
 
 A host imports every installed connector at start-up, so this module imports nothing heavy at module level and does
-no I/O: settings parsing (jsonschema), OAuth (cryptography, requests-oauthlib) and the Web API code are imported
+no I/O: settings parsing (jsonschema), OAuth (cryptography, PyJWT) and the Web API code are imported
 inside the hooks that need them. Every hook returns ``None`` for a connector id that is not ours, without raising.
 """
 

@@ -360,7 +360,8 @@ class Transport:
         _, failure = action_for(status)
         if status == 407:
             return ConfigError.single(
-                "runtime proxy user and password", "the proxy refused them (407 Proxy Authentication Required)"
+                "runtime.proxy.password",
+                "the runtime proxy refused its user and password (407 Proxy Authentication Required)",
             )
         if failure is FailureType.TRANSIENT:
             now = self._wall_clock()
@@ -416,7 +417,7 @@ class Transport:
     def _tls_error(self, url: str, error: requests.exceptions.SSLError) -> ConfigError:
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(error) else "TLS handshake failed"
         return ConfigError.single(
-            "runtime CA bundle",
+            "runtime.ca_bundle",
             f"{reason} for {origin_of(url)}: trust the server's CA in the runtime's CA bundle",
         )
 

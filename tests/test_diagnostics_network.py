@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from connector.context import NetworkTimeouts, ProxySettings, RuntimeContext
-from connector.diagnostics.render import render_json, render_text
+from connector.host.report_view import render_json, render_text
 from connector.results import CheckStatus, TestReport
 from connector.sandbox.server import Sandbox
 from connector.secrets import Secret

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.diagnostics.report import CheckSpec, Deadline, Outcome, run_checks, settings_failure_report
+from connector.diagnostics.report import CheckSpec, Deadline, Outcome, run_checks
 from connector.errors import AuthError, ConfigError, FieldError
+from connector.host.report_view import settings_failure_report
 from connector.results import CheckStatus
 
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from connector.context import RuntimeContext
-from connector.diagnostics.render import render_json, render_text
 from connector.host.facade import ConnectorHost
+from connector.host.report_view import render_json, render_text
 from connector.results import AuthorizationCallback, AuthorizationStart, CheckStatus, TestReport, TokenSet
 from connector.sandbox.faults import FaultSettings
 from connector.sandbox.server import Sandbox

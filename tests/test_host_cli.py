@@ -190,8 +190,11 @@ def test_authorize_through_the_loopback_listener_and_consent_page(
     assert store.exists()
     assert b"access_token" not in store.read_bytes()
     assert_no_secret(sandbox, out, err)
-    # The stored tokens serve the next command (a new process): no sign-in needed.
+    # The stored tokens serve the next commands (new processes): no sign-in needed.
     config = tmp_path / "d365.json"
     listed = cli("browse", str(config), "--filter", "contacts", env=home)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("contacts")
+    tested = cli("test", str(config), env=home)
+    assert tested.returncode == 0, tested.stdout
+    assert_no_secret(sandbox, tested.stdout, tested.stderr)

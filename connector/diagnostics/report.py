@@ -7,9 +7,9 @@ server that hangs in a way the socket time-outs miss still cannot hold the repor
 timed out and the runner moves on. Once a check has failed, every later check is skipped, never run: each builds on
 the ones before it (no token without a network, no WhoAmI without a token). Warnings do not stop the run.
 
-This module knows nothing about networks or Dataverse; ``network`` and ``service`` write the checks. It also builds
-the report for settings that did not validate (:func:`settings_failure_report`), which a host can use when
-``connect`` raised a :class:`~connector.errors.ConfigError` and there is no connection to test.
+This module knows nothing about networks or Dataverse; ``network`` and ``service`` write the checks. Rendering a
+report, and the report a host shows when ``connect`` refused the settings, belong to the host
+(:mod:`connector.host.report_view`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ __all__ = [
     "Deadline",
     "Outcome",
     "run_checks",
-    "settings_failure_report",
 ]
 
 _log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -207,29 +207,3 @@ def _run_guarded(spec: CheckSpec) -> Outcome:
             None,
             "Report it with the connector's version; the other checks are still valid.",
         )
-
-
-def settings_failure_report(connector_id: str, error: ConfigError) -> TestReport:
-    """Build the report for settings that ``connect`` refused, so a host can show it like any other report.
-
-    :param connector_id: the connector.
-    :param error: the error ``connect`` raised; it lists every bad field.
-    :returns: a report with one failed ``settings`` check naming every bad field.
-    """
-    problems = "; ".join(str(item) for item in error.errors)
-    count = len(error.errors)
-    return TestReport(
-        connector_id,
-        (
-            Check(
-                name="settings",
-                title="Settings are valid",
-                status=CheckStatus.FAILED,
-                duration_ms=0.0,
-                message=f"{count} field{'s are' if count > 1 else ' is'} invalid: {problems}",
-                field=error.field,
-                remediation="Correct every listed field, then test again.",
-                details={item.path: item.message for item in error.errors},
-            ),
-        ),
-    )

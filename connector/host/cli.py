@@ -89,13 +89,16 @@ def _cmd_form(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from connector.diagnostics.render import render_json, render_text
-    from connector.diagnostics.report import settings_failure_report
+    from pathlib import Path
+
     from connector.host.config_file import ConfigFileError, load_config_file
     from connector.host.redaction import scrub_text
+    from connector.host.report_view import render_json, render_text, settings_failure_report
+    from connector.host.token_store import EncryptedTokenStore
 
     try:
-        config = load_config_file(args.config)
+        store = EncryptedTokenStore(Path(args.token_store) if args.token_store else None)
+        config = load_config_file(args.config, token_store=store)
     except ConfigFileError as error:
         print(f"error: {error.user_message}", file=sys.stderr)
         return EXIT_USAGE
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     testing.add_argument("config", help='JSON config: {"connection": ..., "oauth2": ..., "runtime": ...}')
     testing.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")
     testing.add_argument("--format", choices=("text", "json"), default="text")
+    testing.add_argument("--token-store", help="encrypted token store file (default: $CONNECTOR_HOME/tokens.fernet)")
     testing.set_defaults(handler=_cmd_test)
 
     add_commands(commands, DEFAULT_CONNECTOR)

@@ -263,7 +263,7 @@ def run_demo(out: TextIO = sys.stdout, *, state_dir: Path | None = None) -> int:
             _sign_in_with_code(host, sandbox, code_config.settings, code_config.context, say)
 
             report = host.test(CONNECTOR_ID, connection)
-            from connector.diagnostics.render import render_text
+            from connector.host.report_view import render_text
 
             say.step("Test Connection", "passed" if report.ok else "FAILED")
             say.block(render_text(report))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from connector.diagnostics.render import render_json, render_text, report_to_dict
+from connector.host.report_view import render_json, render_text, report_to_dict
 from connector.results import Check, CheckStatus, TestReport
 
 REPORT = TestReport(
