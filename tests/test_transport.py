@@ -17,38 +17,8 @@ from connector.errors import AuthError, ConfigError, RemoteError, TransientError
 from connector.secrets import Secret
 from connector.settings import parse_settings
 from connector.transport import RetryPolicy, Transport, dataverse_error, origin_of, parse_retry_after
+from tests.dataverse_fixtures import API, FakeBearer, FakeClock
 from tests.examples import CLIENT_SECRET_SETTINGS
-
-API = "https://contoso.crm.dynamics.com/api/data/v9.2/"
-
-
-class FakeClock:
-    """Monotonic time that moves only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.now += seconds
-
-
-class FakeBearer:
-    def __init__(self) -> None:
-        self.tokens = ["token-1"]
-        self.renewals: list[str] = []
-
-    def bearer(self) -> str:
-        return self.tokens[-1]
-
-    def renew(self, rejected: str) -> str:
-        self.renewals.append(rejected)
-        self.tokens.append(f"token-{len(self.tokens) + 1}")
-        return self.tokens[-1]
 
 
 def make_transport(clock: FakeClock, bearer: FakeBearer | None = None, **policy: Any) -> Transport:
