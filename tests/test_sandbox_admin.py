@@ -149,3 +149,11 @@ def test_paths_with_the_mount_prefix_are_served_too(sandbox: Sandbox) -> None:
     app = admin_app(sandbox.stats, sandbox.faults, sandbox.limits)
     assert Client(app).get("/_sandbox/limits").get_json()["max_requests"] == 6000
     assert Client(app).get("/limits/").get_json()["max_requests"] == 6000
+
+
+def test_client_routes_answer_404_without_a_token_service(sandbox: Sandbox) -> None:
+    response = sandbox.client.post("/_sandbox/clients/some-app/redirect_uris", json={"uri": "http://127.0.0.1:1/cb"})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "no_token_service"
+    wrong = sandbox.client.delete("/_sandbox/clients/some-app/redirect_uris")
+    assert wrong.status_code == 405

@@ -25,6 +25,9 @@ Routes (relative to the mount point; ``/_sandbox`` in ``PATH_INFO`` is accepted 
     PUT    limits / PATCH limits as for faults
     POST   limits/force          {"count": 3, "code": "0x80072322", "retry_after": 2 (optional)}
     POST   limits/reset          forget every principal's counts and any forced throttling
+    GET    clients/<id>/redirect_uris   the application's redirect URIs
+    POST   clients/<id>/redirect_uris   {"uri": "http://127.0.0.1:53121/callback"}: accept one more (201)
+    PUT    clients/<id>/auto_consent    {"enabled": true}: skip the login and consent pages for it
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from werkzeug.wrappers import Request, Response
 
@@ -47,13 +50,29 @@ from connector.sandbox.stats import SandboxStats
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["AdminRequestError", "admin_app", "settings_from_json", "settings_to_json"]
+__all__ = ["AdminRequestError", "ClientAdministration", "admin_app", "settings_from_json", "settings_to_json"]
 
 logger = logging.getLogger(__name__)
 
 _MOUNT = "/_sandbox"
 
 SettingsT = TypeVar("SettingsT", FaultSettings, LimitSettings)
+
+
+class ClientAdministration(Protocol):
+    """Run-time changes to the token service's applications (implemented by the server's ``Sandbox``)."""
+
+    def register_redirect_uri(self, client_id: str, uri: str) -> tuple[str, ...]:
+        """Accept one more redirect URI; :returns: all of them. :raises KeyError, ValueError:"""
+        ...
+
+    def redirect_uris(self, client_id: str) -> tuple[str, ...]:
+        """:returns: the application's redirect URIs. :raises KeyError:"""
+        ...
+
+    def set_auto_consent(self, client_id: str, enabled: bool) -> None:
+        """Switch the consent page off or on for an application. :raises KeyError:"""
+        ...
 
 
 class AdminRequestError(Exception):
@@ -171,12 +190,61 @@ def _flag(request: Request, name: str) -> bool:
     return request.args.get(name, "").lower() in ("1", "true", "yes")
 
 
-def admin_app(stats: SandboxStats, faults: FaultInjector, limits: ServiceProtection) -> WSGIApplication:
+#: An admin route: the methods it answers and its handler.
+_Route = tuple[tuple[str, ...], Callable[[Request], Response]]
+
+
+def _client_routes(clients: ClientAdministration | None, path: str) -> _Route | None:
+    """The ``clients/<id>/…`` routes, or ``None`` when ``path`` is not one of them."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or parts[0] != "clients" or parts[2] not in ("redirect_uris", "auto_consent"):
+        return None
+    client_id, what = parts[1], parts[2]
+
+    def unknown() -> AdminRequestError:
+        return AdminRequestError(404, "unknown_client", f"no application with client id {client_id!r}")
+
+    def redirect_uris(request: Request) -> Response:
+        if clients is None:
+            raise AdminRequestError(404, "no_token_service", "this sandbox has no token service")
+        try:
+            if request.method == "POST":
+                uris = clients.register_redirect_uri(client_id, _field(_body(request), "uri", str))
+                return _json({"client_id": client_id, "redirect_uris": list(uris)}, 201)
+            return _json({"client_id": client_id, "redirect_uris": list(clients.redirect_uris(client_id))})
+        except KeyError:
+            raise unknown() from None
+        except ValueError as exc:
+            raise AdminRequestError(400, "invalid_redirect_uri", str(exc)) from exc
+
+    def auto_consent(request: Request) -> Response:
+        if clients is None:
+            raise AdminRequestError(404, "no_token_service", "this sandbox has no token service")
+        enabled = _field(_body(request), "enabled", bool)
+        try:
+            clients.set_auto_consent(client_id, enabled)
+        except KeyError:
+            raise unknown() from None
+        return _json({"client_id": client_id, "auto_consent": enabled})
+
+    if what == "redirect_uris":
+        return ("GET", "POST"), redirect_uris
+    return ("PUT",), auto_consent
+
+
+def admin_app(
+    stats: SandboxStats,
+    faults: FaultInjector,
+    limits: ServiceProtection,
+    *,
+    clients: ClientAdministration | None = None,
+) -> WSGIApplication:
     """Build the admin endpoint's WSGI application.
 
     :param stats: the statistics to report and reset.
     :param faults: the fault injector to configure.
     :param limits: the service-protection middleware to configure.
+    :param clients: the token service's applications, for the ``clients/…`` routes (``None``: they answer 404).
     :returns: a WSGI application; mount it at ``/_sandbox/`` on a loopback-only server.
     """
 
@@ -255,7 +323,7 @@ def admin_app(stats: SandboxStats, faults: FaultInjector, limits: ServiceProtect
         limits.reset()
         return Response(status=204)
 
-    routes: dict[str, tuple[tuple[str, ...], Callable[[Request], Response]]] = {
+    routes: dict[str, _Route] = {
         "/stats": (("GET",), stats_get),
         "/stats/requests": (("GET",), stats_requests),
         "/stats/violations": (("GET",), stats_violations),
@@ -275,7 +343,7 @@ def admin_app(stats: SandboxStats, faults: FaultInjector, limits: ServiceProtect
             path = path[len(_MOUNT) :]
         path = path.rstrip("/") or "/"
         try:
-            route = routes.get(path)
+            route = routes.get(path) or _client_routes(clients, path)
             if route is None:
                 raise AdminRequestError(404, "not_found", f"no admin route {path!r}")
             methods, handler = route

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
     parser.add_argument("--error-rate", type=float, default=0, help="share of requests answered 502/503/504")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector")
+    parser.add_argument(
+        "--loopback-any-port",
+        action="store_true",
+        help="accept http://localhost and http://127.0.0.1 redirect URIs registered without a port with any port "
+        "(as Entra does for native apps); default: exact match, register listeners through the admin endpoint",
+    )
     parser.add_argument("--verbose", action="store_true", help="log at INFO level")
     return parser
 
@@ -60,6 +66,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         ),
         faults=FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate),
         fault_seed=args.fault_seed,
+        loopback_redirect_any_port=args.loopback_any_port,
     )
 
 

@@ -73,6 +73,10 @@ class SandboxConfig:
     :param fault_seed: seed of the fault injector's random decisions.
     :param behaviour: the inferred-behaviour switches.
     :param organization_id: the Dataverse organization id (``WhoAmI``).
+    :param loopback_redirect_any_port: the authorize endpoint accepts ``http://localhost/…`` and
+        ``http://127.0.0.1/…`` redirect URIs registered without a port with any port, as Entra does for native
+        apps; off by default (exact matching; register the listener's URI with
+        :meth:`~connector.sandbox.server.Sandbox.register_redirect_uri` or the admin endpoint instead).
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +92,7 @@ class SandboxConfig:
     fault_seed: int = 0
     behaviour: InferredBehaviour = field(default_factory=InferredBehaviour)
     organization_id: str = "4faf1f34-f06d-e511-80d0-00155db07cb1"
+    loopback_redirect_any_port: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

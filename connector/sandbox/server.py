@@ -144,7 +144,7 @@ class Sandbox:
         self._limits = ServiceProtection(self._route_factory(web_api), config.limits, self.clock, principal_of)
         self._faults = FaultInjector(self._limits, config.faults, config.fault_seed, clock=self.clock)
         self._app: WSGIApplication = RequestRecorder(self._faults, self.stats, principal_of)
-        self._admin = admin_app(self.stats, self._faults, self._limits)
+        self._admin = admin_app(self.stats, self._faults, self._limits, clients=self)
 
     def _start_token_service(self, config: SandboxConfig) -> TokenVerifier:
         # Imported lazily: the token service is only needed when no verifier is injected.
@@ -161,6 +161,7 @@ class Sandbox:
             resources=(self._origin, GRAPH_RESOURCE),
             users=self.clients.sandbox_users,
             tenant_domain=self.clients.tenant_domain,
+            ignore_loopback_port=config.loopback_redirect_any_port,
             # The token service keeps its own counters and reports the same events to the sandbox's statistics.
             recorders=(self.stats,),
         )
@@ -221,6 +222,50 @@ class Sandbox:
         """
         service = self._require_service()
         return seed_records(service.storage, service.catalog, self.clock.now(), n_accounts, n_contacts)
+
+    # -- applications -------------------------------------------------------------------------------------------
+
+    def register_redirect_uri(self, client_id: str, uri: str) -> tuple[str, ...]:
+        """Accept one more exact redirect URI for an application, e.g. a CLI's loopback listener on a free port.
+
+        Also at ``POST /_sandbox/clients/<client_id>/redirect_uris`` (``{"uri": …}``) for a sandbox in another
+        process.
+
+        :param client_id: the application (usually ``clients.authorization_code_client.client_id``).
+        :param uri: ``https://…``, or ``http://`` on ``localhost``, ``127.0.0.1`` or ``[::1]`` with any port.
+        :returns: the application's redirect URIs now.
+        :raises ValueError: for a URI Entra would not accept.
+        :raises KeyError: for an unknown application.
+        :raises RuntimeError: when the sandbox is not running or uses an injected verifier.
+        """
+        from connector.sandbox.entra.directory import check_redirect_uri
+
+        service = self._require_token_service()
+        check_redirect_uri(uri)
+        service.register_redirect_uri(client_id, uri)
+        return self.redirect_uris(client_id)
+
+    def redirect_uris(self, client_id: str) -> tuple[str, ...]:
+        """:returns: the redirect URIs an application has now.
+
+        :raises KeyError: for an unknown application.
+        """
+        registration = self._require_token_service().client(client_id)
+        if registration is None:
+            raise KeyError(client_id)
+        return registration.redirect_uris
+
+    def set_auto_consent(self, client_id: str, enabled: bool) -> None:
+        """Make the authorize endpoint skip (or show again) the login and consent pages for an application.
+
+        :raises KeyError: for an unknown application.
+        """
+        self._require_token_service().set_auto_consent(client_id, enabled)
+
+    def _require_token_service(self) -> TokenService:
+        if self.token_service is None:
+            raise RuntimeError("the sandbox has no token service (not started, or started with an injected verifier)")
+        return self.token_service
 
     def _require_service(self) -> Service:
         if self._service is None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from connector.sandbox.contracts import ClientRegistration
 
-__all__ = ["Directory", "SandboxUser", "TenantRef"]
+__all__ = ["Directory", "SandboxUser", "TenantRef", "check_redirect_uri"]
 
 TenantKind = Literal["tenant", "common", "organizations", "consumers"]
 
@@ -30,6 +30,26 @@ _MULTI_TENANT_SEGMENTS: dict[str, TenantKind] = {
 }
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def check_redirect_uri(uri: str) -> None:
+    """Check a redirect URI before it is registered, as the Entra portal does.
+
+    :param uri: an absolute URI: ``https://…``, or ``http://`` on a loopback host (``localhost``, ``127.0.0.1``,
+        ``[::1]``) with any port, such as a CLI's listener ``http://127.0.0.1:53121/callback``.
+    :raises ValueError: for anything else, or a URI with a fragment.
+    """
+    parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError:
+        raise ValueError(f"the redirect URI {uri!r} has an invalid port") from None
+    loopback = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.fragment or parts.username or not parts.hostname or not (parts.scheme == "https" or loopback):
+        raise ValueError(
+            f"a redirect URI must be https://…, or http:// on localhost, 127.0.0.1 or [::1] (any port), without a "
+            f"fragment; got {uri!r}"
+        )
 
 # A fixed namespace so that derived object ids are stable across restarts of the same state directory.
 _OBJECT_ID_NAMESPACE = uuid.UUID("6f2b8f4e-2a43-4e0f-9a57-3d1c0c8a9b10")
