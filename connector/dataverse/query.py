@@ -7,69 +7,91 @@ first request's query string), yields its records, then follows ``@odata.nextLin
 another origin is not followed. ``$top`` is honoured across pages; Dataverse ignores ``$top`` together with
 ``odata.maxpagesize``, so a limit larger than a page is applied while reading.
 An error on any page ends that document's query with one error result after the records already returned.
+With the ``change_tracking`` option the document's query is incremental instead: see
+:mod:`connector.dataverse.changes`. Progress (records so far, failed, rate) goes to the runtime context's progress
+callback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
-from urllib.parse import unquote
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
-from connector.dataverse.client import ForeignLinkError
+from connector.context import CheckpointStore, RuntimeContext
+from connector.dataverse.changes import track_changes
 from connector.dataverse.documents import as_document, document_query_parameters
 from connector.dataverse.fetchxml import MORE_RECORDS, PAGING_ANNOTATIONS, PAGING_COOKIE, paging_cookie_of, parse_fetch
 from connector.dataverse.filters import AttributeTypes, FilterValueError, parse_filter, render_filter
-from connector.dataverse.outcomes import error_result, failure_result, internal_failure
+from connector.dataverse.outcomes import failure_result, internal_failure
+from connector.dataverse.pages import follow_link, read_page, records_of, without_parameters
+from connector.dataverse.progress import ProgressMeter
 from connector.dataverse.reading import read_options
 from connector.dataverse.records import annotation_preference, record_result
-from connector.dataverse.replies import json_body
 from connector.dataverse.running import OperationContext, network_failure
 from connector.dataverse.tables import EntityInfo
-from connector.errors import ConnectorError, OperationError, TransientError
-from connector.results import OperationResult
+from connector.errors import ConnectorError, OperationError
+from connector.results import OperationResult, ResultStatus
 
 __all__ = ["query_records", "run_query", "without_parameters"]
 
 _log = logging.getLogger(__name__)
 
-PAGE_READ_ATTEMPTS: Final = 3
-"""Reads of one page whose body arrives malformed or cut off (GET is safe to repeat)."""
 
-
-def query_records(context: OperationContext, documents: Iterable[Any]) -> Iterator[OperationResult]:
+def query_records(
+    context: OperationContext, documents: Iterable[Any], runtime: RuntimeContext
+) -> Iterator[OperationResult]:
     """Run the query once per input document.
 
     :param context: the run.
     :param documents: the input documents (each may override custom query parameters and hold filter values).
-    :returns: one result per record, and one failed result for a query that could not finish.
+    :param runtime: the host's runtime context: its progress callback, and its checkpoint store for
+        change tracking.
+    :returns: one result per record (a deletion too, with change tracking), and one failed result for a query
+        that could not finish.
     """
+    meter = ProgressMeter(runtime.progress, context.name)
     for index, raw in enumerate(documents):
-        try:
-            yield from run_query(context, index, as_document(raw))
-        except ConnectorError as error:
-            yield failure_result(error, index)
-        except requests.RequestException as error:
-            yield failure_result(network_failure(error), index)
-        except Exception as error:
-            # A defect, not a document problem; the document still gets its result and the run goes on.
-            _log.exception("query failed on document %s", index)
-            yield internal_failure(index, type(error).__name__)
+        for result in _guarded_query(context, runtime.checkpoint_store, index, raw):
+            meter.add(failed=1 if result.status is ResultStatus.FAILED else 0)
+            yield result
+    meter.finish()
 
 
-def run_query(context: OperationContext, index: int, document: Mapping[str, Any]) -> Iterator[OperationResult]:
+def _guarded_query(
+    context: OperationContext, store: CheckpointStore, index: int, raw: Any
+) -> Iterator[OperationResult]:
+    try:
+        yield from run_query(context, index, as_document(raw), store)
+    except ConnectorError as error:
+        yield failure_result(error, index)
+    except requests.RequestException as error:
+        yield failure_result(network_failure(error), index)
+    except Exception as error:
+        # A defect, not a document problem; the document still gets its result and the run goes on.
+        _log.exception("query failed on document %s", index)
+        yield internal_failure(index, type(error).__name__)
+
+
+def run_query(
+    context: OperationContext, index: int, document: Mapping[str, Any], store: CheckpointStore
+) -> Iterator[OperationResult]:
     """Run the query for one input document.
 
     :param context: the run.
     :param index: the document's index.
     :param document: the document.
+    :param store: where change tracking keeps its checkpoints.
     :returns: the records' results, lazily.
     :raises ConnectorError: for a failure before or between pages (turned into one failed result by the caller).
     """
-    entity = context.metadata.entity(context.entity_set)
     parameters = document_query_parameters(document, context.common.query_parameters)
+    if context.options.get("change_tracking"):
+        yield from track_changes(context, store, index, parameters)
+        return
+    entity = context.metadata.entity(context.entity_set)
     if context.options["mode"] == "fetchxml":
         yield from _fetch_pages(context, index, entity, parameters)
     else:
@@ -107,11 +129,11 @@ def _odata_pages(
     url = context.client.url(context.entity_set, [*query, *parameters])
     returned = 0
     while url:
-        outcome = _read_page(context, index, url, prefer)
+        outcome = read_page(context, index, url, prefer)
         if isinstance(outcome, OperationResult):
             yield outcome
             return
-        for record in _records(outcome):
+        for record in records_of(outcome):
             yield record_result(context.client, entity, record, None)
             returned += 1
             if returned == top:
@@ -119,7 +141,7 @@ def _odata_pages(
         next_link = outcome.get("@odata.nextLink")
         # Let this page go before the next one arrives: one page in memory at a time, not two.
         del outcome
-        url = _follow(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
+        url = follow_link(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
 
 
 def _fetch_pages(
@@ -141,11 +163,11 @@ def _fetch_pages(
         query = [("fetchXml", fetch.page(page, page_size, cookie))]
         url = context.client.url(context.entity_set, [*query, *(parameters if first else ())])
         first = False
-        outcome = _read_page(context, index, url, prefer)
+        outcome = read_page(context, index, url, prefer)
         if isinstance(outcome, OperationResult):
             yield outcome
             return
-        for record in _records(outcome):
+        for record in records_of(outcome):
             yield record_result(context.client, entity, record, None)
             returned += 1
             if returned == top:
@@ -169,71 +191,3 @@ def _filter_expression(context: OperationContext, document: Mapping[str, Any]) -
         return render_filter(group, types, document)
     except FilterValueError as error:
         raise OperationError(f"{error.field}: {error.message}", field=error.field) from None
-
-
-def _read_page(
-    context: OperationContext, index: int, url: str, prefer: Sequence[str]
-) -> Mapping[str, Any] | OperationResult:
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = context.client.send("GET", url, prefer=prefer)
-        except requests.RequestException as error:
-            # A body cut off while it was read; the transport retries only failures before an answer.
-            if attempt >= PAGE_READ_ATTEMPTS:
-                raise network_failure(error) from None
-            _log.info("re-reading a query page after %s (attempt %d)", type(error).__name__, attempt)
-            continue
-        if response.status_code >= 400:
-            return error_result(
-                context.client.transport,
-                response,
-                index,
-                application_errors=context.common.return_application_errors,
-            )
-        try:
-            body = json_body(response)
-            if not isinstance(body, Mapping) or not isinstance(body.get("value"), list):
-                raise TransientError("The service answered a query page without a record collection")
-        except TransientError:
-            if attempt >= PAGE_READ_ATTEMPTS:
-                raise
-            _log.info("re-reading a malformed query page (attempt %d)", attempt)
-            continue
-        return body
-
-
-def _records(page: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    for record in page["value"]:
-        if isinstance(record, Mapping):
-            yield record
-
-
-def _follow(context: OperationContext, link: str, parameters: Sequence[tuple[str, str]]) -> str:
-    try:
-        return without_parameters(context.client.link(link), {name for name, _ in parameters})
-    except ForeignLinkError as error:
-        raise OperationError(
-            f"The service's next link points to another origin ({error}); it was not followed, and the query "
-            "stopped after the records already returned",
-            field="@odata.nextLink",
-        ) from None
-
-
-def without_parameters(url: str, names: Collection[str]) -> str:
-    """Remove the custom query parameters a next link repeats.
-
-    The service builds ``@odata.nextLink`` from the first request's query string, so it repeats the operation's
-    custom parameters; they belong to the first page only. Everything else is kept byte for byte: the link stays
-    the service's own.
-
-    :param url: the next link.
-    :param names: the custom parameters' names.
-    :returns: the link without them.
-    """
-    if not names or "?" not in url:
-        return url
-    base, _, query = url.partition("?")
-    kept = [part for part in query.split("&") if unquote(part.partition("=")[0]) not in names]
-    return f"{base}?{'&'.join(kept)}" if kept else base

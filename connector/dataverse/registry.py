@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from connector.context import RuntimeContext
 from connector.dataverse.associations import associate, disassociate
 from connector.dataverse.browse import browse
+from connector.dataverse.changes import UNTRACKABLE_OPTIONS
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.execute import execute
 from connector.dataverse.fetchxml import FetchXmlError, parse_fetch
@@ -30,7 +32,9 @@ from connector.results import BrowseRequest, BrowseResult, Connection, Operation
 
 __all__ = ["OPERATIONS", "Operation", "browse_connection", "client_of", "run_operation"]
 
-Runner = Callable[[OperationContext, Iterable[Any]], Iterator[OperationResult]]
+Runner = Callable[[OperationContext, Iterable[Any], RuntimeContext], Iterator[OperationResult]]
+"""Produces a run's results lazily, from its context, the input documents and the host's runtime context
+(progress callback, checkpoint store)."""
 OptionCheck = Callable[[Mapping[str, Any]], Sequence[FieldError]]
 
 
@@ -49,14 +53,14 @@ class Operation:
 
 
 def _per_document(handler: DocumentHandler) -> Runner:
-    def run(context: OperationContext, documents: Iterable[Any]) -> Iterator[OperationResult]:
+    def run(context: OperationContext, documents: Iterable[Any], runtime: RuntimeContext) -> Iterator[OperationResult]:
         return each_document(context, documents, handler)
 
     return run
 
 
 def _check_query(options: Mapping[str, Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
+    errors: list[FieldError] = _check_tracking(options)
     if options.get("mode") == "fetchxml" and options.get("fetch_xml"):
         try:
             parse_fetch(str(options["fetch_xml"]))
@@ -70,6 +74,22 @@ def _check_query(options: Mapping[str, Any]) -> list[FieldError]:
             format_literal(condition.value, condition.literal_type, condition.field)
         except LiteralError as error:
             errors.append(FieldError(f"{condition.path}.value", f"does not fit type {condition.literal_type}: {error}"))
+    return errors
+
+
+def _check_tracking(options: Mapping[str, Any]) -> list[FieldError]:
+    """Dataverse refuses change tracking with filters, sorts, expansions, ``$top`` and FetchXML (reference §3.12)."""
+    if not options.get("change_tracking"):
+        return []
+    errors = [
+        FieldError(f"options.{name}", f"{label} cannot be combined with change tracking; Dataverse refuses them")
+        for name, label in UNTRACKABLE_OPTIONS.items()
+        if options.get(name)
+    ]
+    if options.get("top", -1) != -1:
+        errors.append(FieldError("options.top", "a maximum cannot be combined with change tracking; use -1"))
+    if options.get("mode") == "fetchxml":
+        errors.append(FieldError("options.mode", "FetchXML cannot be combined with change tracking; use odata"))
     return errors
 
 
@@ -141,7 +161,7 @@ def run_operation(
         options=validated,
         common=CommonOptions.from_options(validated),
     )
-    return spec.run(context, documents)
+    return spec.run(context, documents, connection.context)
 
 
 def browse_connection(connection: Connection, request: BrowseRequest) -> BrowseResult:
