@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -290,3 +290,27 @@ def test_completion_is_reported_once_whether_the_body_is_exhausted_or_closed() -
     closed_early = CompletionIterable([b"a", b"b"], lambda: done.append(time.monotonic()))
     closed_early.close()
     assert len(done) == 2
+
+
+def test_completion_is_reported_before_the_last_chunk_is_handed_over() -> None:
+    done: list[str] = []
+    body = CompletionIterable([b"a", b"b"], lambda: done.append("done"))
+    assert next(body) == b"a"
+    assert done == []
+    # A client on a kept-alive connection may act on the response as soon as its last byte is written.
+    assert next(body) == b"b"
+    assert done == ["done"]
+    assert list(body) == []
+
+
+def test_an_error_while_reading_ahead_surfaces_after_the_chunk_before_it() -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"a"
+        raise RuntimeError("broken body")
+
+    done: list[str] = []
+    body = CompletionIterable(failing(), lambda: done.append("done"))
+    assert next(body) == b"a"
+    assert done == ["done"]
+    with pytest.raises(RuntimeError, match="broken body"):
+        next(body)

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--error-rate", type=float, default=0, help="share of requests answered 502/503/504")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector")
     parser.add_argument(
+        "--no-keep-alive", action="store_true", help="close every connection after one response (HTTP/1.0 style)"
+    )
+    parser.add_argument(
         "--loopback-any-port",
         action="store_true",
         help="accept http://localhost and http://127.0.0.1 redirect URIs registered without a port with any port "
@@ -67,6 +70,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         faults=FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate),
         fault_seed=args.fault_seed,
         loopback_redirect_any_port=args.loopback_any_port,
+        keep_alive=not args.no_keep_alive,
     )
 
 

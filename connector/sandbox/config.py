@@ -73,6 +73,8 @@ class SandboxConfig:
     :param fault_seed: seed of the fault injector's random decisions.
     :param behaviour: the inferred-behaviour switches.
     :param organization_id: the Dataverse organization id (``WhoAmI``).
+    :param keep_alive: HTTP/1.1 keep-alive: a client reuses its connection for many requests [True]; ``False``
+        closes every connection after one response (werkzeug's own behaviour).
     :param loopback_redirect_any_port: the authorize endpoint accepts ``http://localhost/…`` and
         ``http://127.0.0.1/…`` redirect URIs registered without a port with any port, as Entra does for native
         apps; off by default (exact matching; register the listener's URI with
@@ -93,6 +95,7 @@ class SandboxConfig:
     behaviour: InferredBehaviour = field(default_factory=InferredBehaviour)
     organization_id: str = "4faf1f34-f06d-e511-80d0-00155db07cb1"
     loopback_redirect_any_port: bool = False
+    keep_alive: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

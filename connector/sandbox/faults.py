@@ -33,7 +33,7 @@ from connector.sandbox.fault_responses import (
     malformed_response,
     token_outage_response,
 )
-from connector.sandbox.middleware import ENVIRON_FAULT
+from connector.sandbox.middleware import ENVIRON_CLOSE_CONNECTION, ENVIRON_FAULT
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -267,6 +267,8 @@ class FaultInjector:
         if decision.kind is FaultKind.RESET_AFTER or (decision.kind is FaultKind.TRUNCATE and not body):
             reset_connection(environ)
         if decision.kind is FaultKind.TRUNCATE:
+            # The client must see the connection end short of the announced length, not wait for the rest.
+            environ[ENVIRON_CLOSE_CONNECTION] = True
             headers = [(k, v) for k, v in captured.headers if k.lower() != "content-length"]
             start_response(captured.status, [*headers, ("Content-Length", str(len(body)))])
             return [body[: len(body) // 2]]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVIRON_BATCH",
+    "ENVIRON_CLOSE_CONNECTION",
     "ENVIRON_FAULT",
     "ENVIRON_PRINCIPAL",
     "ENVIRON_RESET_CONNECTION",
@@ -37,6 +38,8 @@ ENVIRON_FAULT = "connector.sandbox.fault"
 ENVIRON_RESET_CONNECTION = "connector.sandbox.reset_connection"
 #: The memoised result of the principal lookup (a string, or ``None`` for "no principal").
 ENVIRON_PRINCIPAL = "connector.sandbox.principal"
+#: Set to ``True`` by a middleware whose response must end the connection (a body cut short of its length).
+ENVIRON_CLOSE_CONNECTION = "connector.sandbox.close_connection"
 #: ``True`` in the environ of a request :func:`~connector.sandbox.batch.handle_batch` built from a batch part.
 ENVIRON_BATCH = "connector.sandbox.batch"
 
@@ -65,10 +68,12 @@ def memoize_principal(principal_of: PrincipalOf) -> PrincipalOf:
 
 
 class CompletionIterable:
-    """A WSGI response body that calls ``on_done`` exactly once, when the server has finished with it.
+    """A WSGI response body that calls ``on_done`` exactly once, when the server has (all but) finished with it.
 
-    "Finished" is the first of: the body was exhausted, ``close()`` was called, or iterating raised. The
-    server calls ``close()``; werkzeug's test client does not unless asked, so exhaustion counts too.
+    "Finished" is the first of: the body is about to hand over its last chunk (it reads one chunk ahead, so that a
+    client holding the complete response on a kept-alive connection already sees its effects: the request recorded,
+    the concurrency slot freed), ``close()`` was called, or iterating raised. The server calls ``close()``;
+    werkzeug's test client does not unless asked, so exhaustion counts too.
 
     :param body: the inner application's response body.
     :param on_done: called once, with no arguments.
@@ -77,6 +82,8 @@ class CompletionIterable:
     def __init__(self, body: Iterable[bytes], on_done: Callable[[], None]) -> None:
         self._body = body
         self._iterator: Iterator[bytes] | None = None
+        self._pending: bytes | None = None
+        self._error: BaseException | None = None
         self._on_done = on_done
         self._done = False
         self._lock = threading.Lock()
@@ -87,14 +94,28 @@ class CompletionIterable:
     def __next__(self) -> bytes:
         if self._iterator is None:
             self._iterator = iter(self._body)
+            self._pending = self._pull()
+        current = self._pending
+        if current is None:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            raise StopIteration
+        self._pending = self._pull()
+        return current
+
+    def _pull(self) -> bytes | None:
+        """:returns: the next chunk, or ``None`` at the end (completion reported; an error kept for later)."""
+        assert self._iterator is not None
         try:
             return next(self._iterator)
         except StopIteration:
             self._finish()
-            raise
-        except BaseException:
+            return None
+        except BaseException as exc:
             self._finish()
-            raise
+            self._error = exc
+            return None
 
     def close(self) -> None:
         """Close the inner body (if it can be closed) and report completion."""

@@ -20,15 +20,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.admin import admin_app
 from connector.sandbox.config import SandboxConfig
-from connector.sandbox.connection_reset import FaultAwareRequestHandler
 from connector.sandbox.contracts import Clock, TokenVerifier
 from connector.sandbox.dataverse import Service, Storage, WebApi, build_catalog, seed_records
 from connector.sandbox.faults import FaultInjector
+from connector.sandbox.http_server import KeepAliveRequestHandler, SandboxHTTPServer
 from connector.sandbox.limits import ServiceProtection
 from connector.sandbox.middleware import memoize_principal
 from connector.sandbox.stats import RequestRecorder, SandboxStats
@@ -48,7 +47,7 @@ API_VERSION = "v9.2"
 _ADMIN_PREFIX = "/_sandbox"
 
 
-class _QuietRequestHandler(FaultAwareRequestHandler):
+class _QuietRequestHandler(KeepAliveRequestHandler):
     """werkzeug's handler without its per-request log line on stderr (the recorder keeps statistics)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -66,7 +65,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None, *, verifier: TokenVerifier | None = None) -> None:
         self.config = config or SandboxConfig()
         self._injected_verifier = verifier
-        self._server: BaseWSGIServer | None = None
+        self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._temporary_state: Path | None = None
         self._storage: Storage | None = None
@@ -101,13 +100,13 @@ class Sandbox:
         if config.tls:
             self._certificate = ensure_server_certificate(self.state_dir / "tls", (config.host,))
             ssl_context = server_ssl_context(self._certificate)
-        server = make_server(
+        server = SandboxHTTPServer(
             config.host,
             config.port,
             self._wsgi,
-            threaded=True,
-            request_handler=_QuietRequestHandler,
+            _QuietRequestHandler,
             ssl_context=ssl_context,
+            keep_alive=config.keep_alive,
         )
         scheme = "https" if config.tls else "http"
         host = f"[{config.host}]" if ":" in config.host else config.host
