@@ -4,6 +4,7 @@ a live connection, and one sample per manifest operation built from records made
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,8 @@ from connector.results import Connection
 from connector.sandbox.config import SandboxConfig
 from connector.sandbox.server import Sandbox
 from connector.testing import ConnectorConformance, OperationSample
+from tests.diagnostics_fixtures import CANARY_SECRET
+from tests.diagnostics_fixtures import sandbox_settings as diagnostics_settings
 from tests.examples import CLIENT_SECRET_SETTINGS, SEVERAL_BAD_FIELDS, SEVERAL_BAD_FIELDS_PATHS
 from tests.operations_fixtures import sandbox_settings
 from tests.sandbox_fixtures import WebApiSession, bearer_token, start_sandbox, unique
@@ -33,6 +36,11 @@ class TestDynamics365OperationsConformance(ConnectorConformance):
     valid_settings = CLIENT_SECRET_SETTINGS
     invalid_settings = SEVERAL_BAD_FIELDS
     invalid_fields = SEVERAL_BAD_FIELDS_PATHS
+
+    @pytest.fixture
+    def bad_credentials(self, conformance_sandbox: Sandbox) -> Mapping[str, Any]:
+        """Settings that reach the sandbox with a wrong client secret (a canary value)."""
+        return diagnostics_settings(conformance_sandbox, secret=CANARY_SECRET)
 
     @pytest.fixture
     def live_connection(self, host: ConnectorHost, conformance_sandbox: Sandbox) -> Connection:

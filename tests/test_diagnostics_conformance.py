@@ -1,33 +1,15 @@
-"""The conformance suite's Test Connection test, adopted the way a connector author with a live server would: the
-``bad_credentials`` fixture is overridden to point at a running sandbox with a wrong client secret."""
+"""Pieces of the conformance suite's Test Connection test: the canary replacement of secrets, and the sandbox
+settings with a wrong secret that ``tests/test_conformance.py`` hands to the suite as ``bad_credentials``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import pytest
-
 from connector.results import CheckStatus
 from connector.sandbox.server import Sandbox
-from connector.testing import ConnectorConformance
 from connector.testing.suite import CANARY_PREFIX, replace_write_only
 from tests.diagnostics_fixtures import CANARY_SECRET, run_test, sandbox_settings
-from tests.examples import CLIENT_SECRET_SETTINGS, SEVERAL_BAD_FIELDS, SEVERAL_BAD_FIELDS_PATHS
 from tests.sandbox_fixtures import sandbox
 
 __all__ = ["sandbox"]
-
-
-class TestConformanceAgainstTheSandbox(ConnectorConformance):
-    connector_id = "dynamics365-ce"
-    valid_settings = CLIENT_SECRET_SETTINGS
-    invalid_settings = SEVERAL_BAD_FIELDS
-    invalid_fields = SEVERAL_BAD_FIELDS_PATHS
-
-    @pytest.fixture
-    def bad_credentials(self, sandbox: Sandbox) -> Mapping[str, Any]:
-        return sandbox_settings(sandbox, secret=CANARY_SECRET)
 
 
 def test_replace_write_only_puts_a_distinct_canary_in_every_secret() -> None:

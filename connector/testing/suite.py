@@ -117,27 +117,31 @@ class ConnectorConformance(OperationsConformance):
     # -- fixtures ---------------------------------------------------------------------------------------------
 
     @pytest.fixture(scope="class")
-    def host(self) -> Iterator[ConnectorHost]:
+    @classmethod
+    def host(cls) -> Iterator[ConnectorHost]:
         """A host that loaded every installed connector through the entry points."""
         host = ConnectorHost(get_plugin_manager())
         yield host
         host.close()
 
     @pytest.fixture(scope="class")
-    def installed(self, host: ConnectorHost) -> InstalledConnector:
+    @classmethod
+    def installed(cls, host: ConnectorHost) -> InstalledConnector:
         """The connector under test, as the host sees it."""
-        return host.connector(self.connector_id)
+        return host.connector(cls.connector_id)
 
     @pytest.fixture(scope="class")
-    def manifest(self, installed: InstalledConnector) -> Mapping[str, Any]:
+    @classmethod
+    def manifest(cls, installed: InstalledConnector) -> Mapping[str, Any]:
         """The connector's manifest."""
         assert installed.manifest is not None, "the connector's package ships no manifest.json"
         return installed.manifest
 
     @pytest.fixture(scope="class")
-    def schemas(self, host: ConnectorHost, manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    @classmethod
+    def schemas(cls, host: ConnectorHost, manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         """Every form and operation schema the manifest names, read from the installed package."""
-        plugin = host.manager.get_plugin(self.connector_id)
+        plugin = host.manager.get_plugin(cls.connector_id)
         paths = dict(manifest["schemas"])
         paths.update({f"operations/{op['name']}": op["options_schema"] for op in manifest["operations"]})
         loaded: dict[str, Mapping[str, Any]] = {}
