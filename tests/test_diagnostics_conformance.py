@@ -7,9 +7,6 @@ from connector.results import CheckStatus
 from connector.sandbox.server import Sandbox
 from connector.testing.suite import CANARY_PREFIX, replace_write_only
 from tests.diagnostics_fixtures import CANARY_SECRET, run_test, sandbox_settings
-from tests.sandbox_fixtures import sandbox
-
-__all__ = ["sandbox"]
 
 
 def test_replace_write_only_puts_a_distinct_canary_in_every_secret() -> None:
