@@ -91,3 +91,18 @@ def test_parts_run_with_the_callers_access(read_only_api: WebApiSession) -> None
     status, text = _batch(read_only_api, [_part("POST", "accounts", {"name": "denied"})])
     assert status == 400
     assert "0x80040220" in text
+
+
+def test_more_than_1000_requests_are_refused_before_any_runs(api: WebApiSession) -> None:
+    name = unique("too-many")
+    status, text = _batch(api, [_part("POST", "accounts", {"name": name}) for _ in range(1001)])
+    assert status == 400
+    assert "0x80060888" in text
+    assert "1000" in text
+    assert api.get(f"accounts?$filter=name eq '{name}'").json()["value"] == []
+
+
+def test_exactly_1000_requests_are_served(api: WebApiSession) -> None:
+    status, text = _batch(api, [_part("GET", "WhoAmI") for _ in range(1000)])
+    assert status == 200
+    assert text.count("HTTP/1.1 200 OK") == 1000

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -277,3 +280,108 @@ def test_token_service_and_sandbox_statistics_count_the_same_events(make_sandbox
     assert own["issued"] == {client_id: {"client_credentials": 1}}
     assert seen["tokens_by_client"] == {client_id: 1}
     assert own["refused"] == seen["tokens_refused_by_code"] == {str(code): 1}
+
+
+def test_a_token_with_a_forged_payload_is_refused(api: WebApiSession) -> None:
+    token = bearer_token(api.sandbox)
+    header, payload, signature = token.split(".")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "oid": str(uuid.uuid4())}).encode()).rstrip(b"=").decode()
+    response = requests.get(
+        api.sandbox.api_root + "WhoAmI", headers={"Authorization": f"Bearer {header}.{forged}.{signature}"}, timeout=5
+    )
+    assert response.status_code == 401
+    assert payload != forged
+
+
+def test_a_token_used_before_its_not_before_time_is_refused(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    session = WebApiSession(sb, bearer_token(sb))
+    sb.clock.advance(-600)  # the server's clock now reads ten minutes before the token's nbf
+    assert session.get("WhoAmI").status_code == 401
+    sb.clock.advance(600)
+    assert session.get("WhoAmI").status_code == 200
+
+
+def test_concurrent_clients_are_served_concurrently(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox(faults=FaultSettings(latency_ms=500, path_prefix="/api/"))
+    token = bearer_token(sb)
+    statuses: list[int] = []
+
+    def call() -> None:
+        response = requests.get(sb.api_root + "WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    elapsed = time.perf_counter() - started
+    assert statuses == [200] * 4
+    assert elapsed < 1.5  # one after another they would take 2 s
+
+
+def test_the_concurrency_limit_answers_429_over_the_wire(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox(limits=LimitSettings(max_concurrent=1))
+    token = bearer_token(sb)
+    # A large bulk create holds the principal's only concurrency slot for a while (latency injection would not:
+    # it runs before the limits admit a request).
+    first_done = threading.Event()
+    results: list[requests.Response] = []
+
+    def slow() -> None:
+        body = {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.account", "name": f"c{i}"} for i in range(3000)]}
+        results.append(requests.post(sb.api_root + "accounts/Microsoft.Dynamics.CRM.CreateMultiple", json=body,
+                                     headers={"Authorization": f"Bearer {token}"}, timeout=30))
+        first_done.set()
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    deadline = time.monotonic() + 10
+    refused = None
+    while time.monotonic() < deadline and not first_done.is_set():
+        response = requests.get(sb.api_root + "WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        if response.status_code == 429:
+            refused = response
+            break
+    worker.join(30)
+    assert refused is not None, "no request overlapped the slow one"
+    assert refused.json()["error"]["code"] == "0x80072326"
+    assert refused.headers["Retry-After"] == "1"
+    assert results[0].status_code == 200
+
+
+def test_fault_decisions_repeat_under_the_same_seed(make_sandbox: Callable[..., Sandbox]) -> None:
+    runs = []
+    for _ in range(2):
+        sb = make_sandbox(faults=FaultSettings(error_rate=0.5, path_prefix="/api/"), fault_seed=11)
+        session = WebApiSession(sb, bearer_token(sb))
+        runs.append([session.get("WhoAmI").status_code for _ in range(20)])
+    assert runs[0] == runs[1]
+    assert 200 in runs[0]
+    assert set(runs[0]) - {200} <= {502, 503, 504}
+    assert set(runs[0]) - {200}
+
+
+def test_latency_is_added_to_web_api_requests(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox()
+    session = WebApiSession(sb, bearer_token(sb))
+    sb.faults.update(FaultSettings(latency_ms=300))
+    started = time.perf_counter()
+    assert session.get("WhoAmI").status_code == 200
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_access_can_be_overridden_per_client_at_start(tmp_path: Path) -> None:
+    with Sandbox(SandboxConfig(state_dir=tmp_path)) as first:
+        assert first.clients is not None
+        client_id = first.clients.secret_client.client_id
+    # The same state directory keeps the client ids, so the override names a known application.
+    with Sandbox(SandboxConfig(state_dir=tmp_path, access={client_id: "read"})) as sb:
+        session = WebApiSession(sb, bearer_token(sb))
+        assert session.get("WhoAmI").status_code == 200
+        refused = session.post("accounts", json={"name": "not allowed"})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "0x80040220"
