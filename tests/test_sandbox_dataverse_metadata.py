@@ -117,3 +117,33 @@ def test_alternate_keys_are_listed(api: WebApiSession) -> None:
     assert [key["KeyAttributes"] for key in keys] == [["firstname", "emailaddress1"]]
     expanded = api.get("EntityDefinitions?$filter=LogicalName eq 'account'&$expand=Keys").json()["value"][0]
     assert expanded["Keys"][0]["KeyAttributes"] == ["accountnumber"]
+
+
+def test_many_to_one_relationships_name_each_lookups_navigation_property(api: WebApiSession) -> None:
+    response = api.get(
+        "EntityDefinitions(LogicalName='contact')/ManyToOneRelationships"
+        "?$select=ReferencingAttribute,ReferencingEntityNavigationPropertyName,ReferencedEntity"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["@odata.context"].endswith("/ManyToOneRelationships")
+    found = {
+        item["ReferencingAttribute"]: (item["ReferencingEntityNavigationPropertyName"], item["ReferencedEntity"])
+        for item in body["value"]
+    }
+    # Not simply the attribute's name: binds need the navigation property, case-sensitive.
+    assert found["parentcustomerid"] == ("parentcustomerid_account", "account")
+    assert set(body["value"][0]) == {
+        "MetadataId", "ReferencingAttribute", "ReferencingEntityNavigationPropertyName", "ReferencedEntity"
+    }
+
+
+def test_one_to_many_relationships_name_the_collection_navigation(api: WebApiSession) -> None:
+    items = api.get(
+        "EntityDefinitions(LogicalName='account')/OneToManyRelationships?$filter=ReferencingEntity eq 'contact'"
+    ).json()["value"]
+    [relationship] = items
+    assert relationship["SchemaName"] == "contact_customer_accounts"
+    assert relationship["ReferencedEntityNavigationPropertyName"] == "contact_customer_accounts"
+    assert relationship["ReferencingAttribute"] == "parentcustomerid"
+    assert relationship["ReferencedAttribute"] == "accountid"

@@ -3,13 +3,15 @@
 Supports the collection with ``$select``/``$filter``/``$expand=Attributes,Keys``, key addressing by ``MetadataId``
 or ``LogicalName``, ``/Attributes`` (``@odata.type`` per item, casts such as
 ``/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$expand=OptionSet``), ``/Attributes(LogicalName=…)``
-and ``/Keys``. ``MetadataId`` is always returned; metadata is never paged.
+``/Keys``, and ``/ManyToOneRelationships`` / ``/OneToManyRelationships`` (one relationship per lookup, with both
+navigation property names, ``$select``/``$filter``). ``MetadataId`` is always returned; metadata is never paged.
 Not for the CSDL document: see :mod:`.csdl`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -111,6 +113,49 @@ def _key_json(entity: EntityMeta, index: int) -> dict[str, Any]:
     }
 
 
+def _relationship_json(
+    catalog: Mapping[str, EntityMeta], referencing: EntityMeta, lookup: AttributeMeta
+) -> dict[str, Any]:
+    """One lookup as Dataverse's ``OneToManyRelationshipMetadata`` (referenced = the lookup's target)."""
+    target = lookup.target or ""
+    referenced = catalog.get(target)
+    collection = next(
+        (
+            nav
+            for nav in (referenced.collections if referenced is not None else ())
+            if nav.target == referencing.logical_name and nav.lookup == lookup.logical_name
+        ),
+        None,
+    )
+    schema_name = (
+        collection.name if collection is not None else f"{target}_{referencing.logical_name}_{lookup.logical_name}"
+    )
+    return {
+        "MetadataId": str(uuid.uuid5(uuid.UUID(referencing.metadata_id), f"relationship:{schema_name}")),
+        "SchemaName": schema_name,
+        "RelationshipType": "OneToManyRelationship",
+        "IsCustomRelationship": False,
+        "ReferencedEntity": target,
+        "ReferencedAttribute": referenced.primary_id if referenced is not None else f"{target}id",
+        "ReferencedEntityNavigationPropertyName": collection.name if collection is not None else None,
+        "ReferencingEntity": referencing.logical_name,
+        "ReferencingAttribute": lookup.logical_name,
+        "ReferencingEntityNavigationPropertyName": lookup.navigation,
+    }
+
+
+def _relationships(catalog: Mapping[str, EntityMeta], entity: EntityMeta, side: str) -> list[dict[str, Any]]:
+    """:returns: the relationships where ``entity`` holds the lookup (``ManyToOne``) or is its target."""
+    if side == "ManyToOneRelationships":
+        return [_relationship_json(catalog, entity, a) for a in entity.attributes if a.kind is AttributeKind.LOOKUP]
+    return [
+        _relationship_json(catalog, other, a)
+        for other in catalog.values()
+        for a in other.attributes
+        if a.kind is AttributeKind.LOOKUP and a.target == entity.logical_name
+    ]
+
+
 def _select(items: Sequence[dict[str, Any]], select: str | None, type_name: str) -> list[dict[str, Any]]:
     if not select:
         return list(items)
@@ -207,6 +252,13 @@ def _children(
         keys = [_key_json(entity, i) for i in range(len(entity.alternate_keys))]
         selected = _select(keys, args.get("$select"), "EntityKeyMetadata")
         return call.json({"@odata.context": f"{base}/Keys", "value": selected})
+    if child.name in ("ManyToOneRelationships", "OneToManyRelationships"):
+        if len(segments) > 1 or child.args is not None:
+            raise unknown_segment(segments[-1].raw)
+        predicate = compile_metadata_filter(args.get("$filter"))
+        found = [item for item in _relationships(call.service.catalog, entity, child.name) if predicate(item)]
+        selected = _select(found, args.get("$select"), "OneToManyRelationshipMetadata")
+        return call.json({"@odata.context": f"{base}/{child.name}", "value": selected})
     if child.name != "Attributes":
         raise unknown_property(child.name, "EntityMetadata")
     expand_options = "OptionSet" in expansions or "GlobalOptionSet" in expansions
