@@ -15,6 +15,7 @@ from typing import Any, Final
 from connector.context import RuntimeContext
 from connector.dataverse.associations import associate, disassociate
 from connector.dataverse.browse import browse
+from connector.dataverse.bulk import write_in_bulk
 from connector.dataverse.changes import UNTRACKABLE_OPTIONS
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.execute import execute
@@ -26,7 +27,7 @@ from connector.dataverse.options import CommonOptions, validate_options
 from connector.dataverse.query import query_records
 from connector.dataverse.reading import get_record
 from connector.dataverse.running import DocumentHandler, OperationContext, each_document
-from connector.dataverse.writing import create_record, delete_record, update_record, upsert_record
+from connector.dataverse.writing import delete_record
 from connector.errors import ConfigError, ConnectorError, FieldError
 from connector.results import BrowseRequest, BrowseResult, Connection, OperationResult
 
@@ -111,9 +112,9 @@ OPERATIONS: Final[Mapping[str, Operation]] = {
     for operation in (
         Operation("get", _per_document(get_record)),
         Operation("query", query_records, _check_query),
-        Operation("create", _per_document(create_record)),
-        Operation("update", _per_document(update_record)),
-        Operation("upsert", _per_document(upsert_record)),
+        Operation("create", write_in_bulk),
+        Operation("update", write_in_bulk),
+        Operation("upsert", write_in_bulk),
         Operation("delete", _per_document(delete_record)),
         Operation("execute", _per_document(execute), _check_execute),
         Operation("associate", _per_document(associate)),

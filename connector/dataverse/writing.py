@@ -12,12 +12,17 @@
   when the record is returned (201 against 200).
 * **Delete** ``DELETE <record>``, with If-Match when the document carries its ETag; the result is ``deleted``.
 
-Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Not for bulk requests.
+Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Each write is split into
+preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk requests
+(:mod:`connector.dataverse.bulk`) give every record exactly the result a request of its own would give. Not for
+building bulk requests.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -42,7 +47,86 @@ from connector.dataverse.running import OperationContext
 from connector.dataverse.tables import EntityInfo
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["create_record", "delete_record", "update_record", "upsert_record"]
+__all__ = [
+    "PreparedCreate",
+    "PreparedPatch",
+    "create_outcome",
+    "create_record",
+    "delete_record",
+    "prepare_create",
+    "prepare_update",
+    "prepare_upsert",
+    "representation",
+    "update_outcome",
+    "update_record",
+    "upsert_outcome",
+    "upsert_record",
+]
+
+
+@dataclass(frozen=True)
+class PreparedCreate:
+    """A create, ready to send.
+
+    :param entity: the table.
+    :param body: the body to send.
+    :param record_id: the primary key the body carries (the document's, or one assigned here), else ``None``.
+    :param assigned: whether ``record_id`` was assigned by the connector rather than given by the document.
+    """
+
+    entity: EntityInfo
+    body: dict[str, Any]
+    record_id: str | None
+    assigned: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedPatch:
+    """An update or upsert, ready to send.
+
+    :param entity: the table.
+    :param target: the record addressed.
+    :param body: the body to send.
+    :param headers: the request's headers (concurrency and ``MSCRM.*``).
+    :param idempotent: whether re-sending it after a lost answer is safe.
+    :param etag: the ETag sent in a concurrency header, if any.
+    """
+
+    entity: EntityInfo
+    target: Target
+    body: dict[str, Any]
+    headers: dict[str, str]
+    idempotent: bool
+    etag: str | None = None
+
+
+def prepare_create(
+    context: OperationContext, document: Mapping[str, Any], *, assign_key: bool = False
+) -> PreparedCreate:
+    """Build the body of a create and find the primary key it carries.
+
+    :param context: the run.
+    :param document: the record (with nested records for a deep insert).
+    :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
+        be re-sent after a lost answer without making a second record.
+    :returns: the prepared create.
+    :raises DocumentError: when the document's primary key is not a GUID.
+    """
+    entity = context.metadata.entity(context.entity_set)
+    body = write_body(document)
+    record_id = None
+    assigned = False
+    if entity.primary_id and body.get(entity.primary_id) is not None:
+        try:
+            record_id = guid_of(body[entity.primary_id])
+        except LiteralError as error:
+            raise DocumentError(entity.primary_id, str(error)) from None
+        body[entity.primary_id] = record_id
+    elif assign_key and entity.primary_id:
+        record_id = str(uuid.uuid4())
+        body[entity.primary_id] = record_id
+        assigned = True
+    return PreparedCreate(entity, body, record_id, assigned)
 
 
 def create_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -53,30 +137,40 @@ def create_record(context: OperationContext, index: int, document: Mapping[str, 
     :param document: the record (with nested records for a deep insert).
     :returns: ``success`` with the id and URL (and the record on request), or the error result.
     """
-    entity = context.metadata.entity(context.entity_set)
-    body = write_body(document)
-    record_id = None
-    if entity.primary_id and body.get(entity.primary_id) is not None:
-        try:
-            record_id = guid_of(body[entity.primary_id])
-        except LiteralError as error:
-            raise DocumentError(entity.primary_id, str(error)) from None
-        body[entity.primary_id] = record_id
-    query, prefer = _representation(context)
+    prepared = prepare_create(context, document, assign_key=context.options.get("client_keys") == "always")
+    query, prefer = representation(context)
     response = context.client.send(
         "POST",
         context.entity_set,
         query=[*query, *document_query_parameters(document, context.common.query_parameters)],
         prefer=prefer,
         headers=write_headers(context.options),
-        json=body,
+        json=prepared.body,
         # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
-        idempotent=record_id is not None,
+        idempotent=prepared.record_id is not None,
     )
+    return create_outcome(context, prepared, response, index)
+
+
+def create_outcome(
+    context: OperationContext, prepared: PreparedCreate, response: requests.Response, index: int
+) -> OperationResult:
+    """The result of a create's answer.
+
+    A create carrying its own key that is refused as a duplicate is read back: stored exactly as sent means an
+    earlier attempt did it (``success`` with ``already_stored``).
+
+    :param context: the run.
+    :param prepared: what was sent.
+    :param response: the answer.
+    :param index: the document's index.
+    :returns: the document's result.
+    """
+    entity, record_id = prepared.entity, prepared.record_id
     known = _known(context, entity, record_id)
     if response.status_code in (409, 412) and record_id is not None:
         # Possibly our own earlier attempt, processed before its answer was lost: done if stored exactly as sent.
-        stored = stored_as_sent(context.client, context.metadata, entity, record_id, body)
+        stored = stored_as_sent(context.client, context.metadata, entity, record_id, prepared.body)
         if stored is not None:
             result = record_result(context.client, entity, stored, index)
             properties = {**result.properties, "already_stored": "true", "http_status": str(response.status_code)}
@@ -87,13 +181,13 @@ def create_record(context: OperationContext, index: int, document: Mapping[str, 
     return _written(context, entity, response, index, record_id)
 
 
-def update_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
-    """Update (or, without any ETag, upsert) the record one document addresses.
+def prepare_update(context: OperationContext, document: Mapping[str, Any]) -> PreparedPatch:
+    """Address the record of an update and choose its concurrency header.
 
     :param context: the run.
-    :param index: the document's index.
     :param document: the changes, with the record's address and optionally its ETag.
-    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
+    :returns: the prepared update.
+    :raises DocumentError: when the document does not address a record, or its ETag is not text.
     """
     entity, target = _target(context, document)
     etag = document_etag(document) or context.options.get("etag") or None
@@ -103,7 +197,35 @@ def update_record(context: OperationContext, index: int, document: Mapping[str, 
         headers["If-Match" if mode == "if_match" else "If-None-Match"] = etag
     # A repeated unconditional PATCH sets the same values again; a conditional one would fail the second time.
     idempotent = not etag or (mode == "if_match" and etag == "*")
-    response = _patch(context, target, document, headers, idempotent=idempotent)
+    return PreparedPatch(entity, target, write_body(document), headers, idempotent, etag)
+
+
+def update_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Update (or, without any ETag, upsert) the record one document addresses.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the changes, with the record's address and optionally its ETag.
+    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
+    """
+    prepared = prepare_update(context, document)
+    response = _patch(context, prepared, document)
+    return update_outcome(context, prepared, response, index)
+
+
+def update_outcome(
+    context: OperationContext, prepared: PreparedPatch, response: requests.Response, index: int
+) -> OperationResult:
+    """The result of an update's answer.
+
+    :param context: the run.
+    :param prepared: what was sent.
+    :param response: the answer.
+    :param index: the document's index.
+    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
+    """
+    entity, target, etag = prepared.entity, prepared.target, prepared.etag
+    mode = context.options["concurrency_mode"]
     if response.status_code >= 400:
         return _error(
             context, response, index, reason=_condition_reason(response.status_code, mode, etag),
@@ -111,6 +233,18 @@ def update_record(context: OperationContext, index: int, document: Mapping[str, 
             properties=_known(context, entity, target.record_id, target),
         )
     return _written(context, entity, response, index, target.record_id, target)
+
+
+def prepare_upsert(context: OperationContext, document: Mapping[str, Any]) -> PreparedPatch:
+    """Address the record of an upsert.
+
+    :param context: the run.
+    :param document: the record, with its key.
+    :returns: the prepared upsert (always idempotent).
+    :raises DocumentError: when the document does not address a record.
+    """
+    entity, target = _target(context, document)
+    return PreparedPatch(entity, target, write_body(document), write_headers(context.options), True)
 
 
 def upsert_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -121,8 +255,23 @@ def upsert_record(context: OperationContext, index: int, document: Mapping[str, 
     :param document: the record, with its key.
     :returns: ``success`` (property ``created`` when the record was returned), or the error result.
     """
-    entity, target = _target(context, document)
-    response = _patch(context, target, document, write_headers(context.options), idempotent=True)
+    prepared = prepare_upsert(context, document)
+    response = _patch(context, prepared, document)
+    return upsert_outcome(context, prepared, response, index)
+
+
+def upsert_outcome(
+    context: OperationContext, prepared: PreparedPatch, response: requests.Response, index: int
+) -> OperationResult:
+    """The result of an upsert's answer.
+
+    :param context: the run.
+    :param prepared: what was sent.
+    :param response: the answer.
+    :param index: the document's index.
+    :returns: ``success`` (property ``created`` when the record was returned), or the error result.
+    """
+    entity, target = prepared.entity, prepared.target
     if response.status_code >= 400:
         return _error(context, response, index, properties=_known(context, entity, target.record_id, target))
     result = _written(context, entity, response, index, target.record_id, target)
@@ -172,27 +321,21 @@ def _target(context: OperationContext, document: Mapping[str, Any]) -> tuple[Ent
     return entity, target
 
 
-def _patch(
-    context: OperationContext,
-    target: Target,
-    document: Mapping[str, Any],
-    headers: dict[str, str],
-    *,
-    idempotent: bool,
-) -> requests.Response:
-    query, prefer = _representation(context)
+def _patch(context: OperationContext, prepared: PreparedPatch, document: Mapping[str, Any]) -> requests.Response:
+    query, prefer = representation(context)
     return context.client.send(
         "PATCH",
-        target.url,
+        prepared.target.url,
         query=[*query, *document_query_parameters(document, context.common.query_parameters)],
         prefer=prefer,
-        headers=headers,
-        json=write_body(document),
-        idempotent=idempotent,
+        headers=prepared.headers,
+        json=prepared.body,
+        idempotent=prepared.idempotent,
     )
 
 
-def _representation(context: OperationContext) -> tuple[list[tuple[str, str]], list[str]]:
+def representation(context: OperationContext) -> tuple[list[tuple[str, str]], list[str]]:
+    """:returns: the ``$select`` query and the ``Prefer`` values of a write that returns its record, if asked."""
     if not context.options.get("return_representation"):
         return [], []
     select = context.options.get("select") or []
