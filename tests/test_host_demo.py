@@ -18,7 +18,7 @@ STEPS = [
     "Test Connection",
     "Browse",
     "Create ",
-    "Create (many)",
+    "Create (bulk)",
     "Get",
     "Query",
     "Update with ETag",

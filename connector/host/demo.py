@@ -144,12 +144,14 @@ def _round_trip(host: ConnectorHost, connection: Connection, say: _Printer) -> N
     say.step("Create", f"accounts({record_id}) with ETag {created.properties.get('etag')}")
 
     started = time.monotonic()
-    bulk = list(
-        run("create", {"entity_set": "accounts"}, ({"name": f"Bulk {marker} {i}"} for i in range(BULK_CREATES)))
-    )
+    bulk_options = {"entity_set": "accounts", "bulk": {"mode": "multiple", "batch_size": 100}}
+    bulk = list(run("create", bulk_options, ({"name": f"Bulk {marker} {i}"} for i in range(BULK_CREATES))))
     ok = sum(1 for r in bulk if r.ok)
     rate = len(bulk) / (time.monotonic() - started)
-    say.step("Create (many)", f"{ok} of {len(bulk)} created, {len(bulk) - ok} failed ({rate:,.0f} records/s)")
+    say.step(
+        "Create (bulk)",
+        f"{ok} of {len(bulk)} created, {len(bulk) - ok} failed; CreateMultiple, 100 per request ({rate:,.0f}/s)",
+    )
     if ok != BULK_CREATES:
         raise DemoError("some creates failed")
 
