@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 STEPS = [
@@ -30,7 +29,6 @@ STEPS = [
 
 
 def test_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "connector.host.cli", "demo", "--state-dir", str(tmp_path / "state")],
         env={**os.environ, "CONNECTOR_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)},
@@ -39,7 +37,6 @@ def test_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     titles = [line[9:31].strip() + (" " if line[9:31].strip() == "Create" else "") for line in lines]
@@ -49,9 +46,8 @@ def test_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
     assert "created, then updated" in result.stdout
     assert "changed_since_read" in result.stdout
     assert "Traceback" not in result.stderr
-    # Its files lived in a temporary directory that is gone, and it ran well under a minute.
+    # Its files lived in a temporary directory that is gone. (How long it takes is in its own output.)
     assert not list(tmp_path.glob("connector-demo-*"))
-    assert elapsed < 60
     # No secret: none of the sandbox's generated secrets, passwords or keys, and no token, reaches the output.
     state = tmp_path / "state" / "entra"
     secret_files = [p for p in state.iterdir() if p.suffix in {".secret", ".password", ".txt"}]

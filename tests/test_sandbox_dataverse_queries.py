@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -219,17 +218,14 @@ def test_expand_in_queries_and_collection_navigation(api: WebApiSession) -> None
     assert api.get(f"accounts({account_id})/contact_customer_accounts/$count").text == "3"
 
 
-def test_a_5000_row_page_is_served_fast(make_sandbox: Callable[..., Sandbox]) -> None:
+def test_a_5000_row_page_with_annotations(make_sandbox: Callable[..., Sandbox]) -> None:
+    # How fast it is served is measured by benchmarks/sandbox_rate.py; tests assert no timings.
     sb = make_sandbox()
     sb.seed(6000, 3000)
     session = WebApiSession(sb, bearer_token(sb))
-    session.get("accounts?$top=1")
-    started = time.perf_counter()
     response = session.get(
         "accounts?$select=name,revenue,accountcategorycode,_primarycontactid_value",
         headers={"Prefer": 'odata.include-annotations="*"'},
     )
-    elapsed = time.perf_counter() - started
     assert len(response.json()["value"]) == 5000
     assert "@odata.nextLink" in response.json()
-    assert elapsed < 0.5

@@ -24,16 +24,14 @@ from connector.sandbox.server import Sandbox
 from tests.sandbox_fixtures import WebApiSession, bearer_token
 
 
-def test_answers_an_authenticated_who_am_i_within_a_second_of_starting(tmp_path: Path) -> None:
-    started = time.perf_counter()
+def test_answers_an_authenticated_who_am_i_as_soon_as_started(tmp_path: Path) -> None:
+    # How soon is measured by benchmarks/sandbox_rate.py (docs/benchmarks.md); tests assert no timings.
     with Sandbox(SandboxConfig(state_dir=tmp_path)) as sb:
         token = bearer_token(sb)
         response = requests.get(
             sb.api_root + "WhoAmI()", headers={"Authorization": f"Bearer {token}"}, timeout=5
         )
-        elapsed = time.perf_counter() - started
     assert response.status_code == 200
-    assert elapsed < 1.0
     assert not any(p.name.startswith("dataverse-sandbox") for p in tmp_path.iterdir())
 
 
@@ -167,13 +165,11 @@ def test_statistics_see_requests_per_principal(api: WebApiSession) -> None:
     assert after["requests_total"] > before
 
 
-def test_seeding_100000_accounts_takes_a_few_seconds(make_sandbox: Callable[..., Sandbox]) -> None:
+def test_seeding_100000_accounts(make_sandbox: Callable[..., Sandbox]) -> None:
+    # Its speed is measured by benchmarks/sandbox_rate.py; tests assert no timings.
     sb = make_sandbox()
-    started = time.perf_counter()
     account_ids, _ = sb.seed(100_000)
-    elapsed = time.perf_counter() - started
     assert len(set(account_ids)) == 100_000
-    assert elapsed < 8
     session = WebApiSession(sb, bearer_token(sb))
     assert session.get("accounts/$count").text == "5000"
 
