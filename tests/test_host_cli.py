@@ -198,3 +198,10 @@ def test_authorize_through_the_loopback_listener_and_consent_page(
     tested = cli("test", str(config), env=home)
     assert tested.returncode == 0, tested.stdout
     assert_no_secret(sandbox, tested.stdout, tested.stderr)
+
+
+def test_sandbox_options_pass_through(home: dict[str, str]) -> None:
+    result = cli("sandbox", "--help", env=home)
+    assert result.returncode == 0, result.stderr
+    assert "--seed-records" in result.stdout
+    assert "--tls" in result.stdout

@@ -123,12 +123,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(state_dir=Path(args.state_dir) if args.state_dir else None)
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from connector.sandbox.cli import main as sandbox_main
-
-    return sandbox_main(args.sandbox_args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """:returns: the argument parser for every command."""
     parser = argparse.ArgumentParser(
@@ -164,11 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands, DEFAULT_CONNECTOR)
 
-    sandbox = commands.add_parser(
-        "sandbox", help="run the local Dataverse-compatible sandbox (see: connector sandbox --help)", add_help=False
-    )
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
-    sandbox.set_defaults(handler=_cmd_sandbox)
+    # Listed for --help; main() hands "connector sandbox ..." to the sandbox's own parser before parsing.
+    commands.add_parser("sandbox", help="run the local Dataverse-compatible sandbox (see: connector sandbox --help)")
     return parser
 
 
@@ -178,9 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: the arguments (without the program name); defaults to ``sys.argv[1:]``.
     :returns: the exit code.
     """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["sandbox"]:
+        # The sandbox has its own options (and --help); hand them over untouched.
+        from connector.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(message)s")

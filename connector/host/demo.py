@@ -89,7 +89,7 @@ def _sign_in_with_code(
 
     clients = sandbox.clients
     with LoopbackListener() as listener:
-        sandbox.token_service.register_redirect_uri(clients.authorization_code_client.client_id, listener.redirect_uri)
+        sandbox.register_redirect_uri(clients.authorization_code_client.client_id, listener.redirect_uri)
         connection = host.connect(CONNECTOR_ID, settings, _with_callback(context, listener.redirect_uri))
         start = host.authorize(CONNECTOR_ID, connection, "start")
         assert isinstance(start, AuthorizationStart)
