@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,9 +57,10 @@ class Reader:
     """Runs the tracked query through the reference host with a given checkpoint store (a fresh connection each
     time, as a new worker would)."""
 
-    def __init__(self, sb: Sandbox, store: MemoryCheckpointStore) -> None:
+    def __init__(self, sb: Sandbox, store: MemoryCheckpointStore, **options: Any) -> None:
         self.sandbox = sb
         self.store = store
+        self.options = {**OPTIONS, **options}
 
     def stream(self) -> Generator[OperationResult, None, None]:
         host = ConnectorHost()
@@ -66,7 +68,7 @@ class Reader:
             CONNECTOR_ID, sandbox_settings(self.sandbox), RuntimeContext(checkpoint_store=self.store)
         )
         try:
-            yield from host.execute_operation(CONNECTOR_ID, connection, "query", OPTIONS, [{}])
+            yield from host.execute_operation(CONNECTOR_ID, connection, "query", self.options, [{}])
         finally:
             host.close()
 
@@ -97,12 +99,13 @@ def create(api: WebApiSession, count: int, tag: str) -> dict[str, str]:
     return {api.create("accounts", {"name": f"{tag} {n}"}): f"{tag} {n}" for n in range(count)}
 
 
+@pytest.mark.parametrize("read_ahead", [False, True])
 def test_three_runs_return_everything_then_exactly_what_changed(
-    seeded: tuple[Sandbox, WebApiSession, list[str]],
+    seeded: tuple[Sandbox, WebApiSession, list[str]], read_ahead: bool
 ) -> None:
     sb, api, ids = seeded
     store = MemoryCheckpointStore()
-    reader = Reader(sb, store)
+    reader = Reader(sb, store, read_ahead=read_ahead)
     since = sb.clock.now()
 
     first = reader.run()
@@ -189,6 +192,7 @@ def test_a_page_that_fails_ends_the_run_without_a_checkpoint_and_the_rerun_loses
 CHILD = """
 import json, sys
 from pathlib import Path
+from typing import Any
 from connector.context import RuntimeContext
 from connector.host.facade import ConnectorHost
 

@@ -24,9 +24,9 @@ from connector.dataverse.client import ForeignLinkError
 from connector.dataverse.documents import EDIT_LINK
 from connector.dataverse.odata import entity_path, guid_of, is_guid
 from connector.dataverse.outcomes import properties_of, success_result
-from connector.dataverse.pages import follow_link, read_page, records_of, without_parameters
+from connector.dataverse.pages import RecordResults, follow_link, follow_pages, records_of, without_parameters
 from connector.dataverse.reading import read_options
-from connector.dataverse.records import annotation_preference, record_result
+from connector.dataverse.records import annotation_preference
 from connector.dataverse.running import OperationContext
 from connector.dataverse.tables import EntityInfo
 from connector.errors import OperationError
@@ -104,9 +104,10 @@ def track_changes(
     annotations = annotation_preference(context.options)
     if annotations:
         prefer.append(annotations)
+    result_of = RecordResults(context.client, entity)
     delta_link = ""
-    while url:
-        outcome = read_page(context, index, url, prefer)
+    read_ahead = bool(context.options.get("read_ahead"))
+    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead):
         if isinstance(outcome, OperationResult):
             # The run ends without a new checkpoint: the next one starts again from the stored delta link.
             yield outcome
@@ -115,15 +116,10 @@ def track_changes(
             if is_deletion(record):
                 yield deletion_result(context, entity, record)
             else:
-                yield record_result(context.client, entity, record, None)
-        next_link = outcome.get("@odata.nextLink")
+                yield result_of(record)
         found = outcome.get("@odata.deltaLink")
-        del outcome
-        if isinstance(next_link, str) and next_link:
-            url = follow_link(context, next_link, parameters)
-        else:
-            url = ""
-            delta_link = found if isinstance(found, str) else ""
+        # Only the last page (the one without a next link) carries the delta link.
+        delta_link = found if isinstance(found, str) and not outcome.get("@odata.nextLink") else ""
     if not delta_link:
         raise OperationError(
             "The service ended the change-tracking query without a delta link; no checkpoint was saved, so the "

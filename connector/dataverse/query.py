@@ -26,10 +26,10 @@ from connector.dataverse.documents import as_document, document_query_parameters
 from connector.dataverse.fetchxml import MORE_RECORDS, PAGING_ANNOTATIONS, PAGING_COOKIE, paging_cookie_of, parse_fetch
 from connector.dataverse.filters import AttributeTypes, FilterValueError, parse_filter, render_filter
 from connector.dataverse.outcomes import failure_result, internal_failure
-from connector.dataverse.pages import follow_link, read_page, records_of, without_parameters
+from connector.dataverse.pages import RecordResults, follow_pages, read_page, records_of, without_parameters
 from connector.dataverse.progress import ProgressMeter
 from connector.dataverse.reading import read_options
-from connector.dataverse.records import annotation_preference, record_result
+from connector.dataverse.records import annotation_preference
 from connector.dataverse.running import OperationContext, network_failure
 from connector.dataverse.tables import EntityInfo
 from connector.errors import ConnectorError, OperationError
@@ -52,6 +52,11 @@ def query_records(
     :returns: one result per record (a deletion too, with change tracking), and one failed result for a query
         that could not finish.
     """
+    if runtime.progress is None:
+        # Nothing to report to: no per-record counting.
+        for index, raw in enumerate(documents):
+            yield from _guarded_query(context, runtime.checkpoint_store, index, raw)
+        return
     meter = ProgressMeter(runtime.progress, context.name)
     for index, raw in enumerate(documents):
         for result in _guarded_query(context, runtime.checkpoint_store, index, raw):
@@ -127,21 +132,19 @@ def _odata_pages(
     if top == 0:
         return
     url = context.client.url(context.entity_set, [*query, *parameters])
+    result_of = RecordResults(context.client, entity)
     returned = 0
-    while url:
-        outcome = read_page(context, index, url, prefer)
+    # Reading ahead only pays when every page will be read; with a limit, the next page may be one too many.
+    read_ahead = bool(options.get("read_ahead")) and top < 0
+    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead):
         if isinstance(outcome, OperationResult):
             yield outcome
             return
         for record in records_of(outcome):
-            yield record_result(context.client, entity, record, None)
+            yield result_of(record)
             returned += 1
             if returned == top:
                 return
-        next_link = outcome.get("@odata.nextLink")
-        # Let this page go before the next one arrives: one page in memory at a time, not two.
-        del outcome
-        url = follow_link(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
 
 
 def _fetch_pages(
@@ -153,6 +156,7 @@ def _fetch_pages(
     page_size = int(options["page_size"])
     annotations = annotation_preference(options, PAGING_ANNOTATIONS)
     prefer = [annotations] if annotations else []
+    result_of = RecordResults(context.client, entity)
     page = fetch.first_page
     cookie: str | None = None
     returned = 0
@@ -168,7 +172,7 @@ def _fetch_pages(
             yield outcome
             return
         for record in records_of(outcome):
-            yield record_result(context.client, entity, record, None)
+            yield result_of(record)
             returned += 1
             if returned == top:
                 return
