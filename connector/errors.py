@@ -24,7 +24,6 @@ __all__ = [
     "ConnectorError",
     "FailureType",
     "FieldError",
-    "NotImplementedYetError",
     "OperationError",
     "RemoteError",
     "TransientError",
@@ -174,12 +173,6 @@ class OperationError(ConnectorError):
     """One operation or one record failed; the host may continue with the next."""
 
     failure_type = FailureType.OPERATION
-
-
-class NotImplementedYetError(ConnectorError):
-    """A hook or operation that this version of the connector does not provide yet."""
-
-    failure_type = FailureType.CONFIG
 
 
 class UnknownConnectorError(ConnectorError):
