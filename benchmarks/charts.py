@@ -27,11 +27,11 @@ import matplotlib.pyplot as plt
 spec = json.load(sys.stdin)
 labels = [label for label, _ in spec["bars"]]
 values = [value for _, value in spec["bars"]]
-figure, axes = plt.subplots(figsize=(7, 0.6 * len(labels) + 1.4), dpi=110)
+figure, axes = plt.subplots(figsize=(9, 0.6 * len(labels) + 1.4), dpi=110)
 bars = axes.barh(labels, values, color=spec["colors"][: len(labels)])
 axes.invert_yaxis()
 axes.set_xlabel(spec["unit"])
-axes.set_title(spec["title"])
+axes.set_title(spec["title"], fontsize=11, loc="left")
 axes.bar_label(bars, labels=[f"{value:,.0f}" for value in values], padding=3)
 axes.set_xlim(0, max(values) * 1.2)
 axes.spines[["top", "right"]].set_visible(False)
