@@ -5,6 +5,9 @@ reference host (entry point, ``connect`` hook, token service, transport), stream
 its peak resident set size. Because the query holds one page at a time, the peaks should differ by no more than a
 few MB whatever N is.
 
+Both are measured with the defaults (one page at a time) and with ``read_ahead`` (the next page is read while the
+current one is handed over: two pages at most). Target: growth from 10,000 to 100,000 records under 20 MB.
+
 Run: ``python -m benchmarks.query_memory [--records 100000] [--baseline 10000] [--page-size 5000]``
 """
 
@@ -21,14 +24,16 @@ from typing import Any
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
+TARGET_MB = 20
 
 
-def measure(settings: dict[str, Any], records: int, page_size: int) -> dict[str, Any]:
+def measure(settings: dict[str, Any], records: int, page_size: int, read_ahead: bool = False) -> dict[str, Any]:
     """Stream a query in this process and measure it (the child side).
 
     :param settings: connection settings for the sandbox.
     :param records: how many records to read (``$top``).
     :param page_size: records per page.
+    :param read_ahead: the Query's ``read_ahead`` option.
     :returns: records read, peak RSS before and after the query (MB), seconds.
     """
     from connector.context import RuntimeContext
@@ -40,7 +45,7 @@ def measure(settings: dict[str, Any], records: int, page_size: int) -> dict[str,
     list(host.execute_operation(CONNECTOR_ID, connection, "query", {"entity_set": "accounts", "top": 1}, [{}]))
     before = _peak_mb()
     started = time.perf_counter()
-    options = {"entity_set": "accounts", "top": records, "page_size": page_size}
+    options = {"entity_set": "accounts", "top": records, "page_size": page_size, "read_ahead": read_ahead}
     count = 0
     for result in host.execute_operation(CONNECTOR_ID, connection, "query", options, [{}]):
         if not result.ok:
@@ -64,10 +69,11 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(settings: dict[str, Any], records: int, page_size: int) -> dict[str, Any]:
+def run_child(settings: dict[str, Any], records: int, page_size: int, read_ahead: bool = False) -> dict[str, Any]:
     """Measure in a fresh interpreter; the settings (with the client secret) go through stdin, never argv."""
+    command = [sys.executable, "-m", "benchmarks.query_memory", "--child", str(records), "--page-size", str(page_size)]
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.query_memory", "--child", str(records), "--page-size", str(page_size)],
+        [*command, *(["--read-ahead"] if read_ahead else [])],
         input=json.dumps(settings),
         capture_output=True,
         text=True,
@@ -84,10 +90,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=10_000, help="records of the small query")
     parser.add_argument("--page-size", type=int, default=5000, help="records per page")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--read-ahead", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(measure(json.loads(sys.stdin.read()), args.child, args.page_size)))
+        print(json.dumps(measure(json.loads(sys.stdin.read()), args.child, args.page_size, args.read_ahead)))
         return
 
     from urllib.parse import urlsplit
@@ -110,25 +117,34 @@ def main() -> None:
                 "access_token_parameters": [{"name": "resource", "value": sandbox.origin}],
             },
         }
-        small = run_child(settings, args.baseline, args.page_size)
-        large = run_child(settings, args.records, args.page_size)
+        measured = {
+            mode: (run_child(settings, args.baseline, args.page_size, ahead),
+                   run_child(settings, args.records, args.page_size, ahead))
+            for mode, ahead in (("defaults", False), ("read_ahead", True))
+        }
     rows = [
-        "| records | peak RSS before the query (MB) | peak RSS after (MB) | growth (MB) | seconds | records/s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        ("| Query | records | peak RSS before the query (MB) | peak RSS after (MB) | growth (MB) | seconds | "
+        "records/s |"),
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for item in (small, large):
-        growth = item["peak_mb"] - item["peak_before_mb"]
-        rows.append(
-            f"| {item['records']:,} | {item['peak_before_mb']:.1f} | {item['peak_mb']:.1f} | {growth:.1f} | "
-            f"{item['seconds']:.1f} | {item['records'] / item['seconds']:,.0f} |"
-        )
-    difference = large["peak_mb"] - small["peak_mb"]
+    for mode, pair in measured.items():
+        for item in pair:
+            growth = item["peak_mb"] - item["peak_before_mb"]
+            rows.append(
+                f"| {mode} | {item['records']:,} | {item['peak_before_mb']:.1f} | {item['peak_mb']:.1f} | "
+                f"{growth:.1f} | {item['seconds']:.1f} | {item['records'] / item['seconds']:,.0f} |"
+            )
+    differences = {mode: large["peak_mb"] - small["peak_mb"] for mode, (small, large) in measured.items()}
+    verdicts = {mode: "met" if difference < TARGET_MB else "**missed**" for mode, difference in differences.items()}
     body = "\n".join(rows) + (
-        f"\n\nPeak RSS of the {large['records']:,}-record query minus the {small['records']:,}-record one: "
-        f"**{difference:+.1f} MB** ({args.page_size:,} records per page, every column of `accounts`). Each query "
+        f"\n\nPeak RSS of the {args.records:,}-record query minus the {args.baseline:,}-record one: "
+        f"**{differences['defaults']:+.1f} MB** with the defaults, **{differences['read_ahead']:+.1f} MB** with "
+        f"`read_ahead` (target: under {TARGET_MB} MB: {verdicts['defaults']}, {verdicts['read_ahead']}; "
+        f"{args.page_size:,} records per page, every column of `accounts`). Each query "
         "ran in a fresh process connected through the reference host (peak = the process's `VmHWM`); the sandbox "
-        "ran in the parent process. The query holds one page at a time, so memory does not grow with the number "
-        "of records; the growth column is what reading pages adds to a connected, warmed-up process."
+        "ran in the parent process. The query holds one page at a time (two with `read_ahead`), so memory does "
+        "not grow with the number of records; the growth column is what reading pages adds to a connected, "
+        "warmed-up process."
     )
     print(body)
     if not args.no_write:

@@ -118,7 +118,7 @@ def test_read_ahead_hands_over_an_error_page_in_its_place(
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
 
 
-def test_without_read_ahead_or_with_a_limit_pages_are_read_on_demand(
+def test_no_page_is_read_ahead_once_the_pages_read_hold_the_maximum(
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:
     add_entity(mocked)
@@ -128,3 +128,18 @@ def test_without_read_ahead_or_with_a_limit_pages_are_read_on_demand(
     )
     assert [result.properties["id"] for result in results] == GUIDS[:2]
     assert len(mocked.calls) == 2
+
+
+def test_with_a_maximum_beyond_the_pages_read_the_next_page_is_read_ahead(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("GET", f"{API}accounts", json=accounts_page(GUIDS[:2], f"{API}accounts?$skiptoken=2"))
+    mocked.add("GET", f"{API}accounts?$skiptoken=2", json=accounts_page(GUIDS[2:4], f"{API}accounts?$skiptoken=4"))
+    results = run_operation(
+        connection, "query", {"entity_set": "accounts", "read_ahead": True, "top": 3, "page_size": 2}, [{}]
+    )
+    next(results)
+    wait_for_calls(mocked, 3)
+    assert [result.properties["id"] for result in results] == GUIDS[1:3]
+    assert len(mocked.calls) == 3

@@ -95,13 +95,15 @@ def follow_pages(
     parameters: Sequence[tuple[str, str]],
     *,
     read_ahead: bool,
+    limit: int = -1,
 ) -> Iterator[Mapping[str, Any] | OperationResult]:
     """Read a collection page after page, following ``@odata.nextLink``.
 
     With ``read_ahead``, the next page is requested (on a helper thread) as soon as a page has arrived, while the
     caller works through that page's records: the service prepares page N+1 while the process hands over page N,
     instead of one waiting for the other. Still one request at a time, and at most two pages in memory (the one
-    being handed over and the next). A caller that stops early leaves at most one page read in vain.
+    being handed over and the next). No page is read ahead once the pages read hold ``limit`` records; a caller
+    that stops early for another reason leaves at most one page read in vain.
 
     :param context: the run.
     :param index: the input document's index (for an error result).
@@ -109,6 +111,7 @@ def follow_pages(
     :param prefer: the ``Prefer`` values every page sends.
     :param parameters: the custom query parameters (taken out of next links).
     :param read_ahead: request the next page before the caller asks for it.
+    :param limit: the most records the caller will take (``-1``: all).
     :returns: each page's body in order (the last one carries no next link; a change-tracking query's last one
         carries ``@odata.deltaLink``), or, instead of a page, the error result of an error answer, which ends it.
     :raises ConnectorError: when a page cannot be read, or a next link leaves the API's origin (after the page
@@ -116,6 +119,7 @@ def follow_pages(
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-read-ahead") if read_ahead else None
     pending: Future[Mapping[str, Any] | OperationResult] | None = None
+    seen = 0
     try:
         while url:
             outcome = pending.result() if pending is not None else read_page(context, index, url, prefer)
@@ -129,7 +133,8 @@ def follow_pages(
                 url = follow_link(context, next_link, parameters) if isinstance(next_link, str) and next_link else ""
             except OperationError as error:
                 refused, url = error, ""
-            if url and executor is not None:
+            seen += len(outcome["value"])
+            if url and executor is not None and (limit < 0 or seen < limit):
                 pending = executor.submit(read_page, context, index, url, prefer)
             yield outcome
             # Let this page go before the next one is taken: never more than two pages alive.

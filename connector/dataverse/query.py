@@ -134,9 +134,8 @@ def _odata_pages(
     url = context.client.url(context.entity_set, [*query, *parameters])
     result_of = RecordResults(context.client, entity)
     returned = 0
-    # Reading ahead only pays when every page will be read; with a limit, the next page may be one too many.
-    read_ahead = bool(options.get("read_ahead")) and top < 0
-    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead):
+    read_ahead = bool(options.get("read_ahead"))
+    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead, limit=top):
         if isinstance(outcome, OperationResult):
             yield outcome
             return
