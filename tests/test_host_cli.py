@@ -18,6 +18,7 @@ import requests
 from connector.host.sandbox_config import write_sandbox_config
 from connector.sandbox.server import Sandbox
 from tests.entra_helpers import redirect_params, sign_in
+from tests.sandbox_fixtures import WebApiSession, bearer_token
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,36 @@ def test_run_streams_ten_thousand_records_out_as_json_lines(
     assert result.stderr.strip().endswith("/s)")
     assert f"{len(lines)} succeeded, 0 failed" in result.stderr
     assert_no_secret(seeded, result.stdout, result.stderr)
+
+
+def test_run_streams_ten_thousand_documents_in_and_results_out(
+    sandbox: Sandbox, tmp_path: Path, home: dict[str, str]
+) -> None:
+    config = write_sandbox_config(sandbox, "client_secret", tmp_path / "d365.json")
+    source = tmp_path / "new.jsonl"
+    marker = f"cli-bulk-{time.monotonic_ns()}"
+    source.write_text("".join(json.dumps({"name": f"{marker} {i}"}) + "\n" for i in range(10_000)))
+    output = tmp_path / "results.jsonl"
+    options = json.dumps({"entity_set": "accounts"})
+    result = cli(
+        "run", str(config), "create", "--options", options, "--input", str(source), "--output", str(output), env=home
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(lines) == 10_000
+    assert sorted(line["input_index"] for line in lines) == list(range(10_000))
+    assert {line["status"] for line in lines} == {"success"}
+    assert "10000 succeeded, 0 failed" in result.stderr
+    # The server's view: exactly 10,000 new records (no duplicates from retries), read page by page.
+    with WebApiSession(sandbox, bearer_token(sandbox)) as api:
+        url: str | None = f"accounts?$select=accountid&$filter=startswith(name,'{marker}')"
+        stored = 0
+        while url:
+            page = api.get(url, headers={"Prefer": "odata.maxpagesize=5000"}).json()
+            stored += len(page["value"])
+            url = page.get("@odata.nextLink")
+    assert stored == 10_000
+    assert_no_secret(sandbox, result.stdout, result.stderr)
 
 
 def test_run_reports_each_bad_document_and_exits_1(seeded: Sandbox, tmp_path: Path, home: dict[str, str]) -> None:
