@@ -116,6 +116,17 @@ def test_binds_keep_their_case_and_deep_inserts_create_children(live: Live) -> N
     assert wrong_case.status is ResultStatus.FAILED
     assert wrong_case.error is not None
     assert "ParentCustomerId_Account" in wrong_case.error.message
+    # A maker's custom lookup: its navigation property is mixed case, and only that spelling binds.
+    [mixed] = live.run("create", {"entity_set": "contacts"}, [
+        {"lastname": unique("mixed"), "sample_PreferredAccountId@odata.bind": bind}])
+    assert mixed.ok
+    stored = live.rows("contact", "contactid = ?", [mixed.properties["id"]])[0]
+    assert stored["_sample_preferredaccountid_value"] == account["accountid"]
+    [lowered] = live.run("create", {"entity_set": "contacts"}, [
+        {"lastname": "x", "sample_preferredaccountid@odata.bind": bind}])
+    assert lowered.status is ResultStatus.FAILED
+    assert lowered.error is not None
+    assert "sample_preferredaccountid" in lowered.error.message
     children = [{"lastname": unique("child")}, {"lastname": unique("child")}]
     document = {"name": "parent", "contact_customer_accounts": children}
     [parent] = live.run("create", {"entity_set": "accounts"}, [document])

@@ -142,7 +142,9 @@ def test_one_to_many_relationships_name_the_collection_navigation(api: WebApiSes
     items = api.get(
         "EntityDefinitions(LogicalName='account')/OneToManyRelationships?$filter=ReferencingEntity eq 'contact'"
     ).json()["value"]
-    [relationship] = items
+    by_attribute = {item["ReferencingAttribute"]: item for item in items}
+    assert set(by_attribute) == {"parentcustomerid", "sample_preferredaccountid"}
+    relationship = by_attribute["parentcustomerid"]
     assert relationship["SchemaName"] == "contact_customer_accounts"
     assert relationship["ReferencedEntityNavigationPropertyName"] == "contact_customer_accounts"
     assert relationship["ReferencingAttribute"] == "parentcustomerid"

@@ -132,6 +132,12 @@ def _contact() -> EntityMeta:
                 "parentcustomerid", kind.LOOKUP, "Company Name", target="account",
                 navigation="parentcustomerid_account",
             ),
+            # A custom lookup as makers create them: the navigation property is the schema name, in mixed case,
+            # and @odata.bind must use exactly that spelling.
+            AttributeMeta(
+                "sample_preferredaccountid", kind.LOOKUP, "Preferred Account", target="account",
+                navigation="sample_PreferredAccountId",
+            ),
             AttributeMeta(
                 "transactioncurrencyid",
                 kind.LOOKUP,
