@@ -150,7 +150,7 @@ def main() -> None:
     if not args.no_write:
         write_section(
             "query_memory",
-            "Query memory: 100,000 records against 10,000",
+            "B2 read memory: a Query of 100,000 records against 10,000",
             "python -m benchmarks.query_memory",
             body,
         )

@@ -203,7 +203,8 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> s
             (f"Missed with the defaults ({plain:.2f}): the per-record result costs more than 10% of a loop that only "
             "parses pages. What would close it without read-ahead: cheaper results (a slotted, non-frozen result "
             "type, or the payload shared with the page instead of copied) — `OperationResult` is the hook "
-            "contract's type (`connector/results.py`), so that is a contract change, not a Query change."),
+            "contract's type (`connector/results.py`), so that is a contract change, not a Query change; or "
+            "`read_ahead` on by default (the ratio above), at the cost of a second page in memory (B2)."),
         ]
     if ahead < TARGET:
         lines += [
