@@ -121,8 +121,8 @@ class _BulkRun:
                     self._ready[index] = planned
                 else:
                     self._add(executor, planned)
-                self._collect(block=False)
-                yield from self._drain()
+                if self._next in self._ready:
+                    yield from self._drain()
             for route in list(self._open):
                 self._submit(executor, self._open.pop(route))
             while self._in_flight:
@@ -174,6 +174,7 @@ class _BulkRun:
             self._collect(block=True)
         future = executor.submit(self.writer.write, chunk.route, tuple(chunk.items))
         self._in_flight[future] = [item.index for item in chunk.items]
+        self._collect(block=False)
 
     def _collect(self, *, block: bool) -> None:
         if not self._in_flight:

@@ -17,7 +17,11 @@ Not for sending or for reading answers: :mod:`connector.dataverse.bulk`.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import random
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -54,6 +58,9 @@ Outcome = Callable[[OperationContext, Any, requests.Response, int], OperationRes
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_json(value: Any, field: str = "(document)") -> bytes:
     """Serialise a body compactly as UTF-8 JSON.
 
@@ -63,7 +70,7 @@ def encode_json(value: Any, field: str = "(document)") -> bytes:
     :raises DocumentError: for values JSON cannot carry (``NaN``, ``Infinity``, non-JSON types).
     """
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return _ENCODER.encode(value).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise DocumentError(field, f"holds a value JSON cannot carry ({error})") from None
 
@@ -114,8 +121,15 @@ class Planner:
         self.options = options
         self._query, self._prefer = representation(context)
         self._headers = write_headers(context.options)
+        self._create_headers = self._part_headers(self._headers)
+        self._create_url = context.client.url(context.entity_set, self._part_query({}))
         self._bulk_actions = options.mode in ("auto", "multiple") and not options.all_or_nothing
         self._bulk_actions = self._bulk_actions and not context.options.get("return_representation")
+        # Keys need to be unique, not unpredictable: one seed from the OS per run, not an OS call per record.
+        self._random = random.Random(os.urandom(32))  # noqa: S311 - record ids are not secrets
+
+    def _new_key(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
 
     def plan(self, index: int, document: Mapping[str, Any]) -> BulkItem:
         """Prepare one document.
@@ -140,15 +154,15 @@ class Planner:
 
     def _create(self, index: int, document: Mapping[str, Any]) -> BulkItem:
         assign = self.context.options.get("client_keys", "bulk") in ("bulk", "always")
-        prepared = prepare_create(self.context, document, assign_key=assign)
+        prepared = prepare_create(self.context, document, assign_key=assign, new_key=self._new_key)
         body = encode_json(prepared.body)
         route = "CreateMultiple" if self._carried(document) and not _nested(prepared.body) else BATCH
-        target = None
-        if route != BATCH:
-            typed = {**prepared.body, "@odata.type": f"Microsoft.Dynamics.CRM.{prepared.entity.logical_name}"}
-            target = encode_json(typed)
-        url = self.context.client.url(self.context.entity_set, self._part_query(document))
-        part = BatchPart("POST", url, self._part_headers(self._headers), body)
+        target = _typed(body, prepared.entity.logical_name) if route != BATCH else None
+        if QUERY_PARAMETERS in document:
+            url = self.context.client.url(self.context.entity_set, self._part_query(document))
+        else:
+            url = self._create_url
+        part = BatchPart("POST", url, self._create_headers, body)
         record = None
         if prepared.record_id is not None and not prepared.assigned:
             record = entity_path(prepared.entity.entity_set, prepared.record_id).lower()
@@ -160,22 +174,17 @@ class Planner:
     ) -> BulkItem:
         if not self._carried(document):
             route = BATCH
+        body = encode_json(prepared.body)
         target = None
         if route == "UpdateMultiple":
             entity = prepared.entity
-            typed = {**prepared.body, "@odata.type": f"Microsoft.Dynamics.CRM.{entity.logical_name}"}
-            if entity.primary_id:
-                typed[entity.primary_id] = prepared.target.record_id
-            target = encode_json(typed)
+            keyed = {entity.primary_id: prepared.target.record_id} if entity.primary_id else {}
+            target = _typed(body, entity.logical_name, keyed)
         elif route == "UpsertMultiple":
-            typed = {
-                **prepared.body,
-                "@odata.type": f"Microsoft.Dynamics.CRM.{prepared.entity.logical_name}",
-                "@odata.id": self.context.client.relative(prepared.target.url),
-            }
-            target = encode_json(typed)
+            reference = {"@odata.id": self.context.client.relative(prepared.target.url)}
+            target = _typed(body, prepared.entity.logical_name, reference)
         url = self.context.client.url(prepared.target.url, self._part_query(document))
-        part = BatchPart("PATCH", url, self._part_headers(prepared.headers), encode_json(prepared.body))
+        part = BatchPart("PATCH", url, self._part_headers(prepared.headers), body)
         record = self.context.client.relative(prepared.target.url).lower()
         return BulkItem(index, document, prepared, route, target, part, prepared.idempotent, outcome, record)
 
@@ -195,7 +204,29 @@ class Planner:
 
 def _nested(body: Mapping[str, Any]) -> bool:
     """Whether a body creates related records (deep insert), which the bulk action does not promise to do."""
+    # Bodies are plain dicts and lists (documents.write_body builds them), so exact type checks suffice.
     for value in body.values():
-        if isinstance(value, Mapping) or (isinstance(value, list) and any(isinstance(v, Mapping) for v in value)):
+        kind = type(value)
+        if kind is dict or (kind is list and any(type(item) is dict for item in value)):
             return True
     return False
+
+
+def _typed(body: bytes, logical_name: str, members: Mapping[str, Any] | None = None) -> bytes:
+    """A bulk action's target: the serialised body with ``@odata.type`` (and other members) put first.
+
+    Members the body already has are overridden: JSON readers keep the last of repeated names, so they go first
+    only when the body lacks them.
+    """
+    extra = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}", **(members or {})}
+    head = _head(logical_name) if not members else encode_json(extra)
+    if body == b"{}":
+        return head
+    if any(f'"{name}":'.encode() in body for name in extra):
+        return encode_json({**json.loads(body), **extra})
+    return head[:-1] + b"," + body[1:]
+
+
+@functools.lru_cache(maxsize=64)
+def _head(logical_name: str) -> bytes:
+    return encode_json({"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}"})

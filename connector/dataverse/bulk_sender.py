@@ -16,14 +16,18 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from typing import Final
 
 import requests
 
 from connector.dataverse.concurrency import AdaptiveLimit, Outcome
 from connector.errors import TransientError
-from connector.transport import HTTP_ACTIONS, Action, RetryPolicy, Transport, parse_retry_after
+from connector.transport import HTTP_ACTIONS, Action, RetryPolicy, Transport, dataverse_error, parse_retry_after
 
-__all__ = ["BulkSender"]
+__all__ = ["CONCURRENCY_LIMIT_CODE", "BulkSender"]
+
+CONCURRENCY_LIMIT_CODE: Final = "0x80072326"
+"""Dataverse's error code for "Number of concurrent requests exceeded the limit" (reference §5)."""
 
 _log = logging.getLogger(__name__)
 
@@ -100,7 +104,8 @@ class BulkSender:
             action, _ = HTTP_ACTIONS.get(response.status_code, (Action.SUCCEED, None))
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
             if action is Action.RETRY_AFTER and retry_after is not None:
-                self.limit.release(ticket, Outcome.THROTTLED, retry_after)
+                concurrency = response.status_code == 429 and dataverse_error(response)[0] == CONCURRENCY_LIMIT_CODE
+                self.limit.release(ticket, Outcome.THROTTLED, retry_after, concurrency=concurrency)
                 if not self._may_retry(attempt, started, retry_after):
                     return response
                 _log.info("bulk request answered %d; every thread waits %.1f s", response.status_code, retry_after)

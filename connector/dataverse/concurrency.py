@@ -6,7 +6,10 @@ request per round of answers; each ``429`` halves it (once per round: the answer
 decrease do not halve it again) and it never exceeds the configured maximum (Dataverse's 52 concurrent requests
 per user by default). A ``429`` also closes a gate until its ``Retry-After`` has passed, for every thread of the run,
 and after the gate opens only one request goes out (a probe) until one is answered without throttling, so no
-thread sends into a throttled window it has already been told about.
+thread sends into a throttled window it has already been told about. A ``429`` that says the concurrent-request
+limit was hit (Dataverse's ``0x80072326``) teaches a ceiling instead of a halving: the number of requests that were
+in flight, minus one; the limit stays under it, and probes one higher again only after a long healthy stretch (the
+user's other clients may have been the cause).
 
 Not for sending or retrying: :mod:`connector.dataverse.bulk_sender` does that and reports each answer here.
 """
@@ -38,10 +41,12 @@ class Ticket:
 
     :param epoch: how many decreases had happened when it was issued.
     :param throttles: how many throttled answers had been seen when it was issued.
+    :param in_flight: requests in flight once it was issued, itself included.
     """
 
     epoch: int
     throttles: int
+    in_flight: int = 1
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class LimitSnapshot:
     :param in_flight: requests sent and not yet answered.
     :param peak_in_flight: the most requests ever in flight at once.
     :param throttles: ``429`` answers seen.
-    :param decreases: times the limit was halved.
+    :param decreases: times the limit was lowered.
+    :param ceiling: the concurrency the service was seen to refuse, minus one, if it was.
     """
 
     limit: int
@@ -60,6 +66,7 @@ class LimitSnapshot:
     peak_in_flight: int
     throttles: int
     decreases: int
+    ceiling: int | None = None
 
 
 class AdaptiveLimit:
@@ -84,6 +91,8 @@ class AdaptiveLimit:
         self._slow_start = True
         self._epoch = 0
         self._throttles = 0
+        self._ceiling: int | None = None
+        self._healthy_streak = 0
 
     def acquire(self) -> Ticket:
         """Wait until a request may be sent: the gate is open and fewer than the limit are in flight.
@@ -100,35 +109,56 @@ class AdaptiveLimit:
                 if self._in_flight < allowed:
                     self._in_flight += 1
                     self._peak = max(self._peak, self._in_flight)
-                    return Ticket(self._epoch, self._throttles)
+                    return Ticket(self._epoch, self._throttles, self._in_flight)
                 self._condition.wait()
 
-    def release(self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None) -> None:
+    def release(
+        self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None, *, concurrency: bool = False
+    ) -> None:
         """Report a request's outcome and free its place.
 
         :param ticket: what :meth:`acquire` returned for it.
         :param outcome: what became of it.
         :param retry_after: for a throttled request, the seconds the service asked to wait.
+        :param concurrency: for a throttled request, whether the service's concurrent-request limit refused it.
         """
         with self._condition:
             self._in_flight -= 1
             if outcome is Outcome.THROTTLED:
-                self._throttles += 1
-                self._not_before = max(self._not_before, self._clock() + max(retry_after or 0.0, 0.0))
-                self._probing = True
-                if ticket.epoch == self._epoch:
-                    # Answers to requests sent before this decrease describe the old limit: halve once per round.
-                    self._limit = max(1.0, self._limit / 2)
-                    self._epoch += 1
-                    self._slow_start = False
+                self._throttled(ticket, retry_after, concurrency)
             elif outcome is Outcome.HEALTHY:
-                if ticket.throttles == self._throttles:
-                    # Only a request sent after the last throttle shows the service takes requests again.
-                    self._probing = False
-                if ticket.epoch == self._epoch:
-                    growth = 1.0 if self._slow_start else 1.0 / self._limit
-                    self._limit = min(float(self.maximum), self._limit + growth)
+                self._healthy(ticket)
             self._condition.notify_all()
+
+    def _throttled(self, ticket: Ticket, retry_after: float | None, concurrency: bool) -> None:
+        self._throttles += 1
+        self._healthy_streak = 0
+        self._not_before = max(self._not_before, self._clock() + max(retry_after or 0.0, 0.0))
+        self._probing = True
+        self._slow_start = False
+        if concurrency:
+            ceiling = max(1, ticket.in_flight - 1)
+            self._ceiling = ceiling if self._ceiling is None else min(self._ceiling, ceiling)
+            if self._limit > self._ceiling:
+                self._limit = float(self._ceiling)
+                self._epoch += 1
+        elif ticket.epoch == self._epoch:
+            # Answers to requests sent before this decrease describe the old limit: halve once per round.
+            self._limit = max(1.0, self._limit / 2)
+            self._epoch += 1
+
+    def _healthy(self, ticket: Ticket) -> None:
+        if ticket.throttles == self._throttles:
+            # Only a request sent after the last throttle shows the service takes requests again.
+            self._probing = False
+        self._healthy_streak += 1
+        if self._ceiling is not None and self._healthy_streak >= 20 * self._ceiling:
+            self._ceiling += 1  # the ceiling may have been other clients' doing: probe one higher now and then
+            self._healthy_streak = 0
+        if ticket.epoch == self._epoch:
+            growth = 1.0 if self._slow_start else 1.0 / self._limit
+            top = float(self.maximum if self._ceiling is None else min(self.maximum, self._ceiling))
+            self._limit = max(min(top, self._limit + growth), min(self._limit, top))
 
     def snapshot(self) -> LimitSnapshot:
         """:returns: the current state."""
@@ -139,4 +169,5 @@ class AdaptiveLimit:
                 peak_in_flight=self._peak,
                 throttles=self._throttles,
                 decreases=self._epoch,
+                ceiling=self._ceiling,
             )

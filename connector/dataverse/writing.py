@@ -21,7 +21,7 @@ building bulk requests.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,11 @@ class PreparedPatch:
 
 
 def prepare_create(
-    context: OperationContext, document: Mapping[str, Any], *, assign_key: bool = False
+    context: OperationContext,
+    document: Mapping[str, Any],
+    *,
+    assign_key: bool = False,
+    new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> PreparedCreate:
     """Build the body of a create and find the primary key it carries.
 
@@ -109,6 +113,7 @@ def prepare_create(
     :param document: the record (with nested records for a deep insert).
     :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
         be re-sent after a lost answer without making a second record.
+    :param new_key: makes that key.
     :returns: the prepared create.
     :raises DocumentError: when the document's primary key is not a GUID.
     """
@@ -123,7 +128,7 @@ def prepare_create(
             raise DocumentError(entity.primary_id, str(error)) from None
         body[entity.primary_id] = record_id
     elif assign_key and entity.primary_id:
-        record_id = str(uuid.uuid4())
+        record_id = new_key()
         body[entity.primary_id] = record_id
         assigned = True
     return PreparedCreate(entity, body, record_id, assigned)
