@@ -97,3 +97,18 @@ def test_an_old_request_answered_after_a_throttle_does_not_end_probing() -> None
     limit.release(probe, Outcome.HEALTHY)
     waiter.join(5)
     assert len(second) == 1
+
+
+def test_a_nearly_spent_budget_sends_one_request_at_a_time_until_more_is_left() -> None:
+    limit = AdaptiveLimit(3, 3)
+    first = limit.acquire()
+    limit.release(first, Outcome.HEALTHY, remaining=2)  # two left, three allowed: one at a time now
+    alone = limit.acquire()
+    blocked: list[Ticket] = []
+    waiter = threading.Thread(target=lambda: blocked.append(limit.acquire()))
+    waiter.start()
+    waiter.join(0.1)
+    assert blocked == []
+    limit.release(alone, Outcome.HEALTHY, remaining=9)  # a fresh window
+    waiter.join(5)
+    assert len(blocked) == 1

@@ -24,10 +24,12 @@ from connector.dataverse.concurrency import AdaptiveLimit, Outcome
 from connector.errors import TransientError
 from connector.transport import HTTP_ACTIONS, Action, RetryPolicy, Transport, dataverse_error, parse_retry_after
 
-__all__ = ["CONCURRENCY_LIMIT_CODE", "BulkSender"]
+__all__ = ["BUDGET_HEADER", "CONCURRENCY_LIMIT_CODE", "BulkSender"]
 
 CONCURRENCY_LIMIT_CODE: Final = "0x80072326"
 """Dataverse's error code for "Number of concurrent requests exceeded the limit" (reference §5)."""
+BUDGET_HEADER: Final = "x-ms-ratelimit-burst-remaining-xrm-requests"
+"""Requests left in the service's window (reference §5: a debug header, not to be relied on)."""
 
 _log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ class BulkSender:
                 response.close()
                 self._sleep(wait)
                 continue
-            self.limit.release(ticket, Outcome.HEALTHY)
+            self.limit.release(ticket, Outcome.HEALTHY, remaining=_remaining(response))
             return response
 
     def _backoff(self, attempt: int) -> float:
@@ -131,3 +133,9 @@ class BulkSender:
         if attempt >= self.policy.max_attempts or wait > self.policy.max_retry_after_seconds:
             return False
         return self._clock() + wait - started <= self.policy.max_total_seconds
+
+
+def _remaining(response: requests.Response) -> int | None:
+    """The requests left in the service's budget, from its debug header (a hint only; absent or odd: ``None``)."""
+    value = response.headers.get(BUDGET_HEADER, "").strip()
+    return int(value) if value.isdigit() else None

@@ -9,7 +9,11 @@ and after the gate opens only one request goes out (a probe) until one is answer
 thread sends into a throttled window it has already been told about. A ``429`` that says the concurrent-request
 limit was hit (Dataverse's ``0x80072326``) teaches a ceiling instead of a halving: the number of requests that were
 in flight, minus one; the limit stays under it, and probes one higher again only after a long healthy stretch (the
-user's other clients may have been the cause).
+user's other clients may have been the cause). When an answer says that little of the request budget is left
+(``x-ms-ratelimit-burst-remaining-xrm-requests``, no more than the limit), requests go one at a time until an
+answer says more is left: the request that finds the budget spent is then the only one out, and no other thread's
+request arrives after its ``429`` (Dataverse says not to rely on the header, so it only ever makes the limit more
+careful).
 
 Not for sending or retrying: :mod:`connector.dataverse.bulk_sender` does that and reports each answer here.
 """
@@ -113,7 +117,13 @@ class AdaptiveLimit:
                 self._condition.wait()
 
     def release(
-        self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None, *, concurrency: bool = False
+        self,
+        ticket: Ticket,
+        outcome: Outcome,
+        retry_after: float | None = None,
+        *,
+        concurrency: bool = False,
+        remaining: int | None = None,
     ) -> None:
         """Report a request's outcome and free its place.
 
@@ -121,13 +131,14 @@ class AdaptiveLimit:
         :param outcome: what became of it.
         :param retry_after: for a throttled request, the seconds the service asked to wait.
         :param concurrency: for a throttled request, whether the service's concurrent-request limit refused it.
+        :param remaining: for a healthy answer, the requests left in the service's budget, when it said.
         """
         with self._condition:
             self._in_flight -= 1
             if outcome is Outcome.THROTTLED:
                 self._throttled(ticket, retry_after, concurrency)
             elif outcome is Outcome.HEALTHY:
-                self._healthy(ticket)
+                self._healthy(ticket, remaining)
             self._condition.notify_all()
 
     def _throttled(self, ticket: Ticket, retry_after: float | None, concurrency: bool) -> None:
@@ -147,8 +158,10 @@ class AdaptiveLimit:
             self._limit = max(1.0, self._limit / 2)
             self._epoch += 1
 
-    def _healthy(self, ticket: Ticket) -> None:
-        if ticket.throttles == self._throttles:
+    def _healthy(self, ticket: Ticket, remaining: int | None) -> None:
+        if remaining is not None and remaining <= int(self._limit):
+            self._probing = True  # the budget is nearly spent: one at a time, so one request finds out
+        elif ticket.throttles == self._throttles:
             # Only a request sent after the last throttle shows the service takes requests again.
             self._probing = False
         self._healthy_streak += 1
