@@ -4,15 +4,18 @@ two documents for one record written in order, per-document requests for short r
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import responses
 
 from connector.context import Progress, RuntimeContext
 from connector.dataverse.client import DataverseClient
+from connector.dataverse.options import validate_options
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, ResultStatus
 from tests.dataverse_fixtures import API, FakeState, add_entity, client, connection, mocked, run
@@ -120,3 +123,13 @@ def test_progress_counts_documents_done_and_failed(mocked: responses.RequestsMoc
     results = run(connection, "create", {"entity_set": "accounts", "bulk": STEADY}, documents)
     assert len(results) == 13
     assert (reports[-1].operation, reports[-1].done, reports[-1].failed, reports[-1].total) == ("create", 13, 1, 13)
+
+
+def test_the_documented_bulk_examples_are_valid_options() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## Bulk writes", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        for operation in ("create", "update", "upsert"):
+            validate_options(operation, json.loads(block))
