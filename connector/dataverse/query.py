@@ -3,7 +3,8 @@
 For each input document the query runs once, as a generator: it requests the first page (with the operation's
 custom query parameters, which never go on later pages: they are taken out of the next link, which repeats the
 first request's query string), yields its records, then follows ``@odata.nextLink`` (OData) or the paging cookie
-(FetchXML), holding one page at a time, so memory does not depend on how many records match. A next link to
+(FetchXML), holding one page at a time (two with ``read_ahead``, which requests the next page while the current
+one is handed over), so memory does not depend on how many records match. A next link to
 another origin is not followed. ``$top`` is honoured across pages; Dataverse ignores ``$top`` together with
 ``odata.maxpagesize``, so a limit larger than a page is applied while reading.
 An error on any page ends that document's query with one error result after the records already returned.
