@@ -1,5 +1,5 @@
 """Open a connection the way every reference-host command does: read the config file, lend the encrypted token
-store as the runtime context's token store, and call ``connect`` through the entry point.
+store and the checkpoint file as the runtime context's stores, and call ``connect`` through the entry point.
 
 Not for rendering or arguments: the commands in :mod:`connector.host.cli` do that.
 """
@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from connector.host.checkpoint_store import FileCheckpointStore
 from connector.host.config_file import HostConfig, load_config_file
 from connector.host.facade import ConnectorHost
 from connector.host.token_store import EncryptedTokenStore
@@ -57,8 +58,13 @@ def open_session(
     """
     store = EncryptedTokenStore(Path(token_store_path) if token_store_path else None)
     config = load_config_file(config_path, token_store=store)
+    # Incremental reads resume where the last run ended: checkpoints persist beside the token store.
+    context = dataclasses.replace(
+        config.context, checkpoint_store=FileCheckpointStore(store.path.with_name("checkpoints.json"))
+    )
     if callback_url is not None:
-        config = dataclasses.replace(config, context=dataclasses.replace(config.context, callback_url=callback_url))
+        context = dataclasses.replace(context, callback_url=callback_url)
+    config = dataclasses.replace(config, context=context)
     facade = host or ConnectorHost()
     connection = facade.connect(connector_id, config.settings, config.context)
     return OpenSession(facade, connector_id, config, connection, store)

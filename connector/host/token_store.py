@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from connector.errors import ConfigError
 
-__all__ = ["KEY_ENV", "EncryptedTokenStore", "default_store_path"]
+__all__ = ["KEY_ENV", "EncryptedTokenStore", "default_store_path", "exclusive_lock", "write_private"]
 
 KEY_ENV: Final = "CONNECTOR_TOKEN_KEY"
 """A Fernet key (urlsafe base64, 32 bytes) to use instead of the key file."""
@@ -37,7 +37,7 @@ def default_store_path() -> Path:
     return Path(home) / "tokens.fernet"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -51,6 +51,19 @@ def _write_private(path: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (between processes) while the block runs."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(lock_path, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class EncryptedTokenStore:
@@ -87,14 +100,8 @@ class EncryptedTokenStore:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._lock, open(lock_path, "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        with self._lock, exclusive_lock(self.path):
+            yield
 
     def _read_all(self) -> dict[str, Any]:
         from cryptography.fernet import InvalidToken
@@ -122,7 +129,7 @@ class EncryptedTokenStore:
         with self._exclusive():
             data = self._read_all()
             data[key] = dict(token_set)
-            _write_private(self.path, self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()))
+            write_private(self.path, self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()))
 
     def keys(self) -> list[str]:
         """:returns: the keys of every stored token set."""
