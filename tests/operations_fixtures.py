@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,32 +18,12 @@ from connector.host.facade import ConnectorHost
 from connector.results import BrowseRequest, BrowseResult, Connection, OperationResult
 from connector.sandbox.config import SandboxConfig
 from connector.sandbox.server import Sandbox
+from tests.diagnostics_fixtures import sandbox_settings
 from tests.sandbox_fixtures import start_sandbox
 
 __all__ = ["CONNECTOR_ID", "Live", "live", "make_live", "op_sandbox", "sandbox_settings"]
 
 CONNECTOR_ID = "dynamics365-ce"
-
-
-def sandbox_settings(sb: Sandbox, *, client: str = "secret") -> dict[str, Any]:
-    """Settings for a client-credentials connection (client secret) to a sandbox.
-
-    :param sb: the running sandbox.
-    :param client: which provisioned application (``secret``, ``read_only``...).
-    """
-    assert sb.clients is not None
-    provisioned = getattr(sb.clients, f"{client}_client")
-    return {
-        "connection": {"protocol": "http", "base_url": urlsplit(sb.origin).netloc, "version": "v9.2"},
-        "oauth2": {
-            "grant_type": "client_credentials",
-            "client_assertion_type": "client_secret",
-            "client_id": provisioned.client_id,
-            "client_secret": provisioned.read_secret(),
-            "access_token_url": sb.token_url,
-            "access_token_parameters": [{"name": "resource", "value": sb.origin}],
-        },
-    }
 
 
 @dataclass
