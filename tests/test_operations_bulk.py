@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
-import requests
 
 from connector.context import Progress, RuntimeContext
-from connector.dataverse import bulk_sender
+from connector.dataverse import bulk
+from connector.dataverse.concurrency import AdaptiveLimit, Outcome, Ticket
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
 from connector.sandbox.faults import FaultSettings
-from connector.transport import Transport
 from tests.operations_fixtures import CONNECTOR_ID, Live, live, op_sandbox, sandbox_settings
 
 __all__ = ["live", "op_sandbox"]
@@ -109,34 +108,35 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
     assert [record.fault for record in posts] == ["reset_after", None]  # 100 records, then the last 20; no re-send
 
 
-class Exchange(NamedTuple):
-    """One request as the client saw it (wall-clock seconds, the sandbox's clock in-process)."""
+class Gate(NamedTuple):
+    """What the run's concurrency limit did (monotonic seconds): when it granted each request, and when it learned
+    of each 429 and for how long."""
 
-    sent: float
-    answered: float
-    status: int
-    retry_after: str | None
+    granted: list[float]
+    throttled: list[tuple[float, float]]
 
 
 @pytest.fixture
-def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[Exchange]:
-    """Every bulk request of the test as the client saw it: when it was sent and answered, and how."""
-    seen: list[Exchange] = []
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    """Record every grant and every throttled answer of the bulk runs' concurrency limits."""
+    seen = Gate([], [])
 
-    class RecordingTransport(Transport):
-        def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-            sent = time.time()
-            response = super().send(method, url, **kwargs)
-            seen.append(Exchange(sent, time.time(), response.status_code, response.headers.get("Retry-After")))
-            return response
+    class RecordingLimit(AdaptiveLimit):
+        def acquire(self) -> Ticket:
+            ticket = super().acquire()
+            seen.granted.append(time.monotonic())
+            return ticket
 
-    monkeypatch.setattr(bulk_sender, "Transport", RecordingTransport)
+        def release(self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None, **kwargs: Any) -> None:
+            if outcome is Outcome.THROTTLED:
+                seen.throttled.append((time.monotonic(), retry_after or 0.0))
+            super().release(ticket, outcome, retry_after, **kwargs)
+
+    monkeypatch.setattr(bulk, "AdaptiveLimit", RecordingLimit)
     return seen
 
 
-def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_waits(
-    live: Live, exchanges: list[Exchange]
-) -> None:
+def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_waits(live: Live, gate: Gate) -> None:
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
 
@@ -154,10 +154,10 @@ def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_wai
     throttled = live.sandbox.stats.requests(status=429, since=since)
     assert len(throttled) == 3
     assert all(record.retry_after == 1 for record in throttled)
-    # The client: once any thread had a 429, no thread sent anything until its Retry-After had passed.
-    answers = [(e.answered, float(e.retry_after or 0)) for e in exchanges if e.status == 429]
-    assert len(answers) == 3
-    assert [e for e in exchanges for at, wait in answers if at < e.sent < at + wait - 0.01] == []
+    # The client: once any thread had a 429, no thread was let send until its Retry-After had passed.
+    assert len(gate.throttled) == 3
+    early = [at for at in gate.granted for when, wait in gate.throttled if when + 0.002 < at < when + wait - 0.01]
+    assert early == []
     # The server: nothing came back early, except a request another thread had already sent when a 429 left the
     # server and that arrived a moment later (the sandbox cannot tell it from an early one; see the report).
     violations = live.sandbox.stats.retry_after_violations(tolerance=0.05)
