@@ -42,7 +42,8 @@ def test_every_document_gets_one_result_in_input_order(mocked: responses.Request
     assert [result.input_index for result in results] == list(range(25))
     failed = [result.input_index for result in results if result.status is ResultStatus.FAILED]
     assert failed == [3, 17]
-    assert sum(len(json.loads(call.request.body)["Targets"]) for call in list(mocked.calls)[1:]) == 23
+    sent = [json.loads(call.request.body or b"") for call in list(mocked.calls)[1:]]
+    assert sum(len(body["Targets"]) for body in sent) == 23
 
 
 def test_a_streamed_input_is_read_only_a_bounded_way_ahead(
