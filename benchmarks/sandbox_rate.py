@@ -15,29 +15,11 @@ from collections.abc import Callable
 import requests
 
 from benchmarks.report import write_section
+from benchmarks.sandboxes import access_token
 from connector.sandbox.config import SandboxConfig
 from connector.sandbox.server import Sandbox
 
 HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
-
-
-def token_for(sandbox: Sandbox) -> str:
-    """:returns: a client-credentials access token for the sandbox's full-access application."""
-    assert sandbox.clients is not None
-    client = sandbox.clients.secret_client
-    response = requests.post(
-        sandbox.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.read_secret(),
-            "resource": sandbox.origin,
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    token: str = response.json()["access_token"]
-    return token
 
 
 def timed(label: str, count: int, action: Callable[[], int]) -> tuple[str, int, float]:
@@ -57,7 +39,7 @@ def startup_seconds() -> float:
     with tempfile.TemporaryDirectory() as state:
         started = time.perf_counter()
         with Sandbox(SandboxConfig(state_dir=Path(state))) as sandbox:
-            headers = {**HEADERS, "Authorization": f"Bearer {token_for(sandbox)}"}
+            headers = {**HEADERS, "Authorization": f"Bearer {access_token(sandbox)}"}
             requests.get(f"{sandbox.api_root}WhoAmI()", headers=headers, timeout=30).raise_for_status()
             return time.perf_counter() - started
 
@@ -87,7 +69,7 @@ def main() -> None:
         session = requests.Session()
         session.trust_env = False
         session.headers.update(HEADERS)
-        session.headers["Authorization"] = f"Bearer {token_for(sandbox)}"
+        session.headers["Authorization"] = f"Bearer {access_token(sandbox)}"
         root = sandbox.api_root
 
         def gets() -> int:
