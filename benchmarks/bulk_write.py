@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.charts import bar_chart
+from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 from benchmarks.venvs import VenvError, ensure_venv
 from connector.context import RuntimeContext
@@ -228,13 +228,7 @@ def run_peer(sandbox: SandboxProcess, records: int, chunk: int) -> dict[str, Any
         "marker": marker,
     }
     environment = {**os.environ, "REQUESTS_CA_BUNDLE": sandbox.ca_bundle}
-    completed = subprocess.run(
-        [str(python), "-c", _PEER_SCRIPT], input=json.dumps(spec), capture_output=True, text=True,
-        env=environment, check=False, timeout=1800,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"Microsoft's client failed: {completed.stderr.strip()[-2000:]}")
-    outcome: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    outcome = run_json_child([str(python), "-c", _PEER_SCRIPT], spec, env=environment)
     outcome["stored"] = sandbox.count_marked(marker)
     return outcome
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.charts import bar_chart
+from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 from benchmarks.venvs import CACHE_ENV, VenvError, cache_dir, ensure_venv
 
@@ -165,24 +166,12 @@ def prepare_peer(name: str, requirement: str) -> Path:
 
 def run_peer(python: Path, driver: str, job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run a peer's driver in its environment; the job (with the secret) goes through stdin."""
-    completed = subprocess.run(
-        [str(python), "-c", driver], input=json.dumps(job), capture_output=True, text=True, env=env,
-        check=False, timeout=3600,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(completed.stderr.strip()[-2000:])
-    measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return measured
+    return run_json_child([str(python), "-c", driver], job, env=env, timeout=3600)
 
 
 def run_ours(job: dict[str, Any]) -> dict[str, Any]:
     """Measure the connector in a fresh interpreter of the project's own environment."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peers_read", "--child"], input=json.dumps(job), capture_output=True,
-        text=True, check=True, timeout=3600,
-    )
-    measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return measured
+    return run_json_child([sys.executable, "-m", "benchmarks.peers_read", "--child"], job, timeout=3600)
 
 
 def peer_environment(ca_file: str, origin: str) -> dict[str, str]:

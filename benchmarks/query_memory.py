@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
+from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
@@ -72,16 +72,7 @@ def _peak_mb() -> float:
 def run_child(settings: dict[str, Any], records: int, page_size: int, read_ahead: bool = False) -> dict[str, Any]:
     """Measure in a fresh interpreter; the settings (with the client secret) go through stdin, never argv."""
     command = [sys.executable, "-m", "benchmarks.query_memory", "--child", str(records), "--page-size", str(page_size)]
-    completed = subprocess.run(
-        [*command, *(["--read-ahead"] if read_ahead else [])],
-        input=json.dumps(settings),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return measured
+    return run_json_child([*command, *(["--read-ahead"] if read_ahead else [])], settings)
 
 
 def main() -> None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.charts import bar_chart
+from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
@@ -90,16 +90,7 @@ def measure_connector(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_child(side: str, job: dict[str, Any]) -> dict[str, Any]:
     """Measure one side in a fresh interpreter; the job (with secrets) goes through stdin."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.read_throughput", "--child", side],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return measured
+    return run_json_child([sys.executable, "-m", "benchmarks.read_throughput", "--child", side], job)
 
 
 def main() -> None:
