@@ -17,27 +17,16 @@ from connector.results import ResultStatus
 from connector.sandbox.config import SandboxConfig
 from connector.sandbox.faults import FaultSettings
 from connector.sandbox.server import Sandbox
-from tests.operations_fixtures import Live, live
+from tests.operations_fixtures import Live, live, op_sandbox
 from tests.sandbox_fixtures import start_sandbox
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["live"]
+__all__ = ["live", "op_sandbox"]
 
 SEEDED = 3000
 API_PATH = "/api/data/v9.2/"
-
-
-@pytest.fixture(scope="module")
-def op_sandbox() -> Iterator[Sandbox]:
-    """A sandbox with 3,000 accounts, shared by this module."""
-    sb = start_sandbox(SandboxConfig())
-    sb.seed(SEEDED)
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture

@@ -4,32 +4,15 @@ only, $top, formatted values and FetchXML paging, checked against the server's s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from urllib.parse import parse_qs
 
-import pytest
-
 from connector.results import ResultStatus
-from connector.sandbox.config import SandboxConfig
-from connector.sandbox.server import Sandbox
-from tests.operations_fixtures import Live, live
-from tests.sandbox_fixtures import start_sandbox
+from tests.operations_fixtures import Live, live, op_sandbox
 
-__all__ = ["live"]
+__all__ = ["live", "op_sandbox"]
 
 SEEDED = 20_000
 API_PATH = "/api/data/v9.2/"
-
-
-@pytest.fixture(scope="module")
-def op_sandbox() -> Iterator[Sandbox]:
-    """A sandbox seeded with 20,000 accounts, shared by this module."""
-    sb = start_sandbox(SandboxConfig())
-    sb.seed(SEEDED)
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 def account_ids(live: Live) -> list[str]:
