@@ -34,9 +34,9 @@ from benchmarks.venvs import VenvError, ensure_venv
 from connector.context import RuntimeContext
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
-from connector.sandbox.config import SandboxConfig
-from connector.sandbox.limits import LimitSettings
-from connector.sandbox.server import Sandbox
+from dataverse_sandbox.config import SandboxConfig
+from dataverse_sandbox.limits import LimitSettings
+from dataverse_sandbox.server import Sandbox
 
 CONNECTOR_ID = "dynamics365-ce"
 PEER = "powerplatform-dataverse-client==1.1.0"
@@ -77,13 +77,15 @@ def _serve(config: SandboxConfig, channel: Connection) -> None:
     with Sandbox(config) as sandbox:
         assert sandbox.clients is not None
         client = sandbox.clients.secret_client
-        channel.send({
-            "origin": sandbox.origin,
-            "token_url": sandbox.token_url,
-            "client_id": client.client_id,
-            "client_secret": client.read_secret(),
-            "ca_bundle": str(sandbox.ca_cert_path) if sandbox.ca_cert_path else "",
-        })
+        channel.send(
+            {
+                "origin": sandbox.origin,
+                "token_url": sandbox.token_url,
+                "client_id": client.client_id,
+                "client_secret": client.read_secret(),
+                "ca_bundle": str(sandbox.ca_cert_path) if sandbox.ca_cert_path else "",
+            }
+        )
         service = sandbox.service
         while True:
             command, argument = channel.recv()
@@ -95,11 +97,13 @@ def _serve(config: SandboxConfig, channel: Connection) -> None:
             elif command == "stats":
                 since = float(argument)
                 records = [r for r in sandbox.stats.requests(since=since) if r.principal is not None]
-                channel.send({
-                    "requests": [(r.time, r.finished, r.status, r.throttled) for r in records],
-                    "violations": len(sandbox.stats.retry_after_violations(tolerance=0.05)),
-                    "now": sandbox.clock.now(),
-                })
+                channel.send(
+                    {
+                        "requests": [(r.time, r.finished, r.status, r.throttled) for r in records],
+                        "violations": len(sandbox.stats.retry_after_violations(tolerance=0.05)),
+                        "now": sandbox.clock.now(),
+                    }
+                )
 
 
 class SandboxProcess:
@@ -198,13 +202,21 @@ def run_connector(sandbox: SandboxProcess, records: int, bulk: dict[str, Any]) -
         context = RuntimeContext(ca_bundle=sandbox.ca_bundle or None)
         connection = host.connect(CONNECTOR_ID, sandbox.settings, context)
         # Warm up: the token and the table's metadata, outside the timing, as for the peer.
-        list(host.execute_operation(CONNECTOR_ID, connection, "get", {"entity_set": "accounts"},
-                                    [{"@odata.editLink": "accounts(00000000-0000-0000-0000-000000000000)"}]))
+        list(
+            host.execute_operation(
+                CONNECTOR_ID,
+                connection,
+                "get",
+                {"entity_set": "accounts"},
+                [{"@odata.editLink": "accounts(00000000-0000-0000-0000-000000000000)"}],
+            )
+        )
         documents = ({"name": f"{marker} {index}", "revenue": index} for index in range(records))
         options = {"entity_set": "accounts", "bulk": bulk}
         started = time.perf_counter()
-        statuses = [result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options,
-                                                                         documents)]
+        statuses = [
+            result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options, documents)
+        ]
         elapsed = time.perf_counter() - started
     finally:
         host.close()
@@ -242,15 +254,15 @@ def main() -> None:
     args = parser.parse_args()
     records: int = args.records
     contenders: list[tuple[str, str, Any]] = [
-        ("connector, bulk defaults (CreateMultiple, 100 per request, adaptive concurrency)", "ours",
-         {"mode": "auto"}),
+        ("connector, bulk defaults (CreateMultiple, 100 per request, adaptive concurrency)", "ours", {"mode": "auto"}),
         ("connector, bulk, 1000 per request", "ours", {"mode": "auto", "batch_size": 1000}),
         ("connector, $batch, 100 per request", "ours", {"mode": "batch"}),
     ]
     if not args.no_peer:
         contenders.append(("Microsoft powerplatform-dataverse-client 1.1.0, CreateMultiple of 1000", "peer", 1000))
-        contenders.append((f"Microsoft powerplatform-dataverse-client 1.1.0, one CreateMultiple of {records:,}",
-                           "peer", records))
+        contenders.append(
+            (f"Microsoft powerplatform-dataverse-client 1.1.0, one CreateMultiple of {records:,}", "peer", records)
+        )
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in contenders}
     with SandboxProcess(tls=True) as sandbox:
         # Interleaved rounds, so that a busy moment of this shared machine does not fall on one contender only.
@@ -259,8 +271,10 @@ def main() -> None:
                 if round_number and "one request per record" in label:
                     continue  # 10,000 requests once is enough to know their cost
                 try:
-                    run = run_connector(sandbox, records, option) if kind == "ours" else run_peer(
-                        sandbox, records, option
+                    run = (
+                        run_connector(sandbox, records, option)
+                        if kind == "ours"
+                        else run_peer(sandbox, records, option)
                     )
                 except (VenvError, RuntimeError) as error:
                     print(f"{label}: skipped ({error})", file=sys.stderr)
@@ -271,8 +285,10 @@ def main() -> None:
     # record cannot go faster than that) and without any (the raw cost of a request on this machine).
     for limited in (True, False):
         where = "Dataverse's limits" if limited else "no limits"
-        pair = [(f"connector, bulk defaults, {where}", {"mode": "auto"}),
-                (f"connector, one request per record, {where}", {"mode": "off"})]
+        pair = [
+            (f"connector, bulk defaults, {where}", {"mode": "auto"}),
+            (f"connector, one request per record, {where}", {"mode": "off"}),
+        ]
         with SandboxProcess(limits=LimitSettings(enabled=limited)) as sandbox:
             for round_number in range(args.repeat):
                 for label, option in pair:
@@ -297,6 +313,7 @@ def report(records: int, rows: dict[str, dict[str, Any]], *, write: bool) -> Non
         single = rows.get(f"connector, one request per record, {where}", {}).get("seconds")
         grouped = rows.get(f"connector, bulk defaults, {where}", {}).get("seconds")
         return f"**{single / grouped:.1f}x**" if single and grouped else "not measured"
+
     lines = [
         "| contender | seconds | records/s | bulk defaults faster by | records stored | failed |",
         "|---|---:|---:|---:|---:|---:|",
@@ -331,9 +348,15 @@ def report(records: int, rows: dict[str, dict[str, Any]], *, write: bool) -> Non
                 " What would close it: a larger default chunk for tables whose records are small, and less"
                 " per-record Python work in the connector (results built lazily from the ids)."
             )
-    charted = bar_chart(CHART, f"B3: {records:,} creates, records per second (higher is better)",
-                        [(label.split(",")[0] + "," + label.split(",", 1)[1][:40], records / row["seconds"])
-                         for label, row in rows.items()], "records per second")
+    charted = bar_chart(
+        CHART,
+        f"B3: {records:,} creates, records per second (higher is better)",
+        [
+            (label.split(",")[0] + "," + label.split(",", 1)[1][:40], records / row["seconds"])
+            for label, row in rows.items()
+        ],
+        "records per second",
+    )
     chart = "\n\n![B3 throughput](benchmarks/bulk_write.png)" if charted else ""
     body = f"""{table}
 

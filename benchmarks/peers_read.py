@@ -73,16 +73,18 @@ if _login:
     requests.sessions.Session.request = _redirected
 '''
 
-_PEAK = '''
+_PEAK = """
 def peak_mb():
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-'''
+"""
 
-MICROSOFT_DRIVER = _PEAK + '''
+MICROSOFT_DRIVER = (
+    _PEAK
+    + """
 import json, sys, time
 from azure.identity import ClientSecretCredential
 from PowerPlatform.Dataverse.client import DataverseClient
@@ -98,9 +100,12 @@ with DataverseClient(job["origin"], credential) as client:
             count += 1
 seconds = time.perf_counter() - started
 print(json.dumps({"records": count, "seconds": seconds, "peak_mb": peak_mb()}))
-'''
+"""
+)
 
-AIRBYTE_DRIVER = _PEAK + '''
+AIRBYTE_DRIVER = (
+    _PEAK
+    + """
 import json, logging, sys, time
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, Type
 from source_microsoft_dataverse.source import SourceMicrosoftDataverse
@@ -122,7 +127,8 @@ for message in SourceMicrosoftDataverse().read(logger, config, catalog, None):
         count += 1
 seconds = time.perf_counter() - started
 print(json.dumps({"records": count, "seconds": seconds, "peak_mb": peak_mb()}))
-'''
+"""
+)
 
 
 def measure_ours(job: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +164,10 @@ def prepare_peer(name: str, requirement: str) -> Path:
     python = ensure_venv(name, [requirement])
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout.strip()
     (Path(purelib) / "sitecustomize.py").write_text(SHIM, encoding="utf-8")
     return python
@@ -178,8 +187,14 @@ def peer_environment(ca_file: str, origin: str) -> dict[str, str]:
     """:returns: the peers' process environment: trust the sandbox CA, send Entra's host to the sandbox, and
     nothing of the project's own import path."""
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
-    env.update({"REQUESTS_CA_BUNDLE": ca_file, "D365_BENCH_TRUST": ca_file, "D365_BENCH_LOGIN": origin,
-                "NO_PROXY": "127.0.0.1,localhost"})
+    env.update(
+        {
+            "REQUESTS_CA_BUNDLE": ca_file,
+            "D365_BENCH_TRUST": ca_file,
+            "D365_BENCH_LOGIN": origin,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
     return env
 
 
@@ -188,8 +203,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="accounts to seed and read")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each side")
     parser.add_argument("--page-size", type=int, default=5000, help="records per page")
-    parser.add_argument("--cache-dir", help=f"where the peers' environments live (default: ${CACHE_ENV} or "
-                        f"{cache_dir()})")
+    parser.add_argument(
+        "--cache-dir", help=f"where the peers' environments live (default: ${CACHE_ENV} or {cache_dir()})"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     args = parser.parse_args()
@@ -200,8 +216,8 @@ def main() -> None:
         os.environ[CACHE_ENV] = args.cache_dir
 
     from benchmarks.sandboxes import connector_settings, runtime_context_fields
-    from connector.sandbox.config import SandboxConfig
-    from connector.sandbox.server import Sandbox
+    from dataverse_sandbox.config import SandboxConfig
+    from dataverse_sandbox.server import Sandbox
 
     peers: dict[str, tuple[Path, str]] = {}
     unavailable: dict[str, str] = {}
@@ -220,14 +236,22 @@ def main() -> None:
         assert sandbox.clients is not None
         assert sandbox.ca_cert_path is not None
         client = sandbox.clients.secret_client
-        peer_job = {"origin": sandbox.origin, "tenant": sandbox.tenant_id, "client_id": client.client_id,
-                    "secret": client.read_secret(), "page_size": args.page_size}
-        our_job = {"settings": connector_settings(sandbox), "context": runtime_context_fields(sandbox),
-                   "page_size": args.page_size}
+        peer_job = {
+            "origin": sandbox.origin,
+            "tenant": sandbox.tenant_id,
+            "client_id": client.client_id,
+            "secret": client.read_secret(),
+            "page_size": args.page_size,
+        }
+        our_job = {
+            "settings": connector_settings(sandbox),
+            "context": runtime_context_fields(sandbox),
+            "page_size": args.page_size,
+        }
         env = peer_environment(str(sandbox.ca_cert_path), sandbox.origin)
         sides = list(runs)
         for round_index in range(args.rounds):
-            order = sides[round_index % len(sides):] + sides[: round_index % len(sides)]
+            order = sides[round_index % len(sides) :] + sides[: round_index % len(sides)]
             for side in order:
                 if side in unavailable:
                     continue
@@ -245,20 +269,30 @@ def main() -> None:
                     runs.pop(side, None)
                     continue
                 runs[side].append(measured)
-                print(f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
-                      file=sys.stderr)
+                print(
+                    f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
+                    file=sys.stderr,
+                )
     body = report(args, ours, runs, unavailable)
     print(body)
     if not args.no_write:
-        write_section("peers_read", "B6 peers on reads: Microsoft's client and Airbyte's source against the connector",
-                      f"python -m benchmarks.peers_read --records {args.records} --rounds {args.rounds}", body)
+        write_section(
+            "peers_read",
+            "B6 peers on reads: Microsoft's client and Airbyte's source against the connector",
+            f"python -m benchmarks.peers_read --records {args.records} --rounds {args.rounds}",
+            body,
+        )
 
 
-def report(args: argparse.Namespace, ours: str, runs: dict[str, list[dict[str, Any]]],
-           unavailable: dict[str, str]) -> str:
+def report(
+    args: argparse.Namespace, ours: str, runs: dict[str, list[dict[str, Any]]], unavailable: dict[str, str]
+) -> str:
     """:returns: the Markdown section."""
-    medians = {side: statistics.median(item["records"] / item["seconds"] for item in items)
-               for side, items in runs.items() if items}
+    medians = {
+        side: statistics.median(item["records"] / item["seconds"] for item in items)
+        for side, items in runs.items()
+        if items
+    }
     peaks = {side: max(item["peak_mb"] for item in items) for side, items in runs.items() if items}
     lines = [
         "| client | median records/s | rounds (records/s) | peak RSS (MB) | ours (defaults) / theirs |",
@@ -270,30 +304,37 @@ def report(args: argparse.Namespace, ours: str, runs: dict[str, list[dict[str, A
         lines.append(f"| {side} | {rate:,.0f} | {each} | {peaks[side]:.0f} | {relative} |")
     lines += [
         "",
-        (f"{args.records:,} accounts, every column, {args.page_size:,}-record pages, https on loopback with the "
-        "sandbox's own CA; each side in a fresh process (peers in their own virtual environments under the "
-        "benchmark cache), timed from its first request (token and table lookup included) to its last record; "
-        f"medians of {args.rounds} rounds in rotating order. Peak RSS is the process's `VmHWM`, imports included."),
+        (
+            f"{args.records:,} accounts, every column, {args.page_size:,}-record pages, https on loopback with the "
+            "sandbox's own CA; each side in a fresh process (peers in their own virtual environments under the "
+            "benchmark cache), timed from its first request (token and table lookup included) to its last record; "
+            f"medians of {args.rounds} rounds in rotating order. Peak RSS is the process's `VmHWM`, imports included."
+        ),
         "",
-        ("What each side hands over per record: Microsoft's client a `Record` object per row (pages of them); "
-        "Airbyte's source an `AirbyteMessage` (pydantic) per row, read in-process through its "
-        "`AbstractSource.read` (without the JSON serialisation to standard output that its CLI adds); the "
-        "connector an `OperationResult` per row through the `execute_operation` hook. None of the peers asks for "
-        "the next page before the current one is handed over; the connector does with its `read_ahead` option "
-        "(second row)."),
+        (
+            "What each side hands over per record: Microsoft's client a `Record` object per row (pages of them); "
+            "Airbyte's source an `AirbyteMessage` (pydantic) per row, read in-process through its "
+            "`AbstractSource.read` (without the JSON serialisation to standard output that its CLI adds); the "
+            "connector an `OperationResult` per row through the `execute_operation` hook. None of the peers asks for "
+            "the next page before the current one is handed over; the connector does with its `read_ahead` option "
+            "(second row)."
+        ),
         "",
-        ("How the peers were pointed at the sandbox (the harness's only changes, see the script's docstring): "
-        "Microsoft's client got an `azure.identity.ClientSecretCredential` with `authority=<sandbox origin>` and "
-        "`disable_instance_discovery=True`; Airbyte's source, which hard-codes "
-        "`https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`, got a `sitecustomize.py` in its own "
-        "environment that rewrites that prefix to the sandbox in `requests.Session.request`; both trust the "
-        "sandbox CA through `REQUESTS_CA_BUNDLE`, and Airbyte's CDK, which sends with `Session.send` (ignoring "
-        "that variable), through the same shim making `certifi.where()` return the sandbox CA."),
+        (
+            "How the peers were pointed at the sandbox (the harness's only changes, see the script's docstring): "
+            "Microsoft's client got an `azure.identity.ClientSecretCredential` with `authority=<sandbox origin>` and "
+            "`disable_instance_discovery=True`; Airbyte's source, which hard-codes "
+            "`https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`, got a `sitecustomize.py` in its own "
+            "environment that rewrites that prefix to the sandbox in `requests.Session.request`; both trust the "
+            "sandbox CA through `REQUESTS_CA_BUNDLE`, and Airbyte's CDK, which sends with `Session.send` (ignoring "
+            "that variable), through the same shim making `certifi.where()` return the sandbox CA."
+        ),
     ]
     for side, reason in unavailable.items():
         lines += ["", f"**{side}** was not measured: {reason}"]
-    if len(medians) > 1 and bar_chart(CHART, "B6: the same Query through each client (median records/s)",
-                                      list(medians.items()), "records/s"):
+    if len(medians) > 1 and bar_chart(
+        CHART, "B6: the same Query through each client (median records/s)", list(medians.items()), "records/s"
+    ):
         lines += ["", f"![B6 peers on reads](benchmarks/{CHART.name})"]
     return "\n".join(lines)
 

@@ -90,8 +90,8 @@ def main() -> None:
 
     from urllib.parse import urlsplit
 
-    from connector.sandbox.config import SandboxConfig
-    from connector.sandbox.server import Sandbox
+    from dataverse_sandbox.config import SandboxConfig
+    from dataverse_sandbox.server import Sandbox
 
     with Sandbox(SandboxConfig()) as sandbox:
         sandbox.seed(n_accounts=max(args.records, args.baseline))
@@ -109,13 +109,17 @@ def main() -> None:
             },
         }
         measured = {
-            mode: (run_child(settings, args.baseline, args.page_size, ahead),
-                   run_child(settings, args.records, args.page_size, ahead))
+            mode: (
+                run_child(settings, args.baseline, args.page_size, ahead),
+                run_child(settings, args.records, args.page_size, ahead),
+            )
             for mode, ahead in (("defaults", False), ("read_ahead", True))
         }
     rows = [
-        ("| Query | records | peak RSS before the query (MB) | peak RSS after (MB) | growth (MB) | seconds | "
-        "records/s |"),
+        (
+            "| Query | records | peak RSS before the query (MB) | peak RSS after (MB) | growth (MB) | seconds | "
+            "records/s |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, pair in measured.items():

@@ -108,27 +108,36 @@ def main() -> None:
         return
 
     from benchmarks.sandboxes import access_token, connector_settings, runtime_context_fields, verify_of
-    from connector.sandbox.config import SandboxConfig
-    from connector.sandbox.server import Sandbox
+    from dataverse_sandbox.config import SandboxConfig
+    from dataverse_sandbox.server import Sandbox
 
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     with Sandbox(SandboxConfig(tls=args.tls)) as sandbox:
         sandbox.seed(n_accounts=args.records)
-        bare_job = {"api_root": sandbox.api_root, "token": access_token(sandbox), "verify": verify_of(sandbox),
-                    "page_size": args.page_size}
-        connector_job = {"settings": connector_settings(sandbox), "context": runtime_context_fields(sandbox),
-                         "page_size": args.page_size}
+        bare_job = {
+            "api_root": sandbox.api_root,
+            "token": access_token(sandbox),
+            "verify": verify_of(sandbox),
+            "page_size": args.page_size,
+        }
+        connector_job = {
+            "settings": connector_settings(sandbox),
+            "context": runtime_context_fields(sandbox),
+            "page_size": args.page_size,
+        }
         for round_index in range(args.rounds):
             # Rotate which side goes first, so warming and drift do not favour one.
-            order = SIDES[round_index % len(SIDES):] + SIDES[: round_index % len(SIDES)]
+            order = SIDES[round_index % len(SIDES) :] + SIDES[: round_index % len(SIDES)]
             for side in order:
                 job = bare_job if side == "bare" else {**connector_job, "read_ahead": side == "read_ahead"}
                 measured = run_child("bare" if side == "bare" else "connector", job)
                 if measured["records"] != args.records:
                     raise SystemExit(f"{side} read {measured['records']} records, expected {args.records}")
                 runs[side].append(measured)
-                print(f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
-                      file=sys.stderr)
+                print(
+                    f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
+                    file=sys.stderr,
+                )
     body = report(args, runs)
     print(body)
     if not args.no_write:
@@ -149,8 +158,10 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> s
     ahead = medians["read_ahead"] / medians["bare"]
     closed = any(item.get("connection_close") for item in runs["bare"])
     rows = [
-        ("| run | bare `requests.Session` (records/s) | connector, defaults (records/s) | connector, `read_ahead` "
-        "(records/s) |"),
+        (
+            "| run | bare `requests.Session` (records/s) | connector, defaults (records/s) | connector, `read_ahead` "
+            "(records/s) |"
+        ),
         "|---|---:|---:|---:|",
         *(
             f"| round {index + 1} | {bare:,.0f} | {ours:,.0f} | {early:,.0f} |"
@@ -158,18 +169,22 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> s
                 zip(rates["bare"], rates["connector"], rates["read_ahead"], strict=True)
             )
         ),
-        (f"| **median** | **{medians['bare']:,.0f}** | **{medians['connector']:,.0f}** | "
-        f"**{medians['read_ahead']:,.0f}** |"),
+        (
+            f"| **median** | **{medians['bare']:,.0f}** | **{medians['connector']:,.0f}** | "
+            f"**{medians['read_ahead']:,.0f}** |"
+        ),
     ]
     lines = [
         *rows,
         "",
-        (f"Connector / bare loop: **{ahead:.2f}** with `read_ahead` (target ≥ {TARGET}: "
-        f"{'met' if ahead >= TARGET else '**missed**'}), **{plain:.2f}** with the defaults (one page at a time: "
-        f"{'met' if plain >= TARGET else '**missed**'}). {args.records:,} accounts, every column, "
-        f"{args.page_size:,} records per page, {'https' if args.tls else 'http'} on loopback; each run in a fresh "
-        "process, the sandbox in the parent process; token and table metadata fetched before the clock starts on "
-        "every side; medians of the rounds, the order of the three sides rotated each round."),
+        (
+            f"Connector / bare loop: **{ahead:.2f}** with `read_ahead` (target ≥ {TARGET}: "
+            f"{'met' if ahead >= TARGET else '**missed**'}), **{plain:.2f}** with the defaults (one page at a time: "
+            f"{'met' if plain >= TARGET else '**missed**'}). {args.records:,} accounts, every column, "
+            f"{args.page_size:,} records per page, {'https' if args.tls else 'http'} on loopback; each run in a fresh "
+            "process, the sandbox in the parent process; token and table metadata fetched before the clock starts on "
+            "every side; medians of the rounds, the order of the three sides rotated each round."
+        ),
         "",
         (
             "The sandbox's server closed the connection after every response (no keep-alive), so every side paid "
@@ -179,29 +194,35 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> s
             else "The sandbox kept connections alive: every side reused one connection for all its pages."
         ),
         "",
-        ("Where the time goes: the server builds each page (about two thirds of the bare loop's time on this "
-        "machine), the client parses it (`json`), and the connector also builds one result per record (the record "
-        "copied, `@odata.editLink` added, `id`/`etag`/`entity_url` properties, a frozen `OperationResult`): a few "
-        "microseconds per record, of which constructing the frozen dataclass is about half. With the defaults "
-        "that work adds to the loop's time, because the next page is requested only once the previous one has "
-        "been handed over (so memory holds one page). With `read_ahead`, the next page is requested as soon as a "
-        "page arrives, so the server prepares it while the connector hands over the current one: the connector's "
-        "work overlaps the server's instead of adding to it, at the cost of a second page in memory."),
+        (
+            "Where the time goes: the server builds each page (about two thirds of the bare loop's time on this "
+            "machine), the client parses it (`json`), and the connector also builds one result per record (the record "
+            "copied, `@odata.editLink` added, `id`/`etag`/`entity_url` properties, a frozen `OperationResult`): a few "
+            "microseconds per record, of which constructing the frozen dataclass is about half. With the defaults "
+            "that work adds to the loop's time, because the next page is requested only once the previous one has "
+            "been handed over (so memory holds one page). With `read_ahead`, the next page is requested as soon as a "
+            "page arrives, so the server prepares it while the connector hands over the current one: the connector's "
+            "work overlaps the server's instead of adding to it, at the cost of a second page in memory."
+        ),
     ]
     if plain < TARGET:
         lines += [
             "",
-            (f"Missed with the defaults ({plain:.2f}): the per-record result costs more than 10% of a loop that only "
-            "parses pages. What would close it without read-ahead: cheaper results (a slotted, non-frozen result "
-            "type, or the payload shared with the page instead of copied) — `OperationResult` is the hook "
-            "contract's type (`connector/results.py`), so that is a contract change, not a Query change; or "
-            "`read_ahead` on by default (the ratio above), at the cost of a second page in memory (B2)."),
+            (
+                f"Missed with the defaults ({plain:.2f}): the per-record result costs more than 10% of a loop that "
+                "only parses pages. What would close it without read-ahead: cheaper results (a slotted, non-frozen "
+                "result type, or the payload shared with the page instead of copied) — `OperationResult` is the hook "
+                "contract's type (`connector/results.py`), so that is a contract change, not a Query change; or "
+                "`read_ahead` on by default (the ratio above), at the cost of a second page in memory (B2)."
+            ),
         ]
     if ahead < TARGET:
         lines += [
             "",
-            (f"Missed with `read_ahead` ({ahead:.2f}): on this 2-core machine the sandbox, the connector and its "
-            "read-ahead thread share two cores, so the overlap is partial."),
+            (
+                f"Missed with `read_ahead` ({ahead:.2f}): on this 2-core machine the sandbox, the connector and its "
+                "read-ahead thread share two cores, so the overlap is partial."
+            ),
         ]
     chart_bars = [
         ("bare requests loop", medians["bare"]),

@@ -16,8 +16,8 @@ import requests
 
 from benchmarks.report import write_section
 from benchmarks.sandboxes import access_token
-from connector.sandbox.config import SandboxConfig
-from connector.sandbox.server import Sandbox
+from dataverse_sandbox.config import SandboxConfig
+from dataverse_sandbox.server import Sandbox
 
 HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connector.sandbox.server import Sandbox
+from dataverse_sandbox.server import Sandbox
 
 __all__ = ["access_token", "connector_settings", "runtime_context_fields", "verify_of"]
 

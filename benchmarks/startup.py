@@ -82,15 +82,19 @@ def main() -> None:
     lines = [
         *rows,
         "",
-        (f"Plugin side / `import requests, pluggy`: **{ratio:.2f}x** (target ≤ {TARGET}x: {verdict}); above the "
-        f"empty interpreter's {floor * 1000:.0f} ms floor: {above:.2f}x. {args.runs} runs of each, interleaved, "
-        "each a fresh process timed from spawn to exit; medians."),
+        (
+            f"Plugin side / `import requests, pluggy`: **{ratio:.2f}x** (target ≤ {TARGET}x: {verdict}); above the "
+            f"empty interpreter's {floor * 1000:.0f} ms floor: {above:.2f}x. {args.runs} runs of each, interleaved, "
+            "each a fresh process timed from spawn to exit; medians."
+        ),
         "",
-        ("The plugin side imports no HTTP library at all: `plugin.py` imports nothing heavy at module level, and "
-        "`requests`, the transport, OAuth and the Dataverse modules load on the first `connect`. What it pays for "
-        "is discovery: `importlib.metadata` reading the installed distributions' entry points, pluggy's manager, "
-        "and the manifest and hook contract. Modules of that side whose own import took longest "
-        "(`-X importtime`, self time):"),
+        (
+            "The plugin side imports no HTTP library at all: `plugin.py` imports nothing heavy at module level, and "
+            "`requests`, the transport, OAuth and the Dataverse modules load on the first `connect`. What it pays for "
+            "is discovery: `importlib.metadata` reading the installed distributions' entry points, pluggy's manager, "
+            "and the manifest and hook contract. Modules of that side whose own import took longest "
+            "(`-X importtime`, self time):"
+        ),
         "",
         "| module | ms |",
         "|---|---:|",
@@ -99,14 +103,20 @@ def main() -> None:
     if ratio > TARGET:
         lines += [
             "",
-            ("Missed: the discovery above costs more than the two libraries' imports. What would close it: reading "
-            "entry points for the one group only through a cached index, and loading the manifest lazily."),
+            (
+                "Missed: the discovery above costs more than the two libraries' imports. What would close it: reading "
+                "entry points for the one group only through a cached index, and loading the manifest lazily."
+            ),
         ]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section("startup", "B5 start-up: importing the plugin and listing connectors",
-                      f"python -m benchmarks.startup --runs {args.runs}", body)
+        write_section(
+            "startup",
+            "B5 start-up: importing the plugin and listing connectors",
+            f"python -m benchmarks.startup --runs {args.runs}",
+            body,
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from benchmarks.report import write_section
 from connector.context import RuntimeContext
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
-from connector.sandbox.limits import LimitSettings
+from dataverse_sandbox.limits import LimitSettings
 
 CHART = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "throttled.png"
 TARGET = 1.15
@@ -46,8 +46,9 @@ def run_job(sandbox: SandboxProcess, records: int, batch_size: int) -> dict[str,
         connection = host.connect(CONNECTOR_ID, sandbox.settings, RuntimeContext())
         documents = ({"name": f"{marker} {index}"} for index in range(records))
         options = {"entity_set": "accounts", "bulk": {"batch_size": batch_size}}
-        statuses = [result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options,
-                                                                         documents)]
+        statuses = [
+            result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options, documents)
+        ]
         elapsed = time.perf_counter() - started
     finally:
         host.close()
@@ -111,11 +112,11 @@ def main() -> None:
 
 Target: no record failed or duplicated, in at most {TARGET}x the least time the limits allow: **{verdict}**. The
 sandbox allowed {budget} requests per {window:g}-second sliding window and {args.max_concurrent} concurrent requests
-per principal; the job needed {outcome['requests']} counted requests, {args.windows} windows' budgets. The least
+per principal; the job needed {outcome["requests"]} counted requests, {args.windows} windows' budgets. The least
 time is `floor((R - 1) / N) * W` plus the median service time of one bulk request
-({outcome['service_seconds']:.2f} s); the sandbox's `Retry-After` is whole seconds rounded up, so every window
+({outcome["service_seconds"]:.2f} s); the sandbox's `Retry-After` is whole seconds rounded up, so every window
 costs up to a second more than the bound. Requests that came back before a `Retry-After` had elapsed, as the
-sandbox counts them: {outcome['violations']}. The connector ran with its defaults but for the chunk size
+sandbox counts them: {outcome["violations"]}. The connector ran with its defaults but for the chunk size
 ({args.batch_size} records per request, so that the job needs many windows): it learned the concurrency limit
 from the first `0x80072326` refusal and kept under it, and every `429` closed the gate for all its threads until
 `Retry-After` had passed.{chart}"""

@@ -1,22 +1,19 @@
-"""Shared fixtures: each family lives in its own module and is imported here so every test file can use it."""
+"""The suite's one place where fixtures are wired: fixture modules shared by several folders are registered here as
+plugins, and a folder with fixtures of its own has one ``conftest.py`` (``tests/sandbox/entra``).
+Test modules import helpers (functions, classes) from ``tests/support``, never fixtures.
+"""
 
 from pathlib import Path
 
 import pytest
 
-from tests.interop_fixtures import oidc_interop
-from tests.network_guard import loopback_only_network
-from tests.sandbox_fixtures import api, make_sandbox, no_access_api, read_only_api, sandbox
-
-__all__ = [
-    "api",
-    "isolated_connector_home",
-    "loopback_only_network",
-    "make_sandbox",
-    "no_access_api",
-    "oidc_interop",
-    "read_only_api",
-    "sandbox",
+pytest_plugins = [
+    "tests.support.network_guard",
+    "tests.support.sandbox",
+    "tests.support.dataverse",
+    "tests.support.operations",
+    "tests.support.interop",
+    "tests.support.diagnostics",
 ]
 
 

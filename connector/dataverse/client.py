@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
-from connector.dataverse.replies import json_body
+from connector.dataverse.odata.answers import json_body
 from connector.settings import ConnectionSettings
 from connector.transport import Transport, origin_of
 

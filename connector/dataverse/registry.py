@@ -13,21 +13,21 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from connector.context import RuntimeContext
-from connector.dataverse.associations import associate, disassociate
-from connector.dataverse.browse import browse
-from connector.dataverse.bulk import write_in_bulk
-from connector.dataverse.changes import UNTRACKABLE_OPTIONS
+from connector.dataverse.bulk.runner import write_in_bulk
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.execute import execute
-from connector.dataverse.fetchxml import FetchXmlError, parse_fetch
-from connector.dataverse.filters import parse_filter
-from connector.dataverse.metadata import metadata_for
-from connector.dataverse.odata import LiteralError, format_literal
-from connector.dataverse.options import CommonOptions, validate_options
-from connector.dataverse.query import query_records
-from connector.dataverse.reading import get_record
-from connector.dataverse.running import DocumentHandler, OperationContext, each_document
-from connector.dataverse.writing import delete_record
+from connector.dataverse.metadata.browse import browse
+from connector.dataverse.metadata.cache import metadata_for
+from connector.dataverse.odata.fetchxml import FetchXmlError, parse_fetch
+from connector.dataverse.odata.filters import parse_filter
+from connector.dataverse.odata.literals import LiteralError, format_literal
+from connector.dataverse.operations.associations import associate, disassociate
+from connector.dataverse.operations.changes import UNTRACKABLE_OPTIONS
+from connector.dataverse.operations.delete import delete_record
+from connector.dataverse.operations.execute import execute
+from connector.dataverse.operations.get import get_record
+from connector.dataverse.operations.options import CommonOptions, validate_options
+from connector.dataverse.operations.query import query_records
+from connector.dataverse.operations.running import DocumentHandler, OperationContext, each_document
 from connector.errors import ConfigError, ConnectorError, FieldError
 from connector.results import BrowseRequest, BrowseResult, Connection, OperationResult
 

@@ -51,10 +51,7 @@ def head_request(endpoint: Endpoint, *, absolute: bool) -> str:
     :returns: the request lines.
     """
     target = f"{endpoint.scheme}://{endpoint.authority}{endpoint.path}" if absolute else endpoint.path
-    return (
-        f"HEAD {target} HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
-        f"User-Agent: {USER_AGENT}\r\nConnection: close\r\n"
-    )
+    return f"HEAD {target} HTTP/1.1\r\nHost: {endpoint.authority}\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n"
 
 
 def exchange_head(sock: socket.socket, request: str, timeout: float) -> HttpHead:

@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["sandbox"]:
         # The sandbox has its own options (and --help); hand them over untouched.
-        from connector.sandbox.cli import main as sandbox_main
+        from dataverse_sandbox.cli import main as sandbox_main
 
         return sandbox_main(arguments[1:])
     parser = build_parser()

@@ -85,7 +85,7 @@ def _validate(host: ConnectorHost, config: Mapping[str, Any]) -> int:
 def _sign_in_with_code(
     host: ConnectorHost, sandbox: Any, settings: Mapping[str, Any], context: RuntimeContext, say: _Printer
 ) -> TokenSet:
-    from connector.sandbox.signin import sign_in_headless
+    from dataverse_sandbox.signin import sign_in_headless
 
     clients = sandbox.clients
     with LoopbackListener() as listener:
@@ -228,8 +228,8 @@ def run_demo(out: TextIO = sys.stdout, *, state_dir: Path | None = None) -> int:
     :param state_dir: keep the sandbox's generated credentials there (default: a temporary directory, removed).
     :returns: the exit code (0 when every step did what it should).
     """
-    from connector.sandbox.config import SandboxConfig
-    from connector.sandbox.server import Sandbox
+    from dataverse_sandbox.config import SandboxConfig
+    from dataverse_sandbox.server import Sandbox
 
     with tempfile.TemporaryDirectory(prefix="connector-demo-") as workdir:
         home = Path(workdir)

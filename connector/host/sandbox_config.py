@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from connector.sandbox.server import Sandbox
+from dataverse_sandbox.server import Sandbox
 
 __all__ = ["Grant", "sandbox_config", "write_sandbox_config"]
 

@@ -71,7 +71,10 @@ class OperationsConformance:
             host.execute_operation(self.connector_id, connection, "conformance-no-such-operation", {}, _Untouchable())
 
     def test_options_refused_by_the_schema_are_a_config_error_before_any_document(
-        self, host: ConnectorHost, connection: Connection, manifest: Mapping[str, Any],
+        self,
+        host: ConnectorHost,
+        connection: Connection,
+        manifest: Mapping[str, Any],
         schemas: Mapping[str, Mapping[str, Any]],
     ) -> None:
         checked = 0
@@ -87,7 +90,10 @@ class OperationsConformance:
             pytest.skip("no operation schema refuses unknown options")
 
     def test_every_manifest_operation_executes(
-        self, host: ConnectorHost, live_connection: Connection, manifest: Mapping[str, Any],
+        self,
+        host: ConnectorHost,
+        live_connection: Connection,
+        manifest: Mapping[str, Any],
         operation_samples: Mapping[str, OperationSample],
     ) -> None:
         names = [operation["name"] for operation in manifest["operations"]]
@@ -103,7 +109,10 @@ class OperationsConformance:
             assert indexes == list(range(len(sample.documents))), f"{name}: one result per document, in order"
 
     def test_outputs_validate_against_their_schemas(
-        self, host: ConnectorHost, live_connection: Connection, manifest: Mapping[str, Any],
+        self,
+        host: ConnectorHost,
+        live_connection: Connection,
+        manifest: Mapping[str, Any],
         operation_samples: Mapping[str, OperationSample],
     ) -> None:
         if "browse" not in manifest.get("capabilities", ()):

@@ -313,6 +313,7 @@ class ConnectorConformance(OperationsConformance):
             assert secret not in repr(connection)
             assert secret not in str(connection.settings)
 
+
 def _is_conditional_only(prop: Mapping[str, Any]) -> bool:
     # Properties inside if/then/contains only restate a constraint on a field declared elsewhere.
     return "title" not in prop and set(prop) <= {"const", "minLength", "contains", "type", "enum", "required"}

@@ -1,0 +1,3 @@
+"""Bulk Create, Update and Upsert: planning, chunking, the $batch wire format, sending within an adaptive concurrency
+limit.
+"""

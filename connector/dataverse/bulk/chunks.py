@@ -1,0 +1,321 @@
+"""Writing one chunk of prepared documents and giving each its own result, whatever happens to the request.
+
+* **Bulk action** (``<set>/Microsoft.Dynamics.CRM.CreateMultiple`` …, body ``{"Targets": [...]}``): on success every
+  record gets the result a request of its own would have given (``CreateMultiple``'s ``Ids`` in order give the
+  ids). On a standard table one bad record fails the whole request and nothing is written, so a refused request is
+  **narrowed down**: its records are sent again as one ``$batch`` with ``Prefer: odata.continue-on-error``, one
+  part each, and only the bad ones fail, each with its own error. A table that has no such action (the request
+  is refused as unknown or unsupported) makes the run switch to ``$batch`` in ``auto`` mode.
+* **``$batch``**: one part per record (``Content-ID`` = its position); each part's answer is read by the same
+  code as an answer of its own (reasons, replays of creates that carry their key). With ``all_or_nothing`` the
+  parts form one change set: when one fails, it gets its error and the others fail with reason ``rolled_back``
+  (unless the change set turns out to have been written by an earlier attempt whose answer was lost). A record the
+  batch answer leaves out is sent on its own when that is safe, else reported as possibly written. A batch refused
+  as a whole (malformed, too large) is split or its records are sent one by one.
+* A network failure after which re-sending is not safe fails every record of the request as ``transient`` with
+  "may have been processed"; it is never re-sent.
+
+Every result of a bulk request carries the property ``bulk``: the action's name, or ``$batch``.
+Not for grouping documents into chunks or for ordering results: :mod:`connector.dataverse.bulk.runner`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+import requests
+
+from connector.dataverse.bulk.multipart import BatchFormatError, PartAnswer, build_batch, read_batch
+from connector.dataverse.bulk.options import BulkOptions
+from connector.dataverse.bulk.plan import BATCH, BulkItem
+from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.inputs import as_document
+from connector.dataverse.operations.options import write_headers
+from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
+from connector.dataverse.operations.resends import stored_as_sent
+from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
+from connector.dataverse.operations.write import PreparedCreate
+from connector.errors import ConnectorError, FailureType, TransientError
+from connector.results import ErrorInfo, OperationResult, ResultStatus
+
+__all__ = ["ChunkWriter"]
+
+_log = logging.getLogger(__name__)
+_JSON_TYPE: Final = "application/json; charset=utf-8"
+_UNSUPPORTED_HINTS: Final = ("not supported", "does not support", "not yet been implemented", "not implemented")
+
+
+class ChunkWriter:
+    """Writes chunks of one run. Thread-safe: workers share it.
+
+    :param context: the run.
+    :param options: the run's bulk options.
+    :param sender: sends the run's bulk requests.
+    :param single: the operation's handler for a document sent on its own.
+    """
+
+    def __init__(
+        self, context: OperationContext, options: BulkOptions, sender: BulkSender, single: DocumentHandler
+    ) -> None:
+        self.context = context
+        self.options = options
+        self.sender = sender
+        self._single = single
+        self.actions_supported = True
+
+    # -- entry points ---------------------------------------------------------------------------------------------
+
+    def write(self, route: str, chunk: Sequence[BulkItem]) -> list[OperationResult]:
+        """Write one chunk; never raises.
+
+        :param route: the chunk's route (a bulk action or :data:`~connector.dataverse.bulk.plan.BATCH`).
+        :param chunk: its items.
+        :returns: one result per item, in the chunk's order.
+        """
+        try:
+            if len(chunk) < self.options.min_batch_size and not self.options.all_or_nothing:
+                return [self.write_single(item) for item in chunk]
+            if route == BATCH or not self.actions_supported:
+                return self.write_batch(chunk)
+            return self.write_action(route, chunk)
+        except Exception as error:
+            # A defect of the connector: every record still gets its result, and the run goes on.
+            _log.exception("a bulk request failed unexpectedly")
+            failure = ConnectorError(f"The connector failed on this bulk request ({type(error).__name__})")
+            return [failure_result(failure, item.index) for item in chunk]
+
+    def write_single(self, item: BulkItem) -> OperationResult:
+        """Send one document on its own, exactly as the operation without bulk would."""
+        return guarded(item.index, lambda: self._single(self.context, item.index, as_document(item.document)))
+
+    # -- bulk actions -------------------------------------------------------------------------------------------
+
+    def write_action(self, action: str, chunk: Sequence[BulkItem]) -> list[OperationResult]:
+        """Send a chunk as one bulk action, narrowing it down through ``$batch`` when it is refused."""
+        client = self.context.client
+        body = b'{"Targets":[' + b",".join(item.target or b"" for item in chunk) + b"]}"
+        headers = client.headers(extra=write_headers(self.context.options))
+        headers["Content-Type"] = _JSON_TYPE
+        path = f"{self.context.entity_set}/Microsoft.Dynamics.CRM.{action}"
+        url = client.url(path, self.context.common.query_parameters)
+        try:
+            response = self.sender.send(
+                "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
+            )
+        except ConnectorError as error:
+            return [_tagged(failure_result(error, item.index), action) for item in chunk]
+        if response.status_code < 300:
+            return self._action_results(action, chunk, response)
+        if _unsupported(response):
+            if self.options.mode == "multiple":
+                return [_tagged(self._error(response, item), action) for item in chunk]
+            _log.info("%s is not available for %s; $batch for the rest of the run", action, self.context.entity_set)
+            self.actions_supported = False
+            return self.write_batch(chunk)
+        if response.status_code in (429, 502, 503, 504):
+            # Retries are spent: nothing was written, and sending the records again now would be refused too.
+            return [_tagged(self._error(response, item), action) for item in chunk]
+        # All or nothing on standard tables: nothing was written. Each record as a part of its own finds the bad ones.
+        _log.debug("%s refused (%d); narrowing %d records down", action, response.status_code, len(chunk))
+        return self.write_batch(chunk)
+
+    def _action_results(
+        self, action: str, chunk: Sequence[BulkItem], response: requests.Response
+    ) -> list[OperationResult]:
+        ids: list[str | None] = [None] * len(chunk)
+        if action == "CreateMultiple":
+            try:
+                answered = response.json().get("Ids") if response.content else None
+            except (ValueError, AttributeError):
+                answered = None
+            if isinstance(answered, list) and len(answered) == len(chunk) and all(is_guid(i) for i in answered):
+                ids = [str(i) for i in answered]
+            else:
+                ids = [getattr(item.prepared, "record_id", None) for item in chunk]
+        results = []
+        for item, record_id in zip(chunk, ids, strict=True):
+            if action == "CreateMultiple" and record_id is not None:
+                results.append(self._created(item, record_id, response.status_code, action))
+                continue
+            answer = self._answer_of(item, response, record_id)
+            results.append(_tagged(item.outcome(self.context, item.prepared, answer, item.index), action))
+        return results
+
+    def _created(self, item: BulkItem, record_id: str, status: int, action: str) -> OperationResult:
+        """What ``create_outcome`` gives a record created without its representation, built directly (it is the
+        commonest result of a bulk run, and a response object per record would cost more than the record)."""
+        entity = item.prepared.entity
+        link = entity_path(entity.entity_set, record_id)
+        payload = {"@odata.editLink": link}
+        if entity.primary_id:
+            payload[entity.primary_id] = record_id
+        properties = {
+            "id": record_id,
+            "entity_url": self.context.client.url(link),
+            "http_status": str(status),
+            "bulk": action,
+        }
+        return OperationResult(ResultStatus.SUCCESS, payload, properties, input_index=item.index)
+
+    def _answer_of(self, item: BulkItem, response: requests.Response, record_id: str | None) -> requests.Response:
+        """The answer a request of the record's own would have had: the action's status and the record's URL."""
+        single = requests.Response()
+        single.status_code = response.status_code
+        single.reason = response.reason
+        single._content = b""
+        single.url = response.url
+        prepared = item.prepared
+        if isinstance(prepared, PreparedCreate):
+            if record_id is not None:
+                path = entity_path(prepared.entity.entity_set, record_id)
+                single.headers["OData-EntityId"] = self.context.client.url(path)
+        else:
+            single.headers["OData-EntityId"] = prepared.target.url
+        return single
+
+    # -- $batch -------------------------------------------------------------------------------------------------
+
+    def write_batch(self, chunk: Sequence[BulkItem]) -> list[OperationResult]:
+        """Send a chunk as one ``$batch`` (one part per record, or one change set)."""
+        client = self.context.client
+        atomic = self.options.all_or_nothing
+        body, content_type = build_batch([item.part for item in chunk], change_set=atomic)
+        headers = client.headers(prefer=[] if atomic else ["odata.continue-on-error"])
+        headers["Content-Type"] = content_type
+        try:
+            idempotent = all(item.idempotent for item in chunk)
+            response = self.sender.send("POST", client.url("$batch"), headers=headers, body=body, idempotent=idempotent)
+        except ConnectorError as error:
+            return [_tagged(failure_result(error, item.index), BATCH) for item in chunk]
+        try:
+            answers = read_batch(response)
+        except BatchFormatError:
+            return self._batch_refused(chunk, response)
+        return self._batch_results(chunk, response, answers)
+
+    def _batch_refused(self, chunk: Sequence[BulkItem], response: requests.Response) -> list[OperationResult]:
+        status = response.status_code
+        if status < 300:
+            error = TransientError(
+                "The service's answer to a $batch request could not be read; the records may have been written",
+                status=status,
+            )
+            return [_tagged(failure_result(error, item.index), BATCH) for item in chunk]
+        if status == 413 and len(chunk) > 1:
+            half = len(chunk) // 2
+            return self.write_batch(chunk[:half]) + self.write_batch(chunk[half:])
+        if status in (429, 502, 503, 504):
+            return [_tagged(self._error(response, item), BATCH) for item in chunk]
+        # Refused as a whole, so nothing in it ran: each record on its own gets its own answer.
+        return [self.write_single(item) for item in chunk]
+
+    def _batch_results(
+        self, chunk: Sequence[BulkItem], response: requests.Response, answers: Sequence[PartAnswer]
+    ) -> list[OperationResult]:
+        by_id = {answer.content_id: answer.response for answer in answers if answer.content_id}
+        if not by_id and len(answers) == len(chunk):
+            by_id = {str(number): answer.response for number, answer in enumerate(answers, 1)}
+        if self.options.all_or_nothing:
+            return self._change_set_results(chunk, response, by_id)
+        results = []
+        for number, item in enumerate(chunk, 1):
+            answer = by_id.get(str(number))
+            if answer is not None:
+                results.append(_tagged(item.outcome(self.context, item.prepared, answer, item.index), BATCH))
+            elif item.idempotent:
+                results.append(self.write_single(item))
+            else:
+                results.append(_tagged(_unanswered(item.index), BATCH))
+        return results
+
+    def _change_set_results(
+        self, chunk: Sequence[BulkItem], response: requests.Response, by_id: dict[str, requests.Response]
+    ) -> list[OperationResult]:
+        answered = [(number, by_id.get(str(number))) for number in range(1, len(chunk) + 1)]
+        failures = [number for number, answer in answered if answer is not None and answer.status_code >= 400]
+        if not failures:
+            if response.status_code < 400 and all(answer is not None for _, answer in answered):
+                return [
+                    _tagged(item.outcome(self.context, item.prepared, answer, item.index), BATCH)
+                    for item, (_, answer) in zip(chunk, answered, strict=True)
+                    if answer is not None
+                ]
+            if response.status_code >= 400:
+                return [_tagged(self._error(response, item), BATCH) for item in chunk]
+            return [_tagged(_unanswered(item.index), BATCH) for item in chunk]
+        culprit = chunk[failures[0] - 1]
+        answer = by_id[str(failures[0])]
+        own = _tagged(culprit.outcome(self.context, culprit.prepared, answer, culprit.index), BATCH)
+        replayed = own.status is ResultStatus.SUCCESS
+        results = []
+        for item in chunk:
+            if item is culprit:
+                results.append(own)
+            elif replayed:
+                # The culprit was a create already stored as sent: an earlier attempt wrote the whole change set.
+                results.append(_tagged(self._replayed(item, culprit.index), BATCH))
+            else:
+                results.append(_tagged(_rolled_back(item.index, culprit.index), BATCH))
+        return results
+
+    def _replayed(self, item: BulkItem, culprit: int) -> OperationResult:
+        prepared = item.prepared
+        if isinstance(prepared, PreparedCreate) and prepared.record_id is not None:
+            client, metadata = self.context.client, self.context.metadata
+            stored = stored_as_sent(client, metadata, prepared.entity, prepared.record_id, prepared.body)
+            if stored is not None:
+                path = entity_path(prepared.entity.entity_set, prepared.record_id)
+                payload = {"@odata.editLink": path}
+                if prepared.entity.primary_id:
+                    payload[prepared.entity.primary_id] = prepared.record_id
+                properties = {"id": prepared.record_id, "entity_url": client.url(path), "already_stored": "true"}
+                return success_result(payload, properties, item.index)
+        return _rolled_back(item.index, culprit)
+
+    def _error(self, response: requests.Response, item: BulkItem) -> OperationResult:
+        return error_result(
+            self.context.client.transport,
+            response,
+            item.index,
+            application_errors=self.context.common.return_application_errors,
+        )
+
+
+def _unsupported(response: requests.Response) -> bool:
+    """Whether a bulk action was refused because the table (or the service) does not offer it."""
+    if response.status_code in (405, 501):
+        return True
+    try:
+        error = response.json().get("error") or {}
+        message = str(error.get("message") or "").lower()
+    except (ValueError, AttributeError):
+        return False
+    if response.status_code == 404:
+        return message.startswith("resource not found for the segment")
+    return response.status_code == 400 and any(hint in message for hint in _UNSUPPORTED_HINTS)
+
+
+def _tagged(result: OperationResult, request: str) -> OperationResult:
+    return dataclasses.replace(result, properties={**result.properties, "bulk": request})
+
+
+def _unanswered(index: int) -> OperationResult:
+    info = ErrorInfo(
+        message="The $batch answer has no answer for this record; it may have been written, so it was not sent again",
+        failure_type=FailureType.TRANSIENT.value,
+    )
+    return OperationResult(status=ResultStatus.FAILED, error=info, input_index=index)
+
+
+def _rolled_back(index: int, culprit: int) -> OperationResult:
+    info = ErrorInfo(
+        message=f"Not written: its change set was rolled back because document {culprit} failed",
+        failure_type=FailureType.OPERATION.value,
+    )
+    return OperationResult(
+        status=ResultStatus.FAILED, properties={"reason": "rolled_back"}, error=info, input_index=index
+    )

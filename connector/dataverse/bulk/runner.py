@@ -1,0 +1,194 @@
+"""Bulk Create, Update and Upsert: the input streamed into bounded chunks, written concurrently, results in order.
+
+:func:`write_in_bulk` is the runner of the three write operations. It reads the documents lazily, prepares each
+(:mod:`connector.dataverse.bulk.plan`), and groups them by route (a bulk action, or ``$batch``) into chunks of at
+most ``batch_size`` records and ``max_request_bytes`` bytes. Chunks are written by worker threads
+(:mod:`connector.dataverse.bulk.chunks`) within an adaptive concurrency limit
+(:mod:`connector.dataverse.bulk.concurrency`). Results come out **in input order**, each with ``input_index`` set: a
+chunk's results wait until every earlier document's result is out. Memory stays bounded for an input of any
+length: at most the limit plus two chunks are in flight, and the input is not read further until one of them is
+done. Every input document ends as exactly one result, so ``succeeded + failed == input``. Two documents that
+write the same record are written in input order: the second waits until the first one's request is answered. A
+chunk smaller than ``min_batch_size`` (a short run, or the last chunk of a route) is sent one request per document,
+each exactly as without bulk.
+
+With ``bulk.mode`` ``off`` the operation sends one request per document, in order, on the calling thread.
+:func:`metered` counts any operation's results for the host's progress callback. Not for building or reading
+requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sized
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import requests
+
+from connector.context import RuntimeContext
+from connector.dataverse.bulk.chunks import ChunkWriter
+from connector.dataverse.bulk.concurrency import AdaptiveLimit
+from connector.dataverse.bulk.options import BulkOptions
+from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
+from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.operations.inputs import as_document
+from connector.dataverse.operations.outcomes import failure_result, internal_failure
+from connector.dataverse.operations.progress import ProgressMeter
+from connector.dataverse.operations.running import DocumentHandler, OperationContext, each_document, network_failure
+from connector.dataverse.operations.write import create_record, update_record, upsert_record
+from connector.errors import ConnectorError
+from connector.results import OperationResult, ResultStatus
+
+__all__ = ["metered", "write_in_bulk"]
+
+_log = logging.getLogger(__name__)
+
+SINGLE_HANDLERS: Final[dict[str, DocumentHandler]] = {
+    "create": create_record,
+    "update": update_record,
+    "upsert": upsert_record,
+}
+_FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR})
+
+
+def write_in_bulk(
+    context: OperationContext, documents: Iterable[Any], runtime: RuntimeContext
+) -> Iterator[OperationResult]:
+    """Run Create, Update or Upsert over documents, in bulk requests unless ``bulk.mode`` is ``off``.
+
+    :param context: the run (its name is ``create``, ``update`` or ``upsert``).
+    :param documents: the input documents, read lazily.
+    :param runtime: the host's runtime context: progress (documents done, failed, rate) goes to its callback.
+    :returns: one result per document, in input order, streamed.
+    """
+    options = BulkOptions.from_options(context.name, context.options)
+    single = SINGLE_HANDLERS[context.name]
+    total = len(documents) if isinstance(documents, Sized) else None
+    meter = ProgressMeter(runtime.progress, context.name, total=total)
+    if options.mode == "off":
+        results = each_document(context, documents, single)
+    else:
+        results = _BulkRun(context, options, single).results(documents)
+    yield from metered(results, meter)
+
+
+def metered(results: Iterator[OperationResult], meter: ProgressMeter) -> Iterator[OperationResult]:
+    """Count results as they are handed over, for the host's progress callback.
+
+    :param results: an operation's results.
+    :param meter: the run's progress meter (its final report is sent when the results end or are abandoned).
+    :returns: the same results.
+    """
+    try:
+        for result in results:
+            meter.add(1, failed=1 if result.status in _FAILED else 0)
+            yield result
+    finally:
+        meter.finish()
+
+
+@dataclass
+class _Chunk:
+    route: str
+    items: list[BulkItem] = field(default_factory=list)
+    size: int = 0
+
+
+class _BulkRun:
+    """One run's chunks, workers and results."""
+
+    def __init__(self, context: OperationContext, options: BulkOptions, single: DocumentHandler) -> None:
+        self.context = context
+        self.options = options
+        self.limit = AdaptiveLimit(options.initial_concurrency, options.max_concurrency)
+        self.sender = BulkSender(context.client.transport, self.limit)
+        self.writer = ChunkWriter(context, options, self.sender, single)
+        self.planner = Planner(context, options)
+        self._open: dict[str, _Chunk] = {}
+        self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
+        self._records: set[str] = set()
+        self._ready: dict[int, OperationResult] = {}
+        self._next = 0
+
+    def results(self, documents: Iterable[Any]) -> Iterator[OperationResult]:
+        executor = ThreadPoolExecutor(max_workers=self.options.max_concurrency, thread_name_prefix="bulk-write")
+        try:
+            for index, document in enumerate(documents):
+                planned = self._plan(index, document)
+                if isinstance(planned, OperationResult):
+                    self._ready[index] = planned
+                else:
+                    self._add(executor, planned)
+                if self._next in self._ready:
+                    yield from self._drain()
+            for route in list(self._open):
+                self._submit(executor, self._open.pop(route))
+            while self._in_flight:
+                self._collect(block=True)
+                yield from self._drain()
+            yield from self._drain()
+        finally:
+            # A host that stops reading abandons the rest; requests already sent finish, the queued ones do not.
+            executor.shutdown(wait=True, cancel_futures=True)
+            self.sender.close()
+            _log.debug("bulk %s: %s", self.context.name, self.limit.snapshot())
+
+    def _plan(self, index: int, document: Any) -> BulkItem | OperationResult:
+        try:
+            return self.planner.plan(index, as_document(document))
+        except ConnectorError as error:
+            return failure_result(error, index)
+        except requests.RequestException as error:
+            return failure_result(network_failure(error), index)
+        except Exception as error:
+            _log.exception("preparing document %s failed", index)
+            return internal_failure(index, type(error).__name__)
+
+    def _add(self, executor: ThreadPoolExecutor, item: BulkItem) -> None:
+        if item.record is not None and item.record in self._records:
+            # The same record again: what is written first must be answered first, as without bulk.
+            for route in list(self._open):
+                self._submit(executor, self._open.pop(route))
+            while self._in_flight:
+                self._collect(block=True)
+            self._records.clear()
+        if item.record is not None:
+            self._records.add(item.record)
+        route = item.route if self.writer.actions_supported else BATCH
+        chunk = self._open.get(route)
+        if chunk is not None and chunk.items and chunk.size + item.size > self.options.max_request_bytes:
+            self._submit(executor, self._open.pop(route))
+            chunk = None
+        if chunk is None:
+            chunk = self._open[route] = _Chunk(route)
+        chunk.items.append(item)
+        chunk.size += item.size
+        if len(chunk.items) >= self.options.batch_size:
+            self._submit(executor, self._open.pop(route))
+
+    def _submit(self, executor: ThreadPoolExecutor, chunk: _Chunk) -> None:
+        # Bounded in flight: the input is not read further while the limit's worth of chunks (plus two) is out.
+        while len(self._in_flight) >= self.limit.snapshot().limit + 2:
+            self._collect(block=True)
+        future = executor.submit(self.writer.write, chunk.route, tuple(chunk.items))
+        self._in_flight[future] = [item.index for item in chunk.items]
+        self._collect(block=False)
+
+    def _collect(self, *, block: bool) -> None:
+        if not self._in_flight:
+            return
+        if block:
+            done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
+        else:
+            done = {future for future in self._in_flight if future.done()}
+        for future in done:
+            indexes = self._in_flight.pop(future)
+            for index, result in zip(indexes, future.result(), strict=True):
+                self._ready[index] = result
+
+    def _drain(self) -> Iterator[OperationResult]:
+        while self._next in self._ready:
+            yield self._ready.pop(self._next)
+            self._next += 1

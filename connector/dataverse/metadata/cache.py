@@ -1,0 +1,122 @@
+"""The per-connection metadata cache: table names, primary keys and attribute descriptions, read on first use.
+
+Three reads, each as small as the service allows, because organisations have thousands of tables and some peers
+run out of memory loading every table's attributes at once:
+
+* :meth:`MetadataCache.entity_sets`: every table's names and labels, a handful of columns, no attributes;
+* :meth:`MetadataCache.entity`: one table's names and primary key (``$filter=EntitySetName eq '…'``);
+* :meth:`MetadataCache.describe`: one table's attributes
+  (:func:`~connector.dataverse.metadata.definitions.read_description`).
+
+The cache lives as long as the connection's client and is shared by its threads; ``use_cache=False`` reads afresh
+(and refreshes the cache). The values it holds are those of :mod:`connector.dataverse.metadata.tables`, re-exported
+here. Not for reading answers (:mod:`connector.dataverse.metadata.definitions`) or JSON Schemas
+(:mod:`connector.dataverse.metadata.profiles`).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from connector.dataverse.client import DataverseClient
+from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of, read_description
+from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
+from connector.dataverse.odata.literals import quote_string
+from connector.errors import RemoteError
+
+__all__ = [
+    "AttributeInfo",
+    "EntityDescription",
+    "EntityInfo",
+    "MetadataCache",
+    "OptionInfo",
+    "metadata_for",
+]
+
+
+class MetadataCache:
+    """Per-connection metadata, read on first use.
+
+    :param client: the connection's Web API client.
+    """
+
+    def __init__(self, client: DataverseClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._all: tuple[EntityInfo, ...] | None = None
+        self._entities: dict[str, EntityInfo] = {}
+        self._descriptions: dict[str, EntityDescription] = {}
+
+    def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
+        """Every table that has an entity set.
+
+        :param use_cache: whether a cached list may be returned.
+        :returns: the tables, sorted by entity set name.
+        :raises ConnectorError: when the service refuses the request.
+        """
+        if use_cache and self._all is not None:
+            return self._all
+        body = self._client.get_json("EntityDefinitions", [("$select", ",".join(ENTITY_COLUMNS))])
+        found = tuple(sorted(entities_of(body), key=lambda entity: entity.entity_set))
+        with self._lock:
+            self._all = found
+            self._entities.update({entity.entity_set: entity for entity in found})
+        return found
+
+    def entity(self, entity_set: str, *, use_cache: bool = True) -> EntityInfo:
+        """One table's names and primary key.
+
+        :param entity_set: the entity set name (case-sensitive).
+        :param use_cache: whether a cached answer may be returned.
+        :returns: the table.
+        :raises RemoteError: when no table has that entity set (status 404), or the service refuses.
+        """
+        if use_cache and entity_set in self._entities:
+            return self._entities[entity_set]
+        query = [
+            ("$select", ",".join(ENTITY_COLUMNS)),
+            ("$filter", f"EntitySetName eq {quote_string(entity_set)}"),
+        ]
+        matches = entities_of(self._client.get_json("EntityDefinitions", query))
+        # The service compares strings case-insensitively; entity set names are case-sensitive in URLs.
+        exact = [entity for entity in matches if entity.entity_set == entity_set]
+        if not exact:
+            hint = f"; did you mean {matches[0].entity_set!r}?" if matches else ""
+            raise RemoteError(
+                f"The service has no entity set named {entity_set!r} (names are case-sensitive){hint}",
+                status=404,
+                field="entity_set",
+            )
+        with self._lock:
+            self._entities[entity_set] = exact[0]
+        return exact[0]
+
+    def describe(self, entity_set: str, *, use_cache: bool = True) -> EntityDescription:
+        """One table with its attributes, option sets and lookup navigation properties.
+
+        :param entity_set: the entity set name (case-sensitive).
+        :param use_cache: whether a cached answer may be returned.
+        :returns: the description.
+        :raises RemoteError: when no table has that entity set, or the service refuses.
+        """
+        if use_cache and entity_set in self._descriptions:
+            return self._descriptions[entity_set]
+        entity = self.entity(entity_set, use_cache=use_cache)
+        description = read_description(self._client, entity)
+        with self._lock:
+            self._descriptions[entity_set] = description
+        return description
+
+
+_CACHES: weakref.WeakKeyDictionary[DataverseClient, MetadataCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def metadata_for(client: DataverseClient) -> MetadataCache:
+    """:returns: the metadata cache of a connection's client (one per client, created on first use)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(client)
+        if cache is None:
+            cache = _CACHES[client] = MetadataCache(client)
+        return cache

@@ -1,0 +1,63 @@
+"""Reading the Web API's answers: JSON bodies, the created record's URL, ETags and error bodies.
+
+Bodies are read defensively: a truncated or malformed body (a proxy cutting a response, a fault in the service)
+becomes a :class:`~connector.errors.TransientError`, never a bare ``ValueError``. Not for deciding what a status
+means for a document: see :mod:`connector.dataverse.operations.outcomes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from connector.errors import TransientError
+
+__all__ = ["entity_url_of", "error_body", "etag_of", "json_body"]
+
+
+def json_body(response: requests.Response) -> Any:
+    """Parse a response's JSON body.
+
+    :param response: a response with a JSON body.
+    :returns: the parsed JSON (``None`` for an empty body).
+    :raises TransientError: when the body is not JSON (truncated or malformed).
+    """
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise TransientError(
+            f"The service's answer ({response.status_code}) could not be read: its JSON body is malformed or cut off",
+            status=response.status_code,
+        ) from None
+
+
+def error_body(response: requests.Response) -> dict[str, Any]:
+    """The body of an error response as an output document.
+
+    :param response: a response with status 400 or more.
+    :returns: Dataverse's ``{"error": {"code": ..., "message": ...}}`` as sent, or that shape built from the
+        status when the body is not one.
+    """
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return dict(body)
+    return {"error": {"code": "", "message": response.reason or f"HTTP {response.status_code}"}}
+
+
+def entity_url_of(response: requests.Response) -> str | None:
+    """:returns: the record URL a write answered with (``OData-EntityId``, else ``Location``), if any."""
+    return response.headers.get("OData-EntityId") or response.headers.get("Location")
+
+
+def etag_of(response: requests.Response, body: Any = None) -> str | None:
+    """:returns: the record's ETag: the body's ``@odata.etag``, else the ``ETag`` header, if any."""
+    if isinstance(body, Mapping) and isinstance(body.get("@odata.etag"), str):
+        return str(body["@odata.etag"])
+    return response.headers.get("ETag")

@@ -1,0 +1,84 @@
+"""The Associate and Disassociate operations: link or unlink two records through a navigation property (``$ref``).
+
+The document addresses the source record (edit link, key fields or primary key) and names the related record in
+``@odata.id`` (absolute, or relative to the API root). For a collection-valued navigation property (1:N, N:N):
+associate ``POST <source>/<nav>/$ref {"@odata.id": <related>}``, disassociate
+``DELETE <source>/<nav>/$ref?$id=<related>``. For a single-valued one (a lookup): associate
+``PUT <source>/<nav>/$ref``, disassociate ``DELETE <source>/<nav>/$ref`` (no related record needed). The navigation
+property is sent exactly as configured: it is case-sensitive. Not for lookups set inside a create or update body
+(``<nav>@odata.bind``): those are ordinary writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from connector.dataverse.client import ForeignLinkError
+from connector.dataverse.operations.inputs import ODATA_ID, DocumentError, document_query_parameters, resolve_target
+from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
+from connector.dataverse.operations.running import OperationContext
+from connector.results import OperationResult
+
+__all__ = ["associate", "disassociate"]
+
+
+def associate(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Link the document's source record to its related record.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the source's address and ``@odata.id``.
+    :returns: ``success``, or the error result.
+    """
+    return _link(context, index, document, associating=True)
+
+
+def disassociate(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+    """Unlink the document's source record from its related record.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the source's address and (for collections) ``@odata.id``.
+    :returns: ``success``, or the error result.
+    """
+    return _link(context, index, document, associating=False)
+
+
+def _link(context: OperationContext, index: int, document: Mapping[str, Any], *, associating: bool) -> OperationResult:
+    options = context.options
+    client = context.client
+    source = resolve_target(client, context.metadata, context.entity_set, options["key_fields"], document)
+    single = bool(options["single_valued"])
+    related = None if single and not associating else _related(context, document)
+    url = f"{source.url}/{options['relationship']}/$ref"
+    query = list(document_query_parameters(document, context.common.query_parameters))
+    if associating:
+        # Linking twice leaves one link: re-sending after a lost answer cannot duplicate anything.
+        method = "PUT" if single else "POST"
+        response = client.send(method, url, query=query, json={ODATA_ID: related}, idempotent=True)
+    else:
+        if not single:
+            query.insert(0, ("$id", str(related)))
+        response = client.send("DELETE", url, query=query)
+    known = properties_of(id=source.record_id, entity_url=source.url)
+    if response.status_code >= 400:
+        return error_result(
+            client.transport,
+            response,
+            index,
+            application_errors=context.common.return_application_errors,
+            reason="not_found" if response.status_code == 404 else None,
+            properties=known,
+        )
+    return success_result(None, {**known, **properties_of(http_status=response.status_code)}, index)
+
+
+def _related(context: OperationContext, document: Mapping[str, Any]) -> str:
+    related = document.get(ODATA_ID)
+    if not isinstance(related, str) or not related.strip():
+        raise DocumentError(ODATA_ID, "is missing: it names the related record, e.g. contacts(<id>)")
+    try:
+        return context.client.link(related.strip())
+    except ForeignLinkError as error:
+        raise DocumentError(ODATA_ID, f"points to another service ({error})") from None

@@ -1,0 +1,7 @@
+"""``python -m dataverse_sandbox``: see :mod:`dataverse_sandbox.cli`."""
+
+import sys
+
+from dataverse_sandbox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""The sandbox's tables: ``account`` and ``contact`` with their columns, keys and relationships.
+
+Column names, types, lengths and labels follow Dataverse's own tables where they exist; columns prefixed
+``sample_`` stand in for custom columns (a date-only and a decimal column). Not for the metadata types themselves:
+see :mod:`.metadata`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .metadata import AlternateKey, AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta, Option
+
+__all__ = ["build_catalog"]
+
+
+def _sys(logical: str, kind: AttributeKind, display: str) -> AttributeMeta:
+    return AttributeMeta(logical, kind, display, valid_for_create=False, valid_for_update=False)
+
+
+_STATE = (Option(0, "Active"), Option(1, "Inactive"))
+_STATUS = (Option(1, "Active", state=0), Option(2, "Inactive", state=1))
+_YES_NO = (Option(0, "No"), Option(1, "Yes"))
+_ALLOW_BLOCK = (Option(0, "Allow"), Option(1, "Do Not Allow"))
+_MONEY_MIN, _MONEY_MAX = -922337203685477.0, 922337203685477.0
+
+
+def _account() -> EntityMeta:
+    kind = AttributeKind
+    return EntityMeta(
+        logical_name="account",
+        entity_set_name="accounts",
+        display_name="Account",
+        primary_id="accountid",
+        primary_name="name",
+        object_type_code=1,
+        # Learn's documented MetadataId of account, so samples copied from the docs work.
+        metadata_id="70816501-edb9-4740-a16c-6a5efbc05d84",
+        attributes=(
+            AttributeMeta("accountid", kind.UNIQUEIDENTIFIER, "Account", valid_for_update=False),
+            AttributeMeta("name", kind.STRING, "Account Name", max_length=160, required="ApplicationRequired"),
+            AttributeMeta("accountnumber", kind.STRING, "Account Number", max_length=20),
+            AttributeMeta("description", kind.MEMO, "Description", max_length=2000),
+            AttributeMeta("telephone1", kind.STRING, "Main Phone", max_length=50),
+            AttributeMeta("emailaddress1", kind.STRING, "Email", max_length=100),
+            AttributeMeta("websiteurl", kind.STRING, "Website", max_length=200),
+            AttributeMeta("address1_city", kind.STRING, "Address 1: City", max_length=80),
+            AttributeMeta("address1_latitude", kind.DOUBLE, "Address 1: Latitude", min_value=-90.0, max_value=90.0),
+            AttributeMeta("numberofemployees", kind.INTEGER, "Number of Employees", min_value=0.0, max_value=1e9),
+            AttributeMeta("sample_discountrate", kind.DECIMAL, "Discount Rate", min_value=0.0, max_value=100.0),
+            AttributeMeta("revenue", kind.MONEY, "Annual Revenue", min_value=_MONEY_MIN, max_value=_MONEY_MAX),
+            AttributeMeta("creditlimit", kind.MONEY, "Credit Limit", min_value=_MONEY_MIN, max_value=_MONEY_MAX),
+            AttributeMeta("creditonhold", kind.BOOLEAN, "Credit Hold", options=_YES_NO),
+            AttributeMeta("donotemail", kind.BOOLEAN, "Do not allow Emails", options=_ALLOW_BLOCK),
+            AttributeMeta(
+                "accountcategorycode",
+                kind.PICKLIST,
+                "Category",
+                options=(Option(1, "Preferred Customer"), Option(2, "Standard")),
+            ),
+            AttributeMeta(
+                "industrycode",
+                kind.PICKLIST,
+                "Industry",
+                options=(
+                    Option(1, "Accounting"),
+                    Option(2, "Agriculture and Non-petrol Natural Resource Extraction"),
+                    Option(3, "Broadcasting Printing and Publishing"),
+                    Option(4, "Brokers"),
+                    Option(5, "Building Supply Retail"),
+                    Option(6, "Business Services"),
+                    Option(7, "Consulting"),
+                ),
+            ),
+            AttributeMeta("lastonholdtime", kind.DATETIME, "Last On Hold Time"),
+            AttributeMeta("sample_establishedon", kind.DATEONLY, "Established On"),
+            AttributeMeta("statecode", kind.STATE, "Status", options=_STATE),
+            AttributeMeta("statuscode", kind.STATUS, "Status Reason", options=_STATUS),
+            AttributeMeta(
+                "primarycontactid", kind.LOOKUP, "Primary Contact", target="contact", navigation="primarycontactid"
+            ),
+            AttributeMeta(
+                "transactioncurrencyid",
+                kind.LOOKUP,
+                "Currency",
+                target="transactioncurrency",
+                navigation="transactioncurrencyid",
+            ),
+            _sys("createdon", kind.DATETIME, "Created On"),
+            _sys("modifiedon", kind.DATETIME, "Modified On"),
+            _sys("versionnumber", kind.BIGINT, "Version Number"),
+        ),
+        alternate_keys=(AlternateKey("sample_accountnumber_key", ("accountnumber",)),),
+        collections=(CollectionNavigation("contact_customer_accounts", "contact", "parentcustomerid"),),
+    )
+
+
+def _contact() -> EntityMeta:
+    kind = AttributeKind
+    return EntityMeta(
+        logical_name="contact",
+        entity_set_name="contacts",
+        display_name="Contact",
+        primary_id="contactid",
+        primary_name="fullname",
+        object_type_code=2,
+        metadata_id="608861bc-50a4-4c5f-a02c-21fe1943e2cf",
+        attributes=(
+            AttributeMeta("contactid", kind.UNIQUEIDENTIFIER, "Contact", valid_for_update=False),
+            AttributeMeta(
+                "fullname", kind.STRING, "Full Name", max_length=160, valid_for_create=False, valid_for_update=False
+            ),
+            AttributeMeta("firstname", kind.STRING, "First Name", max_length=50),
+            AttributeMeta("lastname", kind.STRING, "Last Name", max_length=50, required="ApplicationRequired"),
+            AttributeMeta("emailaddress1", kind.STRING, "Email", max_length=100),
+            AttributeMeta("telephone1", kind.STRING, "Business Phone", max_length=50),
+            AttributeMeta("jobtitle", kind.STRING, "Job Title", max_length=100),
+            AttributeMeta("description", kind.MEMO, "Description", max_length=2000),
+            AttributeMeta("numberofchildren", kind.INTEGER, "No. of Children", min_value=0.0, max_value=1e9),
+            AttributeMeta("annualincome", kind.MONEY, "Annual Income", min_value=_MONEY_MIN, max_value=_MONEY_MAX),
+            AttributeMeta("creditonhold", kind.BOOLEAN, "Credit Hold", options=_YES_NO),
+            AttributeMeta("donotemail", kind.BOOLEAN, "Do not allow Emails", options=_ALLOW_BLOCK),
+            AttributeMeta("gendercode", kind.PICKLIST, "Gender", options=(Option(1, "Male"), Option(2, "Female"))),
+            AttributeMeta("birthdate", kind.DATEONLY, "Birthday"),
+            AttributeMeta("lastusedincampaign", kind.DATETIME, "Last Date Included in Campaign"),
+            AttributeMeta("statecode", kind.STATE, "Status", options=_STATE),
+            AttributeMeta("statuscode", kind.STATUS, "Status Reason", options=_STATUS),
+            AttributeMeta(
+                "parentcustomerid",
+                kind.LOOKUP,
+                "Company Name",
+                target="account",
+                navigation="parentcustomerid_account",
+            ),
+            # A custom lookup as makers create them: the navigation property is the schema name, in mixed case,
+            # and @odata.bind must use exactly that spelling.
+            AttributeMeta(
+                "sample_preferredaccountid",
+                kind.LOOKUP,
+                "Preferred Account",
+                target="account",
+                navigation="sample_PreferredAccountId",
+            ),
+            AttributeMeta(
+                "transactioncurrencyid",
+                kind.LOOKUP,
+                "Currency",
+                target="transactioncurrency",
+                navigation="transactioncurrencyid",
+            ),
+            _sys("createdon", kind.DATETIME, "Created On"),
+            _sys("modifiedon", kind.DATETIME, "Modified On"),
+            _sys("versionnumber", kind.BIGINT, "Version Number"),
+        ),
+        alternate_keys=(AlternateKey("sample_contactemail_key", ("firstname", "emailaddress1")),),
+        collections=(CollectionNavigation("account_primary_contact", "account", "primarycontactid"),),
+    )
+
+
+def build_catalog() -> Mapping[str, EntityMeta]:
+    """Build the sandbox's tables.
+
+    :returns: entity metadata by logical name.
+    """
+    return {entity.logical_name: entity for entity in (_account(), _contact())}

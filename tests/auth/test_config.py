@@ -1,0 +1,155 @@
+"""The OAuth 2.0 tab: derived authorization URL, JWT defaults, reserved claims, loopback http, conditional fields."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from connector.auth.config import derive_authorization_url, is_loopback_url
+from connector.context import RuntimeContext
+from connector.errors import ConfigError
+from connector.settings import parse_settings
+from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
+
+
+def with_oauth(**oauth: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(CLIENT_SECRET_SETTINGS)
+    settings["oauth2"] = oauth
+    return settings
+
+
+AUTH_CODE = {
+    "grant_type": "authorization_code",
+    "client_id": "app",
+    "client_secret": CANARY_SECRET,
+    "access_token_url": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token",
+    "authorization_parameters": [{"name": "resource", "value": "https://contoso.crm.dynamics.com"}],
+}
+
+JWT = {
+    "grant_type": "client_credentials",
+    "client_assertion_type": "jwt",
+    "client_id": "app-id",
+    "access_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+    "scope": "https://contoso.crm.dynamics.com/.default",
+    "jwt": {"signature_key": {"format": "pem", "private_key": "-----BEGIN PRIVATE KEY-----", "certificate": "c"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("token_url", "expected"),
+    [
+        ("https://login.microsoftonline.com/t/oauth2/token", "https://login.microsoftonline.com/t/oauth2/authorize"),
+        (
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+            "https://login.microsoftonline.com/t/oauth2/v2.0/authorize",
+        ),
+        ("http://127.0.0.1:5000/t/oauth2/token?x=1", "http://127.0.0.1:5000/t/oauth2/authorize"),
+        ("https://idp.example/oauth/access", None),
+    ],
+)
+def test_derive_authorization_url(token_url: str, expected: str | None) -> None:
+    assert derive_authorization_url(token_url) == expected
+
+
+def test_authorization_url_derived_or_given() -> None:
+    parsed = parse_settings(with_oauth(**AUTH_CODE), RuntimeContext(callback_url="https://host/cb"))
+    assert (
+        parsed.oauth.authorization_url == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/authorize"
+    )
+    assert parsed.oauth.resource == "https://contoso.crm.dynamics.com"
+    assert parsed.oauth.callback_url == "https://host/cb"
+    given = with_oauth(**AUTH_CODE, authorization_url="https://idp.example/authorize")
+    assert parse_settings(given, RuntimeContext()).oauth.authorization_url == "https://idp.example/authorize"
+
+
+def test_authorization_url_required_when_not_derivable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(
+            with_oauth(**{**AUTH_CODE, "access_token_url": "https://idp.example/oauth/access"}), RuntimeContext()
+        )
+    assert caught.value.fields == ["oauth2.authorization_url"]
+
+
+def test_resource_parameter_is_required_for_authorization_code() -> None:
+    settings = with_oauth(**{**AUTH_CODE, "authorization_parameters": [{"name": "resource", "value": ""}]})
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings, RuntimeContext())
+    assert caught.value.fields == ["oauth2.authorization_parameters"]
+
+
+def test_jwt_defaults_follow_entra() -> None:
+    jwt = parse_settings(with_oauth(**JWT), RuntimeContext()).oauth.jwt
+    assert jwt is not None
+    assert (jwt.issuer, jwt.subject) == ("app-id", "app-id")
+    assert jwt.audience == JWT["access_token_url"]
+    assert (jwt.algorithm, jwt.expiration_seconds, jwt.jti) == ("RS256", 300, "UUID")
+    assert jwt.include_x5t
+    assert jwt.include_x5t_s256
+    assert "BEGIN" not in repr(jwt)
+
+
+def test_jwt_requires_its_key_material() -> None:
+    settings = with_oauth(**{**JWT, "jwt": {"signature_key": {"format": "pkcs12"}}})
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings, RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt.signature_key.pkcs12"]
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**{**JWT, "jwt": {"signature_key": {"format": "pem"}}}), RuntimeContext())
+    assert set(caught.value.fields) == {"oauth2.jwt.signature_key.private_key", "oauth2.jwt.signature_key.certificate"}
+
+
+def test_jwt_assertion_type_needs_the_jwt_section() -> None:
+    settings = with_oauth(**{k: v for k, v in JWT.items() if k != "jwt"})
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings, RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt"]
+
+
+def test_extended_claims_cannot_replace_reserved_ones() -> None:
+    jwt = {**JWT["jwt"], "extended_claims": [{"name": "tenant", "value": "x"}, {"name": "aud", "value": "evil"}]}  # type: ignore[dict-item]
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**{**JWT, "jwt": jwt}), RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt.extended_claims[1].name"]
+    assert "'aud' is set by the connector" in caught.value.user_message
+
+
+def test_algorithm_must_be_known() -> None:
+    jwt = {**JWT["jwt"], "signature_algorithm": "HS256"}  # type: ignore[dict-item]
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**{**JWT, "jwt": jwt}), RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt.signature_algorithm"]
+    assert "RS256" in caught.value.user_message
+
+
+def test_token_url_must_be_absolute_http_url() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**{**AUTH_CODE, "access_token_url": "ftp://idp/token"}), RuntimeContext())
+    assert "oauth2.access_token_url" in caught.value.fields
+
+
+def test_plain_http_token_url_warns_unless_loopback() -> None:
+    remote = parse_settings(
+        with_oauth(**{**AUTH_CODE, "access_token_url": "http://idp.example/t/oauth2/token"}), RuntimeContext()
+    )
+    assert [d.field for d in remote.diagnostics] == ["oauth2.access_token_url"]
+    local = parse_settings(
+        with_oauth(**{**AUTH_CODE, "access_token_url": "http://127.0.0.1:9/t/oauth2/token"}), RuntimeContext()
+    )
+    assert local.diagnostics == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:1/", True),
+        ("http://localhost/", True),
+        ("http://[::1]:5/", True),
+        ("http://10.0.0.1/", False),
+        ("https://login.microsoftonline.com/", False),
+    ],
+)
+def test_is_loopback_url(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback

@@ -1,0 +1,270 @@
+"""The transport: the HTTP outcome table, Retry-After, backoff bounds, token renewal, origin checks, trust and
+proxy decisions. Strict `responses` mocks; a fake clock instead of sleeping."""
+
+from __future__ import annotations
+
+import email.utils
+from typing import Any
+
+import pytest
+import requests
+import responses
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from urllib3.exceptions import NewConnectionError, ProtocolError
+
+from connector.context import ProxySettings, RuntimeContext
+from connector.errors import AuthError, ConfigError, RemoteError, TransientError
+from connector.secrets import Secret
+from connector.settings import parse_settings
+from connector.transport import RetryPolicy, Transport, dataverse_error, origin_of, parse_retry_after
+from tests.support.clock import FakeClock
+from tests.support.dataverse import API, FakeBearer
+from tests.support.examples import CLIENT_SECRET_SETTINGS
+
+
+def make_transport(clock: FakeClock, bearer: FakeBearer | None = None, **policy: Any) -> Transport:
+    settings = parse_settings(CLIENT_SECRET_SETTINGS, RuntimeContext())
+    return Transport(
+        settings,
+        bearer=bearer,
+        policy=RetryPolicy(**policy),
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: 1_700_000_000.0,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mocked() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        yield rsps
+
+
+THROTTLED = {
+    "error": {
+        "code": "0x80072322",
+        "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    }
+}
+
+
+def test_429_waits_for_retry_after_then_succeeds(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "WhoAmI", status=429, json=THROTTLED, headers={"Retry-After": "7"})
+    mocked.get(API + "WhoAmI", status=200, json={"UserId": "u"})
+    response = make_transport(clock).send("GET", API + "WhoAmI")
+    assert response.json() == {"UserId": "u"}
+    assert clock.sleeps == [7.0]
+
+
+def test_retry_after_as_http_date(mocked: Any, clock: FakeClock) -> None:
+    when = email.utils.formatdate(1_700_000_000.0 + 12, usegmt=True)
+    mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": when})
+    mocked.get(API + "x", status=200, json={})
+    make_transport(clock).send("GET", API + "x")
+    assert clock.sleeps == [12.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30", 30.0), ("0", 0.0), (None, None), ("soon", None), ("Tue, 14 Nov 2023 22:13:10 GMT", 0.0)],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=1_700_000_000.0 + 100) == expected
+
+
+def test_503_and_504_back_off_with_growing_bounded_waits(mocked: Any, clock: FakeClock) -> None:
+    for status in (503, 502, 504, 503):
+        mocked.get(API + "x", status=status, json={"error": {"code": "0x0", "message": "busy"}})
+    mocked.get(API + "x", status=200, json={})
+    make_transport(clock, backoff_base_seconds=1, backoff_cap_seconds=3).send("GET", API + "x")
+    assert len(clock.sleeps) == 4
+    assert all(0 <= wait <= ceiling for wait, ceiling in zip(clock.sleeps, [1, 2, 3, 3], strict=True))
+
+
+def test_retries_stop_at_max_attempts_and_raise_transient(mocked: Any, clock: FakeClock) -> None:
+    for _ in range(3):
+        mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "1"})
+    transport = make_transport(clock, max_attempts=3)
+    with pytest.raises(TransientError) as caught:
+        transport.request("GET", API + "x")
+    assert (
+        caught.value.user_message
+        == "(0x80072322)Number of requests exceeded the limit of 6000 over time window of 300 seconds.[429]"
+    )
+    assert caught.value.retry_after == 1.0
+    assert clock.sleeps == [1.0, 1.0]
+
+
+def test_retries_stop_at_the_total_time_bound(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "40"})
+    mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "40"})
+    with pytest.raises(TransientError):
+        make_transport(clock, max_total_seconds=60).request("GET", API + "x")
+    assert clock.sleeps == [40.0]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 412, 413, 500])
+def test_client_and_server_errors_are_not_retried(mocked: Any, clock: FakeClock, status: int) -> None:
+    body = {"error": {"code": "0x80040217", "message": "account With Id = 1 Does Not Exist"}}
+    mocked.get(API + "x", status=status, json=body)
+    with pytest.raises(RemoteError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    assert caught.value.user_message == f"(0x80040217)account With Id = 1 Does Not Exist[{status}]"
+    assert (caught.value.status, caught.value.code) == (status, "0x80040217")
+    assert clock.sleeps == []
+
+
+def test_401_renews_the_token_once(mocked: Any, clock: FakeClock) -> None:
+    bearer = FakeBearer()
+    mocked.get(API + "x", status=401, match=[responses.matchers.header_matcher({"Authorization": "Bearer token-1"})])
+    mocked.get(
+        API + "x", status=200, json={}, match=[responses.matchers.header_matcher({"Authorization": "Bearer token-2"})]
+    )
+    make_transport(clock, bearer).request("GET", API + "x")
+    assert bearer.renewals == ["token-1"]
+
+
+def test_a_second_401_is_an_auth_error(mocked: Any, clock: FakeClock) -> None:
+    bearer = FakeBearer()
+    mocked.get(API + "x", status=401)
+    mocked.get(API + "x", status=401)
+    with pytest.raises(AuthError):
+        make_transport(clock, bearer).request("GET", API + "x")
+    assert bearer.renewals == ["token-1"]
+
+
+def test_token_is_never_sent_to_another_origin(mocked: Any, clock: FakeClock) -> None:
+    mocked.get("https://evil.example/api/data/v9.2/accounts", status=200, json={"value": []})
+    make_transport(clock, FakeBearer()).send("GET", "https://evil.example/api/data/v9.2/accounts")
+    assert "Authorization" not in mocked.calls[0].request.headers
+
+
+def test_token_is_sent_to_the_own_origin_and_redirects_are_not_followed(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=302, headers={"Location": "https://evil.example/steal"})
+    response = make_transport(clock, FakeBearer()).send("GET", API + "x")
+    assert response.status_code == 302
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer token-1"
+    assert len(mocked.calls) == 1
+
+
+def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -> None:
+    reset = RequestsConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+    mocked.post(API + "accounts", body=reset)
+    with pytest.raises(TransientError, match="may have been processed") as caught:
+        make_transport(clock).send("POST", API + "accounts", json={"name": "x"})
+    assert caught.value.ambiguous is True
+    assert len(mocked.calls) == 1
+
+
+def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeClock) -> None:
+    cut = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    mocked.get(API + "x", body=cut)
+    mocked.get(API + "x", status=200, json={"value": []})
+    assert make_transport(clock).send("GET", API + "x").json() == {"value": []}
+
+
+def test_token_posts_do_not_follow_redirects(mocked: Any, clock: FakeClock) -> None:
+    mocked.post("https://login.example/t/oauth2/token", status=307, headers={"Location": "https://evil.example/t"})
+    response = make_transport(clock).send(
+        "POST", "https://login.example/t/oauth2/token", data={"client_secret": "s"}, authenticate=False
+    )
+    assert response.status_code == 307
+    assert len(mocked.calls) == 1
+
+
+def test_connection_reset_on_idempotent_request_is_retried(mocked: Any, clock: FakeClock) -> None:
+    reset = RequestsConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+    mocked.post(API + "accounts", body=reset)
+    mocked.post(API + "accounts", status=204)
+    response = make_transport(clock).send("POST", API + "accounts", json={"accountid": "k"}, idempotent=True)
+    assert response.status_code == 204
+
+
+def test_a_refused_connection_is_retried_even_for_post(mocked: Any, clock: FakeClock) -> None:
+    refused = RequestsConnectionError(NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
+    mocked.post(API + "accounts", body=refused)
+    mocked.post(API + "accounts", status=204)
+    assert make_transport(clock).send("POST", API + "accounts", json={}).status_code == 204
+
+
+def test_a_429_holds_back_every_thread(clock: FakeClock) -> None:
+    transport = make_transport(clock)
+    transport._gate.hold_until(clock() + 5)
+    with responses.RequestsMock() as mocked:
+        mocked.get(API + "x", status=200, json={})
+        transport.send("GET", API + "x")
+    assert clock.sleeps == [5.0]
+
+
+def test_the_gate_terminates_with_a_clock_that_does_not_move(mocked: Any) -> None:
+    frozen = FakeClock()
+    frozen.sleep = lambda seconds: frozen.sleeps.append(seconds)  # type: ignore[method-assign]
+    transport = make_transport(frozen)
+    transport._gate.hold_until(frozen() + 2)
+    mocked.get(API + "x", status=200, json={})
+    transport.send("GET", API + "x")
+    assert frozen.sleeps == [2.0]
+
+
+def test_session_ignores_environment_proxies_and_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy.invalid:9")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/env-bundle.pem")
+    settings = parse_settings(CLIENT_SECRET_SETTINGS, RuntimeContext(ca_bundle="/runtime/ca.pem"))
+    transport = Transport(settings)
+    assert transport.session.trust_env is False
+    assert transport.session.verify == "/runtime/ca.pem"
+    merged = transport.session.merge_environment_settings(API, {}, None, None, None)
+    assert merged["proxies"] == {}
+    assert merged["verify"] == "/runtime/ca.pem"
+
+
+def test_runtime_proxy_is_passed_per_request(mocked: Any, clock: FakeClock) -> None:
+    settings_raw = {
+        **CLIENT_SECRET_SETTINGS,
+        "connection": {**CLIENT_SECRET_SETTINGS["connection"], "honor_runtime_proxy": True},
+    }
+    context = RuntimeContext(proxy=ProxySettings(host="proxy.local", port=3128, user="u", password=Secret("p")))
+    transport = Transport(parse_settings(settings_raw, context), clock=clock, sleep=clock.sleep)
+    seen: dict[str, Any] = {}
+    original = transport.session.request
+
+    def spy(method: str, url: str, **kwargs: Any) -> requests.Response:
+        seen.update(kwargs)
+        return original(method, url, **kwargs)
+
+    transport.session.request = spy  # type: ignore[method-assign,assignment]
+    mocked.get(API + "x", status=200, json={})
+    transport.send("GET", API + "x")
+    assert seen["proxies"] == {"http": "http://u:p@proxy.local:3128", "https": "http://u:p@proxy.local:3128"}
+    assert seen["timeout"] == (120.0, 120.0)
+
+
+def test_407_is_a_config_error(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=407)
+    with pytest.raises(ConfigError, match="407"):
+        make_transport(clock).request("GET", API + "x")
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://Contoso.crm.dynamics.com:443/api", "https://contoso.crm.dynamics.com"),
+        ("http://127.0.0.1:8080/x", "http://127.0.0.1:8080"),
+        ("http://[::1]:80/x", "http://[::1]"),
+    ],
+)
+def test_origin_of(url: str, origin: str) -> None:
+    assert origin_of(url) == origin
+
+
+def test_dataverse_error_without_a_json_body() -> None:
+    response = requests.Response()
+    response.status_code = 502
+    response.reason = "Bad Gateway"
+    response._content = b"<html>"
+    assert dataverse_error(response) == (None, "Bad Gateway")

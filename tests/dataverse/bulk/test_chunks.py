@@ -1,0 +1,164 @@
+"""Writing chunks: bulk action results, narrowing a refused bulk action down through $batch, switching to $batch for a
+table without the action, change sets rolled back, parts left unanswered, batches refused as a whole."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import responses
+
+from connector.results import Connection, ResultStatus
+from tests.support.dataverse import API, add_entity, run
+
+MULTIPLE = f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple"
+BATCH = f"{API}$batch"
+IDS = ["00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"]
+TOO_LONG = {"error": {"code": "0x80044331", "message": "A validation error occurred."}}
+STEADY = {"min_batch_size": 2, "initial_concurrency": 1, "max_concurrency": 1}
+
+
+def batch_answer(*parts: tuple[int, dict[str, str], Any], status: int = 200) -> dict[str, Any]:
+    """A ``responses`` answer: a multipart batch response, part ``n`` with ``Content-ID: n``."""
+    chunks = []
+    for number, (code, headers, body) in enumerate(parts, 1):
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        text = json.dumps(body) if body is not None else ""
+        chunks.append(
+            f"--batchresponse_x\r\nContent-Type: application/http\r\nContent-ID: {number}\r\n\r\n"
+            f"HTTP/1.1 {code} Reason\r\n{head}\r\n{text}\r\n"
+        )
+    return {
+        "body": "".join(chunks) + "--batchresponse_x--\r\n",
+        "status": status,
+        "content_type": "multipart/mixed; boundary=batchresponse_x",
+    }
+
+
+def created(record_id: str) -> tuple[int, dict[str, str], None]:
+    return 204, {"OData-EntityId": f"{API}accounts({record_id})"}, None
+
+
+def targets_of(call: Any) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = json.loads(call.request.body)["Targets"]
+    return targets
+
+
+def test_create_multiple_gives_each_record_its_id_in_order(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", MULTIPLE, json={"Ids": IDS})
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": STEADY}
+    first, second = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
+    assert [target["name"] for target in targets_of(mocked.calls[1])] == ["a", "b"]
+    assert first.payload == {"@odata.editLink": f"accounts({IDS[0]})", "accountid": IDS[0]}
+    assert second.properties == {
+        "id": IDS[1],
+        "entity_url": f"{API}accounts({IDS[1]})",
+        "http_status": "200",
+        "bulk": "CreateMultiple",
+    }
+    assert [first.input_index, second.input_index] == [0, 1]
+
+
+def test_a_refused_bulk_action_is_narrowed_down_so_only_the_bad_record_fails(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", MULTIPLE, status=400, json=TOO_LONG)
+    mocked.add(
+        "POST",
+        BATCH,
+        **batch_answer(created(IDS[0]), (400, {"Content-Type": "application/json"}, TOO_LONG), created(IDS[1])),
+    )
+    options = {"entity_set": "accounts", "bulk": STEADY}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "x" * 300}, {"name": "c"}])
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED, ResultStatus.SUCCESS]
+    assert results[1].error is not None
+    assert results[1].error.message == "(0x80044331)A validation error occurred.[400]"
+    assert results[1].properties["bulk"] == "$batch"
+    batch = mocked.calls[2].request
+    assert batch.headers["Prefer"] == "odata.continue-on-error"
+    assert batch.headers["Content-Type"].startswith("multipart/mixed; boundary=batch_")
+    sent_keys = [target["accountid"] for target in targets_of(mocked.calls[1])]
+    assert results[1].properties["id"] == sent_keys[1]  # the same client key in both attempts
+
+
+def test_a_table_without_the_action_switches_the_run_to_batch(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    unknown = {"error": {"code": "0x80060888", "message": "Resource not found for the segment 'CreateMultiple'."}}
+    mocked.add("POST", MULTIPLE, status=404, json=unknown)
+    mocked.add("POST", BATCH, **batch_answer(created(IDS[0]), created(IDS[1])))
+    mocked.add("POST", BATCH, **batch_answer(created(IDS[0]), created(IDS[1])))
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 2}}
+    results = run(connection, "create", options, [{"name": str(n)} for n in range(4)])
+    assert all(result.status is ResultStatus.SUCCESS for result in results)
+    assert [call.request.url for call in list(mocked.calls)[1:]] == [MULTIPLE, BATCH, BATCH]
+
+
+def test_in_multiple_mode_a_table_without_the_action_fails_its_records(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", MULTIPLE, status=405, json={"error": {"code": "0x80060888", "message": "not allowed"}})
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "mode": "multiple"}}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
+    assert [result.status for result in results] == [ResultStatus.FAILED] * 2
+
+
+def test_a_failed_change_set_fails_its_culprit_and_rolls_the_others_back(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add(
+        "POST",
+        BATCH,
+        status=400,
+        body=batch_answer((400, {"Content-Type": "application/json"}, TOO_LONG), status=400)["body"].replace(
+            "Content-ID: 1", "Content-ID: 2"
+        ),
+        content_type="multipart/mixed; boundary=batchresponse_x",
+    )
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "all_or_nothing": True}}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "x" * 300}, {"name": "c"}])
+    assert [result.status for result in results] == [ResultStatus.FAILED] * 3
+    assert results[1].error is not None
+    assert results[1].error.code == "0x80044331"
+    assert [results[0].properties["reason"], results[2].properties["reason"]] == ["rolled_back"] * 2
+    assert results[0].error is not None
+    assert results[0].error.message == "Not written: its change set was rolled back because document 1 failed"
+    assert "Prefer" not in mocked.calls[1].request.headers
+    assert "boundary=changeset_" in str(mocked.calls[1].request.body)
+
+
+def test_a_record_the_batch_answer_leaves_out_is_re_sent_alone_only_when_safe(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {**STEADY, "mode": "batch"}}
+    mocked.add("POST", BATCH, **batch_answer(created(IDS[0])))
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
+    assert results[0].status is ResultStatus.SUCCESS
+    assert results[1].status is ResultStatus.FAILED
+    assert results[1].error is not None
+    assert "may have been written" in results[1].error.message
+    mocked.add("POST", BATCH, **batch_answer(created(IDS[0])))
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({IDS[1]})"})
+    results = run(connection, "create", {**options, "client_keys": "bulk"}, [{"name": "a"}, {"name": "b"}])
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2
+    assert json.loads(mocked.calls[-1].request.body or b"") == {"name": "b"}  # alone, exactly as without bulk
+
+
+def test_a_batch_refused_as_a_whole_is_sent_record_by_record(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", BATCH, status=400, json={"error": {"code": "0x80060888", "message": "Malformed batch."}})
+    for record_id in IDS:
+        mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({record_id})"})
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "mode": "batch"}}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
+    assert [result.properties["id"] for result in results] == IDS

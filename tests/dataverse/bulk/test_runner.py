@@ -1,0 +1,135 @@
+"""The bulk runner: results in input order with every document accounted for, bounded reading of a streamed input,
+two documents for one record written in order, per-document requests for short runs and with bulk off, progress."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import responses
+
+from connector.context import Progress, RuntimeContext
+from connector.dataverse.client import DataverseClient
+from connector.dataverse.operations.options import validate_options
+from connector.dataverse.registry import run_operation
+from connector.results import Connection, ResultStatus
+from tests.support.dataverse import API, FakeState, add_entity, run
+from tests.support.paths import REPO_ROOT
+
+MULTIPLE = f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple"
+ID = "00000000-0000-0000-0000-000000000001"
+STEADY = {"min_batch_size": 2, "batch_size": 10, "initial_concurrency": 1, "max_concurrency": 1}
+
+
+def ids_for(request: Any) -> tuple[int, dict[str, str], str]:
+    targets = json.loads(request.body)["Targets"]
+    return 200, {}, json.dumps({"Ids": [target["accountid"] for target in targets]})
+
+
+def test_every_document_gets_one_result_in_input_order(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    mocked.add_callback("POST", MULTIPLE, callback=ids_for)
+    documents: list[Any] = [{"name": str(n)} for n in range(25)]
+    documents[3] = "not an object"
+    documents[17] = {"name": "x", "accountid": "not a guid"}
+    results = run(connection, "create", {"entity_set": "accounts", "bulk": STEADY}, documents)
+    assert [result.input_index for result in results] == list(range(25))
+    failed = [result.input_index for result in results if result.status is ResultStatus.FAILED]
+    assert failed == [3, 17]
+    sent = [json.loads(call.request.body or b"") for call in list(mocked.calls)[1:]]
+    assert sum(len(body["Targets"]) for body in sent) == 23
+
+
+def test_a_streamed_input_is_read_only_a_bounded_way_ahead(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    release = threading.Event()
+
+    def slow(request: Any) -> tuple[int, dict[str, str], str]:
+        release.wait(10)
+        return ids_for(request)
+
+    mocked.add_callback("POST", MULTIPLE, callback=slow)
+    read = 0
+
+    def documents() -> Iterator[dict[str, Any]]:
+        nonlocal read
+        for n in range(200):
+            read += 1
+            yield {"name": str(n)}
+
+    results = run_operation(connection, "create", {"entity_set": "accounts", "bulk": STEADY}, documents())
+    collected: list[Any] = []
+    consumer = threading.Thread(target=lambda: collected.extend(results))
+    consumer.start()
+    deadline = time.monotonic() + 5
+    while read < 30 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.2)
+    # One request out (the limit), two chunks queued behind it, one chunk being filled.
+    assert 30 <= read <= 41
+    release.set()
+    consumer.join(10)
+    assert len(collected) == 200
+
+
+def test_two_documents_for_one_record_are_written_in_order(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    upsert = f"{API}accounts/Microsoft.Dynamics.CRM.UpsertMultiple"
+    mocked.add("POST", upsert, status=204)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=204)
+    other = "00000000-0000-0000-0000-000000000002"
+    documents = [{"accountid": ID, "name": "first"}, {"accountid": other}, {"accountid": ID, "name": "second"}]
+    results = run(connection, "upsert", {"entity_set": "accounts", "bulk": STEADY}, documents)
+    assert all(result.ok for result in results)
+    assert [call.request.method for call in list(mocked.calls)[1:]] == ["POST", "PATCH"]
+    assert json.loads(mocked.calls[2].request.body or b"") == {"accountid": ID, "name": "second"}
+
+
+def test_a_short_run_and_bulk_off_send_one_request_per_document(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    for _ in range(4):
+        mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({ID})"})
+    short = run(connection, "create", {"entity_set": "accounts"}, [{"name": "a"}, {"name": "b"}])
+    off = run(
+        connection, "create", {"entity_set": "accounts", "bulk": {"mode": "off"}}, [{"name": str(n)} for n in range(2)]
+    )
+    assert [result.properties for result in short + off] == [
+        {"id": ID, "entity_url": f"{API}accounts({ID})", "http_status": "204"}
+    ] * 4
+
+
+class Reports(list[Progress]):
+    def __call__(self, progress: Progress) -> None:
+        self.append(progress)
+
+
+def test_progress_counts_documents_done_and_failed(mocked: responses.RequestsMock, client: DataverseClient) -> None:
+    add_entity(mocked)
+    mocked.add_callback("POST", MULTIPLE, callback=ids_for)
+    reports = Reports()
+    settings = client.transport.settings
+    connection = Connection("dynamics365-ce", settings, RuntimeContext(progress=reports), state=FakeState(client))
+    documents: list[Any] = [{"name": str(n)} for n in range(12)] + [None]
+    results = run(connection, "create", {"entity_set": "accounts", "bulk": STEADY}, documents)
+    assert len(results) == 13
+    assert (reports[-1].operation, reports[-1].done, reports[-1].failed, reports[-1].total) == ("create", 13, 1, 13)
+
+
+def test_the_documented_bulk_examples_are_valid_options() -> None:
+    text = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## Bulk writes", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        for operation in ("create", "update", "upsert"):
+            validate_options(operation, json.loads(block))

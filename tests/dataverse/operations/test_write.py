@@ -1,0 +1,297 @@
+"""Create, Update, Upsert and Delete: request bodies and headers, results, conditional outcomes, replay safety."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+import responses
+from responses import matchers
+
+from connector.results import Connection, ResultStatus
+from tests.support.dataverse import API, add_entity, run
+
+NEW_ID = "7eb682f1-ca75-e511-80d4-00155d2a68d1"
+ID = "00000000-0000-0000-0000-000000000001"
+# The reference's create example (§3.1).
+SAMPLE = {
+    "name": "Sample Account",
+    "creditonhold": False,
+    "address1_latitude": 47.639583,
+    "description": "This is the description of the sample account",
+    "revenue": 5000000,
+    "accountcategorycode": 1,
+}
+STALE = {
+    "error": {
+        "code": "0x80060882",
+        "message": "The version of the existing record doesn't match the RowVersion property provided.",
+    }
+}
+
+
+def body_of(call: Any) -> Any:
+    return json.loads(call.request.body)
+
+
+def test_create_sends_the_document_and_reads_the_entity_id(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add(
+        "POST",
+        f"{API}accounts",
+        status=204,
+        headers={"OData-EntityId": f"{API}accounts({NEW_ID})"},
+        match=[matchers.json_params_matcher(SAMPLE)],
+    )
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [SAMPLE])
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties == {"id": NEW_ID, "entity_url": f"{API}accounts({NEW_ID})", "http_status": "204"}
+    assert result.payload == {"@odata.editLink": f"accounts({NEW_ID})", "accountid": NEW_ID}
+    headers = mocked.calls[1].request.headers
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "Prefer" not in headers
+
+
+def test_create_returning_the_record(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    created = {
+        "@odata.context": f"{API}$metadata#accounts/$entity",
+        "@odata.etag": 'W/"536530"',
+        "accountid": "d6f193fc-ce85-e611-80d8-00155d2a68de",
+        "name": "Sample Account",
+        "createdon": "2016-09-28T22:57:53Z",
+    }
+    mocked.add(
+        "POST",
+        f"{API}accounts?$select=name,createdon",
+        status=201,
+        json=created,
+        match=[matchers.header_matcher({"Prefer": "return=representation"})],
+    )
+    options = {"entity_set": "accounts", "return_representation": True, "select": ["name", "createdon"]}
+    [result] = run(connection, "create", options, [{"name": "Sample Account"}])
+    assert result.properties["etag"] == 'W/"536530"'
+    assert result.properties["id"] == "d6f193fc-ce85-e611-80d8-00155d2a68de"
+    assert result.payload is not None
+    assert result.payload["createdon"] == "2016-09-28T22:57:53Z"
+
+
+def test_create_keeps_binds_and_deep_inserts_and_drops_read_annotations(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked, "contacts", "contact", "contactid", "fullname")
+    mocked.add("POST", f"{API}contacts", status=204, headers={"OData-EntityId": f"{API}contacts({NEW_ID})"})
+    document = {
+        "lastname": "O'Brien",
+        "ParentCustomerId_Account@odata.bind": "/accounts(00000000-0000-0000-0000-000000000002)",
+        "sample_Tags@odata.bind": ["/sample_tags(00000000-0000-0000-0000-000000000003)"],
+        "@odata.etag": 'W/"1"',
+        "@odata.type": "Microsoft.Dynamics.CRM.contact",
+        "@connector.query_parameters": {"tag": "x"},
+        "gendercode@OData.Community.Display.V1.FormattedValue": "Female",
+        "contact_customer_accounts": [{"name": "Child", "@odata.etag": 'W/"2"', "name@x.y": "z"}],
+    }
+    [result] = run(connection, "create", {"entity_set": "contacts"}, [document])
+    assert result.status is ResultStatus.SUCCESS
+    assert body_of(mocked.calls[1]) == {
+        "lastname": "O'Brien",
+        "ParentCustomerId_Account@odata.bind": "/accounts(00000000-0000-0000-0000-000000000002)",
+        "sample_Tags@odata.bind": ["/sample_tags(00000000-0000-0000-0000-000000000003)"],
+        "@odata.type": "Microsoft.Dynamics.CRM.contact",
+        "contact_customer_accounts": [{"name": "Child"}],
+    }
+    assert mocked.calls[1].request.url == f"{API}contacts?tag=x"
+
+
+def test_create_sends_the_write_headers(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    mocked.add(
+        "POST",
+        f"{API}accounts",
+        status=204,
+        headers={"OData-EntityId": f"{API}accounts({NEW_ID})"},
+        match=[
+            matchers.header_matcher(
+                {
+                    "MSCRM.SuppressDuplicateDetection": "false",
+                    "MSCRM.BypassCustomPluginExecution": "true",
+                    "MSCRM.BypassBusinessLogicExecution": "CustomSync",
+                }
+            )
+        ],
+    )
+    options = {
+        "entity_set": "accounts",
+        "duplicate_detection": True,
+        "bypass_custom_plugins": True,
+        "bypass_business_logic": "CustomSync",
+    }
+    assert run(connection, "create", options, [{"name": "x"}])[0].ok
+
+
+def test_a_create_with_its_own_key_is_re_sent_after_a_lost_answer(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": NEW_ID.upper(), "name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties["id"] == NEW_ID
+    assert body_of(mocked.calls[2])["accountid"] == NEW_ID
+    assert len(mocked.calls) == 3
+
+
+def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "transient"
+    assert "may have been processed, so it was not sent again" in result.error.message
+    assert len(mocked.calls) == 2
+
+
+def test_a_bad_client_key_is_named(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": "A-1"}])
+    assert result.error is not None
+    assert result.error.field == "accountid"
+
+
+def test_update_with_a_stale_etag_fails_as_changed_since_read(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add(
+        "PATCH",
+        f"{API}accounts({ID})",
+        status=412,
+        json=STALE,
+        match=[
+            matchers.header_matcher({"If-Match": 'W/"468026"'}),
+            matchers.json_params_matcher({"name": "Updated Sample Account ", "creditonhold": True}),
+        ],
+    )
+    document = {
+        "@odata.editLink": f"accounts({ID})",
+        "@odata.etag": 'W/"468026"',
+        "name": "Updated Sample Account ",
+        "creditonhold": True,
+    }
+    [result] = run(connection, "update", {"entity_set": "accounts"}, [document])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.message == (
+        "(0x80060882)The version of the existing record doesn't match the RowVersion property provided.[412]"
+    )
+    assert result.error.field == "@odata.etag"
+    assert result.properties["reason"] == "changed_since_read"
+    assert result.properties["id"] == ID
+
+
+def test_update_only_and_create_only(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    mocked.add(
+        "PATCH",
+        f"{API}accounts({ID})",
+        status=404,
+        match=[matchers.header_matcher({"If-Match": "*"})],
+        json={"error": {"code": "0x80040217", "message": "Does Not Exist"}},
+    )
+    mocked.add(
+        "PATCH",
+        f"{API}accounts({ID})",
+        status=412,
+        match=[matchers.header_matcher({"If-None-Match": "*"})],
+        json={"error": {"code": "0x80040237", "message": "A record with matching key values already exists."}},
+    )
+    [missing] = run(connection, "update", {"entity_set": "accounts", "etag": "*"}, [{"accountid": ID, "name": "x"}])
+    assert missing.properties["reason"] == "not_found"
+    options = {"entity_set": "accounts", "etag": "*", "concurrency_mode": "if_none_match"}
+    [exists] = run(connection, "update", options, [{"accountid": ID, "name": "x"}])
+    assert exists.properties["reason"] == "already_exists"
+
+
+def test_update_without_an_etag_sends_no_condition(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=204, headers={"OData-EntityId": f"{API}accounts({ID})"})
+    [result] = run(connection, "update", {"entity_set": "accounts"}, [{"accountid": ID, "name": "x"}])
+    headers = mocked.calls[1].request.headers
+    assert "If-Match" not in headers
+    assert "If-None-Match" not in headers
+    assert result.properties == {"id": ID, "entity_url": f"{API}accounts({ID})", "http_status": "204"}
+
+
+def test_upsert_by_alternate_key_created_then_updated(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    url = f"{API}accounts(accountnumber='A1')?$select=accountid"
+    mocked.add("PATCH", url, status=201, json={"@odata.etag": 'W/"1"', "accountid": NEW_ID}, headers={"ETag": 'W/"1"'})
+    mocked.add("PATCH", url, status=200, json={"@odata.etag": 'W/"2"', "accountid": NEW_ID})
+    options = {
+        "entity_set": "accounts",
+        "key_fields": ["accountnumber"],
+        "return_representation": True,
+        "select": ["accountid"],
+    }
+    created, updated = run(connection, "upsert", options, [{"accountnumber": "A1", "name": "one"}] * 2)
+    assert (created.properties["created"], updated.properties["created"]) == ("true", "false")
+    assert created.properties["id"] == updated.properties["id"] == NEW_ID
+    assert "If-Match" not in mocked.calls[1].request.headers
+
+
+def test_upsert_without_representation_echoes_the_key_form(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked, "example_records", "example_record", "example_recordid", "example_name")
+    key_url = f"{API}example_records(example_key1=2,example_key2=2)"
+    mocked.add(
+        "PATCH",
+        key_url,
+        status=204,
+        headers={"OData-EntityId": key_url},
+        match=[matchers.json_params_matcher({"example_key1": 2, "example_key2": 2, "example_name": "2:2"})],
+    )
+    options = {"entity_set": "example_records", "key_fields": ["example_key1", "example_key2"]}
+    [result] = run(connection, "upsert", options, [{"example_key1": 2, "example_key2": 2, "example_name": "2:2"}])
+    assert result.properties["entity_url"] == key_url
+    assert result.payload == {"@odata.editLink": "example_records(example_key1=2,example_key2=2)"}
+
+
+def test_delete_with_the_etag(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    mocked.add("DELETE", f"{API}accounts({ID})", status=204, match=[matchers.header_matcher({"If-Match": 'W/"7"'})])
+    mocked.add(
+        "DELETE",
+        f"{API}accounts({ID})",
+        status=404,
+        json={"error": {"code": "0x80040217", "message": "Does Not Exist"}},
+    )
+    documents = [{"accountid": ID, "@odata.etag": 'W/"7"'}, {"@odata.editLink": f"/api/data/v9.2/accounts({ID})"}]
+    deleted, missing = run(connection, "delete", {"entity_set": "accounts"}, documents)
+    assert deleted.status is ResultStatus.DELETED
+    assert deleted.properties["id"] == ID
+    assert missing.status is ResultStatus.FAILED
+    assert missing.properties["reason"] == "not_found"
+    assert "If-Match" not in mocked.calls[2].request.headers
+
+
+def test_application_errors_continue_the_run(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+    error = {"error": {"code": "0x80044331", "message": "A validation error occurred."}}
+    mocked.add("POST", f"{API}accounts", status=400, json=error)
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    options = {"entity_set": "accounts", "return_application_error_responses": True}
+    first, second = run(connection, "create", options, [{"name": "x" * 300}, {"name": "ok"}])
+    assert first.status is ResultStatus.APPLICATION_ERROR
+    assert first.payload == error
+    assert first.ok
+    assert first.error is not None
+    assert first.error.message == "(0x80044331)A validation error occurred.[400]"
+    assert second.status is ResultStatus.SUCCESS

@@ -1,0 +1,33 @@
+"""The suite's one fake clock: time that moves only when a test advances it or the code under test sleeps."""
+
+from __future__ import annotations
+
+import threading
+
+
+class FakeClock:
+    """Epoch seconds (also usable as a monotonic clock) that move only on :meth:`advance` or :meth:`sleep`.
+
+    Call it for the time; pass :meth:`sleep` where the code under test would sleep: the time moves on at once and the
+    duration is recorded in :attr:`sleeps`, so retry tests never wait.
+    """
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the time on by ``seconds``."""
+        with self._lock:
+            self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """What the code under test calls instead of :func:`time.sleep`: records the wait and moves the time on."""
+        with self._lock:
+            self.sleeps.append(round(seconds, 3))
+            self.now += seconds
