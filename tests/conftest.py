@@ -11,9 +11,9 @@ pytest_plugins = [
     "tests.support.network_guard",
     "tests.support.sandbox",
     "tests.support.dataverse",
+    "tests.support.diagnostics",
     "tests.support.operations",
     "tests.support.interop",
-    "tests.support.diagnostics",
 ]
 
 
