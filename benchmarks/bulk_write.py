@@ -188,7 +188,8 @@ class SandboxProcess:
 
     def stats(self, since: float) -> dict[str, Any]:
         """:returns: the principal's requests since a time (arrival, finish, status, throttle code), the number
-        of requests that came back before a Retry-After elapsed, and the sandbox's time now."""
+        of requests that came back before a Retry-After elapsed, and the sandbox's time now.
+        """
         self._channel.send(("stats", since))
         answer: dict[str, Any] = self._channel.recv()
         return answer
@@ -246,6 +247,7 @@ def run_peer(sandbox: SandboxProcess, records: int, chunk: int) -> dict[str, Any
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=10_000, help="accounts each run creates")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each contender; the median is reported")

@@ -1,5 +1,6 @@
 """Run a measurement in a fresh interpreter: the job goes in as JSON on standard input (so secrets never reach the
-command line), and the measurement comes back as the last line of standard output, also JSON."""
+command line), and the measurement comes back as the last line of standard output, also JSON.
+"""
 
 from __future__ import annotations
 

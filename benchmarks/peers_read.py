@@ -185,7 +185,8 @@ def run_ours(job: dict[str, Any]) -> dict[str, Any]:
 
 def peer_environment(ca_file: str, origin: str) -> dict[str, str]:
     """:returns: the peers' process environment: trust the sandbox CA, send Entra's host to the sandbox, and
-    nothing of the project's own import path."""
+    nothing of the project's own import path.
+    """
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
     env.update(
         {
@@ -199,6 +200,7 @@ def peer_environment(ca_file: str, origin: str) -> dict[str, str]:
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000, help="accounts to seed and read")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each side")

@@ -76,6 +76,7 @@ def run_child(settings: dict[str, Any], records: int, page_size: int, read_ahead
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000, help="records of the large query")
     parser.add_argument("--baseline", type=int, default=10_000, help="records of the small query")

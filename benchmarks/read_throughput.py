@@ -94,6 +94,7 @@ def run_child(side: str, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000, help="accounts to seed and read")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each side")

@@ -45,6 +45,7 @@ def startup_seconds() -> float:
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=20_000, help="accounts to seed and read back")
     parser.add_argument("--gets", type=int, default=2_000, help="single-record GETs")

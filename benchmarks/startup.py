@@ -42,7 +42,8 @@ def time_once(code: str) -> float:
 
 def slowest_imports(code: str, count: int = 8) -> list[tuple[str, float]]:
     """:returns: the modules whose own import (``-X importtime``'s self time, without what they import) took
-    longest, in ms."""
+    longest, in ms.
+    """
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], check=True, timeout=120, capture_output=True, text=True
     )
@@ -55,6 +56,7 @@ def slowest_imports(code: str, count: int = 8) -> list[tuple[str, float]]:
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="runs of each side")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")

@@ -70,6 +70,7 @@ def run_job(sandbox: SandboxProcess, records: int, batch_size: int) -> dict[str,
 
 
 def main() -> None:
+    """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-requests", type=int, default=10, help="requests per window (N)")
     parser.add_argument("--window", type=float, default=10, help="window seconds (W)")

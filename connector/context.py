@@ -108,7 +108,9 @@ class Progress:
 class ProgressCallback(Protocol):
     """Called by long operations, at most a few times a second."""
 
-    def __call__(self, progress: Progress) -> None: ...
+    def __call__(self, progress: Progress) -> None:
+        """Receive one progress report."""
+        ...
 
 
 class MemoryTokenStore:
@@ -118,10 +120,12 @@ class MemoryTokenStore:
         self._items: dict[str, dict[str, Any]] = {}
 
     def load(self, key: str) -> Mapping[str, Any] | None:
+        """:returns: the token set saved under ``key``, or ``None``."""
         item = self._items.get(key)
         return dict(item) if item is not None else None
 
     def save(self, key: str, token_set: Mapping[str, Any]) -> None:
+        """Save ``token_set`` under ``key``, replacing what was there."""
         self._items[key] = dict(token_set)
 
     def __repr__(self) -> str:
@@ -135,9 +139,11 @@ class MemoryCheckpointStore:
         self._items: dict[str, str] = {}
 
     def load(self, key: str) -> str | None:
+        """:returns: the checkpoint saved under ``key``, or ``None``."""
         return self._items.get(key)
 
     def save(self, key: str, checkpoint: str) -> None:
+        """Save ``checkpoint`` under ``key``, replacing what was there."""
         self._items[key] = checkpoint
 
 

@@ -242,6 +242,7 @@ class FaultInjector:
             return list(self._history)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one WSGI request, injecting the fault due for it, if any."""
         path: str = environ.get("PATH_INFO", "")
         method: str = environ.get("REQUEST_METHOD", "GET").upper()
         if path.startswith(ADMIN_PREFIX):

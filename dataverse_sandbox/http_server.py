@@ -51,9 +51,11 @@ class RequestBody(io.RawIOBase):
         self.remaining = length
 
     def readable(self) -> bool:
+        """:returns: ``True``: the body can be read."""
         return True
 
     def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Read into ``buffer``; :returns: the number of bytes read."""
         view = memoryview(buffer).cast("B")
         if self.remaining <= 0 or not len(view):
             return 0
@@ -63,6 +65,7 @@ class RequestBody(io.RawIOBase):
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
+        """:returns: at most ``size`` bytes of the body (all that is left for ``-1``)."""
         wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
         if wanted <= 0:
             return b""
@@ -71,6 +74,7 @@ class RequestBody(io.RawIOBase):
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
+        """:returns: one line of the body, at most ``size`` bytes."""
         wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
         if wanted <= 0:
             return b""
@@ -107,12 +111,14 @@ class KeepAliveRequestHandler(FaultAwareRequestHandler):
     _socket_reader: Any = None
 
     def setup(self) -> None:
+        """Set up the connection (see the class docstring)."""
         super().setup()
         tracked = getattr(self.server, "track", None)
         if tracked is not None:
             tracked(self.connection, True)
 
     def finish(self) -> None:
+        """Finish the connection (see the class docstring)."""
         try:
             super().finish()
         finally:
@@ -121,6 +127,7 @@ class KeepAliveRequestHandler(FaultAwareRequestHandler):
                 tracked(self.connection, False)
 
     def run_wsgi(self) -> None:
+        """Handle one request (see the class docstring)."""
         socket_reader = self._socket_reader = self.rfile
         body = self._request_body(socket_reader)
         self._body = body

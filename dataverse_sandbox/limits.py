@@ -213,6 +213,7 @@ class ServiceProtection:
             self._forced = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one WSGI request within the service-protection limits."""
         principal = self._principal_of(environ)
         if principal is None:
             return self._app(environ, start_response)

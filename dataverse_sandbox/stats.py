@@ -288,6 +288,7 @@ class RequestRecorder:
         self._principal_of = principal_of
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one WSGI request, counting it."""
         clock = self._stats.clock
         arrived = clock.now()
         principal = self._principal_of(environ)

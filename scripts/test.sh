@@ -19,5 +19,7 @@ if [ ! -d tests/interop/node_modules ]; then
 fi
 
 python3 -m ruff check .
+python3 -m ruff format --check .
+lint-imports
 python3 -m mypy
 python3 -m pytest "$@"

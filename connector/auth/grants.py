@@ -67,7 +67,9 @@ class TokenTransport(Protocol):
         data: Any = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
-    ) -> requests.Response: ...
+    ) -> requests.Response:
+        """Send one token request and return the answer."""
+        ...
 
 
 def _b64url(data: bytes) -> str:

@@ -2,7 +2,7 @@
 
 ``plan.run_test_connection`` runs the checks of one connection in order: the network checks (``network``, with
 ``endpoint``, ``http_head``, ``proxy`` and ``tls``), the token and Web API checks (``service``, with ``refusals``),
-all through the bounded runner (``report``). ``render`` turns any :class:`~connector.results.TestReport` into text
-or JSON. Nothing is imported here, so that a host can use ``render`` and ``report`` without loading the connector's
-OAuth and Web API code.
+all through the bounded runner (``report``). Rendering a report for people is the host's
+(:mod:`connector.host.report_view`). Nothing is imported here, so that importing the package loads none of the
+connector's OAuth and Web API code.
 """

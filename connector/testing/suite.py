@@ -102,7 +102,8 @@ def replace_write_only(value: Any, names: Collection[str], path: str = "") -> An
 
 class ConnectorConformance(OperationsConformance):
     """Subclass this with ``connector_id``, ``valid_settings``, ``invalid_settings`` and ``invalid_fields``; optionally
-    ``bad_credentials_settings`` and ``allow_network``."""
+    ``bad_credentials_settings`` and ``allow_network``.
+    """
 
     connector_id: ClassVar[str]
     valid_settings: ClassVar[Mapping[str, Any]]

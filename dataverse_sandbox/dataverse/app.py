@@ -120,6 +120,7 @@ class WebApi:
     # -- serving ------------------------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one WSGI request."""
         request = Request(environ)
         response = self.respond(request)
         response.headers["OData-Version"] = "4.0"

@@ -87,7 +87,7 @@ def dotnet_timestamp(epoch_seconds: float) -> str:
 
 
 def error_description(error: EntraError, context: ErrorContext) -> str:
-    """:returns: ``AADSTSnnnn: text\\r\\nTrace ID: …\\r\\nCorrelation ID: …\\r\\nTimestamp: …``."""
+    r""":returns: ``AADSTSnnnn: text\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: …``."""
     return (
         f"AADSTS{error.code}: {error.message}\r\n"
         f"Trace ID: {context.trace_id}\r\n"

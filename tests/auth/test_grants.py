@@ -1,5 +1,6 @@
 """The grants as HTTP requests, checked field by field with strict mocks (``responses``): every request expected is
-made, nothing else is."""
+made, nothing else is.
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ HOUR = 3600.0
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     """A sandbox without service-protection limits: these tests jump its clock by hours, and its execution-time
-    limit counts a request that completes across such a jump as hours long (reported to the sandbox's owner)."""
+    limit counts a request that completes across such a jump as hours long (reported to the sandbox's owner).
+    """
     sb = start_sandbox(SandboxConfig(limits=LimitSettings(enabled=False)))
     try:
         yield sb

@@ -1,5 +1,6 @@
 """Loading the assertion's signature key: every PEM and PKCS#12 form, wrong passwords, mismatched certificates,
-keys that do not fit the algorithm, expired certificates, and thumbprints computed independently."""
+keys that do not fit the algorithm, expired certificates, and thumbprints computed independently.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The transport: the HTTP outcome table, Retry-After, backoff bounds, token renewal, origin checks, trust and
-proxy decisions. Strict `responses` mocks; a fake clock instead of sleeping."""
+proxy decisions. Strict `responses` mocks; a fake clock instead of sleeping.
+"""
 
 from __future__ import annotations
 

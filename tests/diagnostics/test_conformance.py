@@ -1,5 +1,6 @@
 """Pieces of the conformance suite's Test Connection test: the canary replacement of secrets, and the sandbox
-settings with a wrong secret that ``tests/testing/test_conformance.py`` hands to the suite as ``bad_credentials``."""
+settings with a wrong secret that ``tests/testing/test_conformance.py`` hands to the suite as ``bad_credentials``.
+"""
 
 from __future__ import annotations
 

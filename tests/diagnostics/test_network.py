@@ -1,5 +1,6 @@
 """Test Connection's network checks, end to end through the reference host: unknown host, closed port, a server
-that never answers, TLS trust, and the runtime proxy (a real tinyproxy) with credentials and non-proxy hosts."""
+that never answers, TLS trust, and the runtime proxy (a real tinyproxy) with credentials and non-proxy hosts.
+"""
 
 from __future__ import annotations
 

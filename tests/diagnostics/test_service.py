@@ -1,5 +1,6 @@
 """Test Connection's token and Web API checks, end to end against the sandbox through the reference host: each
-grant working, and each credential or service problem reported with the field to fix and no secret anywhere."""
+grant working, and each credential or service problem reported with the field to fix and no secret anywhere.
+"""
 
 from __future__ import annotations
 
@@ -260,7 +261,8 @@ def test_a_wrong_web_api_path_is_told_apart_from_a_wrong_version(sandbox: Sandbo
 
 def recorded(sb: Sandbox, count: int) -> list[Any]:
     """The sandbox's request records once it holds ``count`` (it records a request when its response is complete,
-    which may be just after the client has it); what it holds after 5 s otherwise."""
+    which may be just after the client has it); what it holds after 5 s otherwise.
+    """
     deadline = time.monotonic() + 5
     while len(sb.stats.requests()) < count and time.monotonic() < deadline:
         threading.Event().wait(0.01)

@@ -1,7 +1,8 @@
 """Bulk Create, Update and Upsert end to end against the sandbox, through the reference host: thousands of records
 with some invalid, a connection reset after a bulk request was processed, a throttling storm in the middle of a job,
 change sets rolled back, updates and upserts by key, and progress reports. Outcomes are checked from the server's
-side (its storage and its request records)."""
+side (its storage and its request records).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def marked(live: Live, marker: str) -> list[dict[str, Any]]:
 
 def posts_since(live: Live, since: float, path: str, count: int) -> list[Any]:
     """The server's records of POSTs to a path since a time, once ``count`` are in (a reset request is recorded
-    by the server thread after the client already saw the reset)."""
+    by the server thread after the client already saw the reset).
+    """
     deadline = time.monotonic() + 5
     while True:
         posts = live.sandbox.stats.requests(method="POST", path_prefix=f"{API_PATH}{path}", since=since)
@@ -108,7 +110,8 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
 
 class Gate(NamedTuple):
     """What the run's concurrency limit did (monotonic seconds): when it granted each request, and when it learned
-    of each 429 and for how long."""
+    of each 429 and for how long.
+    """
 
     granted: list[float]
     throttled: list[tuple[float, float]]

@@ -59,7 +59,8 @@ class Changes:
 
 class Reader:
     """Runs the tracked query through the reference host with a given checkpoint store (a fresh connection each
-    time, as a new worker would)."""
+    time, as a new worker would).
+    """
 
     def __init__(self, sb: Sandbox, store: MemoryCheckpointStore, **options: Any) -> None:
         self.sandbox = sb

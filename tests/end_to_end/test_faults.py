@@ -1,6 +1,7 @@
 """End to end under the sandbox's fault injection and service-protection limits: throttling storms, 503s, connections
 reset after a create was processed, and a next link poisoned to point at another host. Every outcome is checked
-from the server's side (its storage, its request records, the other host's records)."""
+from the server's side (its storage, its request records, the other host's records).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def posts_only(op_sandbox: Sandbox) -> Iterator[None]:
 
 def recorded_posts(live: Live, since: float, count: int) -> list[Any]:
     """The server's records of POSTs to accounts since a time, once ``count`` of them are in (or a deadline passes):
-    a reset request is recorded by the server thread after the client already saw the reset."""
+    a reset request is recorded by the server thread after the client already saw the reset.
+    """
     deadline = time.monotonic() + 5
     while True:
         posts = live.sandbox.stats.requests(method="POST", path_prefix=f"{API_PATH}accounts", since=since)

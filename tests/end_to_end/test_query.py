@@ -1,5 +1,6 @@
 """End to end against the sandbox: Query over many pages, literal filter values, custom parameters on the first page
-only, $top, formatted values and FetchXML paging, checked against the server's storage and request records."""
+only, $top, formatted values and FetchXML paging, checked against the server's storage and request records.
+"""
 
 from __future__ import annotations
 

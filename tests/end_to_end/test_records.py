@@ -1,5 +1,6 @@
 """End to end against the sandbox, through the reference host: single-record operations, associations, Execute and
-browse, checked against the server's own view (its storage and its request records)."""
+browse, checked against the server's own view (its storage and its request records).
+"""
 
 from __future__ import annotations
 

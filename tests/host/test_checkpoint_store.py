@@ -1,5 +1,6 @@
 """The reference host's checkpoint store: survives processes, keeps other keys, private file; and `connector run`
-with change tracking resumes from it."""
+with change tracking resumes from it.
+"""
 
 from __future__ import annotations
 

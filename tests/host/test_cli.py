@@ -1,5 +1,6 @@
 """The reference host's CLI as a person runs it (subprocesses against a running sandbox): browse, run with JSON
-Lines in and out, authorize through the loopback listener, exit codes, and no secret in any output or file."""
+Lines in and out, authorize through the loopback listener, exit codes, and no secret in any output or file.
+"""
 
 from __future__ import annotations
 

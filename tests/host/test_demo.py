@@ -1,5 +1,6 @@
 """`connector demo`, the README's main job, end to end in a subprocess: every step reported, exit 0, quickly, no
-secret printed, nothing left running."""
+secret printed, nothing left running.
+"""
 
 from __future__ import annotations
 

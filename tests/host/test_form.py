@@ -1,5 +1,6 @@
 """`connector form` in a real terminal (pexpect): fields in order, choices, conditional fields by grant type,
-hidden secrets that become references, validation as you go."""
+hidden secrets that become references, validation as you go.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The reference host's loader and facade: discovery through entry points, coexistence of two connectors,
-allow/block lists, check_pending, unknown ids and redacted tracing."""
+allow/block lists, check_pending, unknown ids and redacted tracing.
+"""
 
 from __future__ import annotations
 

@@ -46,3 +46,74 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     assert len(commands) == 2, commands
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci, "CI must run the README's test command"
+
+
+PATH_PATTERN = re.compile(
+    r"(?<![\w./-])((?:connector|dataverse_sandbox|tests|schemas|benchmarks|scripts|docs)/[\w./-]*[\w])(?![\w/])"
+)
+MODULE_PATTERN = re.compile(r"(?<![\w.])((?:connector|dataverse_sandbox)(?:\.\w+)+)")
+LINK_PATTERN = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def _docs() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+
+
+def _sources() -> list[Path]:
+    return [path for package in ("connector", "dataverse_sandbox") for path in sorted((ROOT / package).rglob("*.py"))]
+
+
+def _module_exists(dotted: str) -> bool:
+    """:returns: whether ``dotted`` names a module or package, or a name inside one (the longest module prefix)."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        base = ROOT.joinpath(*parts[:end])
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return True
+    return False
+
+
+def _missing_paths(text: str, folder: Path = ROOT) -> list[str]:
+    """:returns: the repository paths ``text`` names that exist neither from the root nor from ``folder``."""
+    missing = []
+    for name in PATH_PATTERN.findall(text):
+        if any(mark in name for mark in ("*", "<", "...")):
+            continue
+        if not (ROOT / name).exists() and not (folder / name).exists():
+            missing.append(name)
+    return missing
+
+
+def test_every_file_a_doc_names_exists() -> None:
+    missing = {}
+    for doc in _docs():
+        text = doc.read_text(encoding="utf-8")
+        names = _missing_paths(text, doc.parent)
+        names += [
+            link
+            for link in LINK_PATTERN.findall(text)
+            if "://" not in link and not link.startswith("mailto:") and not (doc.parent / link).exists()
+        ]
+        if names:
+            missing[str(doc.relative_to(ROOT))] = names
+    assert missing == {}
+
+
+def test_every_module_a_docstring_or_doc_names_exists() -> None:
+    missing = {}
+    for path in [*_docs(), *_sources()]:
+        text = path.read_text(encoding="utf-8")
+        names = [name for name in MODULE_PATTERN.findall(text) if not _module_exists(name)]
+        if path.suffix == ".py":
+            names += _missing_paths(text)
+        if names:
+            missing[str(path.relative_to(ROOT))] = sorted(set(names))
+    assert missing == {}
+
+
+def test_every_test_file_a_doc_names_exists() -> None:
+    named = {
+        name for doc in _docs() for name in re.findall(r"`((?:[\w/]+/)?test_\w+\.py)`", doc.read_text(encoding="utf-8"))
+    }
+    assert named, "the docs name test files; the pattern must find them"
+    assert sorted(name for name in named if not (ROOT / name).exists() and not (ROOT / "tests" / name).exists()) == []

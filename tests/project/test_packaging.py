@@ -1,5 +1,6 @@
 """A non-editable install in a fresh virtual environment: the host's listing shows the connector with its version,
-manifest and schemas, loaded from site-packages and not from the source tree."""
+manifest and schemas, loaded from site-packages and not from the source tree.
+"""
 
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ TOKEN = "Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.batch-test.signature"
 
 @dataclass
 class Seen:
+    """What the sandbox saw of one request."""
+
     method: str
     path: str
     query: str
@@ -109,7 +111,7 @@ def service() -> FakeService:
 
 
 def batch_request(body: str, boundary: str, *, prefer: str | None = None, crlf: bool = True) -> Request:
-    """The outer ``POST $batch`` request; ``body`` is written with ``\\n`` line ends, sent with CRLF."""
+    r"""The outer ``POST $batch`` request; ``body`` is written with ``\n`` line ends, sent with CRLF."""
     headers = {
         "Content-Type": f'multipart/mixed; boundary="{boundary}"',
         "Authorization": TOKEN,
@@ -131,6 +133,8 @@ def run(service: FakeService, request: Request, **options: Any) -> Response:
 
 @dataclass
 class Part:
+    """One part of a batch response."""
+
     status_line: str
     headers: dict[str, str]
     body: str

@@ -74,7 +74,8 @@ class RecordingStore:
 
 def private_key(algorithm: str = "RS256", *, rsa_bits: int = 2048, label: str = "") -> Key:
     """:returns: a key for the algorithm: one RSA key serves every RS*/PS* algorithm (cached per session; pass a
-    ``label`` for a second, different key)."""
+    ``label`` for a second, different key).
+    """
     return _private_key(algorithm if algorithm in _CURVES else "RSA", rsa_bits, label)
 
 

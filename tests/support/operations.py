@@ -64,7 +64,8 @@ class Live:
 @pytest.fixture(scope="module")
 def op_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A sandbox with the real token service, shared by the tests of one module; seeded with as many accounts as
-    the module's ``SEEDED`` says (none when it says nothing)."""
+    the module's ``SEEDED`` says (none when it says nothing).
+    """
     sb = start_sandbox(SandboxConfig())
     sb.seed(getattr(request.module, "SEEDED", 0))
     try:

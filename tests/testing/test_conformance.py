@@ -1,5 +1,6 @@
 """Our connector adopts the whole conformance suite against the sandbox, as a connector author would:
-a live connection, and one sample per manifest operation built from records made with plain HTTP requests."""
+a live connection, and one sample per manifest operation built from records made with plain HTTP requests.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def conformance_sandbox() -> Iterator[Sandbox]:
 
 
 class TestDynamics365OperationsConformance(ConnectorConformance):
+    """The conformance suite, adopted for this connector with the operations part switched on."""
+
     connector_id = "dynamics365-ce"
     valid_settings = CLIENT_SECRET_SETTINGS
     invalid_settings = SEVERAL_BAD_FIELDS

@@ -147,7 +147,8 @@ class ChunkWriter:
 
     def _created(self, item: BulkItem, record_id: str, status: int, action: str) -> OperationResult:
         """What ``create_outcome`` gives a record created without its representation, built directly (it is the
-        commonest result of a bulk run, and a response object per record would cost more than the record)."""
+        commonest result of a bulk run, and a response object per record would cost more than the record).
+        """
         entity = item.prepared.entity
         link = entity_path(entity.entity_set, record_id)
         payload = {"@odata.editLink": link}

@@ -170,7 +170,8 @@ def _checked_checkpoint(context: OperationContext, key: str, stored: str) -> str
 
 def is_deletion(record: Mapping[str, Any]) -> bool:
     """:returns: whether a member of a delta answer reports a removed record: OData 4.0's ``$deletedEntity``
-    (``@odata.context`` ending in ``/$deletedEntity``, as Dataverse sends) or OData 4.01's ``@removed``."""
+    (``@odata.context`` ending in ``/$deletedEntity``, as Dataverse sends) or OData 4.01's ``@removed``.
+    """
     context = record.get("@odata.context")
     if isinstance(context, str) and context.endswith(_DELETED_ENTITY):
         return True

@@ -179,7 +179,8 @@ class RecordResults:
 
     def __call__(self, record: Mapping[str, Any]) -> OperationResult:
         """:returns: the record's ``success`` result (payload: the record plus its edit link; properties ``etag``,
-        ``id``, ``entity_url``)."""
+        ``id``, ``entity_url``).
+        """
         record_id = record.get(self._primary_id) if self._primary_id else None
         if type(record_id) is not str or _CANONICAL_GUID.fullmatch(record_id) is None:
             return record_result(self._client, self._entity, record, None)

@@ -1,5 +1,6 @@
 """Writing chunks: bulk action results, narrowing a refused bulk action down through $batch, switching to $batch for a
-table without the action, change sets rolled back, parts left unanswered, batches refused as a whole."""
+table without the action, change sets rolled back, parts left unanswered, batches refused as a whole.
+"""
 
 from __future__ import annotations
 

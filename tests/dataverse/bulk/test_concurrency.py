@@ -1,5 +1,6 @@
 """The adaptive concurrency limit: slow start, halving once per round on 429, the cap, the Retry-After gate for every
-thread, and one probe at a time after a throttle."""
+thread, and one probe at a time after a throttle.
+"""
 
 from __future__ import annotations
 

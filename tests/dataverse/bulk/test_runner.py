@@ -1,5 +1,6 @@
 """The bulk runner: results in input order with every document accounted for, bounded reading of a streamed input,
-two documents for one record written in order, per-document requests for short runs and with bulk off, progress."""
+two documents for one record written in order, per-document requests for short runs and with bulk off, progress.
+"""
 
 from __future__ import annotations
 
@@ -109,6 +110,8 @@ def test_a_short_run_and_bulk_off_send_one_request_per_document(
 
 
 class Reports(list[Progress]):
+    """Progress reports, in the order the meter gave them."""
+
     def __call__(self, progress: Progress) -> None:
         self.append(progress)
 

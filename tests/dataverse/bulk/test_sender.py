@@ -1,5 +1,6 @@
 """Sending bulk requests: every 429 reaches the run's limit (and its gate) before a retry, the transport's table for
-5xx, re-sending after a network failure only when safe, and the policy's bounds."""
+5xx, re-sending after a network failure only when safe, and the policy's bounds.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ TOO_MANY = {"error": {"code": "0x80072326", "message": "Number of concurrent req
 
 
 class Sleeps(list[float]):
+    """The waits the sender asked for, in order."""
+
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
 

@@ -1,5 +1,6 @@
 """Change tracking: the delta link as a checkpoint, committed only after the last record was handed over; deletions
-as results of their own kind; checkpoints checked before they are followed; options Dataverse refuses; progress."""
+as results of their own kind; checkpoints checked before they are followed; options Dataverse refuses; progress.
+"""
 
 from __future__ import annotations
 

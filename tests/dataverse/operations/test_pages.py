@@ -1,5 +1,6 @@
 """Pages: a query's records become exactly the results record_result gives, whatever shape their key has; reading
-ahead requests the next page early without changing what is handed over, or in which order."""
+ahead requests the next page early without changing what is handed over, or in which order.
+"""
 
 from __future__ import annotations
 

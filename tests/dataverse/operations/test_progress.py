@@ -22,6 +22,8 @@ class Recorder:
 
 
 class Clock:
+    """A clock the test moves by hand."""
+
     def __init__(self) -> None:
         self.now = 100.0
 
