@@ -4,6 +4,10 @@ file, so that ``connector run ... query`` with change tracking resumes where the
 Each save rewrites the file atomically (a temporary file, then a rename) under an exclusive lock, so a run killed
 midway leaves the previous checkpoint intact and two runs do not lose each other's keys. A delta link is not a
 secret, but it points into the tenant: the file is created with mode 0600 like the token store.
+
+A file that cannot be read (garbled, truncated, not a JSON object, a directory, unreadable) is a configuration
+error naming the file and what to do, never a transient one a host would retry, and it is never overwritten: a save
+refuses too, so a damaged file is kept for the user to inspect or remove.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from connector.errors import ConfigError
 from connector.host.token_store import default_store_path, exclusive_lock, write_private
 
 __all__ = ["FileCheckpointStore", "default_checkpoint_path"]
@@ -34,8 +39,22 @@ class FileCheckpointStore:
     def _read(self) -> dict[str, Any]:
         if not self.path.exists():
             return {}
-        data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except OSError as error:
+            raise self._damaged(f"cannot be read ({error.strerror or 'unreadable'})") from None
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise self._damaged("is not valid JSON (damaged or truncated)") from None
+        if not isinstance(data, dict):
+            raise self._damaged("does not hold a JSON object of checkpoints")
         return data
+
+    def _damaged(self, what: str) -> ConfigError:
+        return ConfigError.single(
+            "checkpoint_store",
+            f"the checkpoint file {self.path} {what}. It was left as it is. Remove it (or restore it from a backup) "
+            "to start incremental reads again with a full read",
+        )
 
     def load(self, key: str) -> str | None:
         """:returns: the last committed checkpoint for ``key``, or ``None``."""
