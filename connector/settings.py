@@ -11,6 +11,7 @@ This module does no network I/O and opens no session; ``transport`` does that wi
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ DEFAULT_TIMEOUT_MS: Final = 120_000
 """The time-out used when neither the connection nor the runtime sets one (Boomi's runtime default)."""
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_VERSION = re.compile(r"^v(\d+)\.(\d+)/?$")
+_VERSION = re.compile(r"^v([0-9]+)\.([0-9]+)/?$")
+_PATH = re.compile(r"^[A-Za-z0-9/._~-]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -193,13 +196,19 @@ def _base_url_problems(base_url: str) -> list[str]:
     if any(character.isspace() for character in value):
         return [f"must not contain spaces (got {base_url!r})"]
     value = value.removesuffix("/")
-    if any(character in value for character in "/?#@\\"):
+    if "@" in value:
+        return ["must be the host name only, without a user name or password"]
+    if any(character in value for character in "/?#\\"):
         return [f"must be the host name only, without a path, query or user (got {base_url!r})"]
     host, port = _split_port(value)
     problems = []
-    if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+    if port is not None and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         problems.append(f"has a port that is not a number from 1 to 65535 (got {port!r})")
     if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            problems.append(f"is not a valid host name: brackets must hold an IPv6 address (got {host!r})")
         return problems
     labels = host.split(".")
     if not host or ".." in host or not all(_HOST_LABEL.match(label) for label in labels):
@@ -225,6 +234,31 @@ def _path_problems(web_api_path: str) -> list[str]:
         return [f"must be a path only, without a query or fragment (got {web_api_path!r})"]
     if any(segment in {".", ".."} for segment in value.split("/")):
         return [f"must not contain '.' or '..' segments (got {web_api_path!r})"]
+    if not _PATH.match(value):
+        return [f"must be a URL path of letters, digits and / - . _ ~ (got {web_api_path!r})"]
+    return []
+
+
+def _text_problems(value: Any, path: str) -> list[FieldError]:
+    """:returns: a field error for every string (keys included) that is not plain Unicode text: a lone surrogate
+    (valid JSON, but no encoding can send it) or a control character other than tab and line ends. The value is
+    never quoted: the field may be a secret.
+    """
+    if isinstance(value, str):
+        if any(0xD800 <= ord(character) <= 0xDFFF for character in value):
+            return [FieldError(path, "contains a character that is not valid Unicode (a lone surrogate)")]
+        if _CONTROL.search(value):
+            return [FieldError(path, "contains a control character")]
+        return []
+    if isinstance(value, Mapping):
+        problems = []
+        for key, child in value.items():
+            child_path = f"{path}.{key}" if isinstance(key, str) and not _text_problems(key, path) else path
+            problems += _text_problems(key, path) if isinstance(key, str) else []
+            problems += _text_problems(child, child_path)
+        return problems
+    if isinstance(value, list):
+        return [problem for index, child in enumerate(value) for problem in _text_problems(child, f"{path}[{index}]")]
     return []
 
 
@@ -241,8 +275,8 @@ def parse_settings(raw: Mapping[str, Any], context: RuntimeContext) -> Connectio
     errors: list[FieldError] = []
     connection_raw = raw.get("connection")
     oauth_raw = raw.get("oauth2")
-    unknown = sorted(set(raw) - {"connection", "oauth2"})
-    errors.extend(FieldError(str(name), "is not a part of the settings") for name in unknown)
+    unknown = sorted(str(name) for name in set(raw) - {"connection", "oauth2"})
+    errors.extend(FieldError(name, "is not a part of the settings") for name in unknown)
     if connection_raw is None:
         errors.append(FieldError("connection", "is required"))
         connection_raw = {}
@@ -251,13 +285,15 @@ def parse_settings(raw: Mapping[str, Any], context: RuntimeContext) -> Connectio
         oauth_raw = {}
     errors.extend(schema_field_errors(connection_raw, load_schema("connection"), "connection"))
     errors.extend(schema_field_errors(oauth_raw, load_schema("oauth2"), "oauth2"))
+    errors.extend(_text_problems(connection_raw, "connection"))
+    errors.extend(_text_problems(oauth_raw, "oauth2"))
     bad_fields = {error.path for error in errors}
     if not isinstance(connection_raw, Mapping) or not isinstance(oauth_raw, Mapping):
         raise ConfigError(sorted(errors, key=lambda error: error.path))
 
     protocol = connection_raw.get("protocol", "https")
     api_root, root_errors = compose_api_root(
-        protocol if protocol in {"https", "http"} else "https",
+        protocol if isinstance(protocol, str) and protocol in {"https", "http"} else "https",
         str(connection_raw.get("base_url", "")),
         str(connection_raw.get("web_api_path", "/api/data/")),
         str(connection_raw.get("version", "v9.2")),

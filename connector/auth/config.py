@@ -45,6 +45,7 @@ __all__ = [
     "derive_authorization_url",
     "is_loopback_url",
     "parse_oauth_settings",
+    "url_problem",
 ]
 
 RESERVED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
@@ -206,11 +207,29 @@ def _secret(raw: Mapping[str, Any], key: str) -> Secret | None:
 
 
 def _check_url(path: str, url: str, errors: list[FieldError], diagnostics: list[Diagnostic]) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
-        errors.append(FieldError(path, f"must be an absolute https URL (got {url!r})"))
-    elif parts.scheme == "http" and not is_loopback_url(url):
+    problem = url_problem(url)
+    if problem:
+        errors.append(FieldError(path, problem))
+    elif urlsplit(url).scheme == "http" and not is_loopback_url(url):
         diagnostics.append(Diagnostic("warning", path, "http sends secrets unencrypted; use https"))
+
+
+def url_problem(url: str) -> str | None:
+    """:returns: what is wrong with an endpoint URL from the settings, or ``None``. A URL carrying a user name or
+    password is refused without being quoted (the password must not reach a log or a form); others are quoted.
+    """
+    try:
+        parts = urlsplit(url)
+        has_userinfo = "@" in parts.netloc
+        port_ok = has_userinfo or parts.port is None or parts.port > 0
+        hostname = parts.hostname
+    except ValueError:
+        return "is not a valid URL: check the host name and the port"
+    if has_userinfo:
+        return "must not contain a user name or password: OAuth 2.0 credentials go in their own fields"
+    if parts.scheme not in {"https", "http"} or not hostname or not port_ok:
+        return f"must be an absolute https URL (got {url!r})"
+    return None
 
 
 def _parse_jwt(raw: Mapping[str, Any], client_id: str, token_url: str, errors: list[FieldError]) -> JwtSettings:
@@ -289,7 +308,7 @@ def parse_oauth_settings(
     if grant == "authorization_code":
         if authorization_url:
             _check_url("oauth2.authorization_url", authorization_url, errors, diagnostics)
-        else:
+        elif url_problem(token_url) is None:
             authorization_url = derive_authorization_url(token_url)
             if authorization_url is None:
                 errors.append(

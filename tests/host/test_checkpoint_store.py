@@ -78,9 +78,11 @@ def test_a_damaged_file_is_a_config_error_naming_it_and_is_never_overwritten(tmp
     path.write_bytes(content)
     store = FileCheckpointStore(path)
 
-    for attempt in (lambda: store.load("a"), lambda: store.save("a", "delta")):
-        with pytest.raises(ConfigError) as caught:
-            attempt()
+    with pytest.raises(ConfigError) as loading:
+        store.load("a")
+    with pytest.raises(ConfigError) as saving:
+        store.save("a", "delta")
+    for caught in (loading, saving):
         assert caught.value.failure_type is FailureType.CONFIG
         assert str(path) in caught.value.user_message
         assert "Remove it" in caught.value.user_message
