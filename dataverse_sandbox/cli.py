@@ -1,7 +1,8 @@
 """``python -m dataverse_sandbox``: start a sandbox, print where it is, and serve until interrupted.
 
-Prints the API root, the tenant, the token endpoints, the client ids and the paths of the generated secret, key
-and certificate files (never the secret values). The reference host exposes the same entry point as
+Prints the API root, the tenant, the token endpoints, the admin endpoint and its credential (random, new on every
+start, good for this process only), the client ids and the paths of the generated secret, key and certificate
+files (never the secret values). The reference host exposes the same entry point as
 ``connector sandbox``. Not for configuring a running sandbox: use the admin endpoint (``/_sandbox/``).
 """
 
@@ -75,7 +76,8 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
 
 
 def describe(sb: Sandbox) -> str:
-    """:returns: the start-up banner: URLs, tenant, clients and credential file paths (no secret values)."""
+    """:returns: the start-up banner: URLs, tenant, the admin credential, clients and credential file paths (no
+    client secret values)."""
     lines = [
         f"Dataverse sandbox API root: {sb.api_root}",
         f"Resource (token audience): {sb.origin}",
@@ -85,6 +87,7 @@ def describe(sb: Sandbox) -> str:
         f"Token endpoint (v2): {sb.token_url_v2}",
         f"Authorize endpoint (v2): {sb.authorize_url_v2}",
         f"Admin endpoint: {sb.admin_url}",
+        f"Admin credential (Authorization: Bearer …, new on every start): {sb.admin_token}",
         f"State directory: {sb.state_dir}",
     ]
     if sb.ca_cert_path is not None:

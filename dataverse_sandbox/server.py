@@ -12,6 +12,7 @@ Not for Web API behaviour (:mod:`.dataverse`) or tokens (:mod:`.entra`).
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
@@ -80,6 +81,7 @@ class Sandbox:
         self._verifier: TokenVerifier | None = None
         self._faults: FaultInjector | None = None
         self._limits: ServiceProtection | None = None
+        self._admin_token = ""
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -143,7 +145,9 @@ class Sandbox:
         self._limits = ServiceProtection(self._route_factory(web_api), config.limits, self.clock, principal_of)
         self._faults = FaultInjector(self._limits, config.faults, config.fault_seed, clock=self.clock)
         self._app: WSGIApplication = RequestRecorder(self._faults, self.stats, principal_of)
-        self._admin = admin_app(self.stats, self._faults, self._limits, clients=self)
+        # A new credential on every start: a value seen once (a banner, a log) is useless after a restart.
+        self._admin_token = secrets.token_urlsafe(32)
+        self._admin = admin_app(self.stats, self._faults, self._limits, credential=self._admin_token, clients=self)
 
     def _start_token_service(self, config: SandboxConfig) -> TokenVerifier:
         # Imported lazily: the token service is only needed when no verifier is injected.
@@ -356,6 +360,21 @@ class Sandbox:
     def admin_url(self) -> str:
         """:returns: the admin endpoint's root, ``<origin>/_sandbox/``."""
         return f"{self._origin}{_ADMIN_PREFIX}/"
+
+    @property
+    def admin_token(self) -> str:
+        """:returns: the admin endpoint's credential, new on every start (send it as ``Authorization: Bearer``).
+
+        :raises RuntimeError: before :meth:`start`.
+        """
+        if not self._admin_token:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        return self._admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """:returns: the headers an admin request needs, ``{"Authorization": "Bearer <admin_token>"}``."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
 
 def _batch_handler() -> Any:
