@@ -51,6 +51,7 @@ from werkzeug.wrappers import Request, Response
 
 from dataverse_sandbox.faults import FaultInjector, FaultSettings
 from dataverse_sandbox.limits import LimitSettings, ServiceProtection
+from dataverse_sandbox.request_body import InvalidJsonError, decode_json
 from dataverse_sandbox.stats import SandboxStats
 
 if TYPE_CHECKING:
@@ -181,9 +182,12 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _body(request: Request) -> Any:
+    raw = request.get_data()
+    if not raw.strip():
+        return None
     try:
-        return json.loads(request.get_data(as_text=True) or "null")
-    except ValueError as exc:
+        return decode_json(raw)
+    except InvalidJsonError as exc:
         raise AdminRequestError(400, "invalid_json", f"the body is not JSON: {exc}") from exc
 
 

@@ -19,6 +19,7 @@ from types import FrameType
 from dataverse_sandbox.config import SandboxConfig
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
+from dataverse_sandbox.request_body import DEFAULT_MAX_BODY_BYTES
 from dataverse_sandbox.server import Sandbox
 
 __all__ = ["build_parser", "main"]
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, default=52, help="concurrent requests per principal")
     parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
     parser.add_argument("--error-rate", type=float, default=0, help="share of requests answered 502/503/504")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest request body accepted; larger ones get 413 unread (default: 128 MB, Dataverse's limit)",
+    )
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector")
     parser.add_argument(
         "--no-keep-alive", action="store_true", help="close every connection after one response (HTTP/1.0 style)"
@@ -72,6 +79,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         fault_seed=args.fault_seed,
         loopback_redirect_any_port=args.loopback_any_port,
         keep_alive=not args.no_keep_alive,
+        max_body_bytes=args.max_body_bytes,
     )
 
 

@@ -4,8 +4,8 @@
 provisions the token service's applications, and exposes the URLs, files and run-time handles (clock, limits,
 faults, statistics) a test needs; leaving the block stops the server and joins its thread.
 Requests flow through the middlewares, outermost first: the request recorder (it must see what the others did),
-the fault injector, the service-protection limits, then the router: ``/api/`` to the Web API, ``/_sandbox/`` to
-the admin endpoint, anything else to the token service, else 404.
+the fault injector, the service-protection limits, the request-body limit, then the router: ``/api/`` to the Web
+API, ``/_sandbox/`` to the admin endpoint, anything else to the token service, else 404.
 Not for Web API behaviour (:mod:`.dataverse`) or tokens (:mod:`.entra`).
 """
 
@@ -31,6 +31,7 @@ from dataverse_sandbox.faults import FaultInjector
 from dataverse_sandbox.http_server import KeepAliveRequestHandler, SandboxHTTPServer
 from dataverse_sandbox.limits import ServiceProtection
 from dataverse_sandbox.middleware import memoize_principal
+from dataverse_sandbox.request_body import BodyLimit
 from dataverse_sandbox.stats import RequestRecorder, SandboxStats
 from dataverse_sandbox.tls import ServerCertificate, ensure_server_certificate, server_ssl_context
 
@@ -142,7 +143,8 @@ class Sandbox:
         batch = _batch_handler()
         web_api = WebApi(self._service, verifier, self._origin, self._tenant_id, config.access, batch)
         principal_of = memoize_principal(web_api.principal_of)
-        self._limits = ServiceProtection(self._route_factory(web_api), config.limits, self.clock, principal_of)
+        routed = BodyLimit(self._route_factory(web_api), config.max_body_bytes)
+        self._limits = ServiceProtection(routed, config.limits, self.clock, principal_of)
         self._faults = FaultInjector(self._limits, config.faults, config.fault_seed, clock=self.clock)
         self._app: WSGIApplication = RequestRecorder(self._faults, self.stats, principal_of)
         # A new credential on every start: a value seen once (a banner, a log) is useless after a restart.
