@@ -4,9 +4,14 @@ What it is for: tests that run the sandbox in another process (and people poking
 ``curl``) need the same handles the in-process objects give: statistics, fault settings and schedules,
 service-protection limits and forced throttling. The server mounts :func:`admin_app` at ``/_sandbox/``.
 
-What it is not for: anything reachable from outside the machine. The endpoint has **no authentication**; it is
-safe only because the sandbox binds to the loopback interface. It is not part of the Dataverse surface either:
-its errors use a plain ``{"error": {"code", "message"}}`` shape with admin-specific codes.
+Every request needs the sandbox's admin credential, a random value generated at each start (printed in the
+``connector sandbox`` banner, :attr:`~dataverse_sandbox.server.Sandbox.admin_token` in process), sent as
+``Authorization: Bearer <credential>`` or as the :data:`ADMIN_HEADER` header; without it the answer is ``401``.
+So another local user, or a web page in a browser on the machine, cannot switch limits off or read request records.
+
+What it is not for: anything reachable from outside the machine (keep the sandbox on loopback: the credential
+travels in clear over plain http). It is not part of the Dataverse surface either: its errors use a plain
+``{"error": {"code", "message"}}`` shape with admin-specific codes.
 
 Routes (relative to the mount point; ``/_sandbox`` in ``PATH_INFO`` is accepted too)::
 
@@ -33,6 +38,7 @@ Routes (relative to the mount point; ``/_sandbox`` in ``PATH_INFO`` is accepted 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import logging
 import types
@@ -45,16 +51,27 @@ from werkzeug.wrappers import Request, Response
 
 from dataverse_sandbox.faults import FaultInjector, FaultSettings
 from dataverse_sandbox.limits import LimitSettings, ServiceProtection
+from dataverse_sandbox.request_body import InvalidJsonError, decode_json
 from dataverse_sandbox.stats import SandboxStats
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["AdminRequestError", "ClientAdministration", "admin_app", "settings_from_json", "settings_to_json"]
+__all__ = [
+    "ADMIN_HEADER",
+    "AdminRequestError",
+    "ClientAdministration",
+    "admin_app",
+    "settings_from_json",
+    "settings_to_json",
+]
 
 logger = logging.getLogger(__name__)
 
 _MOUNT = "/_sandbox"
+
+#: The header that may carry the admin credential instead of ``Authorization: Bearer``.
+ADMIN_HEADER = "X-Sandbox-Admin-Token"
 
 SettingsT = TypeVar("SettingsT", FaultSettings, LimitSettings)
 
@@ -165,9 +182,12 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _body(request: Request) -> Any:
+    raw = request.get_data()
+    if not raw.strip():
+        return None
     try:
-        return json.loads(request.get_data(as_text=True) or "null")
-    except ValueError as exc:
+        return decode_json(raw)
+    except InvalidJsonError as exc:
         raise AdminRequestError(400, "invalid_json", f"the body is not JSON: {exc}") from exc
 
 
@@ -232,11 +252,35 @@ def _client_routes(clients: ClientAdministration | None, path: str) -> _Route | 
     return ("PUT",), auto_consent
 
 
+def _presented_credential(request: Request) -> str:
+    """:returns: the credential the request carries (bearer or :data:`ADMIN_HEADER`), ``""`` when none."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get(ADMIN_HEADER, "").strip()
+
+
+def _unauthorized() -> Response:
+    response = _json(
+        {
+            "error": {
+                "code": "unauthorized",
+                "message": f"the admin endpoint needs the sandbox's admin credential (Authorization: Bearer <it>, "
+                f"or {ADMIN_HEADER}); it is printed in the start-up banner",
+            }
+        },
+        401,
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="dataverse-sandbox-admin"'
+    return response
+
+
 def admin_app(
     stats: SandboxStats,
     faults: FaultInjector,
     limits: ServiceProtection,
     *,
+    credential: str,
     clients: ClientAdministration | None = None,
 ) -> WSGIApplication:
     """Build the admin endpoint's WSGI application.
@@ -244,9 +288,14 @@ def admin_app(
     :param stats: the statistics to report and reset.
     :param faults: the fault injector to configure.
     :param limits: the service-protection middleware to configure.
+    :param credential: the value every request must present (bearer or :data:`ADMIN_HEADER`); not empty.
     :param clients: the token service's applications, for the ``clients/…`` routes (``None``: they answer 404).
     :returns: a WSGI application; mount it at ``/_sandbox/`` on a loopback-only server.
+    :raises ValueError: for an empty credential.
     """
+    if not credential:
+        raise ValueError("the admin endpoint needs a non-empty credential")
+    expected = credential.encode("utf-8")
 
     def stats_get(request: Request) -> Response:
         return _json(stats.snapshot(include_records=_flag(request, "records")))
@@ -342,6 +391,10 @@ def admin_app(
         if path.startswith(_MOUNT + "/"):
             path = path[len(_MOUNT) :]
         path = path.rstrip("/") or "/"
+        # Constant-time comparison: the answer must not tell how much of a guess was right.
+        if not hmac.compare_digest(_presented_credential(request).encode("utf-8"), expected):
+            logger.info("admin %s %s refused: no or wrong credential", request.method, path)
+            return _unauthorized()(environ, start_response)
         try:
             route = routes.get(path) or _client_routes(clients, path)
             if route is None:

@@ -47,6 +47,7 @@ from dataverse_sandbox.multipart import (
     render_multipart,
     split_multipart,
 )
+from dataverse_sandbox.request_body import InvalidJsonError, decode_json
 
 __all__ = ["BATCH_ERROR_CODE", "MAX_BATCH_PARTS", "ChangeSetFailedError", "Transaction", "handle_batch"]
 
@@ -142,8 +143,8 @@ def _json_body(operation: _Operation) -> Any:
     if operation.body.strip()[:1] not in (b"{", b"["):
         return None
     try:
-        return json.loads(operation.body)
-    except ValueError:
+        return decode_json(operation.body)
+    except InvalidJsonError:
         return None  # the dispatcher reports the bad body as it would outside a batch
 
 

@@ -1,7 +1,8 @@
 """``python -m dataverse_sandbox``: start a sandbox, print where it is, and serve until interrupted.
 
-Prints the API root, the tenant, the token endpoints, the client ids and the paths of the generated secret, key
-and certificate files (never the secret values). The reference host exposes the same entry point as
+Prints the API root, the tenant, the token endpoints, the admin endpoint and its credential (random, new on every
+start, good for this process only), the client ids and the paths of the generated secret, key and certificate
+files (never the secret values). The reference host exposes the same entry point as
 ``connector sandbox``. Not for configuring a running sandbox: use the admin endpoint (``/_sandbox/``).
 """
 
@@ -18,6 +19,7 @@ from types import FrameType
 from dataverse_sandbox.config import SandboxConfig
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
+from dataverse_sandbox.request_body import DEFAULT_MAX_BODY_BYTES
 from dataverse_sandbox.server import Sandbox
 
 __all__ = ["build_parser", "main"]
@@ -41,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, default=52, help="concurrent requests per principal")
     parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
     parser.add_argument("--error-rate", type=float, default=0, help="share of requests answered 502/503/504")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest request body accepted; larger ones get 413 unread (default: 128 MB, Dataverse's limit)",
+    )
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector")
     parser.add_argument(
         "--no-keep-alive", action="store_true", help="close every connection after one response (HTTP/1.0 style)"
@@ -71,11 +79,14 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         fault_seed=args.fault_seed,
         loopback_redirect_any_port=args.loopback_any_port,
         keep_alive=not args.no_keep_alive,
+        max_body_bytes=args.max_body_bytes,
     )
 
 
 def describe(sb: Sandbox) -> str:
-    """:returns: the start-up banner: URLs, tenant, clients and credential file paths (no secret values)."""
+    """:returns: the start-up banner: URLs, tenant, the admin credential, clients and credential file paths (no
+    client secret values).
+    """
     lines = [
         f"Dataverse sandbox API root: {sb.api_root}",
         f"Resource (token audience): {sb.origin}",
@@ -85,6 +96,7 @@ def describe(sb: Sandbox) -> str:
         f"Token endpoint (v2): {sb.token_url_v2}",
         f"Authorize endpoint (v2): {sb.authorize_url_v2}",
         f"Admin endpoint: {sb.admin_url}",
+        f"Admin credential (Authorization: Bearer …, new on every start): {sb.admin_token}",
         f"State directory: {sb.state_dir}",
     ]
     if sb.ca_cert_path is not None:

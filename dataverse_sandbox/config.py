@@ -15,6 +15,7 @@ from typing import Literal
 
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
+from dataverse_sandbox.request_body import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["AccessLevel", "InferredBehaviour", "SandboxConfig"]
 
@@ -79,6 +80,8 @@ class SandboxConfig:
         ``http://127.0.0.1/…`` redirect URIs registered without a port with any port, as Entra does for native
         apps; off by default (exact matching; register the listener's URI with
         :meth:`~dataverse_sandbox.server.Sandbox.register_redirect_uri` or the admin endpoint instead).
+    :param max_body_bytes: the largest request body accepted; larger ones get ``413`` before they are read
+        [128 MB, Dataverse's documented size limit of a single request].
     """
 
     host: str = "127.0.0.1"
@@ -96,8 +99,11 @@ class SandboxConfig:
     organization_id: str = "4faf1f34-f06d-e511-80d0-00155db07cb1"
     loopback_redirect_any_port: bool = False
     keep_alive: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be at least 1, got {self.max_body_bytes}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {self.port}")
         if self.seed_records < 0:

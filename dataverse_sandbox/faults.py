@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_PREFIX",
     "API_PREFIX",
+    "MAX_SCHEDULED",
     "FaultAwareRequestHandler",
     "FaultInjector",
     "FaultKind",
@@ -54,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 #: Paths of the admin endpoint, never faulted.
 ADMIN_PREFIX = "/_sandbox"
+#: The most scheduled faults queued at once (each is one entry in memory; a test needs a handful).
+MAX_SCHEDULED = 100_000
 
 
 class FaultKind(StrEnum):
@@ -211,7 +214,8 @@ class FaultInjector:
         :param kind: a :class:`FaultKind` or its value.
         :param count: how many requests.
         :param status: for ``error``: the status to answer (default: the first of ``error_statuses``).
-        :raises ValueError: for an unknown kind, a negative count or a status that is not 5xx.
+        :raises ValueError: for an unknown kind, a negative count, more than :data:`MAX_SCHEDULED` queued in all,
+            or a status that is not 5xx.
         """
         fault = FaultKind(kind)
         if count < 0:
@@ -219,6 +223,10 @@ class FaultInjector:
         if status is not None and (fault is not FaultKind.ERROR or not 500 <= status <= 599):
             raise ValueError(f"status applies to 5xx error faults only, got {status} for {fault.value}")
         with self._lock:
+            if count > MAX_SCHEDULED - len(self._scheduled):
+                raise ValueError(
+                    f"at most {MAX_SCHEDULED} faults can be queued; {len(self._scheduled)} are, {count} more asked"
+                )
             self._scheduled.extend([(fault, status)] * count)
 
     def scheduled(self) -> list[str]:

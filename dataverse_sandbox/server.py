@@ -4,14 +4,15 @@
 provisions the token service's applications, and exposes the URLs, files and run-time handles (clock, limits,
 faults, statistics) a test needs; leaving the block stops the server and joins its thread.
 Requests flow through the middlewares, outermost first: the request recorder (it must see what the others did),
-the fault injector, the service-protection limits, then the router: ``/api/`` to the Web API, ``/_sandbox/`` to
-the admin endpoint, anything else to the token service, else 404.
+the fault injector, the service-protection limits, the request-body limit, then the router: ``/api/`` to the Web
+API, ``/_sandbox/`` to the admin endpoint, anything else to the token service, else 404.
 Not for Web API behaviour (:mod:`.dataverse`) or tokens (:mod:`.entra`).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from dataverse_sandbox.faults import FaultInjector
 from dataverse_sandbox.http_server import KeepAliveRequestHandler, SandboxHTTPServer
 from dataverse_sandbox.limits import ServiceProtection
 from dataverse_sandbox.middleware import memoize_principal
+from dataverse_sandbox.request_body import BodyLimit
 from dataverse_sandbox.stats import RequestRecorder, SandboxStats
 from dataverse_sandbox.tls import ServerCertificate, ensure_server_certificate, server_ssl_context
 
@@ -80,6 +82,7 @@ class Sandbox:
         self._verifier: TokenVerifier | None = None
         self._faults: FaultInjector | None = None
         self._limits: ServiceProtection | None = None
+        self._admin_token = ""
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -140,10 +143,13 @@ class Sandbox:
         batch = _batch_handler()
         web_api = WebApi(self._service, verifier, self._origin, self._tenant_id, config.access, batch)
         principal_of = memoize_principal(web_api.principal_of)
-        self._limits = ServiceProtection(self._route_factory(web_api), config.limits, self.clock, principal_of)
+        routed = BodyLimit(self._route_factory(web_api), config.max_body_bytes)
+        self._limits = ServiceProtection(routed, config.limits, self.clock, principal_of)
         self._faults = FaultInjector(self._limits, config.faults, config.fault_seed, clock=self.clock)
         self._app: WSGIApplication = RequestRecorder(self._faults, self.stats, principal_of)
-        self._admin = admin_app(self.stats, self._faults, self._limits, clients=self)
+        # A new credential on every start: a value seen once (a banner, a log) is useless after a restart.
+        self._admin_token = secrets.token_urlsafe(32)
+        self._admin = admin_app(self.stats, self._faults, self._limits, credential=self._admin_token, clients=self)
 
     def _start_token_service(self, config: SandboxConfig) -> TokenVerifier:
         # Imported lazily: the token service is only needed when no verifier is injected.
@@ -356,6 +362,21 @@ class Sandbox:
     def admin_url(self) -> str:
         """:returns: the admin endpoint's root, ``<origin>/_sandbox/``."""
         return f"{self._origin}{_ADMIN_PREFIX}/"
+
+    @property
+    def admin_token(self) -> str:
+        """:returns: the admin endpoint's credential, new on every start (send it as ``Authorization: Bearer``).
+
+        :raises RuntimeError: before :meth:`start`.
+        """
+        if not self._admin_token:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        return self._admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """:returns: the headers an admin request needs, ``{"Authorization": "Bearer <admin_token>"}``."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
 
 def _batch_handler() -> Any:

@@ -155,6 +155,10 @@ class WebApi:
             return route(call)
         except DataverseError as exc:
             return _error_response(exc, request, preferences.wants_annotation)
+        except RecursionError:
+            # A query option or body nested deeper than the parsers recurse: the request's fault, not the server's.
+            nested = DataverseError(400, "0x80060888", "The request is nested too deeply to be parsed.")
+            return _error_response(nested, request)
         except Exception:
             logger.exception("unexpected failure serving %s %s", request.method, request.path)
             failure = DataverseError(500, "0x80040216", "An unexpected error occurred.")

@@ -7,12 +7,12 @@ Not for collections (see :mod:`.queries`) or for validating bodies (see :mod:`.w
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from dataverse_sandbox.middleware import ENVIRON_BATCH
+from dataverse_sandbox.request_body import InvalidJsonError, decode_json
 
 from .context import Call
 from .errors import (
@@ -55,9 +55,9 @@ def read_json(call: Call) -> Any:
     if not raw.strip():
         raise bad_request("The request body is empty; a JSON object was expected.")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request(f"Invalid JSON. {exc}") from None
+        return decode_json(raw)
+    except InvalidJsonError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def parse_etags(raw: str | None) -> tuple[bool, set[str]] | None:

@@ -9,7 +9,7 @@ import pytest
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from dataverse_sandbox.admin import admin_app
+from dataverse_sandbox.admin import ADMIN_HEADER, admin_app
 from dataverse_sandbox.contracts import Clock
 from dataverse_sandbox.faults import FaultInjector, FaultSettings
 from dataverse_sandbox.limits import LimitSettings, ServiceProtection
@@ -17,6 +17,10 @@ from dataverse_sandbox.stats import RequestRecorder, SandboxStats
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+
+CREDENTIAL = "admin-credential-for-tests"
+AUTHORIZED = {"Authorization": f"Bearer {CREDENTIAL}"}
 
 
 def principal_of(environ: WSGIEnvironment) -> str | None:
@@ -29,6 +33,14 @@ def ok_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[
     return [b"{}"]
 
 
+class AuthorizedClient(Client):
+    """A test client whose every request carries the admin credential."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["headers"] = {**AUTHORIZED, **dict(kwargs.get("headers") or {})}
+        return super().open(*args, **kwargs)
+
+
 class Sandbox:
     """The four pieces wired as the server wires them: recorder → faults → limits → app, admin beside."""
 
@@ -38,7 +50,9 @@ class Sandbox:
         self.limits = ServiceProtection(ok_app, LimitSettings(), self.clock, principal_of)
         self.faults = FaultInjector(self.limits, FaultSettings(), seed=5, clock=self.clock)
         api = RequestRecorder(self.faults, self.stats, principal_of)
-        self.client = Client(DispatcherMiddleware(api, {"/_sandbox": admin_app(self.stats, self.faults, self.limits)}))
+        admin = admin_app(self.stats, self.faults, self.limits, credential=CREDENTIAL)
+        self.app = DispatcherMiddleware(api, {"/_sandbox": admin})
+        self.client = AuthorizedClient(self.app)
 
     def api(self, principal: str = "alice") -> int:
         response = self.client.get("/api/data/v9.2/WhoAmI", headers={"X-Principal": principal})
@@ -140,15 +154,15 @@ def test_unknown_routes_and_methods(sandbox: Sandbox) -> None:
 
 
 def test_admin_requests_are_never_faulted_even_behind_the_injector(sandbox: Sandbox) -> None:
-    admin = admin_app(sandbox.stats, sandbox.faults, sandbox.limits)
+    admin = admin_app(sandbox.stats, sandbox.faults, sandbox.limits, credential=CREDENTIAL)
     behind = FaultInjector(admin, FaultSettings(error_rate=1.0, token_outage=True), seed=1)
-    assert Client(behind).get("/_sandbox/stats").status_code == 200
+    assert Client(behind).get("/_sandbox/stats", headers=AUTHORIZED).status_code == 200
 
 
 def test_paths_with_the_mount_prefix_are_served_too(sandbox: Sandbox) -> None:
-    app = admin_app(sandbox.stats, sandbox.faults, sandbox.limits)
-    assert Client(app).get("/_sandbox/limits").get_json()["max_requests"] == 6000
-    assert Client(app).get("/limits/").get_json()["max_requests"] == 6000
+    app = admin_app(sandbox.stats, sandbox.faults, sandbox.limits, credential=CREDENTIAL)
+    assert Client(app).get("/_sandbox/limits", headers=AUTHORIZED).get_json()["max_requests"] == 6000
+    assert Client(app).get("/limits/", headers=AUTHORIZED).get_json()["max_requests"] == 6000
 
 
 def test_client_routes_answer_404_without_a_token_service(sandbox: Sandbox) -> None:
@@ -157,3 +171,34 @@ def test_client_routes_answer_404_without_a_token_service(sandbox: Sandbox) -> N
     assert response.get_json()["error"]["code"] == "no_token_service"
     wrong = sandbox.client.delete("/_sandbox/clients/some-app/redirect_uris")
     assert wrong.status_code == 405
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-the-credential"},
+        {"Authorization": f"Basic {CREDENTIAL}"},
+        {"X-Sandbox-Admin-Token": "not-the-credential"},
+        {"Authorization": "Bearer "},
+    ],
+)
+def test_requests_without_the_credential_get_401(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    plain = Client(sandbox.app)
+    for method, path in (("GET", "/_sandbox/stats"), ("PUT", "/_sandbox/limits"), ("GET", "/_sandbox/nothing")):
+        response = plain.open(path, method=method, headers=headers, json={"enabled": False})
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.get_json()["error"]["code"] == "unauthorized"
+    assert sandbox.limits.settings.enabled  # the refused PUT changed nothing
+
+
+def test_the_credential_is_accepted_as_bearer_or_in_its_own_header(sandbox: Sandbox) -> None:
+    plain = Client(sandbox.app)
+    assert plain.get("/_sandbox/stats", headers={"Authorization": f"bearer {CREDENTIAL}"}).status_code == 200
+    assert plain.get("/_sandbox/stats", headers={ADMIN_HEADER: CREDENTIAL}).status_code == 200
+
+
+def test_an_empty_credential_is_refused_at_build(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="credential"):
+        admin_app(sandbox.stats, sandbox.faults, sandbox.limits, credential="")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -148,9 +149,30 @@ def test_paths_outside_the_api_go_to_the_token_service_then_admin_then_404(sandb
     discovery = requests.get(f"{sandbox.origin}/{sandbox.tenant_id}/v2.0/.well-known/openid-configuration", timeout=5)
     assert discovery.status_code == 200
     assert "token_endpoint" in discovery.json()
-    admin = requests.get(f"{sandbox.origin}/_sandbox/stats", timeout=5)
+    admin = requests.get(f"{sandbox.origin}/_sandbox/stats", headers=sandbox.admin_headers, timeout=5)
     assert admin.status_code == 200
     assert requests.get(f"{sandbox.origin}/nothing/here", timeout=5).status_code == 404
+
+
+def test_the_admin_endpoint_refuses_requests_without_its_credential(sandbox: Sandbox) -> None:
+    bearer = {"Authorization": f"Bearer {bearer_token(sandbox)}"}  # a Web API token is not the admin credential
+    for headers in ({}, bearer, {"Authorization": "Bearer guess"}):
+        refused = requests.put(f"{sandbox.admin_url}limits", json={"enabled": False}, headers=headers, timeout=5)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert sandbox.limits.settings.enabled
+    assert requests.get(f"{sandbox.admin_url}stats", headers=sandbox.admin_headers, timeout=5).status_code == 200
+
+
+def test_the_admin_credential_is_new_on_every_start(tmp_path: Path) -> None:
+    config = SandboxConfig(state_dir=tmp_path)
+    with Sandbox(config) as first:
+        old = first.admin_token
+        assert len(old) >= 32
+    with Sandbox(config) as second:
+        assert second.admin_token != old
+        stale = requests.get(f"{second.admin_url}stats", headers={"Authorization": f"Bearer {old}"}, timeout=5)
+        assert stale.status_code == 401
 
 
 def test_statistics_see_requests_per_principal(api: WebApiSession) -> None:
@@ -194,6 +216,9 @@ def test_cli_prints_where_things_are_but_no_secret(tmp_path: Path) -> None:
     assert "secret" in text.lower()
     secret_file = next((tmp_path / "entra").glob("*.secret"))
     assert secret_file.read_text().strip() not in text
+    credential = re.search(r"Admin credential \(.*\): (\S+)", text)
+    assert credential is not None
+    assert len(credential.group(1)) >= 32
 
 
 def test_request_limit_from_config_answers_429_per_principal(make_sandbox: Callable[..., Sandbox]) -> None:

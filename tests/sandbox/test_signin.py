@@ -127,7 +127,10 @@ def test_a_loopback_uri_registered_through_the_admin_endpoint_completes_the_gran
     assert clients is not None
     client_id = clients.authorization_code_client.client_id
     registered = requests.post(
-        f"{sandbox.admin_url}clients/{client_id}/redirect_uris", json={"uri": listener.redirect_uri}, timeout=5
+        f"{sandbox.admin_url}clients/{client_id}/redirect_uris",
+        json={"uri": listener.redirect_uri},
+        headers=sandbox.admin_headers,
+        timeout=5,
     )
     assert registered.status_code == 201
     assert listener.redirect_uri in registered.json()["redirect_uris"]
@@ -175,7 +178,9 @@ def test_auto_consent_through_the_admin_endpoint_skips_the_pages(
     assert sb.clients is not None
     client_id = sb.clients.authorization_code_client.client_id
     sb.register_redirect_uri(client_id, listener.redirect_uri)
-    switched = requests.put(f"{sb.admin_url}clients/{client_id}/auto_consent", json={"enabled": True}, timeout=5)
+    switched = requests.put(
+        f"{sb.admin_url}clients/{client_id}/auto_consent", json={"enabled": True}, headers=sb.admin_headers, timeout=5
+    )
     assert switched.json() == {"client_id": client_id, "auto_consent": True}
     _, challenge = pkce()
     direct = requests.get(
@@ -207,7 +212,7 @@ def test_admin_refuses_bad_redirect_uris(sandbox: Sandbox, body: dict[str, Any],
     clients = sandbox.clients
     assert clients is not None
     url = f"{sandbox.admin_url}clients/{clients.authorization_code_client.client_id}/redirect_uris"
-    response = requests.post(url, json=body, timeout=5)
+    response = requests.post(url, json=body, headers=sandbox.admin_headers, timeout=5)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
 
@@ -216,6 +221,7 @@ def test_admin_names_an_unknown_client(sandbox: Sandbox) -> None:
     response = requests.post(
         f"{sandbox.admin_url}clients/00000000-0000-0000-0000-00000000abcd/redirect_uris",
         json={"uri": "http://127.0.0.1:9/cb"},
+        headers=sandbox.admin_headers,
         timeout=5,
     )
     assert response.status_code == 404
@@ -226,6 +232,8 @@ def test_admin_lists_redirect_uris(sandbox: Sandbox) -> None:
     clients = sandbox.clients
     assert clients is not None
     client_id = clients.authorization_code_client.client_id
-    listed = requests.get(f"{sandbox.admin_url}clients/{client_id}/redirect_uris", timeout=5)
+    listed = requests.get(
+        f"{sandbox.admin_url}clients/{client_id}/redirect_uris", headers=sandbox.admin_headers, timeout=5
+    )
     assert listed.status_code == 200
     assert "http://localhost/callback" in listed.json()["redirect_uris"]
