@@ -9,7 +9,8 @@ Every error carries three things:
   authorize again, retry later, or give up on this record.
 
 Hooks never let a bare ``ValueError``, ``KeyError`` or ``requests`` exception escape; they wrap it in one of the
-classes below. This module is not for mapping HTTP statuses to actions: that table lives in ``transport``.
+classes below. This module is not for mapping HTTP statuses to actions: that table lives in
+:mod:`connector.retry`.
 """
 
 from __future__ import annotations

@@ -49,10 +49,13 @@ class LiveConnection:
 
     @property
     def transport(self) -> Transport:
-        """The authenticated transport to the Web API."""
+        """The authenticated transport to the Web API, reading error answers in Dataverse's shape."""
+        from connector.dataverse.odata.answers import describe_error
         from connector.transport import Transport
 
-        transport: Transport = self._once("transport", lambda: Transport(self.settings, bearer=self.token_source))
+        transport: Transport = self._once(
+            "transport", lambda: Transport(self.settings, bearer=self.token_source, describe_error=describe_error)
+        )
         return transport
 
     @property

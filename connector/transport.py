@@ -1,33 +1,31 @@
-"""The HTTP layer every request of a connection goes through: session, time-outs, proxy, trust, retries, the bearer
-token, and the one table that maps HTTP outcomes to actions.
+"""The HTTP layer every request of a connection goes through: session, time-outs, proxy, trust, the bearer token,
+and the hand-over to the retry engine.
 
 * **Session**: ``trust_env`` is off, so proxy and CA-bundle environment variables (``HTTPS_PROXY``,
   ``REQUESTS_CA_BUNDLE``) never override the connection's decisions; the CA bundle comes from the runtime context;
   every request carries the connection's connect and read time-outs and its proxy plan.
-* **Retries** follow :data:`HTTP_ACTIONS`: 429 waits for ``Retry-After`` (seconds or an HTTP date), 502/503/504 and
-  connection failures back off exponentially with full jitter, both bounded in attempts and total time; a 401
-  renews the token once; 400/403/404/412 fail at once. A request that may have reached the server (a reset while
-  waiting for the answer) is re-sent only when it is idempotent. While one thread waits out a ``Retry-After``, every
-  other thread of the connection waits too, so the service sees nothing before the time it asked for.
+* **Retries** are :class:`~connector.retry.Retrier`'s, with the transport's gate (by default a
+  :class:`~connector.retry.SharedPause`: while one thread waits out a ``Retry-After``, every other thread of the
+  connection waits too). The transport tells the engine which failures of ``requests`` got no answer, and whether
+  the request may have reached the server; TLS, proxy and URL failures are not retried.
 * **Bearer token**: attached only to URLs of the connection's own origin; a next link or redirect elsewhere never
-  receives it. No request follows redirects: a redirected token request would carry its form body (the client
-  secret) to wherever the redirect points.
+  receives it; a 401 renews it once. No request follows redirects: a redirected token request would carry its form
+  body (the client secret) to wherever the redirect points.
+* **Errors**: :meth:`Transport.error_for` maps a failed answer to a :class:`~connector.errors.ConnectorError` by the
+  outcome table; what the body says (code and message) comes from an injected :data:`ErrorDescriber`.
 * **Logging**: method, origin and path at DEBUG; never headers, bodies, query strings or tokens.
 
-This module does not know OData; ``connector.dataverse`` builds the requests and reads the answers.
+This module does not know OData; ``connector.dataverse`` builds the requests and reads the answers (its error
+describer is :func:`connector.dataverse.odata.answers.describe_error`).
 """
 
 from __future__ import annotations
 
-import email.utils
-import enum
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -36,21 +34,36 @@ from urllib3.exceptions import NewConnectionError
 
 from connector import __version__
 from connector.errors import AuthError, ConfigError, ConnectorError, FailureType, RemoteError, TransientError
+from connector.retry import (
+    HTTP_ACTIONS,
+    Gate,
+    JitteredBackoff,
+    NoAnswerError,
+    ResendRule,
+    Retrier,
+    RetryPolicy,
+    SharedPause,
+    action_for,
+    parse_retry_after,
+)
 from connector.settings import ConnectionSettings
 
 __all__ = [
-    "HTTP_ACTIONS",
+    "IDEMPOTENT_METHODS",
     "USER_AGENT",
-    "Action",
     "BearerProvider",
+    "ErrorDescriber",
+    "ErrorDescription",
     "RetryPolicy",
     "Transport",
-    "dataverse_error",
     "origin_of",
     "parse_retry_after",
+    "reason_phrase",
 ]
 
 USER_AGENT: Final = f"dynamics365-ce-connector/{__version__}"
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+"""Methods whose requests are idempotent unless the caller says otherwise."""
 _log = logging.getLogger(__name__)
 
 
@@ -71,75 +84,24 @@ class BearerProvider(Protocol):
         ...
 
 
-class Action(enum.Enum):
-    """What to do with an HTTP outcome."""
+class ErrorDescription(NamedTuple):
+    """What an error answer's body says.
 
-    SUCCEED = "succeed"
-    RETRY_AFTER = "retry_after"
-    """Wait for ``Retry-After`` (or back off when absent), then retry."""
-    RETRY_BACKOFF = "retry_backoff"
-    """Back off exponentially with jitter, then retry."""
-    RENEW_TOKEN = "renew_token"  # noqa: S105 - an action name, not a secret
-    """Renew the access token once and retry; a second 401 fails."""
-    FAIL = "fail"
-
-
-HTTP_ACTIONS: Final[Mapping[int, tuple[Action, FailureType]]] = {
-    401: (Action.RENEW_TOKEN, FailureType.AUTH),
-    407: (Action.FAIL, FailureType.CONFIG),
-    429: (Action.RETRY_AFTER, FailureType.TRANSIENT),
-    502: (Action.RETRY_BACKOFF, FailureType.TRANSIENT),
-    503: (Action.RETRY_AFTER, FailureType.TRANSIENT),
-    504: (Action.RETRY_BACKOFF, FailureType.TRANSIENT),
-}
-"""HTTP statuses that are not plain success or plain failure. Any other 2xx/3xx succeeds; any other 4xx/5xx fails
-without a retry (``REMOTE``): 400, 403, 404, 405, 409, 412, 413, 500 among them."""
-
-
-def action_for(status: int) -> tuple[Action, FailureType | None]:
-    """:returns: the action for an HTTP status, and the failure type when it is an error."""
-    if status in HTTP_ACTIONS:
-        return HTTP_ACTIONS[status]
-    if status < 400:
-        return Action.SUCCEED, None
-    return Action.FAIL, FailureType.REMOTE
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds on retrying.
-
-    :param max_attempts: attempts per request, the first included.
-    :param max_total_seconds: give up when the next wait would end later than this after the first attempt.
-    :param backoff_base_seconds: the first backoff's ceiling; it doubles with each retry.
-    :param backoff_cap_seconds: the largest backoff ceiling.
-    :param max_retry_after_seconds: the longest single ``Retry-After`` the connector agrees to wait.
+    :param code: the service's error code (``0x80040217``), if it gave one.
+    :param message: the message (the reason phrase when the body says none).
     """
 
-    max_attempts: int = 8
-    max_total_seconds: float = 600.0
-    backoff_base_seconds: float = 0.5
-    backoff_cap_seconds: float = 30.0
-    max_retry_after_seconds: float = 300.0
+    code: str | None
+    message: str
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Read a ``Retry-After`` header.
+ErrorDescriber = Callable[[requests.Response], ErrorDescription]
+"""Reads an error answer's body: the service's own error shape is the caller's knowledge, not the transport's."""
 
-    :param value: the header: seconds (``"30"``) or an HTTP date.
-    :param now: the current wall-clock time (epoch seconds), for dates.
-    :returns: seconds to wait (never negative), or ``None`` when absent or unreadable.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+
+def reason_phrase(response: requests.Response) -> ErrorDescription:
+    """The describer of a transport that knows no service's error shape: the status line's reason phrase."""
+    return ErrorDescription(None, response.reason or f"HTTP {response.status_code}")
 
 
 def origin_of(url: str) -> str:
@@ -154,23 +116,6 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 
 
-def dataverse_error(response: requests.Response) -> tuple[str | None, str]:
-    """Read Dataverse's error shape ``{"error": {"code": ..., "message": ...}}``.
-
-    :param response: an error response.
-    :returns: the code (``0x80040217``) or ``None``, and the message (the reason phrase when the body says none).
-    """
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        error = body["error"]
-        code = error.get("code")
-        return (str(code) if code else None), str(error.get("message") or response.reason or "")
-    return None, response.reason or f"HTTP {response.status_code}"
-
-
 def _sent_nothing(error: requests.RequestException) -> bool:
     # The connection was never made: re-sending cannot duplicate anything.
     if isinstance(error, requests.ConnectTimeout):
@@ -178,18 +123,6 @@ def _sent_nothing(error: requests.RequestException) -> bool:
     reason: Any = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(reason, NewConnectionError)
-
-
-@dataclass
-class _Gate:
-    """The earliest monotonic time any thread of a connection may send again."""
-
-    not_before: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def hold_until(self, moment: float) -> None:
-        with self.lock:
-            self.not_before = max(self.not_before, moment)
 
 
 class Transport:
@@ -203,6 +136,12 @@ class Transport:
     :param wall_clock: epoch seconds, for ``Retry-After`` dates.
     :param rng: the jitter's random source.
     :param pool_size: connections kept per host (at least the concurrency the connection uses).
+    :param gate: admits every attempt of every request (see :class:`~connector.retry.Gate`); defaults to a
+        :class:`~connector.retry.SharedPause` of this transport's own.
+    :param resend: when a request that is not idempotent is sent again; defaults to
+        :class:`~connector.retry.ResendRule`'s.
+    :param describe_error: reads error answers' bodies for :meth:`error_for`; without one, the reason phrase
+        (the Web API's transport passes Dataverse's, :func:`connector.dataverse.odata.answers.describe_error`).
     """
 
     def __init__(
@@ -216,15 +155,25 @@ class Transport:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         pool_size: int = 64,
+        gate: Gate[Any] | None = None,
+        resend: ResendRule | None = None,
+        describe_error: ErrorDescriber | None = None,
     ) -> None:
         self.settings = settings
         self.bearer = bearer
         self.policy = policy or RetryPolicy()
-        self._clock = clock
-        self._sleep = sleep
+        self.describe_error: ErrorDescriber = describe_error or reason_phrase
         self._wall_clock = wall_clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._gate = _Gate()
+        self.retrier = Retrier(
+            self.policy,
+            table=HTTP_ACTIONS,
+            backoff=JitteredBackoff(self.policy.backoff_base_seconds, self.policy.backoff_cap_seconds, rng),
+            gate=gate or SharedPause(clock, sleep),
+            resend=resend,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=wall_clock,
+        )
         self.origin = origin_of(settings.api_root)
         self.session = requests.Session()
         self.session.trust_env = False
@@ -256,7 +205,7 @@ class Transport:
         authenticate: bool = True,
         idempotent: bool | None = None,
     ) -> requests.Response:
-        """Send a request, retrying per :data:`HTTP_ACTIONS` and the policy.
+        """Send a request, retrying as the :class:`~connector.retry.Retrier` decides.
 
         :param method: the HTTP method.
         :param url: an absolute URL.
@@ -266,74 +215,31 @@ class Transport:
         :param data: a form or raw body.
         :param auth: HTTP Basic credentials (token endpoints).
         :param authenticate: attach the bearer token (only ever to the connection's own origin).
-        :param idempotent: whether re-sending after an ambiguous failure is safe; defaults by method
-            (GET, HEAD, PUT, DELETE, OPTIONS yes; POST and PATCH no).
+        :param idempotent: whether re-sending after the service may have acted on the request is safe; defaults
+            by method (:data:`IDEMPOTENT_METHODS`: GET, HEAD, PUT, DELETE, OPTIONS yes; POST and PATCH no).
         :returns: the final response, whatever its status (after retries and one token renewal).
         :raises TransientError: when the network fails or retries are exhausted.
         :raises ConfigError: when the proxy, TLS or URL setup is wrong.
         """
         if idempotent is None:
-            idempotent = method.upper() in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
-        started = self._clock()
-        renewed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = self._token_for(url) if authenticate else None
+            idempotent = method.upper() in IDEMPOTENT_METHODS
+        sent_token: str | None = None
+
+        def send_once() -> requests.Response:
+            nonlocal sent_token
+            sent_token = self._token_for(url) if authenticate else None
             request_headers = dict(headers or {})
-            if token is not None:
-                request_headers["Authorization"] = f"Bearer {token}"
-            self._wait_for_gate()
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=request_headers,
-                    json=json,
-                    data=data,
-                    auth=auth,
-                    timeout=self.settings.timeouts.as_requests(),
-                    proxies=self.settings.proxy.proxies_for(url),
-                    # Never: a redirect would carry a token endpoint's form body (secrets) or the bearer elsewhere.
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as error:
-                raise self._tls_error(url, error) from None
-            except requests.exceptions.ProxyError as error:
-                raise TransientError(
-                    f"Could not connect through the runtime proxy to {origin_of(url)}",
-                    internal_message=f"proxy error: {type(error).__name__}",
-                    field="connection.honor_runtime_proxy",
-                ) from None
-            except requests.exceptions.InvalidURL as error:
-                raise ConfigError.single("connection.base_url", f"gives an invalid URL ({error})") from None
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                if not (idempotent or _sent_nothing(error)):
-                    raise self._network_error(url, error, ambiguous=True) from None
-                wait = self._backoff(attempt)
-                if not self._may_retry(attempt, started, wait):
-                    raise self._network_error(url, error, ambiguous=False) from None
-                _log.debug("retrying %s %s after %s (attempt %d)", method, _path(url), type(error).__name__, attempt)
-                self._sleep(wait)
-                continue
-            action, _ = action_for(response.status_code)
-            _log.debug("%s %s -> %d", method, _path(url), response.status_code)
-            if action is Action.RENEW_TOKEN and token is not None and not renewed and self.bearer is not None:
-                renewed = True
-                self.bearer.renew(token)
-                continue
-            if action in (Action.RETRY_AFTER, Action.RETRY_BACKOFF):
-                wait = self._wait_after(response, attempt, action)
-                if self._may_retry(attempt, started, wait):
-                    if action is Action.RETRY_AFTER:
-                        self._gate.hold_until(self._clock() + wait)
-                    _log.info("%s %s answered %d; retrying in %.1f s", method, _path(url), response.status_code, wait)
-                    response.close()
-                    if action is Action.RETRY_BACKOFF:
-                        self._sleep(wait)
-                    continue
-            return response
+            if sent_token is not None:
+                request_headers["Authorization"] = f"Bearer {sent_token}"
+            return self._send_once(method, url, params=params, headers=request_headers, json=json, data=data, auth=auth)
+
+        def renew() -> bool:
+            if sent_token is None or self.bearer is None:
+                return False
+            self.bearer.renew(sent_token)
+            return True
+
+        return self.retrier.run(send_once, idempotent=idempotent, renew=renew, label=f"{method} {_path(url)}")
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Like :meth:`send`, but an error status raises the matching :class:`ConnectorError`.
@@ -355,9 +261,9 @@ class Transport:
         :returns: the error to raise or to report for one document.
         """
         status = response.status_code
-        code, message = dataverse_error(response)
+        code, message = self.describe_error(response)
         text = f"({code}){message}[{status}]" if code else f"{message}[{status}]"
-        _, failure = action_for(status)
+        _, failure = action_for(status, self.retrier.table)
         if status == 407:
             return ConfigError.single(
                 "runtime.proxy.password",
@@ -381,38 +287,49 @@ class Transport:
             return None
         return self.bearer.bearer()
 
-    def _wait_for_gate(self) -> None:
-        # Sleep until the gate opens; wait again only if another thread pushed it further meanwhile. Progress is
-        # tracked from what was slept, not from re-reading the clock, so an injected clock that does not move
-        # while sleeping cannot spin this loop.
-        waited_until = self._clock()
-        while self._gate.not_before > waited_until:
-            delay = self._gate.not_before - waited_until
-            self._sleep(delay)
-            waited_until += delay
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (attempt - 1))
-        return self._rng.uniform(0, ceiling)
-
-    def _wait_after(self, response: requests.Response, attempt: int, action: Action) -> float:
-        if action is Action.RETRY_AFTER:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            if retry_after is not None:
-                return retry_after
-        return self._backoff(attempt)
-
-    def _may_retry(self, attempt: int, started: float, wait: float) -> bool:
-        if attempt >= self.policy.max_attempts or wait > self.policy.max_retry_after_seconds:
-            return False
-        return self._clock() + wait - started <= self.policy.max_total_seconds
-
-    def _network_error(self, url: str, error: requests.RequestException, *, ambiguous: bool) -> TransientError:
-        kind = "timed out" if isinstance(error, requests.Timeout) else "failed"
-        message = f"The connection to {origin_of(url)} {kind}"
-        if ambiguous:
-            message += "; the request may have been processed, so it was not sent again"
-        return TransientError(message, internal_message=f"{message}: {type(error).__name__}", ambiguous=ambiguous)
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        json: Any,
+        data: Any,
+        auth: tuple[str, str] | None,
+    ) -> requests.Response:
+        """Send one attempt; a failure that got no answer becomes :class:`~connector.retry.NoAnswerError`."""
+        try:
+            return self.session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                json=json,
+                data=data,
+                auth=auth,
+                timeout=self.settings.timeouts.as_requests(),
+                proxies=self.settings.proxy.proxies_for(url),
+                # Never: a redirect would carry a token endpoint's form body (secrets) or the bearer elsewhere.
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as error:
+            raise self._tls_error(url, error) from None
+        except requests.exceptions.ProxyError as error:
+            raise TransientError(
+                f"Could not connect through the runtime proxy to {origin_of(url)}",
+                internal_message=f"proxy error: {type(error).__name__}",
+                field="connection.honor_runtime_proxy",
+            ) from None
+        except requests.exceptions.InvalidURL as error:
+            raise ConfigError.single("connection.base_url", f"gives an invalid URL ({error})") from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            raise NoAnswerError(
+                origin_of(url),
+                timed_out=isinstance(error, requests.Timeout),
+                reached=not _sent_nothing(error),
+                cause=type(error).__name__,
+            ) from None
 
     def _tls_error(self, url: str, error: requests.exceptions.SSLError) -> ConfigError:
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(error) else "TLS handshake failed"

@@ -175,7 +175,7 @@ def _scope_resource(scope: str | None) -> str | None:
 
 
 def _dataverse_error(response: requests.Response) -> tuple[str | None, str]:
-    from connector.transport import dataverse_error
+    from connector.dataverse.odata.answers import describe_error
 
-    code, message = dataverse_error(response)
+    code, message = describe_error(response)
     return (code.lower() if code else None), message

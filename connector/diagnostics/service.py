@@ -87,13 +87,16 @@ class ServiceProbe:
         if self._built is None:
             from connector.auth.tokens import build_token_source
             from connector.dataverse.client import DataverseClient
+            from connector.dataverse.odata.answers import describe_error
             from connector.transport import RetryPolicy, Transport
 
             # One attempt per request: a test reports what the service answered instead of waiting it out.
             policy = RetryPolicy(max_attempts=1)
             token_transport = Transport(self.settings, policy=policy, pool_size=2)
             source = build_token_source(self.settings, self.context, clock=self._clock, transport=token_transport)
-            api_transport = Transport(self.settings, bearer=source, policy=policy, pool_size=2)
+            api_transport = Transport(
+                self.settings, bearer=source, policy=policy, pool_size=2, describe_error=describe_error
+            )
             self._transports = (token_transport, api_transport)
             self._built = (source, api_transport, DataverseClient(api_transport, self.settings))
         return self._built

@@ -17,6 +17,7 @@ import requests
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED
 from connector.auth.tokens import TokenSource, build_token_source
 from connector.context import RuntimeContext
+from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, TransientError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
@@ -130,7 +131,7 @@ def web_api(sb: Sandbox, oauth: dict[str, Any], store: RecordingStore | None = N
     context = RuntimeContext(callback_url=DEFAULT_REDIRECT_URI, token_store=store or RecordingStore())
     settings = parsed(sb, oauth, context)
     source = build_token_source(settings, context, clock=sb.clock.now)
-    return source, Transport(settings, bearer=source, sleep=lambda _seconds: None)
+    return source, Transport(settings, bearer=source, sleep=lambda _seconds: None, describe_error=describe_error)
 
 
 def authorize_headlessly(sb: Sandbox, host: ConnectorHost, store: RecordingStore) -> tuple[Any, TokenSet]:
@@ -287,7 +288,7 @@ def test_a_token_the_web_api_rejects_is_renewed_once_and_the_call_succeeds(sandb
     settings = parsed(sandbox, secret_tab(sandbox), context)
     frozen = sandbox.clock.now()
     source = build_token_source(settings, context, clock=lambda: frozen)  # believes its token never ages
-    transport = Transport(settings, bearer=source, sleep=lambda _seconds: None)
+    transport = Transport(settings, bearer=source, sleep=lambda _seconds: None, describe_error=describe_error)
     assert who_am_i(transport).status_code == 200
     sandbox.clock.advance(2 * HOUR)  # the service sees the token expire
     assert who_am_i(transport).status_code == 200  # 401, renew, retry

@@ -1,5 +1,6 @@
-"""The transport: the HTTP outcome table, Retry-After, backoff bounds, token renewal, origin checks, trust and
-proxy decisions. Strict `responses` mocks; a fake clock instead of sleeping.
+"""The transport over the retry engine: the HTTP outcome table, Retry-After, backoff bounds, token renewal, origin
+checks, trust and proxy decisions, the injected error describer. Strict `responses` mocks; a fake clock instead of
+sleeping. The engine alone, with fake answers: ``tests/core/test_retry.py``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
 from connector.context import ProxySettings, RuntimeContext
+from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, ConfigError, RemoteError, TransientError
+from connector.retry import SharedPause
 from connector.secrets import Secret
 from connector.settings import parse_settings
-from connector.transport import RetryPolicy, Transport, dataverse_error, origin_of, parse_retry_after
+from connector.transport import ErrorDescription, RetryPolicy, Transport, origin_of
 from tests.support.clock import FakeClock
 from tests.support.dataverse import API, FakeBearer
 from tests.support.examples import CLIENT_SECRET_SETTINGS
 
 
-def make_transport(clock: FakeClock, bearer: FakeBearer | None = None, **policy: Any) -> Transport:
+def make_transport(
+    clock: FakeClock, bearer: FakeBearer | None = None, gate: SharedPause | None = None, **policy: Any
+) -> Transport:
     settings = parse_settings(CLIENT_SECRET_SETTINGS, RuntimeContext())
     return Transport(
         settings,
@@ -32,6 +37,8 @@ def make_transport(clock: FakeClock, bearer: FakeBearer | None = None, **policy:
         clock=clock,
         sleep=clock.sleep,
         wall_clock=lambda: 1_700_000_000.0,
+        gate=gate,
+        describe_error=describe_error,
     )
 
 
@@ -68,14 +75,6 @@ def test_retry_after_as_http_date(mocked: Any, clock: FakeClock) -> None:
     mocked.get(API + "x", status=200, json={})
     make_transport(clock).send("GET", API + "x")
     assert clock.sleeps == [12.0]
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("30", 30.0), ("0", 0.0), (None, None), ("soon", None), ("Tue, 14 Nov 2023 22:13:10 GMT", 0.0)],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, now=1_700_000_000.0 + 100) == expected
 
 
 def test_503_and_504_back_off_with_growing_bounded_waits(mocked: Any, clock: FakeClock) -> None:
@@ -194,8 +193,9 @@ def test_a_refused_connection_is_retried_even_for_post(mocked: Any, clock: FakeC
 
 
 def test_a_429_holds_back_every_thread(clock: FakeClock) -> None:
-    transport = make_transport(clock)
-    transport._gate.hold_until(clock() + 5)
+    pause = SharedPause(clock, clock.sleep)
+    transport = make_transport(clock, gate=pause)
+    pause.hold_until(clock() + 5)
     with responses.RequestsMock() as mocked:
         mocked.get(API + "x", status=200, json={})
         transport.send("GET", API + "x")
@@ -205,8 +205,9 @@ def test_a_429_holds_back_every_thread(clock: FakeClock) -> None:
 def test_the_gate_terminates_with_a_clock_that_does_not_move(mocked: Any) -> None:
     frozen = FakeClock()
     frozen.sleep = lambda seconds: frozen.sleeps.append(seconds)  # type: ignore[method-assign]
-    transport = make_transport(frozen)
-    transport._gate.hold_until(frozen() + 2)
+    pause = SharedPause(frozen, frozen.sleep)
+    transport = make_transport(frozen, gate=pause)
+    pause.hold_until(frozen() + 2)
     mocked.get(API + "x", status=200, json={})
     transport.send("GET", API + "x")
     assert frozen.sleeps == [2.0]
@@ -263,9 +264,39 @@ def test_origin_of(url: str, origin: str) -> None:
     assert origin_of(url) == origin
 
 
-def test_dataverse_error_without_a_json_body() -> None:
+def test_dataverse_error_without_a_json_body(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=400, body="<html>")
+    with pytest.raises(RemoteError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    assert caught.value.user_message == "Bad Request[400]"
+    assert caught.value.code is None
     response = requests.Response()
     response.status_code = 502
     response.reason = "Bad Gateway"
     response._content = b"<html>"
-    assert dataverse_error(response) == (None, "Bad Gateway")
+    assert describe_error(response) == (None, "Bad Gateway")
+
+
+def test_the_error_describer_is_injected(mocked: Any) -> None:
+    mocked.get(API + "x", status=404, json={"error": {"code": "0x80040217", "message": "gone"}})
+    seen: list[int] = []
+
+    def describe(response: requests.Response) -> ErrorDescription:
+        seen.append(response.status_code)
+        return ErrorDescription("E42", "described elsewhere")
+
+    settings = parse_settings(CLIENT_SECRET_SETTINGS, RuntimeContext())
+    with pytest.raises(RemoteError) as caught:
+        Transport(settings, describe_error=describe).request("GET", API + "x")
+    assert caught.value.user_message == "(E42)described elsewhere[404]"
+    assert caught.value.code == "E42"
+    assert seen == [404]
+
+
+def test_without_a_describer_error_answers_give_the_reason_phrase(mocked: Any) -> None:
+    """The transport knows no service's error shape: the Web API's transport is given Dataverse's describer."""
+    mocked.get(API + "x", status=404, json={"error": {"code": "0x80040217", "message": "gone"}})
+    settings = parse_settings(CLIENT_SECRET_SETTINGS, RuntimeContext())
+    with pytest.raises(RemoteError) as caught:
+        Transport(settings).request("GET", API + "x")
+    assert caught.value.user_message == "Not Found[404]"

@@ -17,6 +17,7 @@ from responses import matchers
 from connector.context import RuntimeContext
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.definitions import ATTRIBUTE_COLUMNS, ENTITY_COLUMNS, OPTION_SET_CASTS
+from connector.dataverse.odata.answers import describe_error
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, OperationResult
 from connector.settings import parse_settings
@@ -78,6 +79,7 @@ def make_client(clock: FakeClock | None = None, **policy: Any) -> DataverseClien
         clock=clock,
         sleep=clock.sleep,
         wall_clock=lambda: 1_700_000_000.0,
+        describe_error=describe_error,
     )
     return DataverseClient(transport, settings)
 

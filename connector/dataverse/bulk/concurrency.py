@@ -15,7 +15,8 @@ answer says more is left: the request that finds the budget spent is then the on
 request arrives after its ``429`` (Dataverse says not to rely on the header, so it only ever makes the limit more
 careful).
 
-Not for sending or retrying: :mod:`connector.dataverse.bulk.sender` does that and reports each answer here.
+Not for sending or retrying: the retry engine (:mod:`connector.retry`) does that, with this limit as its gate
+through :class:`connector.dataverse.bulk.sender.LimitGate`, which reports each answer here.
 """
 
 from __future__ import annotations

@@ -1,18 +1,21 @@
-"""Sending one bulk request: within the run's adaptive concurrency limit, retried as the transport's table says.
+"""Sending one bulk request: through the connection's retry engine, with the run's adaptive concurrency limit as its
+gate.
 
-A bulk run sends through a :class:`~connector.transport.Transport` of its own that never retries (same settings,
-same token source as the connection's), so that every ``429`` comes back here at once: the run's
-:class:`~connector.dataverse.bulk.concurrency.AdaptiveLimit` closes its gate for ``Retry-After`` before any other thread
-of the run sends again, and halves the concurrency. The rest follows :data:`~connector.transport.HTTP_ACTIONS`:
-``502``/``504`` (and ``503`` without ``Retry-After``) back off with jitter; a network failure is retried only when
-re-sending is safe (the request is idempotent, or it never left); all bounded by the connection's
-:class:`~connector.transport.RetryPolicy`. A ``401`` still renews the token once (the transport does that).
+A bulk run sends through a :class:`~connector.transport.Transport` of its own (same settings, token source, retry
+bounds and error describer as the connection's; a connection pool sized for the run) whose
+:class:`~connector.retry.Gate` is a :class:`LimitGate` over the run's
+:class:`~connector.dataverse.bulk.concurrency.AdaptiveLimit`. So the retries are :class:`~connector.retry.Retrier`'s,
+as for every other request, and only what the limit learns is bulk's own: every ``429`` (or ``503``) with
+``Retry-After`` reaches the limit at once, which closes its gate for that long before any other thread of the run
+sends again and halves the concurrency (or, for Dataverse's concurrent-request refusal, learns a ceiling); a
+``502``/``504``, a ``503`` without ``Retry-After`` or a network failure backs off in its own thread and tells the
+limit nothing. A network failure is retried only when re-sending is safe (the request is idempotent, or it never
+left); a ``401`` renews the token once.
 Not for building requests or reading answers: :mod:`connector.dataverse.bulk.runner`.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -20,27 +23,62 @@ from typing import Final
 
 import requests
 
-from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome
-from connector.errors import TransientError
-from connector.transport import HTTP_ACTIONS, Action, RetryPolicy, Transport, dataverse_error, parse_retry_after
+from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
+from connector.dataverse.odata.answers import describe_error
+from connector.retry import Action, Attempt
+from connector.transport import Transport
 
-__all__ = ["BUDGET_HEADER", "CONCURRENCY_LIMIT_CODE", "BulkSender"]
+__all__ = ["BUDGET_HEADER", "CONCURRENCY_LIMIT_CODE", "BulkSender", "LimitGate"]
 
 CONCURRENCY_LIMIT_CODE: Final = "0x80072326"
 """Dataverse's error code for "Number of concurrent requests exceeded the limit" (reference §5)."""
 BUDGET_HEADER: Final = "x-ms-ratelimit-burst-remaining-xrm-requests"
 """Requests left in the service's window (reference §5: a debug header, not to be relied on)."""
 
-_log = logging.getLogger(__name__)
+
+class LimitGate:
+    """A run's :class:`~connector.dataverse.bulk.concurrency.AdaptiveLimit` as the retry engine's gate: each attempt
+    takes a place within the limit, and each answer tells the limit what it learns.
+
+    :param limit: the run's concurrency limit.
+    """
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self.limit = limit
+
+    def enter(self) -> Ticket:
+        """:returns: the limit's ticket, once the limit's gate is open and a place is free."""
+        return self.limit.acquire()
+
+    def leave(self, admitted: Ticket, attempt: Attempt) -> bool:
+        """Report the attempt to the limit.
+
+        :returns: ``True`` for an answer with ``Retry-After``: the limit's gate makes the wait, for every thread.
+        """
+        response = attempt.response
+        if response is None or (attempt.again and attempt.action is Action.RENEW_TOKEN):
+            self.limit.release(admitted, Outcome.FAILED)  # no answer, or a 401: nothing about the service's limits
+            return False
+        if attempt.action is Action.RETRY_AFTER and attempt.retry_after is not None:
+            concurrency = response.status_code == 429 and describe_error(response).code == CONCURRENCY_LIMIT_CODE
+            self.limit.release(admitted, Outcome.THROTTLED, attempt.retry_after, concurrency=concurrency)
+            return True
+        if attempt.action in (Action.RETRY_AFTER, Action.RETRY_BACKOFF):
+            self.limit.release(admitted, Outcome.FAILED)
+            return False
+        self.limit.release(admitted, Outcome.HEALTHY, remaining=_remaining(response))
+        return False
 
 
 class BulkSender:
     """Sends the bulk requests of one run. Thread-safe; close it when the run ends.
 
-    :param transport: the connection's transport (its settings, token source and retry policy are used).
+    :param transport: the connection's transport (its settings, token source, retry policy and error describer are
+        used).
     :param limit: the run's concurrency limit.
     :param sleep: how to wait between retries (injectable for tests).
     :param clock: monotonic seconds, for the policy's time bound.
+    :param wall_clock: epoch seconds, for ``Retry-After`` dates.
     :param rng: the jitter's random source.
     """
 
@@ -51,6 +89,7 @@ class BulkSender:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.limit = limit
@@ -58,13 +97,15 @@ class BulkSender:
         self._transport = Transport(
             transport.settings,
             bearer=transport.bearer,
-            policy=RetryPolicy(max_attempts=1, max_total_seconds=transport.policy.max_total_seconds),
+            policy=transport.policy,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=wall_clock,
+            rng=rng,
             pool_size=limit.maximum + 1,
+            gate=LimitGate(limit),
+            describe_error=transport.describe_error,
         )
-        self._sleep = sleep
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._wall_clock = time.time
 
     def close(self) -> None:
         """Close the run's pooled connections."""
@@ -85,54 +126,7 @@ class BulkSender:
             spent.
         :raises ConfigError: when the proxy, TLS or URL setup is wrong.
         """
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            ticket = self.limit.acquire()
-            try:
-                response = self._transport.send(method, url, headers=headers, data=body, idempotent=idempotent)
-            except TransientError as error:
-                self.limit.release(ticket, Outcome.FAILED)
-                wait = self._backoff(attempt)
-                if error.ambiguous or not self._may_retry(attempt, started, wait):
-                    raise
-                _log.debug("bulk request failed on the network; retrying in %.1f s (attempt %d)", wait, attempt)
-                self._sleep(wait)
-                continue
-            except BaseException:
-                self.limit.release(ticket, Outcome.FAILED)
-                raise
-            action, _ = HTTP_ACTIONS.get(response.status_code, (Action.SUCCEED, None))
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            if action is Action.RETRY_AFTER and retry_after is not None:
-                concurrency = response.status_code == 429 and dataverse_error(response)[0] == CONCURRENCY_LIMIT_CODE
-                self.limit.release(ticket, Outcome.THROTTLED, retry_after, concurrency=concurrency)
-                if not self._may_retry(attempt, started, retry_after):
-                    return response
-                _log.info("bulk request answered %d; every thread waits %.1f s", response.status_code, retry_after)
-                response.close()
-                continue  # the limit's gate makes the wait, for every thread of the run
-            if action in (Action.RETRY_AFTER, Action.RETRY_BACKOFF):
-                self.limit.release(ticket, Outcome.FAILED)
-                wait = self._backoff(attempt)
-                if not self._may_retry(attempt, started, wait):
-                    return response
-                _log.info("bulk request answered %d; retrying in %.1f s", response.status_code, wait)
-                response.close()
-                self._sleep(wait)
-                continue
-            self.limit.release(ticket, Outcome.HEALTHY, remaining=_remaining(response))
-            return response
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (attempt - 1))
-        return self._rng.uniform(0, ceiling)
-
-    def _may_retry(self, attempt: int, started: float, wait: float) -> bool:
-        if attempt >= self.policy.max_attempts or wait > self.policy.max_retry_after_seconds:
-            return False
-        return self._clock() + wait - started <= self.policy.max_total_seconds
+        return self._transport.send(method, url, headers=headers, data=body, idempotent=idempotent)
 
 
 def _remaining(response: requests.Response) -> int | None:

@@ -1,8 +1,10 @@
 """Reading the Web API's answers: JSON bodies, the created record's URL, ETags and error bodies.
 
 Bodies are read defensively: a truncated or malformed body (a proxy cutting a response, a fault in the service)
-becomes a :class:`~connector.errors.TransientError`, never a bare ``ValueError``. Not for deciding what a status
-means for a document: see :mod:`connector.dataverse.operations.outcomes`.
+becomes a :class:`~connector.errors.TransientError`, never a bare ``ValueError``. Dataverse's error shape
+(``{"error": {"code": ..., "message": ...}}``) is read here and nowhere else: :func:`describe_error` is the error
+describer the connection's :class:`~connector.transport.Transport` is given. Not for deciding what a status means
+for a document: see :mod:`connector.dataverse.operations.outcomes`; nor for retrying: :mod:`connector.retry`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 import requests
 
 from connector.errors import TransientError
+from connector.transport import ErrorDescription
 
-__all__ = ["entity_url_of", "error_body", "etag_of", "json_body"]
+__all__ = ["describe_error", "entity_url_of", "error_body", "etag_of", "json_body"]
 
 
 def json_body(response: requests.Response) -> Any:
@@ -42,13 +45,35 @@ def error_body(response: requests.Response) -> dict[str, Any]:
     :returns: Dataverse's ``{"error": {"code": ..., "message": ...}}`` as sent, or that shape built from the
         status when the body is not one.
     """
+    body = _error_shaped(response)
+    if body is not None:
+        return dict(body)
+    return {"error": {"code": "", "message": response.reason or f"HTTP {response.status_code}"}}
+
+
+def describe_error(response: requests.Response) -> ErrorDescription:
+    """Read Dataverse's error shape ``{"error": {"code": ..., "message": ...}}``.
+
+    :param response: an error response.
+    :returns: the code (``0x80040217``) or ``None``, and the message (the reason phrase when the body says none).
+    """
+    body = _error_shaped(response)
+    if body is not None:
+        error = body["error"]
+        code = error.get("code")
+        return ErrorDescription(str(code) if code else None, str(error.get("message") or response.reason or ""))
+    return ErrorDescription(None, response.reason or f"HTTP {response.status_code}")
+
+
+def _error_shaped(response: requests.Response) -> Mapping[str, Any] | None:
+    """:returns: the body when it is JSON in Dataverse's error shape, else ``None``."""
     try:
         body = response.json() if response.content else None
     except ValueError:
-        body = None
+        return None
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        return dict(body)
-    return {"error": {"code": "", "message": response.reason or f"HTTP {response.status_code}"}}
+        return body
+    return None
 
 
 def entity_url_of(response: requests.Response) -> str | None:

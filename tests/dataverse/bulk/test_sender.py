@@ -107,3 +107,27 @@ def test_a_network_failure_is_re_sent_when_safe(mocked: responses.RequestsMock) 
     sleeps = Sleeps()
     assert send(sender(sleeps), idempotent=True).status_code == 200
     assert len(sleeps) == 1
+
+
+def test_a_503_without_retry_after_backs_off_in_its_own_thread_and_teaches_the_limit_nothing(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add("POST", URL, status=503, json={"error": {"code": "", "message": "busy"}})
+    mocked.add("POST", URL, status=200, json={"Ids": []})
+    sleeps = Sleeps()
+    limit = AdaptiveLimit(4, 8)
+    assert send(sender(sleeps, limit)).status_code == 200
+    assert len(sleeps) == 1
+    snapshot = limit.snapshot()
+    assert (snapshot.throttles, snapshot.decreases, snapshot.in_flight) == (0, 0, 0)
+
+
+def test_a_401_renews_the_token_once_and_the_retry_takes_a_place_in_the_limit(mocked: responses.RequestsMock) -> None:
+    mocked.add("POST", URL, status=401)
+    mocked.add("POST", URL, status=200, json={"Ids": []})
+    client = make_client()
+    limit = AdaptiveLimit(4, 8)
+    bulk = BulkSender(client.transport, limit, sleep=Sleeps())
+    assert send(bulk).status_code == 200
+    assert [call.request.headers["Authorization"] for call in mocked.calls] == ["Bearer token-1", "Bearer token-2"]
+    assert limit.snapshot().in_flight == 0
