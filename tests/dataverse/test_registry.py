@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from connector import plugin
 from connector.dataverse import registry
+from connector.dataverse.operations.delete import DeleteOptions
 from connector.dataverse.registry import OPERATIONS, client_of, run_operation
 from connector.errors import ConfigError, ConnectorError
 from connector.resources import load_manifest, load_schema
@@ -84,7 +85,7 @@ def test_a_defect_fails_one_document_and_the_run_goes_on(
     monkeypatch.setitem(
         registry.OPERATIONS,
         "delete",
-        registry.Operation("delete", registry._per_document(flaky)),
+        registry.Operation("delete", DeleteOptions.from_values, registry._per_document(flaky)),
     )
     results = run(connection, "delete", {"entity_set": "accounts"}, [{}, {}])
     assert [result.status for result in results] == [ResultStatus.FAILED, ResultStatus.SUCCESS]
