@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from connector.auth.config import CLIENT_ID_FIELD, OAuthSettings
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED, authorization_required
 from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError, TransientError
+from connector.oauth_settings import CLIENT_ID_FIELD, OAuthSettings
 from connector.results import AuthorizationCallback, AuthorizationStart, Connection, Diagnostic, TokenSet
 
 if TYPE_CHECKING:
