@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 from connector.context import RuntimeContext
 from connector.dataverse.bulk.runner import write_in_bulk
@@ -30,9 +30,24 @@ from connector.dataverse.operations.write_options import CreateOptions, UpdateOp
 from connector.errors import ConfigError, ConnectorError, FieldError
 from connector.results import BrowseRequest, BrowseResult, Connection, OperationResult
 
-__all__ = ["OPERATIONS", "Operation", "browse_connection", "client_of", "run_operation"]
+__all__ = ["OPERATIONS", "Operation", "WebApiState", "browse_connection", "client_of", "run_operation"]
 
 OptionsT = TypeVar("OptionsT", bound=OperationOptions)
+
+
+@runtime_checkable
+class WebApiState(Protocol):
+    """What operations and browse read of a connection's live state: its Web API client.
+
+    ``connector.live.LiveConnection`` is one; so is a unit test's fake holding a client. ``Connection.state`` is
+    ``object`` in the hook contract, so :func:`client_of` narrows it with ``isinstance`` against this protocol.
+    """
+
+    @property
+    def dataverse(self) -> DataverseClient:
+        """The connection's Web API client."""
+        ...
+
 
 Runner = Callable[[OperationContext[OptionsT], Iterable[Any], RuntimeContext], Iterator[OperationResult]]
 """Produces a run's results lazily, from its context, the input documents and the host's runtime context
@@ -99,10 +114,10 @@ def client_of(connection: Connection) -> DataverseClient:
 
     :raises ConnectorError: when the connection's live state is not this connector's.
     """
-    client = getattr(connection.state, "dataverse", None)
-    if not isinstance(client, DataverseClient):
+    state = connection.state
+    if not isinstance(state, WebApiState):
         raise ConnectorError("The connection was not made by this connector's connect hook")
-    return client
+    return state.dataverse
 
 
 def run_operation(
