@@ -3,6 +3,11 @@
 ``connect`` only validates settings; the pieces here are built on first use, once per connection, and shared by
 every thread using it. Nothing here outlives the connection: tokens go through the host's token store, so a second
 worker with its own connection needs nothing from this one.
+
+A :class:`LiveConnection` is the ``state`` of every connection this plugin's ``connect`` makes. The hook contract
+types that field ``object`` (it may not name a plugin's types); the plugin's code reads it through the protocols of
+what it needs, checked with ``isinstance``: ``connector.dataverse.registry.WebApiState`` (the Web API client) and
+``connector.auth.tokens.TokenState`` (the token source). Not for settings parsing (``connector.settings``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from connector.context import RuntimeContext
 from connector.settings import ConnectionSettings
 
 if TYPE_CHECKING:
+    from connector.auth.tokens import TokenSource
     from connector.dataverse.client import DataverseClient
-    from connector.transport import BearerProvider, Transport
+    from connector.transport import Transport
 
 __all__ = ["LiveConnection"]
 
@@ -40,11 +46,11 @@ class LiveConnection:
             return self._built[name]
 
     @property
-    def token_source(self) -> BearerProvider:
+    def token_source(self) -> TokenSource:
         """The connection's access tokens (``connector.auth.tokens``)."""
         from connector.auth.tokens import build_token_source
 
-        source: BearerProvider = self._once("token_source", lambda: build_token_source(self.settings, self.context))
+        source: TokenSource = self._once("token_source", lambda: build_token_source(self.settings, self.context))
         return source
 
     @property

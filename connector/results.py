@@ -57,14 +57,16 @@ class Connection:
     :param settings: the connector's validated, immutable settings object.
     :param context: the runtime context the host lent.
     :param diagnostics: remarks about the settings (warnings such as ``http`` in production).
-    :param state: connector-private live state (HTTP session, token source). Hosts must not touch it.
+    :param state: connector-private live state (HTTP session, token source), opaque to the host: typed ``object``
+        so that nothing reads it unchecked, and because the contract names no type of a plugin's. The connector that
+        made the connection narrows it with ``isinstance`` before reading it. Hosts must not touch it.
     """
 
     connector_id: str
     settings: Any
     context: RuntimeContext
     diagnostics: tuple[Diagnostic, ...] = ()
-    state: Any = field(default=None, compare=False)
+    state: object = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return f"Connection(connector_id={self.connector_id!r}, settings={self.settings!r})"

@@ -5,7 +5,9 @@ context, into a :class:`ConnectionSettings`; every later step reads that object,
 the JSON Schemas first and then what a schema cannot say (a scheme inside the base URL, a ``..`` segment), and
 reports every bad field at once in one :class:`~connector.errors.ConfigError`.
 
-This module does no network I/O and opens no session; ``transport`` does that with these settings.
+The OAuth 2.0 tab is parsed by :mod:`connector.oauth_settings` (its rules and dataclasses live there, not in
+``connector.auth``, so this module imports nothing of ``auth``). This module does no network I/O and opens no
+session; ``transport`` does that with these settings.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
-from connector.auth.config import OAuthSettings, parse_oauth_settings
 from connector.context import ProxySettings, RuntimeContext
 from connector.errors import ConfigError, FieldError
+from connector.oauth_settings import OAuthSettings, parse_oauth_settings
 from connector.resources import load_schema
 from connector.results import Diagnostic
 from connector.secrets import Secret

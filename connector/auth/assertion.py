@@ -18,9 +18,9 @@ from typing import Any, Final
 
 import jwt
 
-from connector.auth.config import RESERVED_CLAIMS, JwtSettings
 from connector.auth.signing_key import SigningKey, load_signing_key
 from connector.errors import ConfigError, FieldError
+from connector.oauth_settings import RESERVED_CLAIMS, JwtSettings
 from connector.results import Diagnostic
 from connector.secrets import Secret
 

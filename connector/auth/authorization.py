@@ -10,9 +10,9 @@ Not for: anything beyond dispatching; the work is in ``tokens`` and ``grants``.
 
 from __future__ import annotations
 
-from connector.auth.config import GRANT_TYPE_FIELD
 from connector.auth.tokens import token_source_of
 from connector.errors import ConfigError
+from connector.oauth_settings import GRANT_TYPE_FIELD
 from connector.results import AuthorizationCallback, AuthorizationStart, AuthorizationStep, Connection, TokenSet
 
 __all__ = ["run_authorization_step"]

@@ -19,7 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from connector.auth.config import (
+from connector.errors import AuthError, ConnectorError, TransientError
+from connector.oauth_settings import (
     AUTHORIZATION_PARAMETERS_FIELD,
     AUTHORIZATION_URL_FIELD,
     CALLBACK_URL_FIELD,
@@ -36,7 +37,6 @@ from connector.auth.config import (
     OAuthSettings,
     derive_authorization_url,
 )
-from connector.errors import AuthError, ConnectorError, TransientError
 from connector.secrets import REDACTED
 
 __all__ = [

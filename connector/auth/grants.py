@@ -24,7 +24,10 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 import requests
 
 from connector.auth.assertion import ASSERTION_TYPE, ClientAssertionSigner
-from connector.auth.config import (
+from connector.auth.entra_errors import authorization_callback_error, authorization_required
+from connector.auth.token_response import read_token_response
+from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
+from connector.oauth_settings import (
     AUTHORIZATION_URL_FIELD,
     CALLBACK_URL_FIELD,
     CLIENT_SECRET_FIELD,
@@ -33,9 +36,6 @@ from connector.auth.config import (
     NameValue,
     OAuthSettings,
 )
-from connector.auth.entra_errors import authorization_callback_error, authorization_required
-from connector.auth.token_response import read_token_response
-from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.results import AuthorizationCallback, AuthorizationStart, TokenSet
 
 __all__ = [

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from connector.auth.config import SIGNATURE_ALGORITHM_FIELD, SIGNATURE_KEY_FIELD, SignatureKeySettings
 from connector.errors import ConfigError, FieldError
+from connector.oauth_settings import SIGNATURE_ALGORITHM_FIELD, SIGNATURE_KEY_FIELD, SignatureKeySettings
 from connector.results import Diagnostic
 from connector.secrets import Secret
 

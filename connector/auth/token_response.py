@@ -18,9 +18,9 @@ from typing import Any
 
 import requests
 
-from connector.auth.config import TOKEN_URL_FIELD, OAuthSettings
 from connector.auth.entra_errors import token_endpoint_error
 from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
+from connector.oauth_settings import TOKEN_URL_FIELD, OAuthSettings
 from connector.results import TokenSet
 from connector.transport import parse_retry_after
 

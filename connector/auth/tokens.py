@@ -24,20 +24,27 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from connector.auth.config import CLIENT_ID_FIELD, OAuthSettings
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED, authorization_required
 from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError, TransientError
+from connector.oauth_settings import CLIENT_ID_FIELD, OAuthSettings
 from connector.results import AuthorizationCallback, AuthorizationStart, Connection, Diagnostic, TokenSet
+from connector.settings import ConnectionSettings
 
 if TYPE_CHECKING:
     from connector.auth.assertion import ClientAssertionSigner
     from connector.auth.grants import TokenTransport
-    from connector.settings import ConnectionSettings
 
-__all__ = ["STORE_KEY_PREFIX", "TokenSource", "build_token_source", "token_source_of", "token_store_key"]
+__all__ = [
+    "STORE_KEY_PREFIX",
+    "TokenSource",
+    "TokenState",
+    "build_token_source",
+    "token_source_of",
+    "token_store_key",
+]
 
 STORE_KEY_PREFIX: Final = "dynamics365-ce/oauth2/"
 _OBTAINED_AT: Final = "obtained_at"  # saved beside the token set: lets another worker know the token's lifetime
@@ -299,15 +306,29 @@ def build_token_source(
     return TokenSource(settings.oauth, context, transport, clock=clock)
 
 
+@runtime_checkable
+class TokenState(Protocol):
+    """What authorization reads of a connection's live state: its token source.
+
+    ``connector.live.LiveConnection`` is one. ``Connection.state`` is ``object`` in the hook contract, so
+    :func:`token_source_of` narrows it with ``isinstance`` against this protocol.
+    """
+
+    @property
+    def token_source(self) -> TokenSource:
+        """The connection's token source."""
+        ...
+
+
 def token_source_of(connection: Connection) -> TokenSource:
     """:returns: the connection's token source (``connection.state.token_source``), or a new one if it holds none.
 
     :raises ConfigError: when the connection is not one of this connector's (no OAuth settings).
     """
-    source = getattr(connection.state, "token_source", None)
-    if isinstance(source, TokenSource):
-        return source
+    state = connection.state
+    if isinstance(state, TokenState):
+        return state.token_source
     settings = connection.settings
-    if not isinstance(getattr(settings, "oauth", None), OAuthSettings):
+    if not isinstance(settings, ConnectionSettings):
         raise ConfigError.single(CLIENT_ID_FIELD, "the connection has no OAuth settings")
     return build_token_source(settings, connection.context)

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from connector.auth.assertion import ClientAssertionSigner, build_assertion_claims
-from connector.auth.config import JwtSettings, NameValue
 from connector.errors import ConfigError
+from connector.oauth_settings import JwtSettings, NameValue
 from tests.support.auth import CLIENT_ID, TOKEN_URL, jwt_oauth, key_material, settings_for
 from tests.support.clock import FakeClock
 

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from connector.auth.config import OAuthSettings
 from connector.auth.entra_errors import (
     AUTHORIZATION_REQUIRED,
     authorization_callback_error,
     token_endpoint_error,
 )
 from connector.errors import AuthError, ConnectorError, TransientError
+from connector.oauth_settings import OAuthSettings
 from tests.support.auth import (
     CANARY_CLIENT_SECRET,
     RESOURCE,

@@ -10,7 +10,6 @@ import datetime
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from connector.auth.config import SignatureKeySettings
 from connector.auth.signing_key import (
     check_algorithm_fit,
     load_signing_key,
@@ -18,6 +17,7 @@ from connector.auth.signing_key import (
     thumbprint_sha256,
 )
 from connector.errors import ConfigError
+from connector.oauth_settings import SignatureKeySettings
 from connector.secrets import Secret
 from tests.support.auth import (
     CANARY_KEY_PASSWORD,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from connector.settings import (
     resolve_timeout,
 )
 from tests.support.examples import CANARY_PROXY_PASSWORD, CANARY_SECRET, CLIENT_SECRET_SETTINGS
+from tests.support.paths import REPO_ROOT
 
 
 def settings_with(**connection: Any) -> dict[str, Any]:
@@ -269,3 +272,16 @@ def test_secrets_are_wrapped() -> None:
     assert parsed.oauth.client_secret.reveal() == CANARY_SECRET
     assert CANARY_SECRET not in repr(parsed)
     assert CANARY_SECRET not in f"{parsed.oauth.client_secret}"
+
+
+# -- layering ------------------------------------------------------------------------------------------------
+
+
+def test_parsing_settings_imports_nothing_of_auth() -> None:
+    """The OAuth tab is parsed by ``connector.oauth_settings``: settings and auth no longer import each other."""
+    code = (
+        "import sys, connector.settings, connector.oauth_settings; "
+        "print(sorted(name for name in sys.modules if name.startswith('connector.auth')))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert shown.stdout.strip() == "[]"

@@ -12,9 +12,12 @@ import responses
 from jsonschema import Draft202012Validator
 
 from connector import plugin
+from connector.auth.tokens import TokenState, token_source_of
 from connector.dataverse import registry
-from connector.dataverse.registry import OPERATIONS, client_of, run_operation
+from connector.dataverse.operations.delete import DeleteOptions
+from connector.dataverse.registry import OPERATIONS, WebApiState, client_of, run_operation
 from connector.errors import ConfigError, ConnectorError
+from connector.live import LiveConnection
 from connector.resources import load_manifest, load_schema
 from connector.results import Connection, OperationResult, ResultStatus
 from tests.support.dataverse import API, run
@@ -84,12 +87,24 @@ def test_a_defect_fails_one_document_and_the_run_goes_on(
     monkeypatch.setitem(
         registry.OPERATIONS,
         "delete",
-        registry.Operation("delete", registry._per_document(flaky)),
+        registry.Operation("delete", DeleteOptions.from_values, registry._per_document(flaky)),
     )
     results = run(connection, "delete", {"entity_set": "accounts"}, [{}, {}])
     assert [result.status for result in results] == [ResultStatus.FAILED, ResultStatus.SUCCESS]
     assert results[0].error is not None
     assert "KeyError" in results[0].error.message
+
+
+def test_the_plugins_live_state_is_what_operations_and_authorization_read(connection: Connection) -> None:
+    state = LiveConnection(connection.settings, connection.context)
+    # Annotated so that mypy holds LiveConnection to the protocols the plugin narrows Connection.state with.
+    web_api: WebApiState = state
+    tokens: TokenState = state
+    assert isinstance(web_api, WebApiState)
+    assert isinstance(tokens, TokenState)
+    live = Connection("dynamics365-ce", connection.settings, connection.context, state=state)
+    assert client_of(live) is state.dataverse
+    assert token_source_of(live) is state.token_source
 
 
 def test_a_foreign_connection_state_is_refused(connection: Connection) -> None:

@@ -34,11 +34,11 @@ from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.inputs import as_document
-from connector.dataverse.operations.options import write_headers
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.resends import stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
 from connector.dataverse.operations.write import PreparedCreate
+from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
@@ -59,7 +59,11 @@ class ChunkWriter:
     """
 
     def __init__(
-        self, context: OperationContext, options: BulkOptions, sender: BulkSender, single: DocumentHandler
+        self,
+        context: OperationContext[RecordWriteOptions],
+        options: BulkOptions,
+        sender: BulkSender,
+        single: DocumentHandler[RecordWriteOptions],
     ) -> None:
         self.context = context
         self.options = options
@@ -98,7 +102,7 @@ class ChunkWriter:
         """Send a chunk as one bulk action, narrowing it down through ``$batch`` when it is refused."""
         client = self.context.client
         body = b'{"Targets":[' + b",".join(item.target or b"" for item in chunk) + b"]}"
-        headers = client.headers(extra=write_headers(self.context.options))
+        headers = client.headers(extra=self.context.options.headers())
         headers["Content-Type"] = _JSON_TYPE
         path = f"{self.context.entity_set}/Microsoft.Dynamics.CRM.{action}"
         url = client.url(path, self.context.common.query_parameters)

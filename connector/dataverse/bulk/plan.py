@@ -32,8 +32,7 @@ from connector.dataverse.bulk.multipart import BatchPart
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
-from connector.dataverse.operations.options import write_headers
-from connector.dataverse.operations.running import OperationContext
+from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write import (
     PreparedCreate,
     PreparedPatch,
@@ -41,10 +40,10 @@ from connector.dataverse.operations.write import (
     prepare_create,
     prepare_update,
     prepare_upsert,
-    representation,
     update_outcome,
     upsert_outcome,
 )
+from connector.dataverse.operations.write_options import CreateOptions, RecordWriteOptions, UpdateOptions, UpsertOptions
 from connector.results import OperationResult
 
 __all__ = ["BATCH", "MULTIPLE_ACTIONS", "BulkItem", "Planner", "encode_json"]
@@ -54,7 +53,8 @@ BATCH: Final = "$batch"
 MULTIPLE_ACTIONS: Final = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
 
 Prepared = PreparedCreate | PreparedPatch
-Outcome = Callable[[OperationContext, Any, requests.Response, int], OperationResult]
+# Typed by any run: an item's outcome is only ever given the run that planned it, whose options are the ones it reads.
+Outcome = Callable[[OperationContext[Any], Any, requests.Response, int], OperationResult]
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 
 
@@ -116,15 +116,15 @@ class Planner:
     :param options: the run's bulk options.
     """
 
-    def __init__(self, context: OperationContext, options: BulkOptions) -> None:
+    def __init__(self, context: OperationContext[RecordWriteOptions], options: BulkOptions) -> None:
         self.context = context
         self.options = options
-        self._query, self._prefer = representation(context)
-        self._headers = write_headers(context.options)
+        self._query, self._prefer = context.options.representation()
+        self._headers = context.options.headers()
         self._create_headers = self._part_headers(self._headers)
         self._create_url = context.client.url(context.entity_set, self._part_query({}))
         self._bulk_actions = options.mode in ("auto", "multiple") and not options.all_or_nothing
-        self._bulk_actions = self._bulk_actions and not context.options.get("return_representation")
+        self._bulk_actions = self._bulk_actions and not context.options.return_representation
         # Keys need to be unique, not unpredictable: one seed from the OS per run, not an OS call per record.
         self._random = random.Random(os.urandom(32))  # noqa: S311 - record ids are not secrets
 
@@ -140,21 +140,24 @@ class Planner:
         :raises DocumentError: when the document cannot be written (the same errors as on its own).
         :raises ConnectorError: when the table's metadata cannot be read.
         """
-        if self.context.name == "create":
-            return self._create(index, document)
-        if self.context.name == "update":
-            prepared = prepare_update(self.context, document)
+        context = self.context
+        if runs_with(context, CreateOptions):
+            return self._create(context, index, document)
+        if runs_with(context, UpdateOptions):
+            prepared = prepare_update(context, document)
             route = BATCH
             if not prepared.etag:
                 route = "UpsertMultiple"  # on its own, an update without any ETag is an upsert too
-            elif prepared.etag == "*" and self.context.options["concurrency_mode"] == "if_match":
+            elif prepared.etag == "*" and context.options.concurrency_mode == "if_match":
                 route = "UpdateMultiple" if is_guid(prepared.target.record_id) else BATCH
             return self._patch(index, document, prepared, route, update_outcome)
-        return self._patch(index, document, prepare_upsert(self.context, document), "UpsertMultiple", upsert_outcome)
+        if runs_with(context, UpsertOptions):
+            return self._patch(index, document, prepare_upsert(context, document), "UpsertMultiple", upsert_outcome)
+        raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
 
-    def _create(self, index: int, document: Mapping[str, Any]) -> BulkItem:
-        assign = self.context.options.get("client_keys", "bulk") in ("bulk", "always")
-        prepared = prepare_create(self.context, document, assign_key=assign, new_key=self._new_key)
+    def _create(self, context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> BulkItem:
+        assign = context.options.client_keys in ("bulk", "always")
+        prepared = prepare_create(context, document, assign_key=assign, new_key=self._new_key)
         body = encode_json(prepared.body)
         route = "CreateMultiple" if self._carried(document) and not _nested(prepared.body) else BATCH
         target = _typed(body, prepared.entity.logical_name) if route != BATCH else None

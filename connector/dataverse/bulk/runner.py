@@ -37,7 +37,8 @@ from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.progress import ProgressMeter
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, each_document, network_failure
-from connector.dataverse.operations.write import create_record, update_record, upsert_record
+from connector.dataverse.operations.write import write_record
+from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
 
@@ -45,32 +46,26 @@ __all__ = ["metered", "write_in_bulk"]
 
 _log = logging.getLogger(__name__)
 
-SINGLE_HANDLERS: Final[dict[str, DocumentHandler]] = {
-    "create": create_record,
-    "update": update_record,
-    "upsert": upsert_record,
-}
 _FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR})
 
 
 def write_in_bulk(
-    context: OperationContext, documents: Iterable[Any], runtime: RuntimeContext
+    context: OperationContext[RecordWriteOptions], documents: Iterable[Any], runtime: RuntimeContext
 ) -> Iterator[OperationResult]:
     """Run Create, Update or Upsert over documents, in bulk requests unless ``bulk.mode`` is ``off``.
 
-    :param context: the run (its name is ``create``, ``update`` or ``upsert``).
+    :param context: a run of Create, Update or Upsert (its options say which, and hold the ``bulk`` option).
     :param documents: the input documents, read lazily.
     :param runtime: the host's runtime context: progress (documents done, failed, rate) goes to its callback.
     :returns: one result per document, in input order, streamed.
     """
-    options = BulkOptions.from_options(context.name, context.options)
-    single = SINGLE_HANDLERS[context.name]
+    options = context.options.bulk
     total = len(documents) if isinstance(documents, Sized) else None
     meter = ProgressMeter(runtime.progress, context.name, total=total)
     if options.mode == "off":
-        results = each_document(context, documents, single)
+        results = each_document(context, documents, write_record)
     else:
-        results = _BulkRun(context, options, single).results(documents)
+        results = _BulkRun(context, options, write_record).results(documents)
     yield from metered(results, meter)
 
 
@@ -99,7 +94,12 @@ class _Chunk:
 class _BulkRun:
     """One run's chunks, workers and results."""
 
-    def __init__(self, context: OperationContext, options: BulkOptions, single: DocumentHandler) -> None:
+    def __init__(
+        self,
+        context: OperationContext[RecordWriteOptions],
+        options: BulkOptions,
+        single: DocumentHandler[RecordWriteOptions],
+    ) -> None:
         self.context = context
         self.options = options
         self.limit = AdaptiveLimit(options.initial_concurrency, options.max_concurrency)

@@ -106,23 +106,27 @@ class FilterValueError(ValueError):
         self.message = message
 
 
-def parse_filter(raw: Mapping[str, Any] | None, path: str = "options.filter") -> FilterGroup | None:
+def parse_filter(
+    raw: Mapping[str, Any] | None, path: str = "options.filter", *, default_operator: str
+) -> FilterGroup | None:
     """Build a filter from its options form (valid against the Query schema).
 
     :param raw: ``{"operator": "and", "conditions": [...]}``, or ``None``.
     :param path: the option's location, for messages.
+    :param default_operator: the operator of a group that names none (the schema's default, passed in so that it
+        is written in the schema only).
     :returns: the filter, or ``None`` when there is none.
     """
     if not raw:
         return None
-    operator = cast(Literal["and", "or"], str(raw.get("operator", "and")).lower())
+    operator = cast(Literal["and", "or"], str(raw.get("operator", default_operator)).lower())
     items: list[Condition | CustomFilter | FilterGroup] = []
     for index, item in enumerate(raw.get("conditions") or ()):
         item_path = f"{path}.conditions[{index}]"
         if "custom" in item:
             items.append(CustomFilter(str(item["custom"])))
         elif "conditions" in item:
-            group = parse_filter(item, item_path)
+            group = parse_filter(item, item_path, default_operator=default_operator)
             if group is not None:
                 items.append(group)
         else:

@@ -6,24 +6,52 @@ associate ``POST <source>/<nav>/$ref {"@odata.id": <related>}``, disassociate
 ``DELETE <source>/<nav>/$ref?$id=<related>``. For a single-valued one (a lookup): associate
 ``PUT <source>/<nav>/$ref``, disassociate ``DELETE <source>/<nav>/$ref`` (no related record needed). The navigation
 property is sent exactly as configured: it is case-sensitive. Not for lookups set inside a create or update body
-(``<nav>@odata.bind``): those are ordinary writes.
+(``<nav>@odata.bind``): those are ordinary writes. Both take :class:`AssociationOptions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from connector.dataverse.client import ForeignLinkError
 from connector.dataverse.operations.inputs import ODATA_ID, DocumentError, document_query_parameters, resolve_target
+from connector.dataverse.operations.options import CommonOptions, OperationOptions, strings
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.running import OperationContext
 from connector.results import OperationResult
 
-__all__ = ["associate", "disassociate"]
+__all__ = ["AssociationOptions", "associate", "disassociate"]
 
 
-def associate(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+@dataclass(frozen=True, kw_only=True)
+class AssociationOptions(OperationOptions):
+    """The options of Associate and Disassociate.
+
+    :param key_fields: the document members that form the source's alternate key; empty: edit link or primary key.
+    :param relationship: the source's navigation property, exactly as the service spells it.
+    :param single_valued: the navigation property is a lookup (``PUT``/``DELETE`` without the related record).
+    """
+
+    key_fields: tuple[str, ...]
+    relationship: str
+    single_valued: bool
+
+    @classmethod
+    def from_values(cls, operation: str, values: Mapping[str, Any]) -> AssociationOptions:
+        """:returns: the options of validated values (``associate`` or ``disassociate``; defaults filled in)."""
+        return cls(
+            common=CommonOptions.from_values(values),
+            key_fields=strings(values["key_fields"]),
+            relationship=str(values["relationship"]),
+            single_valued=bool(values["single_valued"]),
+        )
+
+
+def associate(
+    context: OperationContext[AssociationOptions], index: int, document: Mapping[str, Any]
+) -> OperationResult:
     """Link the document's source record to its related record.
 
     :param context: the run.
@@ -34,7 +62,9 @@ def associate(context: OperationContext, index: int, document: Mapping[str, Any]
     return _link(context, index, document, associating=True)
 
 
-def disassociate(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+def disassociate(
+    context: OperationContext[AssociationOptions], index: int, document: Mapping[str, Any]
+) -> OperationResult:
     """Unlink the document's source record from its related record.
 
     :param context: the run.
@@ -45,13 +75,15 @@ def disassociate(context: OperationContext, index: int, document: Mapping[str, A
     return _link(context, index, document, associating=False)
 
 
-def _link(context: OperationContext, index: int, document: Mapping[str, Any], *, associating: bool) -> OperationResult:
+def _link(
+    context: OperationContext[AssociationOptions], index: int, document: Mapping[str, Any], *, associating: bool
+) -> OperationResult:
     options = context.options
     client = context.client
-    source = resolve_target(client, context.metadata, context.entity_set, options["key_fields"], document)
-    single = bool(options["single_valued"])
+    source = resolve_target(client, context.metadata, context.entity_set, options.key_fields, document)
+    single = options.single_valued
     related = None if single and not associating else _related(context, document)
-    url = f"{source.url}/{options['relationship']}/$ref"
+    url = f"{source.url}/{options.relationship}/$ref"
     query = list(document_query_parameters(document, context.common.query_parameters))
     if associating:
         # Linking twice leaves one link: re-sending after a lost answer cannot duplicate anything.
@@ -74,7 +106,7 @@ def _link(context: OperationContext, index: int, document: Mapping[str, Any], *,
     return success_result(None, {**known, **properties_of(http_status=response.status_code)}, index)
 
 
-def _related(context: OperationContext, document: Mapping[str, Any]) -> str:
+def _related(context: OperationContext[AssociationOptions], document: Mapping[str, Any]) -> str:
     related = document.get(ODATA_ID)
     if not isinstance(related, str) or not related.strip():
         raise DocumentError(ODATA_ID, "is missing: it names the related record, e.g. contacts(<id>)")

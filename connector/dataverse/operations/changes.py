@@ -24,10 +24,9 @@ from connector.context import CheckpointStore
 from connector.dataverse.client import ForeignLinkError
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.literals import entity_path, guid_of, is_guid
-from connector.dataverse.operations.get import read_options
 from connector.dataverse.operations.inputs import EDIT_LINK
+from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import properties_of, success_result
-from connector.dataverse.operations.output_records import annotation_preference
 from connector.dataverse.operations.pages import (
     RecordResults,
     follow_link,
@@ -35,6 +34,7 @@ from connector.dataverse.operations.pages import (
     records_of,
     without_parameters,
 )
+from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.errors import OperationError
 from connector.results import OperationResult, ResultStatus
@@ -42,7 +42,6 @@ from connector.results import OperationResult, ResultStatus
 __all__ = [
     "CHECKPOINT_KEY_PREFIX",
     "TRACK_CHANGES",
-    "UNTRACKABLE_OPTIONS",
     "checkpoint_key",
     "deletion_result",
     "is_deletion",
@@ -57,18 +56,10 @@ TRACK_CHANGES: Final = "odata.track-changes"
 CHECKPOINT_KEY_PREFIX: Final = "dynamics365-ce/changes/"
 """Every checkpoint key this connector uses starts with this, so hosts can tell them from other connectors'."""
 
-UNTRACKABLE_OPTIONS: Final[Mapping[str, str]] = {
-    "filter": "filters",
-    "order_by": "sorts",
-    "expand": "related records",
-}
-"""Query options Dataverse refuses together with change tracking (``$filter``, ``$orderby``, ``$expand``), by the
-name a user sees; ``top`` and FetchXML are refused as well."""
-
 _DELETED_ENTITY: Final = "/$deletedEntity"
 
 
-def checkpoint_key(context: OperationContext) -> str:
+def checkpoint_key(context: OperationContext[QueryOptions]) -> str:
     """The checkpoint store key of a change-tracking query.
 
     :param context: the run (its ``checkpoint_key`` option, entity set and ``select``).
@@ -76,18 +67,18 @@ def checkpoint_key(context: OperationContext) -> str:
         and path, the entity set and the selected columns (``contoso.crm.dynamics.com/api/data/v9.2/accounts?
         $select=name``), so two organisations, tables or column lists never share a checkpoint by default.
     """
-    named = context.options.get("checkpoint_key")
+    named = context.options.checkpoint_key
     if named:
-        return CHECKPOINT_KEY_PREFIX + str(named)
+        return CHECKPOINT_KEY_PREFIX + named
     root = urlsplit(context.client.api_root)
-    select = ",".join(context.options.get("select") or ())
+    select = ",".join(context.options.select)
     return f"{CHECKPOINT_KEY_PREFIX}{root.netloc}{root.path}{context.entity_set}" + (
         f"?$select={select}" if select else ""
     )
 
 
 def track_changes(
-    context: OperationContext, store: CheckpointStore, index: int, parameters: Sequence[tuple[str, str]]
+    context: OperationContext[QueryOptions], store: CheckpointStore, index: int, parameters: Sequence[tuple[str, str]]
 ) -> Iterator[OperationResult]:
     """Run a change-tracking query for one input document.
 
@@ -105,16 +96,15 @@ def track_changes(
         url = context.client.url(_checked_checkpoint(context, key, stored), parameters)
         _log.info("change tracking: reading changes of %s since the stored checkpoint", context.entity_set)
     else:
-        url = context.client.url(context.entity_set, [*read_options(context.options), *parameters])
+        url = context.client.url(context.entity_set, [*context.options.select_expand(), *parameters])
         _log.info("change tracking: no checkpoint for %s; reading every record", context.entity_set)
-    prefer = [TRACK_CHANGES, f"odata.maxpagesize={int(context.options['page_size'])}"]
-    annotations = annotation_preference(context.options)
+    prefer = [TRACK_CHANGES, f"odata.maxpagesize={context.options.page_size}"]
+    annotations = context.options.annotation_preference()
     if annotations:
         prefer.append(annotations)
     result_of = RecordResults(context.client, entity)
     delta_link = ""
-    read_ahead = bool(context.options.get("read_ahead"))
-    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead):
+    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=context.options.read_ahead):
         if isinstance(outcome, OperationResult):
             # The run ends without a new checkpoint: the next one starts again from the stored delta link.
             yield outcome
@@ -139,7 +129,7 @@ def track_changes(
     _log.info("change tracking: checkpoint of %s committed", context.entity_set)
 
 
-def _checked_checkpoint(context: OperationContext, key: str, stored: str) -> str:
+def _checked_checkpoint(context: OperationContext[QueryOptions], key: str, stored: str) -> str:
     """:returns: the stored delta link, absolute, once it is known to belong to this query.
 
     :raises OperationError: naming ``options.checkpoint_key`` when it belongs to another origin or query.
@@ -155,7 +145,7 @@ def _checked_checkpoint(context: OperationContext, key: str, stored: str) -> str
     path, _, query = context.client.relative(link).partition("?")
     arguments = dict(parse_qsl(query, keep_blank_values=True))
     columns = {column for column in arguments.get("$select", "").split(",") if column}
-    wanted = set(context.options.get("select") or ())
+    wanted = set(context.options.select)
     if path != context.entity_set or columns != wanted or not arguments.get("$deltatoken"):
         taken_for = f"{path}?$select={','.join(sorted(columns))}" if columns else path
         raise OperationError(
@@ -178,7 +168,9 @@ def is_deletion(record: Mapping[str, Any]) -> bool:
     return isinstance(record.get("@removed"), Mapping)
 
 
-def deletion_result(context: OperationContext, entity: EntityInfo, record: Mapping[str, Any]) -> OperationResult:
+def deletion_result(
+    context: OperationContext[OperationOptions], entity: EntityInfo, record: Mapping[str, Any]
+) -> OperationResult:
     """The ``deleted`` result of one removed record.
 
     :param context: the run (for absolute URLs).

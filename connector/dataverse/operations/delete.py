@@ -3,25 +3,49 @@
 The document addresses the record (edit link, primary key or alternate key), with ``If-Match`` when the concurrency
 mode is ``if_match`` and the document carries its ETag; the result is ``deleted``, or ``not_found`` /
 ``changed_since_read``. It shares how a record is addressed and how an answer becomes a result with the other writes
-(:mod:`connector.dataverse.operations.write`). Not for bulk deletes.
+(:mod:`connector.dataverse.operations.write`). Its options are :class:`DeleteOptions`. Not for bulk deletes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from connector.dataverse.operations.inputs import ETAG, document_etag, document_query_parameters
-from connector.dataverse.operations.options import write_headers
+from connector.dataverse.operations.options import CommonOptions, WriteOptions, strings
 from connector.dataverse.operations.outcomes import properties_of, success_result
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write import condition_reason, error_outcome, known_properties, target_of
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["delete_record"]
+__all__ = ["DeleteOptions", "delete_record"]
 
 
-def delete_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+@dataclass(frozen=True, kw_only=True)
+class DeleteOptions(WriteOptions):
+    """The Delete operation's options.
+
+    :param key_fields: the document members that form an alternate key; empty: edit link or primary key.
+    :param concurrency_mode: ``if_match`` sends the document's ETag, so a changed record is not deleted.
+    """
+
+    key_fields: tuple[str, ...]
+    concurrency_mode: Literal["if_match", "none"]
+
+    @classmethod
+    def from_values(cls, operation: str, values: Mapping[str, Any]) -> DeleteOptions:
+        """:returns: the options of validated values (``operation`` is ``delete``; defaults filled in)."""
+        return cls(
+            common=CommonOptions.from_values(values),
+            bypass_custom_plugins=bool(values["bypass_custom_plugins"]),
+            bypass_business_logic=values["bypass_business_logic"],
+            key_fields=strings(values["key_fields"]),
+            concurrency_mode=values["concurrency_mode"],
+        )
+
+
+def delete_record(context: OperationContext[DeleteOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Delete the record one document addresses.
 
     :param context: the run.
@@ -29,9 +53,10 @@ def delete_record(context: OperationContext, index: int, document: Mapping[str, 
     :param document: the record's address, optionally with its ETag.
     :returns: ``deleted``, or the error result (``not_found``, ``changed_since_read``).
     """
-    entity, target = target_of(context, document)
-    headers = write_headers(context.options)
-    etag = document_etag(document) if context.options["concurrency_mode"] == "if_match" else None
+    options = context.options
+    entity, target = target_of(context, options.key_fields, document)
+    headers = options.headers()
+    etag = document_etag(document) if options.concurrency_mode == "if_match" else None
     if etag:
         headers["If-Match"] = etag
     response = context.client.send(

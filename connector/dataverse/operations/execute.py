@@ -8,29 +8,79 @@
   are qualified with ``Microsoft.Dynamics.CRM.`` when given bare.
 
 Parameters are the ``parameters`` option overlaid with the document's members (minus ``@`` annotations and the
-members that addressed the record). The answer's JSON is the output document. Not for CRUD.
+members that addressed the record). The answer's JSON is the output document. Its options are
+:class:`ExecuteOptions`. Not for CRUD.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 from connector.dataverse.odata.answers import json_body
-from connector.dataverse.odata.literals import LiteralError, format_literal
+from connector.dataverse.odata.literals import LiteralError, LiteralType, format_literal
 from connector.dataverse.operations.inputs import DocumentError, document_query_parameters, resolve_target
+from connector.dataverse.operations.options import CommonOptions, OperationOptions, strings
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.running import OperationContext
+from connector.errors import FieldError
 from connector.results import OperationResult
 
-__all__ = ["execute"]
+__all__ = ["ExecuteOptions", "execute"]
 
 NAMESPACE: Final = "Microsoft.Dynamics.CRM."
 _PARAMETER_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def execute(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+@dataclass(frozen=True, kw_only=True)
+class ExecuteOptions(OperationOptions):
+    """The Execute operation's options.
+
+    :param name: the action's or function's name (bare or fully qualified).
+    :param kind: ``action`` (POST) or ``function`` (GET).
+    :param binding: ``none``, ``entity`` (a record the document addresses) or ``collection`` (the entity set).
+    :param key_fields: for a record-bound call, the document members that form an alternate key.
+    :param parameters: the static parameters, in order (read-only).
+    :param parameter_types: for functions, how to write a parameter in the URL, by name (read-only).
+    """
+
+    name: str
+    kind: Literal["action", "function"]
+    binding: Literal["none", "entity", "collection"]
+    key_fields: tuple[str, ...]
+    parameters: Mapping[str, Any]
+    parameter_types: Mapping[str, LiteralType]
+
+    @classmethod
+    def from_values(cls, operation: str, values: Mapping[str, Any]) -> ExecuteOptions:
+        """:returns: the options of validated values (``operation`` is ``execute``; defaults filled in)."""
+        return cls(
+            common=CommonOptions.from_values(values),
+            name=str(values["name"]),
+            kind=values["kind"],
+            binding=values["binding"],
+            key_fields=strings(values["key_fields"]),
+            parameters=MappingProxyType(dict(values["parameters"])),
+            parameter_types=MappingProxyType(dict(values["parameter_types"])),
+        )
+
+    def problems(self) -> list[FieldError]:
+        """:returns: a function's static parameters that cannot be written as the literal of their type."""
+        errors: list[FieldError] = []
+        if self.kind != "function":
+            return errors
+        for name, value in self.parameters.items():
+            try:
+                format_literal(value, self.parameter_types.get(name))
+            except LiteralError as error:
+                errors.append(FieldError(f"options.parameters.{name}", str(error)))
+        return errors
+
+
+def execute(context: OperationContext[ExecuteOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Call the action or function for one document.
 
     :param context: the run.
@@ -39,19 +89,19 @@ def execute(context: OperationContext, index: int, document: Mapping[str, Any]) 
     :returns: ``success`` with the answer (``None`` for an action that returns nothing), or the error result.
     """
     options = context.options
-    binding = options["binding"]
-    name = str(options["name"])
+    binding = options.binding
+    name = options.name
     base = ""
     consumed: frozenset[str] = frozenset()
     record_id = None
     if binding == "entity":
-        target = resolve_target(context.client, context.metadata, context.entity_set, options["key_fields"], document)
+        target = resolve_target(context.client, context.metadata, context.entity_set, options.key_fields, document)
         base, consumed, record_id = context.client.relative(target.url), target.consumed, target.record_id
     elif binding == "collection":
         base = context.entity_set
     if binding != "none" and "." not in name:
         name = NAMESPACE + name
-    parameters: dict[str, Any] = dict(options.get("parameters") or {})
+    parameters: dict[str, Any] = dict(options.parameters)
     parameters.update(
         (key, value)
         for key, value in document.items()
@@ -59,8 +109,8 @@ def execute(context: OperationContext, index: int, document: Mapping[str, Any]) 
     )
     path = f"{base}/{name}" if base else name
     custom = document_query_parameters(document, context.common.query_parameters)
-    if options["kind"] == "function":
-        call, aliases = _function_call(parameters, options.get("parameter_types") or {})
+    if options.kind == "function":
+        call, aliases = _function_call(parameters, options.parameter_types)
         response = context.client.send("GET", f"{path}({call})", query=[*aliases, *custom])
     else:
         response = context.client.send("POST", path, query=custom, json=parameters)
@@ -77,7 +127,9 @@ def execute(context: OperationContext, index: int, document: Mapping[str, Any]) 
     return success_result(payload, properties_of(id=record_id, http_status=response.status_code), index)
 
 
-def _function_call(parameters: Mapping[str, Any], types: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+def _function_call(
+    parameters: Mapping[str, Any], types: Mapping[str, LiteralType]
+) -> tuple[str, list[tuple[str, str]]]:
     names: list[str] = []
     aliases: list[tuple[str, str]] = []
     for number, (name, value) in enumerate(parameters.items(), start=1):

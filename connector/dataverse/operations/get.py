@@ -2,37 +2,55 @@
 
 ``GET <entity set>(<key>)?$select=…&$expand=…`` with the document's custom query parameters. With the concurrency
 mode If-None-Match and a document carrying ``@odata.etag``, an unchanged record answers ``304`` and the document's
-result is ``not_modified``, without the record. Not for collections: see :mod:`connector.dataverse.operations.query`.
+result is ``not_modified``, without the record. Its options are :class:`GetOptions`. Not for collections: see
+:mod:`connector.dataverse.operations.query`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import record_id_of
 from connector.dataverse.operations.inputs import document_etag, document_query_parameters, resolve_target
+from connector.dataverse.operations.options import CommonOptions, ReadOptions, strings
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
-from connector.dataverse.operations.output_records import annotation_preference, record_result
+from connector.dataverse.operations.output_records import record_result
 from connector.dataverse.operations.running import OperationContext
 from connector.errors import TransientError
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["get_record", "read_options"]
+__all__ = ["GetOptions", "get_record"]
 
 
-def read_options(options: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """:returns: the ``$select`` and ``$expand`` query options of Get's or Query's options."""
-    query: list[tuple[str, str]] = []
-    if options.get("select"):
-        query.append(("$select", ",".join(options["select"])))
-    if options.get("expand"):
-        query.append(("$expand", ",".join(options["expand"])))
-    return query
+@dataclass(frozen=True, kw_only=True)
+class GetOptions(ReadOptions):
+    """The Get operation's options.
+
+    :param key_fields: the document members that form an alternate key; empty: edit link or primary key.
+    :param concurrency_mode: ``if_none_match`` sends the document's ETag, so an unchanged record answers ``304``.
+    """
+
+    key_fields: tuple[str, ...]
+    concurrency_mode: Literal["none", "if_none_match"]
+
+    @classmethod
+    def from_values(cls, operation: str, values: Mapping[str, Any]) -> GetOptions:
+        """:returns: the options of validated values (``operation`` is ``get``; defaults filled in)."""
+        return cls(
+            common=CommonOptions.from_values(values),
+            select=strings(values["select"]),
+            expand=strings(values["expand"]),
+            formatted_values=bool(values["formatted_values"]),
+            include_annotations=strings(values["include_annotations"]),
+            key_fields=strings(values["key_fields"]),
+            concurrency_mode=values["concurrency_mode"],
+        )
 
 
-def get_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+def get_record(context: OperationContext[GetOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Retrieve the record one document addresses.
 
     :param context: the run.
@@ -41,14 +59,15 @@ def get_record(context: OperationContext, index: int, document: Mapping[str, Any
     :returns: ``success`` with the record, ``not_modified``, or the error result.
     """
     client = context.client
-    target = resolve_target(client, context.metadata, context.entity_set, context.options["key_fields"], document)
+    options = context.options
+    target = resolve_target(client, context.metadata, context.entity_set, options.key_fields, document)
     entity = context.metadata.entity(context.entity_set)
     headers: dict[str, str] = {}
-    etag = document_etag(document) if context.options["concurrency_mode"] == "if_none_match" else None
+    etag = document_etag(document) if options.concurrency_mode == "if_none_match" else None
     if etag:
         headers["If-None-Match"] = etag
-    preference = annotation_preference(context.options)
-    query = read_options(context.options) + list(document_query_parameters(document, context.common.query_parameters))
+    preference = options.annotation_preference()
+    query = options.select_expand() + list(document_query_parameters(document, context.common.query_parameters))
     response = client.send("GET", target.url, query=query, prefer=[preference] if preference else [], headers=headers)
     known = properties_of(id=target.record_id if target.record_id else None, entity_url=target.url)
     if response.status_code == 304:

@@ -2,13 +2,14 @@
 
 Get and Query return records as the service sends them, plus ``@odata.editLink`` (relative to the API root) so an
 Update or Delete further down the process can address the record; the result's properties carry its ``etag``,
-``id`` and absolute ``entity_url``. Also the ``Prefer`` value that asks for annotations. Not for requests.
+``id`` and absolute ``entity_url``. Not for requests (the ``Prefer`` value asking for annotations is the read
+options': :class:`~connector.dataverse.operations.options.ReadOptions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
 
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.tables import EntityInfo
@@ -17,25 +18,7 @@ from connector.dataverse.operations.inputs import EDIT_LINK, ETAG
 from connector.dataverse.operations.outcomes import properties_of, success_result
 from connector.results import OperationResult
 
-__all__ = ["FORMATTED_VALUE", "annotation_preference", "record_result"]
-
-FORMATTED_VALUE: Final = "OData.Community.Display.V1.FormattedValue"
-
-
-def annotation_preference(options: Mapping[str, Any], extra: Iterable[str] = ()) -> str | None:
-    """The ``Prefer`` value asking for the annotations an operation's options want.
-
-    :param options: validated options (``formatted_values``, ``include_annotations``).
-    :param extra: annotations the operation itself needs (FetchXML paging).
-    :returns: ``odata.include-annotations="…"``, or ``None`` when none are wanted.
-    """
-    wanted: list[str] = []
-    if options.get("formatted_values"):
-        wanted.append(FORMATTED_VALUE)
-    wanted.extend(str(item) for item in options.get("include_annotations") or ())
-    wanted.extend(extra)
-    unique = list(dict.fromkeys(wanted))
-    return f'odata.include-annotations="{",".join(unique)}"' if unique else None
+__all__ = ["record_result"]
 
 
 def record_result(

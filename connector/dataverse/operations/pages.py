@@ -23,6 +23,7 @@ from connector.dataverse.client import DataverseClient, ForeignLinkError
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.operations.inputs import EDIT_LINK, ETAG
+from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import error_result
 from connector.dataverse.operations.output_records import record_result
 from connector.dataverse.operations.running import OperationContext, network_failure
@@ -46,7 +47,7 @@ PAGE_READ_ATTEMPTS: Final = 3
 
 
 def read_page(
-    context: OperationContext, index: int, url: str, prefer: Sequence[str]
+    context: OperationContext[OperationOptions], index: int, url: str, prefer: Sequence[str]
 ) -> Mapping[str, Any] | OperationResult:
     """GET one page of a collection.
 
@@ -88,7 +89,7 @@ def read_page(
 
 
 def follow_pages(
-    context: OperationContext,
+    context: OperationContext[OperationOptions],
     index: int,
     url: str,
     prefer: Sequence[str],
@@ -195,7 +196,10 @@ class RecordResults:
 
 
 def follow_link(
-    context: OperationContext, link: str, parameters: Sequence[tuple[str, str]], field: str = "@odata.nextLink"
+    context: OperationContext[OperationOptions],
+    link: str,
+    parameters: Sequence[tuple[str, str]],
+    field: str = "@odata.nextLink",
 ) -> str:
     """Resolve a link the service gave for the next request of this query.
 

@@ -30,14 +30,13 @@ from connector.dataverse.odata.fetchxml import (
     paging_cookie_of,
     parse_fetch,
 )
-from connector.dataverse.odata.filters import AttributeTypes, FilterValueError, parse_filter, render_filter
+from connector.dataverse.odata.filters import AttributeTypes, FilterValueError, render_filter
 from connector.dataverse.operations.changes import track_changes
-from connector.dataverse.operations.get import read_options
 from connector.dataverse.operations.inputs import as_document, document_query_parameters
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
-from connector.dataverse.operations.output_records import annotation_preference
 from connector.dataverse.operations.pages import RecordResults, follow_pages, read_page, records_of, without_parameters
 from connector.dataverse.operations.progress import ProgressMeter
+from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext, network_failure
 from connector.errors import ConnectorError, OperationError
 from connector.results import OperationResult, ResultStatus
@@ -48,7 +47,7 @@ _log = logging.getLogger(__name__)
 
 
 def query_records(
-    context: OperationContext, documents: Iterable[Any], runtime: RuntimeContext
+    context: OperationContext[QueryOptions], documents: Iterable[Any], runtime: RuntimeContext
 ) -> Iterator[OperationResult]:
     """Run the query once per input document.
 
@@ -73,7 +72,7 @@ def query_records(
 
 
 def _guarded_query(
-    context: OperationContext, store: CheckpointStore, index: int, raw: Any
+    context: OperationContext[QueryOptions], store: CheckpointStore, index: int, raw: Any
 ) -> Iterator[OperationResult]:
     try:
         yield from run_query(context, index, as_document(raw), store)
@@ -88,7 +87,7 @@ def _guarded_query(
 
 
 def run_query(
-    context: OperationContext, index: int, document: Mapping[str, Any], store: CheckpointStore
+    context: OperationContext[QueryOptions], index: int, document: Mapping[str, Any], store: CheckpointStore
 ) -> Iterator[OperationResult]:
     """Run the query for one input document.
 
@@ -100,40 +99,38 @@ def run_query(
     :raises ConnectorError: for a failure before or between pages (turned into one failed result by the caller).
     """
     parameters = document_query_parameters(document, context.common.query_parameters)
-    if context.options.get("change_tracking"):
+    if context.options.change_tracking:
         yield from track_changes(context, store, index, parameters)
         return
     entity = context.metadata.entity(context.entity_set)
-    if context.options["mode"] == "fetchxml":
+    if context.options.mode == "fetchxml":
         yield from _fetch_pages(context, index, entity, parameters)
     else:
         yield from _odata_pages(context, index, entity, document, parameters)
 
 
 def _odata_pages(
-    context: OperationContext,
+    context: OperationContext[QueryOptions],
     index: int,
     entity: EntityInfo,
     document: Mapping[str, Any],
     parameters: Sequence[tuple[str, str]],
 ) -> Iterator[OperationResult]:
     options = context.options
-    top = int(options["top"])
-    page_size = int(options["page_size"])
-    query = read_options(options)
+    top = options.top
+    page_size = options.page_size
+    query = options.select_expand()
     expression = _filter_expression(context, document)
     if expression:
         query.append(("$filter", expression))
-    if options["order_by"]:
-        query.append(
-            ("$orderby", ",".join(f"{item['field']} {item.get('direction', 'asc')}" for item in options["order_by"]))
-        )
+    if options.order_by:
+        query.append(("$orderby", ",".join(str(key) for key in options.order_by)))
     prefer: list[str] = []
     if 0 <= top <= page_size:
         query.append(("$top", str(top)))
     else:
         prefer.append(f"odata.maxpagesize={page_size}")
-    annotations = annotation_preference(options)
+    annotations = options.annotation_preference()
     if annotations:
         prefer.append(annotations)
     if top == 0:
@@ -141,8 +138,7 @@ def _odata_pages(
     url = context.client.url(context.entity_set, [*query, *parameters])
     result_of = RecordResults(context.client, entity)
     returned = 0
-    read_ahead = bool(options.get("read_ahead"))
-    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=read_ahead, limit=top):
+    for outcome in follow_pages(context, index, url, prefer, parameters, read_ahead=options.read_ahead, limit=top):
         if isinstance(outcome, OperationResult):
             yield outcome
             return
@@ -154,13 +150,13 @@ def _odata_pages(
 
 
 def _fetch_pages(
-    context: OperationContext, index: int, entity: EntityInfo, parameters: Sequence[tuple[str, str]]
+    context: OperationContext[QueryOptions], index: int, entity: EntityInfo, parameters: Sequence[tuple[str, str]]
 ) -> Iterator[OperationResult]:
     options = context.options
-    fetch = parse_fetch(str(options["fetch_xml"]))
-    top = int(options["top"])
-    page_size = int(options["page_size"])
-    annotations = annotation_preference(options, PAGING_ANNOTATIONS)
+    fetch = parse_fetch(options.fetch_xml or "")
+    top = options.top
+    page_size = options.page_size
+    annotations = options.annotation_preference(PAGING_ANNOTATIONS)
     prefer = [annotations] if annotations else []
     result_of = RecordResults(context.client, entity)
     page = fetch.first_page
@@ -189,8 +185,8 @@ def _fetch_pages(
         page += 1
 
 
-def _filter_expression(context: OperationContext, document: Mapping[str, Any]) -> str:
-    group = parse_filter(context.options.get("filter"))
+def _filter_expression(context: OperationContext[QueryOptions], document: Mapping[str, Any]) -> str:
+    group = context.options.filter
     if group is None:
         return ""
     types: AttributeTypes | None = None

@@ -15,14 +15,15 @@
 
 Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Each write is split into
 preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk requests
-(:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would give. Not for
-building bulk requests.
+(:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would give.
+Their options are :mod:`connector.dataverse.operations.write_options`; :func:`write_record` picks the write by the
+options' class. Not for building bulk requests.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,17 @@ from connector.dataverse.operations.inputs import (
     resolve_target,
     write_body,
 )
-from connector.dataverse.operations.options import write_headers
+from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.output_records import record_result
 from connector.dataverse.operations.resends import stored_as_sent
-from connector.dataverse.operations.running import OperationContext
+from connector.dataverse.operations.running import OperationContext, runs_with
+from connector.dataverse.operations.write_options import (
+    CreateOptions,
+    RecordWriteOptions,
+    UpdateOptions,
+    UpsertOptions,
+)
 from connector.results import OperationResult
 
 __all__ = [
@@ -59,12 +66,12 @@ __all__ = [
     "prepare_create",
     "prepare_update",
     "prepare_upsert",
-    "representation",
     "target_of",
     "update_outcome",
     "update_record",
     "upsert_outcome",
     "upsert_record",
+    "write_record",
 ]
 
 
@@ -105,7 +112,7 @@ class PreparedPatch:
 
 
 def prepare_create(
-    context: OperationContext,
+    context: OperationContext[OperationOptions],
     document: Mapping[str, Any],
     *,
     assign_key: bool = False,
@@ -138,7 +145,27 @@ def prepare_create(
     return PreparedCreate(entity, body, record_id, assigned)
 
 
-def create_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+def write_record(
+    context: OperationContext[RecordWriteOptions], index: int, document: Mapping[str, Any]
+) -> OperationResult:
+    """Create, update or upsert the record one document describes, as the run's options say.
+
+    :param context: a run of Create, Update or Upsert.
+    :param index: the document's index.
+    :param document: the record.
+    :returns: the document's result.
+    :raises TypeError: for options of another kind (a defect).
+    """
+    if runs_with(context, CreateOptions):
+        return create_record(context, index, document)
+    if runs_with(context, UpdateOptions):
+        return update_record(context, index, document)
+    if runs_with(context, UpsertOptions):
+        return upsert_record(context, index, document)
+    raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
+
+
+def create_record(context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Create the record one document describes.
 
     :param context: the run.
@@ -146,14 +173,14 @@ def create_record(context: OperationContext, index: int, document: Mapping[str, 
     :param document: the record (with nested records for a deep insert).
     :returns: ``success`` with the id and URL (and the record on request), or the error result.
     """
-    prepared = prepare_create(context, document, assign_key=context.options.get("client_keys") == "always")
-    query, prefer = representation(context)
+    prepared = prepare_create(context, document, assign_key=context.options.client_keys == "always")
+    query, prefer = context.options.representation()
     response = context.client.send(
         "POST",
         context.entity_set,
         query=[*query, *document_query_parameters(document, context.common.query_parameters)],
         prefer=prefer,
-        headers=write_headers(context.options),
+        headers=context.options.headers(),
         json=prepared.body,
         # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
         idempotent=prepared.record_id is not None,
@@ -162,7 +189,7 @@ def create_record(context: OperationContext, index: int, document: Mapping[str, 
 
 
 def create_outcome(
-    context: OperationContext, prepared: PreparedCreate, response: requests.Response, index: int
+    context: OperationContext[OperationOptions], prepared: PreparedCreate, response: requests.Response, index: int
 ) -> OperationResult:
     """The result of a create's answer.
 
@@ -192,7 +219,7 @@ def create_outcome(
     return _written(context, entity, response, index, record_id)
 
 
-def prepare_update(context: OperationContext, document: Mapping[str, Any]) -> PreparedPatch:
+def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[str, Any]) -> PreparedPatch:
     """Address the record of an update and choose its concurrency header.
 
     :param context: the run.
@@ -200,10 +227,11 @@ def prepare_update(context: OperationContext, document: Mapping[str, Any]) -> Pr
     :returns: the prepared update.
     :raises DocumentError: when the document does not address a record, or its ETag is not text.
     """
-    entity, target = target_of(context, document)
-    etag = document_etag(document) or context.options.get("etag") or None
-    mode = context.options["concurrency_mode"]
-    headers = write_headers(context.options)
+    options = context.options
+    entity, target = target_of(context, options.key_fields, document)
+    etag = document_etag(document) or options.etag
+    mode = options.concurrency_mode
+    headers = options.headers()
     if etag:
         headers["If-Match" if mode == "if_match" else "If-None-Match"] = etag
     # A repeated unconditional PATCH sets the same values again; a conditional one would fail the second time.
@@ -211,7 +239,7 @@ def prepare_update(context: OperationContext, document: Mapping[str, Any]) -> Pr
     return PreparedPatch(entity, target, write_body(document), headers, idempotent, etag)
 
 
-def update_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+def update_record(context: OperationContext[UpdateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Update (or, without any ETag, upsert) the record one document addresses.
 
     :param context: the run.
@@ -225,7 +253,7 @@ def update_record(context: OperationContext, index: int, document: Mapping[str, 
 
 
 def update_outcome(
-    context: OperationContext, prepared: PreparedPatch, response: requests.Response, index: int
+    context: OperationContext[UpdateOptions], prepared: PreparedPatch, response: requests.Response, index: int
 ) -> OperationResult:
     """The result of an update's answer.
 
@@ -236,7 +264,7 @@ def update_outcome(
     :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
     """
     entity, target, etag = prepared.entity, prepared.target, prepared.etag
-    mode = context.options["concurrency_mode"]
+    mode = context.options.concurrency_mode
     if response.status_code >= 400:
         return error_outcome(
             context,
@@ -249,7 +277,7 @@ def update_outcome(
     return _written(context, entity, response, index, target.record_id, target)
 
 
-def prepare_upsert(context: OperationContext, document: Mapping[str, Any]) -> PreparedPatch:
+def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[str, Any]) -> PreparedPatch:
     """Address the record of an upsert.
 
     :param context: the run.
@@ -257,11 +285,11 @@ def prepare_upsert(context: OperationContext, document: Mapping[str, Any]) -> Pr
     :returns: the prepared upsert (always idempotent).
     :raises DocumentError: when the document does not address a record.
     """
-    entity, target = target_of(context, document)
-    return PreparedPatch(entity, target, write_body(document), write_headers(context.options), True)
+    entity, target = target_of(context, context.options.key_fields, document)
+    return PreparedPatch(entity, target, write_body(document), context.options.headers(), True)
 
 
-def upsert_record(context: OperationContext, index: int, document: Mapping[str, Any]) -> OperationResult:
+def upsert_record(context: OperationContext[UpsertOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
     """Create or update the record one document addresses by key.
 
     :param context: the run.
@@ -275,7 +303,7 @@ def upsert_record(context: OperationContext, index: int, document: Mapping[str, 
 
 
 def upsert_outcome(
-    context: OperationContext, prepared: PreparedPatch, response: requests.Response, index: int
+    context: OperationContext[OperationOptions], prepared: PreparedPatch, response: requests.Response, index: int
 ) -> OperationResult:
     """The result of an upsert's answer.
 
@@ -300,17 +328,19 @@ def upsert_outcome(
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 
-def target_of(context: OperationContext, document: Mapping[str, Any]) -> tuple[EntityInfo, Target]:
-    """:returns: the table a document writes to and the record it addresses."""
-    target = resolve_target(
-        context.client, context.metadata, context.entity_set, context.options["key_fields"], document
-    )
+def target_of(
+    context: OperationContext[OperationOptions], key_fields: Sequence[str], document: Mapping[str, Any]
+) -> tuple[EntityInfo, Target]:
+    """:returns: the table a document writes to and the record it addresses (by the ``key_fields`` option)."""
+    target = resolve_target(context.client, context.metadata, context.entity_set, key_fields, document)
     entity = context.metadata.entity(context.entity_set)
     return entity, target
 
 
-def _patch(context: OperationContext, prepared: PreparedPatch, document: Mapping[str, Any]) -> requests.Response:
-    query, prefer = representation(context)
+def _patch(
+    context: OperationContext[RecordWriteOptions], prepared: PreparedPatch, document: Mapping[str, Any]
+) -> requests.Response:
+    query, prefer = context.options.representation()
     return context.client.send(
         "PATCH",
         prepared.target.url,
@@ -320,14 +350,6 @@ def _patch(context: OperationContext, prepared: PreparedPatch, document: Mapping
         json=prepared.body,
         idempotent=prepared.idempotent,
     )
-
-
-def representation(context: OperationContext) -> tuple[list[tuple[str, str]], list[str]]:
-    """:returns: the ``$select`` query and the ``Prefer`` values of a write that returns its record, if asked."""
-    if not context.options.get("return_representation"):
-        return [], []
-    select = context.options.get("select") or []
-    return ([("$select", ",".join(select))] if select else []), ["return=representation"]
 
 
 def condition_reason(status: int, mode: str, etag: str | None) -> str | None:
@@ -344,7 +366,7 @@ def condition_reason(status: int, mode: str, etag: str | None) -> str | None:
 
 
 def known_properties(
-    context: OperationContext, entity: EntityInfo, record_id: str | None, target: Target | None = None
+    context: OperationContext[OperationOptions], entity: EntityInfo, record_id: str | None, target: Target | None = None
 ) -> dict[str, str]:
     """:returns: the ``id`` and ``entity_url`` properties known before the answer is read."""
     if target is not None:
@@ -355,7 +377,7 @@ def known_properties(
 
 
 def error_outcome(
-    context: OperationContext,
+    context: OperationContext[OperationOptions],
     response: requests.Response,
     index: int,
     *,
@@ -376,7 +398,7 @@ def error_outcome(
 
 
 def _written(
-    context: OperationContext,
+    context: OperationContext[OperationOptions],
     entity: EntityInfo,
     response: requests.Response,
     index: int,

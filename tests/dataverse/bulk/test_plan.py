@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -14,18 +15,19 @@ from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.cache import metadata_for
 from connector.dataverse.operations.inputs import DocumentError
-from connector.dataverse.operations.options import CommonOptions, validate_options
+from connector.dataverse.operations.options import parse_options
 from connector.dataverse.operations.running import OperationContext
+from connector.dataverse.registry import OPERATIONS
 from tests.support.dataverse import API, add_entity
+from tests.support.paths import REPO_ROOT
 
 ID = "00000000-0000-0000-0000-000000000001"
 
 
 def plan(client: DataverseClient, operation: str, options: dict[str, Any], document: dict[str, Any]) -> BulkItem:
-    validated = validate_options(operation, {"entity_set": "accounts", **options})
-    common = CommonOptions.from_options(validated)
-    context = OperationContext(operation, client, metadata_for(client), validated, common)
-    return Planner(context, BulkOptions.from_options(operation, validated)).plan(0, document)
+    parsed = parse_options(operation, {"entity_set": "accounts", **options}, OPERATIONS[operation].options)
+    context = OperationContext(operation, client, metadata_for(client), parsed)
+    return Planner(context, parsed.bulk).plan(0, document)
 
 
 @pytest.fixture
@@ -149,7 +151,11 @@ def test_a_value_json_cannot_carry_fails_the_document(client: DataverseClient, e
         plan(client, "create", {}, {"name": "x", "revenue": float("nan")})
 
 
-def test_the_bulk_options_fill_the_schemas_defaults() -> None:
-    options = BulkOptions.from_options("create", {"bulk": {"max_concurrency": 3, "initial_concurrency": 8}})
-    assert options == BulkOptions(max_concurrency=3, initial_concurrency=3)
-    assert BulkOptions.from_options("upsert", {}) == BulkOptions()
+@pytest.mark.parametrize("operation", ["create", "update", "upsert"])
+def test_the_bulk_options_fill_the_schemas_defaults(operation: str) -> None:
+    schema = json.loads((REPO_ROOT / "schemas" / "operations" / f"{operation}.schema.json").read_text("utf-8"))
+    defaults = {name: prop["default"] for name, prop in schema["properties"]["bulk"]["properties"].items()}
+    assert dataclasses.asdict(BulkOptions.from_values(operation, None)) == defaults
+    assert BulkOptions.from_values(operation, {}) == BulkOptions.from_values(operation, None)
+    given = BulkOptions.from_values(operation, {"max_concurrency": 3, "initial_concurrency": 8})
+    assert dataclasses.asdict(given) == {**defaults, "max_concurrency": 3, "initial_concurrency": 3}

@@ -33,7 +33,7 @@ class FakeTypes:
 
 
 def render(raw: dict[str, Any], document: dict[str, Any] | None = None, types: Any = None) -> str:
-    group = parse_filter(raw)
+    group = parse_filter(raw, default_operator="and")
     assert group is not None
     return render_filter(group, types, document)
 
@@ -140,5 +140,5 @@ def test_a_bad_value_names_its_condition() -> None:
 
 
 def test_an_empty_filter_renders_nothing() -> None:
-    assert parse_filter(None) is None
+    assert parse_filter(None, default_operator="and") is None
     assert render({"conditions": [{"custom": "  "}, {"conditions": []}]}) == ""

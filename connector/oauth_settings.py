@@ -5,6 +5,10 @@ The JSON Schema (``schemas/oauth2.schema.json``) has already been checked when :
 module adds what the schema cannot say (a derivable authorization URL, reserved claims, loopback-only ``http``) and
 wraps every secret in :class:`~connector.secrets.Secret`. Loading and checking the private key itself happens when a
 token is first needed (``auth.assertion``), not here, so that parsing stays cheap.
+
+It sits beside :mod:`connector.settings`, below ``connector.auth``: ``settings`` composes these settings into
+``ConnectionSettings`` and the ``auth`` modules read them, and this module imports only the hook contract, so
+``settings`` never imports ``auth`` (the two used to import each other). Not for grants or tokens (``auth``).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from connector.auth.config import derive_authorization_url, is_loopback_url
 from connector.context import RuntimeContext
 from connector.errors import ConfigError
+from connector.oauth_settings import derive_authorization_url, is_loopback_url
 from connector.settings import parse_settings
 from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
 
