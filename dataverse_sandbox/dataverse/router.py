@@ -21,6 +21,7 @@ from .keys import parse_key, require_row
 from .metadata import AttributeKind, EntityMeta
 from .operations import NAMESPACE, find, invoke
 from .paths import Segment, split_path
+from .sql_queries import sql_query
 
 __all__ = ["route"]
 
@@ -45,6 +46,11 @@ def route(call: Call) -> Response:
         )
     if head.name == "EntityDefinitions":
         return entity_definitions(call, segments)
+    if head.name in ("CreateEntities", "CreateEntity", "UpdateEntity", "DeleteEntity"):
+        raise method_not_allowed(
+            "Creating or changing tables is not served by the sandbox: its tables are fixed "
+            "(account, contact, asyncoperation, sample_event)."
+        )
     if head.name == "RelationshipDefinitions":
         return relationship_definitions(call, segments)
     operation = find(head.name, None)
@@ -79,6 +85,8 @@ def _collection(call: Call, entity: EntityMeta, segments: list[Segment]) -> Resp
                 return delta(call, entity, token)
             if "fetchXml" in call.request.args:
                 return fetch_queries.fetch(call, entity)
+            if "sql" in call.request.args:
+                return sql_query(call, entity)
             return queries.query(call, entity)
         if call.method == "POST":
             return entities.create(call, entity)

@@ -18,4 +18,6 @@ __all__ = ["change_relationships"]
 
 def change_relationships(call: Call, segments: Sequence[Segment]) -> Response:
     """``POST``/``DELETE`` under ``RelationshipDefinitions``."""
-    raise method_not_allowed("Relationship definitions are read-only in the sandbox.")
+    raise method_not_allowed(
+        "Creating or deleting relationships is not served by the sandbox: its tables and relationships are fixed."
+    )
