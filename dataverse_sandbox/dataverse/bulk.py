@@ -1,4 +1,5 @@
-"""Bulk bound actions: ``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple`` (and ``DeleteMultiple``'s refusal).
+"""Bulk bound actions: ``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple``, and ``DeleteMultiple`` (elastic
+tables only: ``sample_events``; on standard tables Dataverse refuses it, and so does the sandbox).
 
 ``POST /<set>/Microsoft.Dynamics.CRM.<Action>`` with ``{"Targets": [...]}``; every target needs
 ``"@odata.type": "Microsoft.Dynamics.CRM.<logical name>"``. On standard tables the request is all-or-nothing: the
@@ -80,7 +81,9 @@ def run_bulk_action(call: Call, entity: EntityMeta, action: str) -> Response:
     :raises DataverseError: the failing target's error (nothing is written), 400 for a bad body.
     """
     if action == "DeleteMultiple":
-        raise bad_request("DeleteMultiple has not yet been implemented.")
+        if not entity.elastic:
+            raise bad_request("DeleteMultiple has not yet been implemented.")
+        return _delete_multiple(call, entity)
     if action not in ("CreateMultiple", "UpdateMultiple", "UpsertMultiple"):
         raise unknown_segment(f"Microsoft.Dynamics.CRM.{action}")
     call.require_write(entity, "Create" if action != "UpdateMultiple" else "Write")
@@ -114,6 +117,29 @@ def run_bulk_action(call: Call, entity: EntityMeta, action: str) -> Response:
         return call.json(
             {"@odata.context": f"{call.root}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse", "Ids": ids}
         )
+    return call.empty(204)
+
+
+def _delete_multiple(call: Call, entity: EntityMeta) -> Response:
+    """``DeleteMultiple`` on an elastic table: every target names a row by its key (``partitionid`` optional).
+
+    Elastic tables allow partial success (Learn: "Bulk operations"): rows that exist are deleted, ids that match no
+    row are skipped, and the answer is 204.
+    """
+    call.require_write(entity, "Delete")
+    targets = _targets(call, entity)
+    ids = []
+    for index, target in enumerate(targets):
+        key = _identify(call, entity, target)
+        if key is None or key.record_id is None:
+            raise bad_request(f"Target {index} of DeleteMultiple must carry '{entity.primary_id}'.")
+        ids.append((key.record_id, target.get("partitionid")))
+    storage = call.service.storage
+    with storage.transaction():
+        for record_id, partition in ids:
+            row = storage.fetch_by_id(entity, record_id)
+            if row is not None and (partition is None or row.get("partitionid") == partition):
+                storage.delete(entity, record_id)
     return call.empty(204)
 
 

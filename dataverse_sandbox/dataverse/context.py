@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 from dataverse_sandbox.config import InferredBehaviour
 from dataverse_sandbox.contracts import Clock
 
-from .errors import privilege_denied
+from .errors import DataverseError, privilege_denied
 from .metadata import EntityMeta
 from .preferences import Preferences
 from .query_compiler import compile_expansion
@@ -68,9 +68,21 @@ class Service:
     behaviour: InferredBehaviour
     organization_id: str
     _by_set: dict[str, EntityMeta] = field(default_factory=dict)
+    #: Many-to-many relationships created through ``RelationshipDefinitions`` (their metadata JSON).
+    many_to_many: list[dict[str, Any]] = field(default_factory=list)
+    #: File and image content and upload sessions (a :class:`~.files.FileStore`).
+    files: Any = field(default=None, init=False)
+    #: Asynchronous system jobs (``BulkDelete``), a :class:`~.bulk_delete.JobRunner`.
+    jobs: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._by_set.update({entity.entity_set_name: entity for entity in self.catalog.values()})
+        # Imported here: both modules serve requests and so depend on this one.
+        from .bulk_delete import JobRunner
+        from .files import FileStore
+
+        self.files = FileStore(self)
+        self.jobs = JobRunner(self)
 
     @property
     def business_unit_id(self) -> str:
@@ -120,6 +132,10 @@ class Call:
         :param action: ``Create``, ``Write``, ``Delete``, ``Append`` or ``AppendTo``.
         :raises DataverseError: 403 ``0x80040220``.
         """
+        if not entity.writable:
+            raise DataverseError(
+                405, "0x80040227", f"The table '{entity.logical_name}' cannot be changed through the Web API."
+            )
         if self.principal.access != "full":
             raise privilege_denied(
                 self.principal.user_id,

@@ -24,7 +24,7 @@ from .paths import Segment, parse_parameters
 from .preferences import split_top_level
 from .values import parse_guid
 
-__all__ = ["entity_definitions"]
+__all__ = ["all_relationships", "entity_definitions", "relationship_definitions"]
 
 _CAST_PREFIX = "Microsoft.Dynamics.CRM."
 
@@ -46,8 +46,13 @@ def _entity_json(entity: EntityMeta) -> dict[str, Any]:
         "PrimaryNameAttribute": entity.primary_name,
         "ObjectTypeCode": entity.object_type_code,
         "ChangeTrackingEnabled": entity.change_tracking,
+        "IsPrivate": False,
+        "IsIntersect": False,
+        "IsLogicalEntity": False,
+        "TableType": "Elastic" if entity.elastic else "Standard",
+        "IsManaged": not entity.logical_name.startswith(("sample_", "new_")),
         "IsOptimisticConcurrencyEnabled": True,
-        "IsCustomEntity": False,
+        "IsCustomEntity": entity.logical_name.startswith(("sample_", "new_")),
         "IsActivity": False,
         "IsValidForAdvancedFind": True,
         "OwnershipType": "UserOwned",
@@ -77,7 +82,9 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         "IsValidForCreate": attribute.valid_for_create,
         "IsValidForUpdate": attribute.valid_for_update,
         "IsValidForRead": True,
-        "IsCustomAttribute": attribute.logical_name.startswith("sample_"),
+        "IsCustomAttribute": attribute.logical_name.startswith(("sample_", "new_")),
+        "AttributeOf": attribute.attribute_of,
+        "IsLogical": False,
         "RequiredLevel": {
             "Value": attribute.required,
             "CanBeChanged": True,
@@ -95,6 +102,11 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         item["DateTimeBehavior"] = {"Value": "DateOnly" if kind is AttributeKind.DATEONLY else "UserLocal"}
     if kind is AttributeKind.LOOKUP:
         item["Targets"] = [attribute.target]
+    if kind in (AttributeKind.FILE, AttributeKind.IMAGE):
+        item["MaxSizeInKB"] = attribute.max_size_kb
+    if kind is AttributeKind.IMAGE:
+        item["CanStoreFullImage"] = True
+        item["IsPrimaryImage"] = attribute.logical_name == "entityimage"
     if kind is AttributeKind.MONEY:
         item["PrecisionSource"] = 2
     if expand_options and (kind.is_option_set or kind is AttributeKind.BOOLEAN):
@@ -162,6 +174,54 @@ def _relationships(catalog: Mapping[str, EntityMeta], entity: EntityMeta, side: 
     ]
 
 
+#: Properties of the metadata types that some items lack (type-specific), still valid in ``$filter``/``$select``.
+_ATTRIBUTE_PROPERTIES = frozenset(
+    {
+        "MaxLength",
+        "MinValue",
+        "MaxValue",
+        "Format",
+        "DateTimeBehavior",
+        "Targets",
+        "PrecisionSource",
+        "OptionSet",
+        "MaxSizeInKB",
+        "CanStoreFullImage",
+        "IsPrimaryImage",
+        "Precision",
+        "FormatName",
+    }
+)
+_RELATIONSHIP_PROPERTIES = frozenset(
+    {
+        "MetadataId",
+        "SchemaName",
+        "RelationshipType",
+        "IsCustomRelationship",
+        "ReferencedEntity",
+        "ReferencedAttribute",
+        "ReferencedEntityNavigationPropertyName",
+        "ReferencingEntity",
+        "ReferencingAttribute",
+        "ReferencingEntityNavigationPropertyName",
+        "Entity1LogicalName",
+        "Entity2LogicalName",
+        "IntersectEntityName",
+        "Entity1IntersectAttribute",
+        "Entity2IntersectAttribute",
+        "Entity1NavigationPropertyName",
+        "Entity2NavigationPropertyName",
+        "IsManaged",
+        "CascadeConfiguration",
+    }
+)
+
+
+def _known(items: Sequence[dict[str, Any]], extra: frozenset[str] = frozenset()) -> frozenset[str]:
+    """:returns: the property names of a metadata type, from its items and the type's optional properties."""
+    return frozenset(key for item in items for key in item if not key.startswith("@")) | extra
+
+
 def _select(items: Sequence[dict[str, Any]], select: str | None, type_name: str) -> list[dict[str, Any]]:
     if not select:
         return list(items)
@@ -205,6 +265,57 @@ def _expansions(text: str | None) -> dict[str, str | None]:
     return found
 
 
+def all_relationships(call: Call) -> list[dict[str, Any]]:
+    """:returns: every relationship: one-to-many (one per lookup) with ``@odata.type``, then many-to-many."""
+    found = []
+    for entity in call.service.catalog.values():
+        for item in _relationships(call.service.catalog, entity, "ManyToOneRelationships"):
+            found.append({"@odata.type": "#Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata", **item})
+    found.extend(
+        {"@odata.type": "#Microsoft.Dynamics.CRM.ManyToManyRelationshipMetadata", **item}
+        for item in call.service.many_to_many
+    )
+    return found
+
+
+def relationship_definitions(call: Call, segments: Sequence[Segment]) -> Response:
+    """Serve ``GET RelationshipDefinitions`` (``$filter``, ``$select``), by ``MetadataId`` or ``SchemaName``, and
+    the casts ``/Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata`` / ``…ManyToManyRelationshipMetadata``.
+    """
+    if call.method != "GET":
+        from .schema_changes import change_relationships
+
+        return change_relationships(call, segments)
+    args = call.request.args
+    head = segments[0]
+    items = all_relationships(call)
+    cast = ""
+    if len(segments) > 1:
+        cast = segments[1].name
+        if not cast.startswith(_CAST_PREFIX) or len(segments) > 2:
+            raise unknown_segment(segments[-1].raw)
+        items = [item for item in items if item["@odata.type"] == "#" + cast]
+    base = f"{call.root}$metadata#RelationshipDefinitions"
+    if head.args is not None:
+        pairs = parse_parameters(head.args, call.aliases)
+        name, value = pairs[0] if len(pairs) == 1 else (None, None)
+        for item in items:
+            if (name in (None, "MetadataId") and value == item["MetadataId"]) or (
+                name == "SchemaName" and value == item["SchemaName"]
+            ):
+                chosen = _select([item], args.get("$select"), "RelationshipMetadataBase")[0]
+                return call.json({"@odata.context": f"{base}/$entity", **chosen})
+        raise unknown_segment(head.raw)
+    predicate = compile_metadata_filter(args.get("$filter"), _RELATIONSHIP_PROPERTIES, "RelationshipMetadataBase")
+    found = [item for item in items if predicate(item)]
+    return call.json(
+        {
+            "@odata.context": base + (f"/{cast}" if cast else ""),
+            "value": _select(found, args.get("$select"), "RelationshipMetadataBase"),
+        }
+    )
+
+
 def entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:
     """Serve a request under ``EntityDefinitions``.
 
@@ -219,7 +330,8 @@ def entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:
     if head.args is None:
         if len(segments) > 1:
             raise unknown_segment(segments[1].raw)
-        predicate = compile_metadata_filter(args.get("$filter"))
+        every = [_entity_json(e) for e in call.service.catalog.values()]
+        predicate = compile_metadata_filter(args.get("$filter"), _known(every), "EntityMetadata")
         entities = [e for e in call.service.catalog.values() if predicate(_entity_json(e))]
         items = _select([_entity_json(e) for e in entities], args.get("$select"), "EntityMetadata")
         for entity, item in zip(entities, items, strict=True):
@@ -258,12 +370,25 @@ def _children(
         keys = [_key_json(entity, i) for i in range(len(entity.alternate_keys))]
         selected = _select(keys, args.get("$select"), "EntityKeyMetadata")
         return call.json({"@odata.context": f"{base}/Keys", "value": selected})
-    if child.name in ("ManyToOneRelationships", "OneToManyRelationships"):
+    if child.name in ("ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships"):
         if len(segments) > 1 or child.args is not None:
             raise unknown_segment(segments[-1].raw)
-        predicate = compile_metadata_filter(args.get("$filter"))
-        found = [item for item in _relationships(call.service.catalog, entity, child.name) if predicate(item)]
-        selected = _select(found, args.get("$select"), "OneToManyRelationshipMetadata")
+        type_name = (
+            "ManyToManyRelationshipMetadata"
+            if child.name == "ManyToManyRelationships"
+            else "OneToManyRelationshipMetadata"
+        )
+        predicate = compile_metadata_filter(args.get("$filter"), _RELATIONSHIP_PROPERTIES, type_name)
+        if child.name == "ManyToManyRelationships":
+            every = [
+                item
+                for item in call.service.many_to_many
+                if entity.logical_name in (item["Entity1LogicalName"], item["Entity2LogicalName"])
+            ]
+        else:
+            every = _relationships(call.service.catalog, entity, child.name)
+        found = [item for item in every if predicate(item)]
+        selected = _select(found, args.get("$select"), type_name)
         return call.json({"@odata.context": f"{base}/{child.name}", "value": selected})
     if child.name != "Attributes":
         raise unknown_property(child.name, "EntityMetadata")
@@ -285,8 +410,8 @@ def _children(
                 item = _select([item], args.get("$select"), "AttributeMetadata")[0]
                 return call.json({"@odata.context": f"{base}/Attributes/$entity", **item})
         raise unknown_segment(child.raw)
-    predicate = compile_metadata_filter(args.get("$filter"))
     items = [_attribute_json(entity, a, expand_options=expand_options) for a in attributes]
+    predicate = compile_metadata_filter(args.get("$filter"), _known(items, _ATTRIBUTE_PROPERTIES), "AttributeMetadata")
     items = [item for item in items if type_filter(item) and predicate(item)]
     suffix = f"/{cast}" if cast else ""
     selected = _select(items, args.get("$select"), "AttributeMetadata")

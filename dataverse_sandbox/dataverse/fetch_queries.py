@@ -27,12 +27,13 @@ from .context import Call
 from .errors import DataverseError, bad_request
 from .fetch_conditions import compile_fetch_filter, find_attribute
 from .fetch_cookies import PagingCookie, cookie_annotation, read_cookie
-from .fetchxml import FetchSpec, parse_fetch
+from .fetchxml import FetchLink, FetchSpec, parse_fetch
 from .metadata import AttributeMeta, EntityMeta
 from .paging import after_condition
 from .preferences import MAX_PAGE_SIZE
 from .projection import Projection
 from .queries import count_matching, total_annotations
+from .values import to_json
 
 __all__ = ["ENTITIES_DONT_MATCH", "MORE_RECORDS", "PAGING_COOKIE", "fetch"]
 
@@ -80,6 +81,12 @@ def fetch(call: Call, entity: EntityMeta) -> Response:
     selected = None if spec.attributes is None else tuple(find_attribute(entity, name) for name in spec.attributes)
     projection = Projection(entity, selected)
     where, params = compile_fetch_filter(entity, spec.filter, call.service.clock.now())
+    links = [_resolve_link(call, entity, link) for link in spec.links]
+    for link, related, from_attribute, to_attribute, _ in links:
+        if link.inner:
+            # Rows without a related row are left out, before paging (identifiers come from the metadata).
+            related_ids = f"SELECT {quote_identifier(from_attribute.column)} FROM {related.logical_name}"  # noqa: S608
+            where = f"({where}) AND {quote_identifier(to_attribute.column)} IN ({related_ids})"
     size, paged = _page_size(call, spec)
     primary = entity.by_logical_name(entity.primary_id)
     assert primary is not None
@@ -102,11 +109,35 @@ def fetch(call: Call, entity: EntityMeta) -> Response:
     if more and call.preferences.wants_annotation(MORE_RECORDS):
         body[f"@{MORE_RECORDS}"] = True
     rendered = call.renderer().render(projection, rows, omit_nulls=True)
+    for row, out in zip(rows, rendered, strict=True):
+        for link, related, from_attribute, to_attribute, columns in links:
+            if to_attribute.column in row:
+                value = row[to_attribute.column]
+            else:
+                whole = call.service.storage.fetch_by_id(entity, str(row[entity.primary_id]))
+                value = whole.get(to_attribute.column) if whole is not None else None
+            match = call.service.storage.fetch(related, f"{from_attribute.column} = ?", [value]) if value else None
+            for column in columns:
+                shown = to_json(column, match.get(column.column)) if match is not None else None
+                if shown is not None:
+                    out[f"{link.alias}.{column.logical_name}"] = shown
     if spec.distinct and sort == ():
         for out in rendered:
             out.pop("@odata.etag", None)
     body["value"] = rendered
     return call.json(body)
+
+
+def _resolve_link(
+    call: Call, entity: EntityMeta, link: FetchLink
+) -> tuple[FetchLink, EntityMeta, AttributeMeta, AttributeMeta, list[AttributeMeta]]:
+    """:returns: the link with its table, its ``from`` and ``to`` columns and the columns to return."""
+    related = call.service.catalog.get(link.name)
+    if related is None:
+        raise DataverseError(400, "0x80041103", f"The entity '{link.name}' of a <link-entity> does not exist.")
+    from_attribute = find_attribute(related, link.from_attribute)
+    to_attribute = find_attribute(entity, link.to_attribute)
+    return link, related, from_attribute, to_attribute, [find_attribute(related, a) for a in link.attributes]
 
 
 def _page_size(call: Call, spec: FetchSpec) -> tuple[int, bool]:

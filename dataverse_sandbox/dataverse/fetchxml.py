@@ -27,6 +27,7 @@ __all__ = [
     "INVALID_XML",
     "FetchCondition",
     "FetchFilter",
+    "FetchLink",
     "FetchOrder",
     "FetchSpec",
     "parse_fetch",
@@ -90,6 +91,26 @@ class FetchOrder:
 
 
 @dataclass(frozen=True)
+class FetchLink:
+    """A ``<link-entity>`` directly under ``<entity>``: a related table joined on ``from`` = ``to``.
+
+    :param name: the related table's logical name.
+    :param from_attribute: its column matched (``from``).
+    :param to_attribute: the queried table's column it matches (``to``).
+    :param alias: the prefix of the related columns in results (``alias.name``).
+    :param inner: ``link-type="inner"`` (the default: rows without a match are left out) or ``outer``.
+    :param attributes: the related table's ``<attribute>`` names to return.
+    """
+
+    name: str
+    from_attribute: str
+    to_attribute: str
+    alias: str
+    inner: bool
+    attributes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FetchSpec:
     """A parsed ``<fetch>``.
 
@@ -103,6 +124,7 @@ class FetchSpec:
     :param top: the ``top`` attribute, or ``None``.
     :param distinct: whether rows are made distinct over the selected columns.
     :param total_count: ``returntotalrecordcount="true"``.
+    :param links: the ``<link-entity>`` elements under ``<entity>``.
     """
 
     entity: str
@@ -115,6 +137,7 @@ class FetchSpec:
     top: int | None
     distinct: bool
     total_count: bool
+    links: tuple[FetchLink, ...] = ()
 
 
 def parse_fetch(text: str) -> FetchSpec:
@@ -147,7 +170,7 @@ def parse_fetch(text: str) -> FetchSpec:
     page = _positive(root, "page")
     if top is not None and (count is not None or page is not None):
         raise invalid_argument("The top attribute can't be used with the page or count attributes of <fetch>.")
-    attributes, orders, filters = _entity_children(entity)
+    attributes, orders, filters, links = _entity_children(entity)
     return FetchSpec(
         entity=name,
         attributes=attributes,
@@ -159,6 +182,7 @@ def parse_fetch(text: str) -> FetchSpec:
         top=top,
         distinct=_flag(root, "distinct", _INVALID_DISTINCT),
         total_count=_flag(root, "returntotalrecordcount", INVALID_NODE),
+        links=links,
     )
 
 
@@ -214,13 +238,33 @@ def _positive(element: ET.Element, name: str) -> int | None:
     return int(text)
 
 
+def _link(element: ET.Element, index: int) -> FetchLink:
+    """Read one ``<link-entity>`` (its ``<attribute>`` children only; filters and deeper links are refused)."""
+    _check_attributes(element, frozenset({"name", "from", "to", "alias", "link-type", "visible", "intersect"}))
+    name, from_attribute, to_attribute = (element.get(key, "").strip() for key in ("name", "from", "to"))
+    if not name or not from_attribute or not to_attribute:
+        raise _invalid_node("A <link-entity> element needs name, from and to attributes.")
+    link_type = element.get("link-type", "inner").strip()
+    if link_type not in ("inner", "outer"):
+        raise invalid_argument(f"The sandbox supports link-type inner and outer, not '{link_type}'.")
+    attributes: list[str] = []
+    for child in element:
+        if child.tag != "attribute":
+            raise invalid_argument(f"The sandbox supports only <attribute> inside <link-entity>, not <{child.tag}>.")
+        _check_attributes(child, frozenset({"name"}))
+        attributes.append(child.get("name", "").strip())
+    alias = element.get("alias", "").strip() or f"{name}{index + 1}"
+    return FetchLink(name, from_attribute, to_attribute, alias, link_type == "inner", tuple(attributes))
+
+
 def _entity_children(
     entity: ET.Element,
-) -> tuple[tuple[str, ...] | None, tuple[FetchOrder, ...], list[FetchFilter]]:
+) -> tuple[tuple[str, ...] | None, tuple[FetchOrder, ...], list[FetchFilter], tuple[FetchLink, ...]]:
     attributes: list[str] = []
     every = False
     orders: list[FetchOrder] = []
     filters: list[FetchFilter] = []
+    links: list[FetchLink] = []
     for child in entity:
         if child.tag == "attribute":
             _check_attributes(child, frozenset({"name", "alias", "aggregate", "groupby", "build", "distinct"}))
@@ -238,10 +282,10 @@ def _entity_children(
         elif child.tag == "filter":
             filters.append(_filter(child))
         elif child.tag == "link-entity":
-            raise invalid_argument("The sandbox does not support <link-entity>; query each table on its own.")
+            links.append(_link(child, len(links)))
         else:
             raise _invalid_node(f"The element <{child.tag}> is not valid inside <entity>.")
-    return (None if every or not attributes else tuple(attributes)), tuple(orders), filters
+    return (None if every or not attributes else tuple(attributes)), tuple(orders), filters, tuple(links)
 
 
 def _order(element: ET.Element) -> FetchOrder:
@@ -279,7 +323,7 @@ def _filter(element: ET.Element) -> FetchFilter:
         elif child.tag == "filter":
             items.append(_filter(child))
         elif child.tag == "link-entity":
-            raise invalid_argument("The sandbox does not support <link-entity>; query each table on its own.")
+            raise invalid_argument("The sandbox does not support <link-entity> inside <filter>.")
         else:
             raise _invalid_node(f"The element <{child.tag}> is not valid inside <filter>.")
     return FetchFilter("and" if kind == "and" else "or", tuple(items))

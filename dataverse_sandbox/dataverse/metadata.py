@@ -53,6 +53,8 @@ class AttributeKind(enum.Enum):
     STATUS = "Status"
     LOOKUP = "Lookup"
     UNIQUEIDENTIFIER = "Uniqueidentifier"
+    FILE = "File"
+    IMAGE = "Image"
 
     @property
     def sql_type(self) -> str:
@@ -92,6 +94,8 @@ _SQL_TYPES = {
     AttributeKind.STATUS: "INTEGER",
     AttributeKind.LOOKUP: "TEXT",
     AttributeKind.UNIQUEIDENTIFIER: "TEXT",
+    AttributeKind.FILE: "TEXT",
+    AttributeKind.IMAGE: "TEXT",
 }
 _EDM_TYPES = {
     AttributeKind.STRING: "Edm.String",
@@ -109,6 +113,8 @@ _EDM_TYPES = {
     AttributeKind.STATUS: "Edm.Int32",
     AttributeKind.LOOKUP: "Edm.Guid",
     AttributeKind.UNIQUEIDENTIFIER: "Edm.Guid",
+    AttributeKind.FILE: "Edm.Guid",
+    AttributeKind.IMAGE: "Edm.Binary",
 }
 _METADATA_TYPES = {
     AttributeKind.STRING: "#Microsoft.Dynamics.CRM.StringAttributeMetadata",
@@ -126,6 +132,8 @@ _METADATA_TYPES = {
     AttributeKind.STATUS: "#Microsoft.Dynamics.CRM.StatusAttributeMetadata",
     AttributeKind.LOOKUP: "#Microsoft.Dynamics.CRM.LookupAttributeMetadata",
     AttributeKind.UNIQUEIDENTIFIER: "#Microsoft.Dynamics.CRM.UniqueIdentifierAttributeMetadata",
+    AttributeKind.FILE: "#Microsoft.Dynamics.CRM.FileAttributeMetadata",
+    AttributeKind.IMAGE: "#Microsoft.Dynamics.CRM.ImageAttributeMetadata",
 }
 
 
@@ -159,6 +167,8 @@ class AttributeMeta:
     :param required: the ``RequiredLevel`` value (``None``, ``ApplicationRequired``, ``SystemRequired``).
     :param min_value: for numbers, the smallest accepted value.
     :param max_value: for numbers, the largest accepted value.
+    :param max_size_kb: for file and image columns, ``MaxSizeInKB`` (the largest file accepted).
+    :param attribute_of: for a column that belongs to another (a file column's ``_name``), that column's name.
     """
 
     logical_name: str
@@ -173,6 +183,8 @@ class AttributeMeta:
     required: str = "None"
     min_value: float | None = None
     max_value: float | None = None
+    max_size_kb: int | None = None
+    attribute_of: str | None = None
 
     @cached_property
     def property_name(self) -> str:
@@ -245,6 +257,8 @@ class EntityMeta:
     :param alternate_keys: configured alternate keys.
     :param collections: collection-valued navigation properties.
     :param change_tracking: whether ``Prefer: odata.track-changes`` is allowed.
+    :param elastic: an elastic table (Azure Cosmos DB storage in Dataverse): ``DeleteMultiple`` is served.
+    :param writable: whether the Web API may create, update and delete its rows (system job tables may not).
     """
 
     logical_name: str
@@ -258,6 +272,8 @@ class EntityMeta:
     alternate_keys: tuple[AlternateKey, ...] = ()
     collections: tuple[CollectionNavigation, ...] = ()
     change_tracking: bool = True
+    elastic: bool = False
+    writable: bool = True
     _by_property: dict[str, AttributeMeta] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -9,10 +9,10 @@ numbers, booleans, ``null``, enum literals ``Microsoft.Dynamics.CRM.OwnershipTyp
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from .errors import invalid_argument
+from .errors import DataverseError, invalid_argument
 
 __all__ = ["compile_metadata_filter"]
 
@@ -70,10 +70,12 @@ def _lookup(item: Mapping[str, Any], path: str) -> Any:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, known: Collection[str] | None, type_name: str) -> None:
         self.text = text
         self.tokens = _tokens(text)
         self.index = 0
+        self.known = known
+        self.type_name = type_name
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -120,6 +122,14 @@ class _Parser:
         if token[0] != "word":
             raise invalid_argument(f"Expected a property name, found '{token[1]}' in '{self.text}'.")
         path = token[1]
+        head = path.split("/", 1)[0]
+        if self.known is not None and head not in self.known:
+            # As Dataverse answers for $select: filtering on a property the type does not have is a bad request.
+            raise DataverseError(
+                400,
+                "0x80060888",
+                f"Could not find a property named '{head}' on type 'Microsoft.Dynamics.CRM.{self.type_name}'.",
+            )
         operator = self._next()[1]
         compare = _OPERATORS.get(operator)
         if compare is None:
@@ -129,12 +139,17 @@ class _Parser:
         return lambda item: compare(_lookup(item, path), literal)
 
 
-def compile_metadata_filter(text: str | None) -> Predicate:
+def compile_metadata_filter(
+    text: str | None, known: Collection[str] | None = None, type_name: str = "EntityMetadata"
+) -> Predicate:
     """Compile a metadata ``$filter``.
 
+    :param known: the property names of the type (``None``: any name, missing ones compare as null).
+    :param type_name: the metadata type, for the message about an unknown property.
     :returns: a predicate over metadata objects (always true without a filter).
-    :raises DataverseError: 400 ``0x80040203`` for syntax the evaluator does not support.
+    :raises DataverseError: 400 ``0x80060888`` for a property the type does not have, 400 ``0x80040203`` for
+        syntax the evaluator does not support.
     """
     if text is None or not text.strip():
         return lambda _item: True
-    return _Parser(text).parse()
+    return _Parser(text, known, type_name).parse()

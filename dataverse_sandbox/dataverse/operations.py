@@ -1,4 +1,5 @@
-"""Functions and actions: ``WhoAmI``, ``RetrieveVersion`` and the sandbox's sample custom operations.
+"""Functions and actions: ``WhoAmI``, ``RetrieveVersion``, file blocks, ``BulkDelete`` and the sandbox's sample
+custom operations.
 
 For the connector's Execute operation the sandbox offers one of each shape (reference §1.4):
 an unbound action ``sample_Echo``, an unbound function ``sample_Add(A=…,B=…)`` (parameter aliases allowed), an
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Response
 
+from . import files
+from .bulk_delete import bulk_delete
 from .context import Call
 from .errors import bad_request, method_not_allowed, unknown_segment
 from .metadata import EntityMeta
@@ -173,6 +176,98 @@ OPERATIONS: dict[str, Operation] = {
             False,
             _count_contacts,
         ),
+        # File and image columns in blocks (Learn: "Use file column data"); the runners are in .files.
+        Operation(
+            "InitializeFileBlocksUpload",
+            "Action",
+            None,
+            (
+                Parameter("Target", "mscrm.crmbaseentity"),
+                Parameter("FileAttributeName", "Edm.String"),
+                Parameter("FileName", "Edm.String"),
+            ),
+            (Parameter("FileContinuationToken", "Edm.String"),),
+            True,
+            files.initialize_upload,
+        ),
+        Operation(
+            "UploadBlock",
+            "Action",
+            None,
+            (
+                Parameter("BlockId", "Edm.String"),
+                Parameter("BlockData", "Edm.Binary"),
+                Parameter("FileContinuationToken", "Edm.String"),
+            ),
+            (),
+            True,
+            files.upload_block,
+        ),
+        Operation(
+            "CommitFileBlocksUpload",
+            "Action",
+            None,
+            (
+                Parameter("FileName", "Edm.String"),
+                Parameter("MimeType", "Edm.String"),
+                Parameter("BlockList", "Collection(Edm.String)"),
+                Parameter("FileContinuationToken", "Edm.String"),
+            ),
+            (Parameter("FileId", "Edm.Guid"), Parameter("FileSizeInBytes", "Edm.Int64")),
+            True,
+            files.commit_blocks,
+        ),
+        Operation(
+            "InitializeFileBlocksDownload",
+            "Action",
+            None,
+            (
+                Parameter("Target", "mscrm.crmbaseentity"),
+                Parameter("FileAttributeName", "Edm.String"),
+                Parameter("DataSource", "Edm.String", True),
+            ),
+            (
+                Parameter("FileContinuationToken", "Edm.String"),
+                Parameter("FileSizeInBytes", "Edm.Int64"),
+                Parameter("FileName", "Edm.String"),
+                Parameter("IsChunkingSupported", "Edm.Boolean"),
+            ),
+            False,
+            files.initialize_download,
+        ),
+        Operation(
+            "DownloadBlock",
+            "Action",
+            None,
+            (
+                Parameter("Offset", "Edm.Int64"),
+                Parameter("BlockLength", "Edm.Int64"),
+                Parameter("FileContinuationToken", "Edm.String"),
+            ),
+            (Parameter("Data", "Edm.Binary"),),
+            False,
+            files.download_block,
+        ),
+        # Learn: "Delete data in bulk"; the job runs on a background thread (.bulk_delete).
+        Operation(
+            "BulkDelete",
+            "Action",
+            None,
+            (
+                Parameter("QuerySet", "Collection(mscrm.QueryExpression)"),
+                Parameter("JobName", "Edm.String"),
+                Parameter("SendEmailNotification", "Edm.Boolean"),
+                Parameter("ToRecipients", "Collection(Edm.Guid)"),
+                Parameter("CCRecipients", "Collection(Edm.Guid)"),
+                Parameter("RecurrencePattern", "Edm.String"),
+                Parameter("StartDateTime", "Edm.DateTimeOffset"),
+                Parameter("SourceImportId", "Edm.Guid", True),
+                Parameter("RunNow", "Edm.Boolean", True),
+            ),
+            (Parameter("JobId", "Edm.Guid"),),
+            True,
+            bulk_delete,
+        ),
     )
 }
 
@@ -250,4 +345,6 @@ def invoke(call: Call, segment: Segment, operation: Operation, row: Row | None, 
         if bound is not None:
             call.require_write(bound, "Write")
     result = operation.run(call, row, _validate(operation, given))
+    if not operation.returns:
+        return call.empty(204)
     return call.json({"@odata.context": f"{call.root}$metadata#{NAMESPACE}{operation.name}Response", **result})

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from . import entities, fetch_queries, navigation, queries
+from . import entities, fetch_queries, files, navigation, queries
 from .bulk import run_bulk_action
 from .change_tracking import count_changes, delta
 from .context import Call
 from .csdl import render_csdl
-from .entity_definitions import entity_definitions
+from .entity_definitions import entity_definitions, relationship_definitions
 from .errors import bad_request, method_not_allowed, unknown_segment
 from .keys import parse_key, require_row
-from .metadata import EntityMeta
+from .metadata import AttributeKind, EntityMeta
 from .operations import NAMESPACE, find, invoke
 from .paths import Segment, split_path
+from .sql_queries import sql_query
 
 __all__ = ["route"]
 
@@ -45,6 +46,13 @@ def route(call: Call) -> Response:
         )
     if head.name == "EntityDefinitions":
         return entity_definitions(call, segments)
+    if head.name in ("CreateEntities", "CreateEntity", "UpdateEntity", "DeleteEntity"):
+        raise method_not_allowed(
+            "Creating or changing tables is not served by the sandbox: its tables are fixed "
+            "(account, contact, asyncoperation, sample_event)."
+        )
+    if head.name == "RelationshipDefinitions":
+        return relationship_definitions(call, segments)
     operation = find(head.name, None)
     if operation is not None:
         if len(segments) > 1:
@@ -77,6 +85,8 @@ def _collection(call: Call, entity: EntityMeta, segments: list[Segment]) -> Resp
                 return delta(call, entity, token)
             if "fetchXml" in call.request.args:
                 return fetch_queries.fetch(call, entity)
+            if "sql" in call.request.args:
+                return sql_query(call, entity)
             return queries.query(call, entity)
         if call.method == "POST":
             return entities.create(call, entity)
@@ -118,10 +128,15 @@ def _keyed(call: Call, entity: EntityMeta, head: Segment, rest: list[Segment]) -
         row = require_row(call.service, entity, key)
         has_body = call.method == "POST" and call.request.get_data(cache=True).strip()
         return invoke(call, second, operation, row, entities.read_json(call) if has_body else None)
-    if entity.by_property(second.name) is not None and second.args is None:
+    attribute = entity.by_property(second.name)
+    if attribute is not None and second.args is None:
         raw = [segment.name for segment in rest[1:]]
         if raw not in ([], ["$value"]):
             raise unknown_segment(rest[1].raw)
+        if attribute.kind in (AttributeKind.FILE, AttributeKind.IMAGE):
+            served = files.column_request(call, entity, key, attribute, raw == ["$value"])
+            if served is not None:
+                return served
         return entities.single_property(call, entity, key, second.name, raw == ["$value"])
     if entity.by_navigation(second.name) is not None or entity.collection(second.name) is not None:
         return navigation.navigate(call, entity, key, rest)

@@ -78,6 +78,15 @@ class Storage:
                 "(version INTEGER PRIMARY KEY, entity TEXT NOT NULL, id TEXT NOT NULL)"
             )
             self._conn.execute("CREATE TABLE IF NOT EXISTS sandbox_version (id INTEGER PRIMARY KEY, value INTEGER)")
+            # The content of file and image columns (see .files); a row's files go when the row goes.
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox_files (file_id TEXT PRIMARY KEY, entity TEXT NOT NULL, "
+                "record_id TEXT NOT NULL, attribute TEXT NOT NULL, name TEXT, mime TEXT, data BLOB)"
+            )
+            self._conn.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ix_sandbox_files_owner "
+                "ON sandbox_files(entity, record_id, attribute)"
+            )
 
     @staticmethod
     def _table_ddl(entity: EntityMeta) -> str:
@@ -261,6 +270,9 @@ class Storage:
         """Delete one row and log the deletion for change tracking."""
         with self.transaction() as conn:
             conn.execute(f"DELETE FROM {entity.logical_name} WHERE {entity.primary_id} = ?", (record_id,))  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+            conn.execute(
+                "DELETE FROM sandbox_files WHERE entity = ? AND record_id = ?", (entity.logical_name, record_id)
+            )
             conn.execute(
                 "INSERT INTO sandbox_deleted (version, entity, id) VALUES (?, ?, ?)",
                 (self.next_version(), entity.logical_name, record_id),

@@ -1,4 +1,5 @@
-"""The sandbox's tables: ``account`` and ``contact`` with their columns, keys and relationships.
+"""The sandbox's tables: ``account`` and ``contact`` with their columns, keys and relationships, the system job
+table ``asyncoperation`` (``BulkDelete``'s jobs) and the elastic table ``sample_event``.
 
 Column names, types, lengths and labels follow Dataverse's own tables where they exist; columns prefixed
 ``sample_`` stand in for custom columns (a date-only and a decimal column). Not for the metadata types themselves:
@@ -6,8 +7,6 @@ see :mod:`.metadata`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from .metadata import AlternateKey, AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta, Option
 
@@ -86,6 +85,28 @@ def _account() -> EntityMeta:
                 target="transactioncurrency",
                 navigation="transactioncurrencyid",
             ),
+            # A file column as makers add them (MaxSizeInKB 32768, the default) and account's own image column.
+            AttributeMeta(
+                "sample_contract",
+                kind.FILE,
+                "Contract",
+                valid_for_create=False,
+                valid_for_update=False,
+                max_size_kb=32768,
+            ),
+            AttributeMeta(
+                "sample_contract_name",
+                kind.STRING,
+                "Contract: File Name",
+                max_length=200,
+                valid_for_create=False,
+                valid_for_update=False,
+                attribute_of="sample_contract",
+            ),
+            AttributeMeta("entityimage", kind.IMAGE, "Default Image", max_size_kb=10240),
+            _sys("entityimageid", kind.UNIQUEIDENTIFIER, "Entity Image Id"),
+            _sys("entityimage_timestamp", kind.BIGINT, "Entity Image Timestamp"),
+            _sys("entityimage_url", kind.STRING, "Entity Image Url"),
             _sys("createdon", kind.DATETIME, "Created On"),
             _sys("modifiedon", kind.DATETIME, "Modified On"),
             _sys("versionnumber", kind.BIGINT, "Version Number"),
@@ -157,9 +178,77 @@ def _contact() -> EntityMeta:
     )
 
 
-def build_catalog() -> Mapping[str, EntityMeta]:
+#: ``asyncoperation`` option sets (system job state and status reasons, operation type 13 = bulk delete).
+ASYNC_STATE = (Option(0, "Ready"), Option(1, "Suspended"), Option(2, "Locked"), Option(3, "Completed"))
+ASYNC_STATUS = (
+    Option(0, "Waiting For Resources", state=0),
+    Option(10, "Waiting", state=1),
+    Option(20, "In Progress", state=2),
+    Option(30, "Succeeded", state=3),
+    Option(31, "Failed", state=3),
+    Option(32, "Canceled", state=3),
+)
+
+
+def _asyncoperation() -> EntityMeta:
+    """System jobs, as far as ``BulkDelete`` needs them: read-only through the Web API."""
+    kind = AttributeKind
+    return EntityMeta(
+        logical_name="asyncoperation",
+        entity_set_name="asyncoperations",
+        display_name="System Job",
+        primary_id="asyncoperationid",
+        primary_name="name",
+        object_type_code=4700,
+        metadata_id="c8a6e5f2-7d0b-4e1a-9b3c-5d6e7f8a9b0c",
+        attributes=(
+            AttributeMeta("asyncoperationid", kind.UNIQUEIDENTIFIER, "System Job", valid_for_update=False),
+            AttributeMeta("name", kind.STRING, "System Job Name", max_length=256),
+            AttributeMeta("operationtype", kind.PICKLIST, "System Job Type", options=(Option(13, "Bulk Delete"),)),
+            AttributeMeta("statecode", kind.STATE, "Status", options=ASYNC_STATE),
+            AttributeMeta("statuscode", kind.STATUS, "Status Reason", options=ASYNC_STATUS),
+            AttributeMeta("message", kind.MEMO, "Message", max_length=1_048_576),
+            AttributeMeta("friendlymessage", kind.MEMO, "Friendly Message", max_length=1_048_576),
+            _sys("startedon", kind.DATETIME, "Started On"),
+            _sys("completedon", kind.DATETIME, "Completed On"),
+            _sys("createdon", kind.DATETIME, "Created On"),
+            _sys("modifiedon", kind.DATETIME, "Modified On"),
+            _sys("versionnumber", kind.BIGINT, "Version Number"),
+        ),
+        change_tracking=False,
+        writable=False,
+    )
+
+
+def _event() -> EntityMeta:
+    """An elastic table (Dataverse stores these in Azure Cosmos DB): the one table where DeleteMultiple works."""
+    kind = AttributeKind
+    return EntityMeta(
+        logical_name="sample_event",
+        entity_set_name="sample_events",
+        display_name="Event",
+        primary_id="sample_eventid",
+        primary_name="sample_name",
+        object_type_code=10001,
+        metadata_id="2b9d4c71-6e3a-4f85-b0d2-8c1e7a5f3d49",
+        attributes=(
+            AttributeMeta("sample_eventid", kind.UNIQUEIDENTIFIER, "Event", valid_for_update=False),
+            AttributeMeta("sample_name", kind.STRING, "Name", max_length=100),
+            AttributeMeta("sample_payload", kind.MEMO, "Payload", max_length=100_000),
+            AttributeMeta("partitionid", kind.STRING, "Partition Id", max_length=100),
+            AttributeMeta("ttlinseconds", kind.INTEGER, "Time to live (seconds)", min_value=-1.0, max_value=2e9),
+            _sys("createdon", kind.DATETIME, "Created On"),
+            _sys("modifiedon", kind.DATETIME, "Modified On"),
+            _sys("versionnumber", kind.BIGINT, "Version Number"),
+        ),
+        change_tracking=False,
+        elastic=True,
+    )
+
+
+def build_catalog() -> dict[str, EntityMeta]:
     """Build the sandbox's tables.
 
-    :returns: entity metadata by logical name.
+    :returns: entity metadata by logical name (a dict: tables and columns created through the Web API are added).
     """
-    return {entity.logical_name: entity for entity in (_account(), _contact())}
+    return {entity.logical_name: entity for entity in (_account(), _contact(), _asyncoperation(), _event())}

@@ -7,6 +7,8 @@ convention of :mod:`.metadata`; stored values are converted back to JSON; format
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import time
 import uuid
@@ -65,6 +67,15 @@ def to_storage(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> Any:
     if value is None:
         return None
     kind = attribute.kind
+    if kind is AttributeKind.IMAGE:
+        # An image column takes the image's bytes in base64 (Learn: "Use image column data").
+        if not isinstance(value, str):
+            raise _conversion_error(value, attribute)
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _conversion_error(value, attribute) from None
+        return value
     if kind in (AttributeKind.STRING, AttributeKind.MEMO):
         if not isinstance(value, str):
             raise _conversion_error(value, attribute)

@@ -32,6 +32,8 @@ _FAMILIES: dict[str, Family] = {
     "status": "option",
     "lookup": "guid",
     "uniqueidentifier": "guid",
+    "file": "guid",
+    "image": "text",
 }
 
 # The OData type each column type has in Dataverse's $metadata, for messages that match Dataverse's.
@@ -51,6 +53,8 @@ _EDM_TYPES: dict[str, str] = {
     "status": "Edm.Int32",
     "lookup": "Edm.Guid",
     "uniqueidentifier": "Edm.Guid",
+    "file": "Edm.Guid",
+    "image": "Edm.Binary",
 }
 
 

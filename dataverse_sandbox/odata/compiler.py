@@ -10,7 +10,7 @@ Not for column types and stored forms (:mod:`.conditions`) or functions (:mod:`.
 
 from __future__ import annotations
 
-from .conditions import MIRRORED, Scope, compare_columns, compare_value
+from .conditions import MIRRORED, OPERATOR_KINDS, Scope, compare_columns, compare_value
 from .errors import echo, invalid_argument
 from .functions import call_function
 from .nodes import ArrayLiteral, Comparison, FunctionCall, Literal, Logical, Negation, Node, PropertyPath
@@ -77,7 +77,17 @@ def _comparison(scope: Scope, node: Comparison) -> str:
     if isinstance(left, Literal) and isinstance(right, PropertyPath):
         left, right, operator = right, left, MIRRORED[operator]
     if isinstance(left, PropertyPath) and isinstance(right, Literal):
-        return compare_value(scope, left.name, scope.column(left), operator, right)
+        info = scope.column(left)
+        if info.family == "guid" and right.kind == "string":
+            # Dataverse's OData layer types a quoted value as Edm.String and refuses it against Edm.Guid; only the
+            # query functions (PropertyValue='<guid>') read text as the column's type.
+            raise invalid_argument(
+                "A binary operator with incompatible types was detected. Found operand types "
+                f"'{info.edm_type}' and 'Edm.String' for operator kind '{OPERATOR_KINDS[operator]}'. "
+                f"Write the GUID without quotes: {left.name} {operator} {str(right.value).strip('{}')}.",
+                position=right.position,
+            )
+        return compare_value(scope, left.name, info, operator, right)
     raise invalid_argument(
         f"The comparison at position {node.position} has no property on either side; compare a property with a "
         "value or another property, e.g. name eq 'x'.",

@@ -350,7 +350,8 @@ def test_distinct_returns_each_combination_once_without_etags(api: WebApiSession
         ("<fetch count='0'><entity name='account'/></fetch>", "0x80040203"),
         (
             (
-                "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'/>"
+                "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'>"
+                "<filter><condition attribute='lastname' operator='eq' value='x'/></filter></link-entity>"
                 "</entity></fetch>"
             ),
             "0x80040203",
@@ -417,3 +418,22 @@ def test_every_record_once_while_others_insert_and_delete_between_pages() -> Non
         assert [record for record, times in seen.items() if times > 1] == []
         assert [record for record in preexisting if record not in deleted and record not in seen] == []
         assert deleted
+
+
+def test_link_entity_returns_related_columns_under_its_alias(api: WebApiSession) -> None:
+    account = api.create("accounts", {"name": "Linked parent"})
+    linked = api.create(
+        "contacts", {"lastname": "Linkedchild", "parentcustomerid_account@odata.bind": f"/accounts({account})"}
+    )
+    api.create("contacts", {"lastname": "Linkedorphan"})
+    fetch = (
+        "<fetch><entity name='contact'><attribute name='lastname'/>"
+        "<filter><condition attribute='lastname' operator='like' value='Linked%'/></filter>"
+        "<link-entity name='account' from='accountid' to='parentcustomerid' alias='a' {kind}>"
+        "<attribute name='name'/></link-entity></entity></fetch>"
+    )
+    inner = api.get("contacts", params={"fetchXml": fetch.format(kind="link-type='inner'")}).json()["value"]
+    assert [(row["contactid"], row["a.name"]) for row in inner] == [(linked, "Linked parent")]
+    outer = api.get("contacts", params={"fetchXml": fetch.format(kind="link-type='outer'")}).json()["value"]
+    assert sorted(row["lastname"] for row in outer) == ["Linkedchild", "Linkedorphan"]
+    assert sum("a.name" in row for row in outer) == 1
