@@ -129,11 +129,12 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         open_in_browser(web.url)
     print("Press Ctrl-C to stop.", flush=True)
     try:
-        web.serve_forever()
+        web.serve_forever()  # returns on Ctrl-C (werkzeug's server stops on KeyboardInterrupt)
     except KeyboardInterrupt:
-        print("\nStopped.")
+        pass
     finally:
         web.host.close()
+    print("\nStopped.")
     return EXIT_OK
 
 

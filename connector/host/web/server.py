@@ -169,7 +169,7 @@ class WebHost:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`stop` or Ctrl-C (``KeyboardInterrupt`` propagates after closing)."""
+        """Serve in this thread until :meth:`stop` or Ctrl-C (werkzeug's server returns on ``KeyboardInterrupt``)."""
         try:
             self._server.serve_forever()
         finally:

@@ -43,7 +43,7 @@ export function Browser({ beforeCall, onError }) {
       <form className="inline" onSubmit={browse}>
         <label htmlFor="browse-filter">Entity sets matching</label>
         <input id="browse-filter" value={filter} placeholder="* (all), acc*, sample_?" onChange={(e) => setFilter(e.target.value)} />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
+        <button type="submit" id="browse-submit" className="btn btn-primary" disabled={busy}>
           Browse
         </button>
       </form>
