@@ -92,6 +92,9 @@ def test_browse_lists_entity_sets_and_previews_the_first_records(
 ) -> None:
     write_config(web_host, web_sandbox, "client_secret")
     open_page(page, web_host)
+    page.click("#tab-runtime")
+    expect(field(page, "runtime.proxy.host")).to_be_visible()
+    screenshot(page, screenshots, "runtime")
     page.click("#tab-browse")
     page.fill("#browse-filter", "acc*")
     page.click("#browse-submit")
