@@ -28,10 +28,14 @@ from connector.host.secret_files import write_secret_file
 from connector.secrets import REDACTED
 from connector.validation import schema_field_errors
 
-__all__ = ["SECRET_MASK", "ConfigForm", "SavedSecretError"]
+__all__ = ["FILE_MASK", "SECRET_MASK", "ConfigForm", "SavedSecretError", "data_url_names"]
 
 SECRET_MASK: Final = REDACTED
 """What the form shows for a secret that is set; submitting it back keeps the secret."""
+
+FILE_MASK: Final = "data:application/octet-stream;name=saved-secret;base64,"
+"""The mask of a secret uploaded as a file (``format: data-url``): a valid data URL, so the form still validates and
+the file widget shows it as a saved file; submitting it back keeps the secret."""
 
 SECTIONS: Final = ("connection", "oauth2", "runtime")
 
@@ -61,6 +65,8 @@ class ConfigForm:
     :param secrets_dir: where new secrets are saved.
     :param secret_names: per section, the property names its schema marks ``writeOnly``.
     :param environ: the environment ``$env`` references are resolved from (for display); ``os.environ`` by default.
+    :param file_names: per section, the property names whose schema says ``format: data-url`` (masked as
+        :data:`FILE_MASK`).
     """
 
     def __init__(
@@ -69,10 +75,12 @@ class ConfigForm:
         secrets_dir: Path,
         secret_names: Mapping[str, Iterable[str]],
         environ: Mapping[str, str] | None = None,
+        file_names: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.path = path
         self.secrets_dir = secrets_dir
         self.secret_names = {section: frozenset(names) for section, names in secret_names.items()}
+        self.file_names = {section: frozenset(names) for section, names in (file_names or {}).items()}
         self.environ = os.environ if environ is None else environ
 
     def _is_secret(self, section: str, key: str) -> bool:
@@ -96,7 +104,9 @@ class ConfigForm:
             if not isinstance(part, Mapping):
                 data[section] = {}
                 continue
-            masked = redact(part, self.secret_names.get(section, ()))
+            masked = _file_masks(
+                redact(part, self.secret_names.get(section, ())), self.file_names.get(section, frozenset())
+            )
             resolved, _ = resolve_references(masked, environ=self.environ, base_dir=self.path.resolve().parent)
             data[section] = _prune(resolved)
         return data
@@ -127,7 +137,7 @@ class ConfigForm:
             field = f"{path}.{key}"
             previous = old.get(key)
             if self._is_secret(section, key) and isinstance(value, str):
-                if value == SECRET_MASK:
+                if value in (SECRET_MASK, FILE_MASK):
                     if previous not in (None, ""):
                         merged[key] = previous
                 else:
@@ -157,6 +167,36 @@ class ConfigForm:
         """Write the config as ``connector form -o`` does: indented JSON with a final newline."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def data_url_names(schema: Mapping[str, Any]) -> set[str]:
+    """:returns: the names of every property a schema declares ``format: data-url`` (a file widget's value)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for name, subschema in (node.get("properties") or {}).items():
+                if isinstance(subschema, Mapping) and subschema.get("format") == "data-url":
+                    names.add(name)
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(schema)
+    return names
+
+
+def _file_masks(value: Any, names: frozenset[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: FILE_MASK if key in names and item == SECRET_MASK else _file_masks(item, names)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_file_masks(item, names) for item in value]
+    return value
 
 
 def _references_as_strings(value: Any) -> Any:

@@ -35,7 +35,7 @@ from connector.host.facade import ConnectorHost
 from connector.host.redaction import write_only_names
 from connector.host.secret_files import secrets_dir_for
 from connector.host.web.actions import ConnectionActions
-from connector.host.web.config_form import SECRET_MASK, ConfigForm, SavedSecretError
+from connector.host.web.config_form import SECRET_MASK, ConfigForm, SavedSecretError, data_url_names
 from connector.host.web.form_parts import FormPart, form_parts
 
 __all__ = ["CALLBACK_PATH", "TOKEN_HEADER", "WebHost"]
@@ -129,6 +129,7 @@ class WebHost:
             config_path,
             secrets_dir_for(config_path, connector_id),
             {part.name: write_only_names(part.schema) for part in self.parts},
+            file_names={part.name: data_url_names(part.schema) for part in self.parts},
         )
         self.actions = ConnectionActions(self.host, connector_id, config_path, token_store_path, self.callback_url)
         self._thread: threading.Thread | None = None

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from connector.host.facade import ConnectorHost
+from connector.host.redaction import write_only_names
 from connector.host.secret_files import secrets_dir_for
-from connector.host.web.config_form import SECRET_MASK, ConfigForm
+from connector.host.web.config_form import FILE_MASK, SECRET_MASK, ConfigForm, data_url_names
 from connector.host.web.form_parts import form_parts, ui_schema_path, with_secret_widgets
 from tests.support.examples import CANARY_SECRET
 
@@ -115,3 +116,17 @@ def test_secrets_are_masked_wherever_the_schema_declares_them() -> None:
         "key": {"pem": {"ui:widget": "password"}},
     }
     assert with_secret_widgets({"properties": {"a": {"type": "string"}}}, None) is None
+
+
+def test_an_uploaded_secret_file_is_masked_as_a_valid_data_url(tmp_path: Path) -> None:
+    path = tmp_path / "d365.json"
+    schema = {"properties": {"pfx": {"type": "string", "writeOnly": True, "format": "data-url"}}}
+    form = ConfigForm(
+        path, tmp_path / "s", {"oauth2": write_only_names(schema)}, file_names={"oauth2": data_url_names(schema)}
+    )
+    upload = "data:application/x-pkcs12;name=app.pfx;base64,MIIK" + CANARY_SECRET
+    form.write(form.merge({"oauth2": {"pfx": upload}}))
+    data = form.form_data()
+    assert data["oauth2"]["pfx"] == FILE_MASK
+    assert form.merge(data)["oauth2"]["pfx"] == {"$file": str(tmp_path / "s" / "oauth2_pfx")}
+    assert (tmp_path / "s" / "oauth2_pfx").read_text() == upload
