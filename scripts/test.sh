@@ -13,6 +13,13 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends tinyproxy >/dev/null
 fi
 
+# Debian's Chromium for the web host's browser tests (Playwright drives /usr/bin/chromium; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).
 if [ ! -d tests/interop/node_modules ]; then
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error

@@ -68,16 +68,12 @@ def _cmd_form(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from connector.host.form import FormIO, fill_form
-    from connector.host.token_store import default_store_path
+    from connector.host.secret_files import secrets_dir_for
 
     host = ConnectorHost()
     schemas = {name: host.schema(args.connector, name) for name in ("connection", "oauth2")}
     output = Path(args.output) if args.output else None
-    secrets_dir = (
-        output.with_name(output.name + ".secrets")
-        if output
-        else default_store_path().parent / "secrets" / args.connector
-    )
+    secrets_dir = secrets_dir_for(output, args.connector)
     config = fill_form(schemas, FormIO(), secrets_dir)
     text = json.dumps(config, indent=2) + "\n"
     if output is None:
@@ -115,6 +111,33 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connector.host.token_store import default_store_path
+    from connector.host.web import WebHost, open_in_browser
+
+    config = Path(args.config) if args.config else default_store_path().parent / f"{args.connector}.json"
+    web = WebHost(
+        args.connector, config, token_store_path=Path(args.token_store) if args.token_store else None, port=args.port
+    )
+    print(f"Config file: {config} (secrets are saved beside it and referenced)")
+    print(f"OAuth redirect URI (register it for the authorization-code grant): {web.callback_url}")
+    print("Open this URL (it carries a one-time token; keep it to yourself):", flush=True)
+    print(f"    {web.url}", flush=True)
+    if not args.no_browser:
+        open_in_browser(web.url)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        web.serve_forever()  # returns on Ctrl-C (werkzeug's server stops on KeyboardInterrupt)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        web.host.close()
+    print("\nStopped.")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -148,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("connector", help="connector id, e.g. dynamics365-ce")
     form.add_argument("-o", "--output", help="config file to write (default: standard output)")
     form.set_defaults(handler=_cmd_form)
+
+    ui = commands.add_parser("ui", help="fill, save, sign in, test and browse in a web page on this machine")
+    ui.add_argument("config", nargs="?", help="config file to edit (default: $CONNECTOR_HOME/<connector>.json)")
+    ui.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")
+    ui.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ui.add_argument("--token-store", help="encrypted token store file (default: $CONNECTOR_HOME/tokens.fernet)")
+    ui.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
+    ui.set_defaults(handler=_cmd_ui)
 
     testing = commands.add_parser("test", help="run Test Connection for a config file; exit 1 when a check failed")
     testing.add_argument("config", help='JSON config: {"connection": ..., "oauth2": ..., "runtime": ...}')

@@ -12,7 +12,6 @@ This module only asks and builds the config; :mod:`connector.host.config_file` r
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from connector.host.secret_files import write_secret_file
 
 __all__ = ["FormIO", "fill_form"]
 
@@ -135,13 +136,9 @@ class _Form:
     def secret(self, title: str, path: str, required: bool) -> dict[str, str] | None:
         value = self.io.ask_secret(f"{title} (hidden; blank to use an environment variable): ")
         if value:
-            self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target = self.secrets_dir / path.replace(".", "_")
-            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(value)
-            self.io.say(f"  saved to {target} (readable only by you)")
-            return {"$file": str(target)}
+            reference = write_secret_file(self.secrets_dir, path, value)
+            self.io.say(f"  saved to {reference['$file']} (readable only by you)")
+            return reference
         default = _env_name(path) if required else ""
         shown = f"default {default}" if required else "blank for none"
         name = self.io.ask(f"  environment variable holding it ({shown}): ").strip() or default

@@ -1,0 +1,1 @@
+"""Tests of the web reference host (connector ui), in a real browser."""
