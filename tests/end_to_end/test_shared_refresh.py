@@ -27,6 +27,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS
 from connector.auth.tokens import build_token_source
 from connector.context import RuntimeContext
 from connector.host.facade import ConnectorHost
@@ -48,7 +49,8 @@ PROCESSES = 4
 CONNECTIONS_PER_PROCESS = 2
 IN_PROCESS_CONNECTIONS = 8
 ROUNDS = 3
-LEASE_S = 2.0  # short, so the killed-holder test with Redis waits it out quickly; the default is 30 s
+LEASE_S = DEFAULT_LEASE_SECONDS  # 30 s, renewed every 10 s: a loaded machine cannot starve a renewal that long
+REDIS_KILL_LEASE_S = 5.0  # short, so the killed-holder test with Redis waits it out quickly
 FILE_KILL_LEASE_S = 60.0  # long: the file store's lock must come free long before its lease ends
 WAIT_S = 60.0
 
@@ -62,7 +64,8 @@ class Authority:
     :ivar access_token_ttl: seconds its access tokens live.
     :ivar sign_in: completes the authorization URL headlessly and returns the callback's parameters.
     :ivar refreshes: how many refresh-token grants it has served so far.
-    :ivar revocations: how many times it has revoked a grant for a reused refresh token.
+    :ivar revocations: how many times it has revoked a grant for a reused refresh token (the server is shared with
+        other tests, some of which revoke on purpose: compare with the count before).
     :ivar check_token: fails unless the access token is one it issued and still accepts.
     """
 
@@ -199,13 +202,13 @@ def offset_of(authority: Authority, round_number: int) -> float:
     return round_number * (authority.access_token_ttl + 60)
 
 
-def assert_grant_alive(host: ConnectorHost, connection: Connection, authority: Authority) -> None:
+def assert_grant_alive(host: ConnectorHost, connection: Connection, authority: Authority, revoked: int) -> None:
     refreshes = authority.refreshes()
     token_set = host.authorize(CONNECTOR, connection, "token")  # one more refresh with the stored refresh token
     assert isinstance(token_set, TokenSet)
     authority.check_token(token_set.access_token)
     assert authority.refreshes() == refreshes + 1
-    assert authority.revocations() == 0
+    assert authority.revocations() == revoked
 
 
 def at_the_same_moment(calls: list[Callable[[], str]]) -> list[str]:
@@ -238,7 +241,7 @@ def test_processes_sharing_a_store_refresh_once_per_expiry(
     host: ConnectorHost, authority: Authority, store_spec: StoreSpec
 ) -> None:
     connection, _ = authorize(host, authority, store_spec)
-    assert authority.revocations() == 0
+    revoked = authority.revocations()
     workers = [RefreshWorker(job(authority, store_spec, CONNECTIONS_PER_PROCESS)) for _ in range(PROCESSES)]
     try:
         requests_before = 0
@@ -255,17 +258,18 @@ def test_processes_sharing_a_store_refresh_once_per_expiry(
             requests_made = sum(reply["requests"] for reply in replies)
             assert requests_made == requests_before + 1
             requests_before = requests_made
-            assert authority.revocations() == 0
+            assert authority.revocations() == revoked
     finally:
         for worker in workers:
             worker.stop()
-    assert_grant_alive(host, connection, authority)
+    assert_grant_alive(host, connection, authority, revoked)
 
 
 def test_connections_in_one_process_sharing_a_store_refresh_once_per_expiry(
     host: ConnectorHost, authority: Authority, store_spec: StoreSpec
 ) -> None:
     connection, _ = authorize(host, authority, store_spec)
+    revoked = authority.revocations()
     store = open_store(store_spec)  # one store lent to every connection, as one host does
     offset = [0.0]
     sources = []
@@ -281,15 +285,16 @@ def test_connections_in_one_process_sharing_a_store_refresh_once_per_expiry(
         assert len(set(tokens)) == 1, f"round {round_number}"
         assert authority.refreshes() == refreshes + 1, f"round {round_number}"
         assert sum(source.requests for source in sources) == round_number
-        assert authority.revocations() == 0
-    assert_grant_alive(host, connection, authority)
+        assert authority.revocations() == revoked
+    assert_grant_alive(host, connection, authority, revoked)
 
 
 def test_a_worker_killed_while_holding_the_lock_blocks_the_others_at_most_its_lease(
     host: ConnectorHost, authority: Authority, store_spec: StoreSpec
 ) -> None:
     connection, _ = authorize(host, authority, store_spec)
-    lease = FILE_KILL_LEASE_S if store_spec.kind == "file" else LEASE_S
+    revoked = authority.revocations()
+    lease = FILE_KILL_LEASE_S if store_spec.kind == "file" else REDIS_KILL_LEASE_S
     doomed = RefreshWorker(job(authority, store_spec, 1, lease))
     workers = [RefreshWorker(job(authority, store_spec, CONNECTIONS_PER_PROCESS, lease)) for _ in range(PROCESSES - 1)]
     try:
@@ -303,14 +308,16 @@ def test_a_worker_killed_while_holding_the_lock_blocks_the_others_at_most_its_le
             worker.send({"op": "bearer", "offset": offset_of(authority, 1)})
         replies = [worker.reply() for worker in workers]
         blocked_for = time.monotonic() - killed_at
-        assert [reply["errors"] for reply in replies] == [[]] * len(workers)
+        assert [reply["errors"] for reply in replies] == [[]] * len(workers), f"after {blocked_for:.1f} s"
         assert len({token for reply in replies for token in reply["tokens"]}) == 1
-        assert authority.refreshes() == refreshes + 1
+        assert authority.refreshes() == refreshes + 1, f"after {blocked_for:.1f} s"
         # The file store's lock is the dead holder's open file, released by the kernel at once (well before the
         # minute-long lease ends); Redis expires the lock key when the lease the holder last renewed ends.
-        assert blocked_for < (FILE_KILL_LEASE_S / 2 if store_spec.kind == "file" else LEASE_S + 5.0)
+        # Either way far less than the 120 s a worker waits for a live holder; the slack is for a loaded machine.
+        limit = FILE_KILL_LEASE_S / 2 if store_spec.kind == "file" else REDIS_KILL_LEASE_S + 15.0
+        assert blocked_for < limit, f"blocked for {blocked_for:.1f} s"
     finally:
         doomed.stop()
         for worker in workers:
             worker.stop()
-    assert_grant_alive(host, connection, authority)
+    assert_grant_alive(host, connection, authority, revoked)
