@@ -11,7 +11,10 @@ This module defines types only; it performs no I/O and imports nothing heavy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +22,7 @@ from connector.secrets import Secret
 
 __all__ = [
     "CheckpointStore",
+    "LockingTokenStore",
     "MemoryCheckpointStore",
     "MemoryTokenStore",
     "NetworkTimeouts",
@@ -75,6 +79,44 @@ class TokenStore(Protocol):
 
 
 @runtime_checkable
+class LockingTokenStore(TokenStore, Protocol):
+    """A token store that also lends a lock with a lease per key: what single-flight refresh across connections,
+    processes and machines sharing the store needs.
+
+    The connector takes the lock of a key before it renews that key's tokens, loads the store again under it (another
+    worker may have rotated the tokens meanwhile), requests and saves new tokens only if it must, and then releases
+    the lock. While it holds the lock it renews the lease every third of its length, so a slow token request keeps
+    it; a holder that dies or stops renewing loses it when the lease ends. The methods never wait: the connector
+    polls. A store without these methods still works, with single flight only inside each connection (see
+    ``docs/hooks.md`` for the risk).
+    """
+
+    def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
+        """Take the lock of ``key`` if nobody holds an unexpired lease on it; never wait.
+
+        :param key: the token store key the lock protects.
+        :param lease_seconds: how long the lock stays taken unless renewed or released.
+        :returns: a holder token (an opaque, unguessable string) for :meth:`renew_lock` and :meth:`release_lock`, or
+            ``None`` when another holder's lease has not ended.
+        """
+        ...
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        """Extend the lease of a lock ``holder`` still holds to ``lease_seconds`` from now.
+
+        :returns: ``False`` when ``holder`` no longer holds the lock (its lease ended and another took it).
+        """
+        ...
+
+    def release_lock(self, key: str, holder: str) -> bool:
+        """Release the lock if ``holder`` still holds it; otherwise change nothing.
+
+        :returns: ``False`` when ``holder`` no longer held the lock.
+        """
+        ...
+
+
+@runtime_checkable
 class CheckpointStore(Protocol):
     """Where the host keeps incremental-read checkpoints (e.g. change-tracking delta links)."""
 
@@ -114,19 +156,57 @@ class ProgressCallback(Protocol):
 
 
 class MemoryTokenStore:
-    """A token store that lives as long as the process; for tests and short scripts."""
+    """A token store that lives as long as the process; for tests and short scripts. It implements
+    :class:`LockingTokenStore`, so connections sharing one refresh their tokens one at a time.
 
-    def __init__(self) -> None:
+    :param clock: seconds, for lease ends (monotonic by default).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._items: dict[str, dict[str, Any]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # key -> (holder, lease end)
+        self._clock = clock
+        self._mutex = threading.Lock()
 
     def load(self, key: str) -> Mapping[str, Any] | None:
         """:returns: the token set saved under ``key``, or ``None``."""
-        item = self._items.get(key)
-        return dict(item) if item is not None else None
+        with self._mutex:
+            item = self._items.get(key)
+            return dict(item) if item is not None else None
 
     def save(self, key: str, token_set: Mapping[str, Any]) -> None:
         """Save ``token_set`` under ``key``, replacing what was there."""
-        self._items[key] = dict(token_set)
+        with self._mutex:
+            self._items[key] = dict(token_set)
+
+    def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
+        """:returns: a holder token when the lock on ``key`` was free (or its lease had ended), else ``None``."""
+        with self._mutex:
+            now = self._clock()
+            lease = self._leases.get(key)
+            if lease is not None and now < lease[1]:
+                return None
+            holder = secrets.token_hex(16)
+            self._leases[key] = (holder, now + lease_seconds)
+            return holder
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        """:returns: whether ``holder`` still held the lock, whose lease now ends ``lease_seconds`` from now."""
+        with self._mutex:
+            lease = self._leases.get(key)
+            if lease is None or lease[0] != holder:
+                return False
+            self._leases[key] = (holder, self._clock() + lease_seconds)
+            return True
+
+    def release_lock(self, key: str, holder: str) -> bool:
+        """:returns: whether ``holder`` held the lock, which is now free."""
+        with self._mutex:
+            lease = self._leases.get(key)
+            if lease is None or lease[0] != holder:
+                return False
+            del self._leases[key]
+            return True
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore(keys={sorted(self._items)!r})"
@@ -160,7 +240,8 @@ class RuntimeContext:
     :param ca_bundle: path of a PEM file of trusted CAs; ``None`` uses the platform's default trust store.
         Environment variables such as ``REQUESTS_CA_BUNDLE`` never replace it.
     :param callback_url: the OAuth redirect URL registered for this host.
-    :param token_store: where token sets are saved (every rotated refresh token goes through it).
+    :param token_store: where token sets are saved (every rotated refresh token goes through it); a
+        :class:`LockingTokenStore` makes refresh single-flight across every connection, process and machine sharing it.
     :param checkpoint_store: where incremental-read checkpoints are committed.
     :param progress: called with progress of long operations.
     :param logger: the host's logger; secrets are never passed to it.

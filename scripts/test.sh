@@ -6,18 +6,19 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# A real HTTP proxy for the proxy tests (Test Connection through the runtime proxy, 407, non-proxy hosts).
-if ! command -v tinyproxy >/dev/null 2>&1; then
+# Debian packages the tests start themselves: tinyproxy, a real HTTP proxy for the proxy tests (Test Connection
+# through the runtime proxy, 407, non-proxy hosts); redis-server for the Redis token store and the shared-refresh
+# proofs (started on a free loopback port without persistence by tests/support/redis_server.py); Chromium for the
+# browser tests (Playwright drives /usr/bin/chromium; downloading browser builds is not possible here).
+missing=""
+command -v tinyproxy >/dev/null 2>&1 || missing="$missing tinyproxy"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
   $apt_get update -qq
-  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends tinyproxy >/dev/null
-fi
-
-# Debian's Chromium for the web host's browser tests (Playwright drives /usr/bin/chromium; no browser download).
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
-  $apt_get update -qq
-  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends chromium >/dev/null
+  # shellcheck disable=SC2086  # one word per package
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).

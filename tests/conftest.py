@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.diagnostics",
     "tests.support.operations",
     "tests.support.interop",
+    "tests.support.redis_server",
 ]
 
 

@@ -10,6 +10,11 @@
   :func:`token_store_key` *before* it is used; if the store fails, the tokens are kept in memory (never lost: a
   rotated refresh token is the only valid one) and saving is retried before they are used. The store is the source of
   truth across workers: before refreshing, the source adopts a newer token set another worker saved.
+* **Single flight across workers**: when the store lends a lock (:class:`~connector.context.LockingTokenStore`),
+  renewal happens under it (:mod:`connector.auth.refresh_lock`): the store is loaded again under the lock and a token
+  set another worker saved meanwhile is adopted instead of renewing; otherwise the new tokens are requested and saved
+  before the lock is released. A worker that finds the lock taken keeps using a token that has not yet expired, or
+  waits. Without a lock only the in-process single flight applies, and two workers may send the same refresh token.
 * **Authorization code**: the tokens the callback produced are loaded from the store and refreshed before expiry. A
   refresh refused with ``invalid_grant`` raises an error telling the user to authorize again, and that refresh token
   is never sent again.
@@ -27,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED, authorization_required
+from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS, Lease, SharedLock
 from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError, TransientError
 from connector.oauth_settings import CLIENT_ID_FIELD, OAuthSettings
@@ -73,6 +79,9 @@ class TokenSource:
     :param transport: sends token requests (the connection's transport, without a bearer).
     :param clock: epoch seconds; inject a fake one to test expiry without sleeping.
     :param signer: signs client assertions; built from the settings when ``None`` and the settings need one.
+    :param lease_seconds: the lease of the token store's lock (``refresh_lock.DEFAULT_LEASE_SECONDS``).
+    :param sleep: waits between attempts to take the token store's lock.
+    :param monotonic: the clock of the longest wait for that lock.
     """
 
     def __init__(
@@ -83,6 +92,9 @@ class TokenSource:
         *,
         clock: Callable[[], float] = time.time,
         signer: ClientAssertionSigner | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store_key = token_store_key(settings)
@@ -95,6 +107,11 @@ class TokenSource:
             signer = ClientAssertionSigner(settings.jwt, clock=clock)
         self._signer = signer
         self._lock = threading.Lock()
+        self.shared_lock = SharedLock(
+            self._store, self.store_key, lease_seconds=lease_seconds, sleep=sleep, monotonic=monotonic
+        )
+        """The token store's lock of :attr:`store_key`, when the store lends one."""
+        self._held: Lease | None = None  # kept while new tokens wait to be saved
         self._current: TokenSet | None = None
         self._obtained_at: float | None = None
         self._unsaved: tuple[TokenSet, float] | None = None
@@ -131,6 +148,7 @@ class TokenSource:
         :raises AuthError: as :meth:`bearer`.
         """
         with self._lock:
+            self._flush_unsaved()
             current = self._current
             if current is not None and current.access_token != rejected and self._fresh(current, self._obtained_at):
                 return current.access_token
@@ -139,7 +157,7 @@ class TokenSource:
                 self._adopt(*stored)
                 return stored[0].access_token
             _log.info("the service rejected the access token; obtaining a new one")
-            return self._obtain().access_token
+            return self._obtain_single_flight(rejected).access_token
 
     # -- for the authorize hook -------------------------------------------------------------------------------
 
@@ -150,7 +168,7 @@ class TokenSource:
         """
         with self._lock:
             self._flush_unsaved()
-            return self._obtain()
+            return self._obtain_single_flight(force=True)
 
     def start_authorization(self) -> AuthorizationStart:
         """Begin the authorization-code grant; see :func:`connector.auth.grants.start_authorization`."""
@@ -198,7 +216,45 @@ class TokenSource:
         if stored is not None and self._fresh(*stored):
             self._adopt(*stored)
             return stored[0]
-        return self._obtain()
+        return self._obtain_single_flight()
+
+    def _obtain_single_flight(self, rejected: str | None = None, *, force: bool = False) -> TokenSet:
+        """Obtain new tokens holding the token store's lock, unless another worker renewed them meanwhile.
+
+        :param rejected: an access token the service refused, never adopted.
+        :param force: obtain new tokens even when the store holds fresh ones (``authorize(..., "token")``).
+        """
+        if not self.shared_lock.available:
+            return self._obtain()
+        outcome = self.shared_lock.acquire(lambda: None if force else self._usable_meanwhile(rejected))
+        if isinstance(outcome, TokenSet):
+            return outcome
+        try:
+            stored = None if force else self._load()
+            if stored is not None and stored[0].access_token != rejected and self._fresh(*stored):
+                self._adopt(*stored)  # another worker renewed while this one waited for the lock
+                return stored[0]
+            return self._obtain()
+        finally:
+            if self._unsaved is None:
+                outcome.release()
+            else:
+                # The new tokens are not in the store yet: another worker taking the lock now would renew with the
+                # spent refresh token. Keep the lease (it is renewed) until they are saved.
+                self._held = outcome
+
+    def _usable_meanwhile(self, rejected: str | None) -> TokenSet | None:
+        """While another worker holds the lock: tokens it has saved, else ones that have not expired yet."""
+        stored = self._load()
+        if stored is not None and stored[0].access_token != rejected and self._fresh(*stored):
+            self._adopt(*stored)
+            return stored[0]
+        for candidate in (self._current, stored[0] if stored is not None else None):
+            if candidate is None or candidate.access_token == rejected:
+                continue
+            if candidate.expires_at is None or self._clock() < candidate.expires_at:
+                return candidate
+        return None
 
     def _obtain(self) -> TokenSet:
         sent_at = self._clock()
@@ -257,6 +313,9 @@ class TokenSource:
             ) from None
         self._unsaved = None
         self._adopt(token_set, obtained_at)
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.release()
 
     def _adopt(self, token_set: TokenSet, obtained_at: float | None) -> None:
         self._current = token_set
@@ -289,6 +348,7 @@ def build_token_source(
     *,
     clock: Callable[[], float] = time.time,
     transport: TokenTransport | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> TokenSource:
     """Build the token source of a connection.
 
@@ -297,13 +357,14 @@ def build_token_source(
     :param clock: epoch seconds.
     :param transport: sends token requests; defaults to a new :class:`~connector.transport.Transport` over the
         connection's settings (time-outs, proxy, CA bundle, retries), without a bearer.
+    :param lease_seconds: the lease of the token store's lock.
     :returns: the token source; the Web API transport takes it as its ``bearer``.
     """
     if transport is None:
         from connector.transport import Transport
 
         transport = Transport(settings)
-    return TokenSource(settings.oauth, context, transport, clock=clock)
+    return TokenSource(settings.oauth, context, transport, clock=clock, lease_seconds=lease_seconds)
 
 
 @runtime_checkable

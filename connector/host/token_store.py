@@ -5,27 +5,30 @@ key file beside the store, created once with mode 0600. The store file is also w
 (a temporary file, then a rename), under an exclusive lock so that two CLI processes do not lose each other's
 rotated refresh tokens. Its bytes contain no token: only Fernet's ciphertext.
 
-It implements the runtime context's :class:`~connector.context.TokenStore` protocol; it does not know what a token
-set contains.
+It implements the runtime context's :class:`~connector.context.LockingTokenStore` protocol for processes on one
+machine: the refresh lock of a key is an exclusive ``flock`` on a file in ``<store>.locks/``, held by the holder's
+open file, so the kernel releases it the moment a holder dies, even by SIGKILL. The file records a lease end; a
+live holder that stops renewing (a stopped or hung process) is replaced once its lease has ended. It does not know
+what a token set contains. For workers on several machines use :mod:`connector.host.redis_token_store`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import secrets
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from connector.errors import ConfigError
+from connector.host.token_cipher import KEY_ENV, TokenCipher, key_from_environment
 
 __all__ = ["KEY_ENV", "EncryptedTokenStore", "default_store_path", "exclusive_lock", "write_private"]
-
-KEY_ENV: Final = "CONNECTOR_TOKEN_KEY"
-"""A Fernet key (urlsafe base64, 32 bytes) to use instead of the key file."""
 
 HOME_ENV: Final = "CONNECTOR_HOME"
 """Where the reference host keeps its files; defaults to ``~/.config/dynamics365-ce-connector``."""
@@ -67,26 +70,31 @@ def exclusive_lock(path: Path) -> Iterator[None]:
 
 
 class EncryptedTokenStore:
-    """Token sets by key, encrypted at rest.
+    """Token sets by key, encrypted at rest, with a refresh lock per key for the processes of one machine.
 
     :param path: the store file.
     :param key: a Fernet key; defaults to :data:`KEY_ENV`, then to the key file ``<path>.key`` (created if missing).
+    :param clock: epoch seconds, for lease ends; inject a fake one to test leases without waiting.
     """
 
-    def __init__(self, path: Path | None = None, key: bytes | None = None) -> None:
-        from cryptography.fernet import Fernet
-
+    def __init__(
+        self, path: Path | None = None, key: bytes | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = path or default_store_path()
         self._lock = threading.Lock()
-        self._fernet = Fernet(key or self._load_or_create_key())
+        self._clock = clock
+        self._held: dict[str, int] = {}  # holder token -> the open, flock-ed lock file
+        if key is not None:
+            self._cipher = TokenCipher(key, "the key given to the store")
+        elif (from_env := key_from_environment()) is not None:
+            self._cipher = TokenCipher(from_env, KEY_ENV)
+        else:
+            key_path = self.path.with_name(self.path.name + ".key")
+            self._cipher = TokenCipher(self._load_or_create_key(key_path), str(key_path))
 
-    def _load_or_create_key(self) -> bytes:
+    def _load_or_create_key(self, key_path: Path) -> bytes:
         from cryptography.fernet import Fernet
 
-        from_env = os.environ.get(KEY_ENV)
-        if from_env:
-            return from_env.encode()
-        key_path = self.path.with_name(self.path.name + ".key")
         if not key_path.exists():
             key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
@@ -104,19 +112,9 @@ class EncryptedTokenStore:
             yield
 
     def _read_all(self) -> dict[str, Any]:
-        from cryptography.fernet import InvalidToken
-
         if not self.path.exists():
             return {}
-        try:
-            plain = self._fernet.decrypt(self.path.read_bytes())
-        except InvalidToken:
-            raise ConfigError.single(
-                "token store key",
-                f"cannot decrypt {self.path}: the key ({KEY_ENV} or the key file) is not the one it was written with",
-            ) from None
-        data: dict[str, Any] = json.loads(plain)
-        return data
+        return self._cipher.decrypt(self.path.read_bytes(), str(self.path))
 
     def load(self, key: str) -> Mapping[str, Any] | None:
         """:returns: the token set stored under ``key``, or ``None``."""
@@ -129,12 +127,93 @@ class EncryptedTokenStore:
         with self._exclusive():
             data = self._read_all()
             data[key] = dict(token_set)
-            write_private(self.path, self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()))
+            write_private(self.path, self._cipher.encrypt(data))
 
     def keys(self) -> list[str]:
         """:returns: the keys of every stored token set."""
         with self._exclusive():
             return sorted(self._read_all())
 
+    # -- the refresh lock (LockingTokenStore) ------------------------------------------------------------------
+
+    def _lock_path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]  # keys are opaque and may hold "/"
+        return self.path.with_name(self.path.name + ".locks") / f"{digest}.lock"
+
+    def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
+        """Take the refresh lock of ``key`` unless a live holder's lease has not ended; never waits.
+
+        :returns: the holder token, or ``None``.
+        """
+        with self._exclusive():  # one acquirer at a time decides, so a replaced lock file is replaced once
+            lock_path = self._lock_path(key)
+            lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lease = _read_lease(descriptor)
+                os.close(descriptor)
+                if lease is not None and self._clock() < lease[1]:
+                    return None
+                # A live process holds the file but stopped renewing its lease: lock a new file in its place. The
+                # old holder's renewal and release then find that the path names another file, and change nothing.
+                lock_path.unlink()
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            holder = secrets.token_hex(16)
+            _write_lease(descriptor, holder, self._clock() + lease_seconds)
+            self._held[holder] = descriptor
+            return holder
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        """Extend ``holder``'s lease to ``lease_seconds`` from now.
+
+        :returns: ``False`` when ``holder`` no longer holds the lock.
+        """
+        with self._exclusive():
+            descriptor = self._held.get(holder)
+            if descriptor is None or not self._still_held(key, holder, descriptor):
+                return False
+            _write_lease(descriptor, holder, self._clock() + lease_seconds)
+            return True
+
+    def release_lock(self, key: str, holder: str) -> bool:
+        """Release ``holder``'s lock.
+
+        :returns: ``False`` when ``holder`` no longer held it (its lease had ended and another took it).
+        """
+        with self._exclusive():
+            descriptor = self._held.pop(holder, None)
+            if descriptor is None:
+                return False
+            held = self._still_held(key, holder, descriptor)
+            if held:
+                os.ftruncate(descriptor, 0)
+            os.close(descriptor)  # releases the flock
+            return held
+
+    def _still_held(self, key: str, holder: str, descriptor: int) -> bool:
+        try:
+            same_file = os.path.samestat(os.fstat(descriptor), os.stat(self._lock_path(key)))
+        except FileNotFoundError:
+            return False
+        lease = _read_lease(descriptor)
+        return same_file and lease is not None and lease[0] == holder
+
     def __repr__(self) -> str:
         return f"EncryptedTokenStore(path={str(self.path)!r})"
+
+
+def _write_lease(descriptor: int, holder: str, expires_at: float) -> None:
+    record = json.dumps({"holder": holder, "expires_at": expires_at, "pid": os.getpid()}).encode()
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, record, 0)
+
+
+def _read_lease(descriptor: int) -> tuple[str, float] | None:
+    try:
+        record = json.loads(os.pread(descriptor, 4096, 0) or b"null")
+        return str(record["holder"]), float(record["expires_at"])
+    except (ValueError, TypeError, KeyError):
+        return None  # empty (released, or being written) or damaged: no lease

@@ -1,16 +1,14 @@
 """The token lifecycle: cache, refresh margin, single flight, renew after a 401, the token store as the place every new
 token set goes before it is used, refresh-token rotation across workers, and ``invalid_grant``.
 
-A fake token service (a real class with the transport's ``send``) issues numbered tokens and enforces single-use
-refresh tokens, as Entra and oidc-provider do; a fake clock moves time.
+A fake token service (``tests.support.token_service``) issues numbered tokens and enforces single-use refresh tokens,
+as Entra and oidc-provider do; a fake clock moves time.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from connector.auth.entra_errors import AUTHORIZATION_REQUIRED
 from connector.auth.tokens import STORE_KEY_PREFIX, TokenSource, build_token_source, token_store_key
 from connector.context import RuntimeContext
 from connector.errors import AuthError, TransientError
-from connector.results import AuthorizationCallback, TokenSet
+from connector.results import AuthorizationCallback
 from connector.transport import Transport
 from tests.support.auth import (
     CANARY_CLIENT_SECRET,
@@ -32,76 +30,7 @@ from tests.support.auth import (
     settings_for,
 )
 from tests.support.clock import FakeClock
-
-WAIT_S = 5.0
-
-
-class FakeTokenService:
-    """Issues ``access-N`` / ``refresh-N``; a refresh token works once (rotation), as Entra and oidc-provider."""
-
-    def __init__(self, *, lifetime: int = 3600) -> None:
-        self.lifetime = lifetime
-        self.forms: list[dict[str, str]] = []
-        self.live_refresh_tokens: set[str] = set()
-        self.gate: threading.Event | None = None
-        self.arrived = threading.Event()
-        self._issued = 0
-        self._lock = threading.Lock()
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        data: Any = None,
-        authenticate: bool = True,
-        idempotent: bool | None = None,
-    ) -> requests.Response:
-        assert (method, authenticate) == ("POST", False)
-        form = dict(data)
-        with self._lock:
-            self.forms.append(form)
-        self.arrived.set()
-        if self.gate is not None:
-            assert self.gate.wait(WAIT_S)
-        with self._lock:
-            if form["grant_type"] == "refresh_token":
-                if form["refresh_token"] not in self.live_refresh_tokens:
-                    return _answer(400, {"error": "invalid_grant", "error_description": "grant request is invalid"})
-                self.live_refresh_tokens.discard(form["refresh_token"])
-            self._issued += 1
-            body: dict[str, Any] = {
-                "access_token": f"access-{self._issued}",
-                "token_type": "Bearer",
-                "expires_in": self.lifetime,
-                "id_token": CANARY_ID_TOKEN,
-            }
-            if form["grant_type"] != "client_credentials":
-                body["refresh_token"] = f"refresh-{self._issued}"
-                body["scope"] = "user_impersonation"
-                self.live_refresh_tokens.add(body["refresh_token"])
-            return _answer(200, body)
-
-    def grant(self) -> TokenSet:
-        """Issue an authorization-code token set directly (as if the callback had been redeemed)."""
-        with self._lock:
-            self._issued += 1
-            refresh = f"refresh-{self._issued}"
-            self.live_refresh_tokens.add(refresh)
-            return TokenSet(f"access-{self._issued}", refresh_token=refresh, expires_at=None)
-
-    @property
-    def requests(self) -> int:
-        return len(self.forms)
-
-
-def _answer(status: int, body: dict[str, Any]) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = json.dumps(body).encode()
-    answer.headers["Content-Type"] = "application/json"
-    return answer
+from tests.support.token_service import WAIT_S, FakeTokenService, json_answer
 
 
 def source_for(
@@ -277,7 +206,7 @@ def test_unknown_lifetime_is_used_until_rejected(clock: FakeClock) -> None:
             answer = super().send(method, url, **kwargs)
             body = answer.json()
             del body["expires_in"]
-            return _answer(200, body)
+            return json_answer(200, body)
 
     service = NoExpiry()
     source = source_for(secret_oauth(), service, clock)

@@ -8,10 +8,18 @@ from pathlib import Path
 
 import connector.errors
 from connector import hookspecs
+from connector.context import LockingTokenStore, TokenStore
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
 HOOKS = ("connect", "authorize", "test", "execute_operation", "browse")
+STORE_METHODS = (
+    (TokenStore, "load"),
+    (TokenStore, "save"),
+    (LockingTokenStore, "acquire_lock"),
+    (LockingTokenStore, "renew_lock"),
+    (LockingTokenStore, "release_lock"),
+)
 
 
 def spec_signature(name: str) -> str:
@@ -20,13 +28,36 @@ def spec_signature(name: str) -> str:
     return f"{name}({params}) -> {signature.return_annotation}"
 
 
-def doc_headings(path: Path) -> list[str]:
-    return [line[3:].strip() for line in path.read_text().splitlines() if line.startswith("## ")]
+def method_signature(protocol: type, name: str) -> str:
+    signature = inspect.signature(getattr(protocol, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values() if p.name != "self")
+    return f"{protocol.__name__}.{name}({params}) -> {signature.return_annotation}"
+
+
+def doc_headings(path: Path, part: int = 0) -> list[str]:
+    """:returns: the ``## `` headings of one part of a page (parts are separated by ``# `` headings)."""
+    parts: list[list[str]] = [[]]
+    for line in path.read_text().splitlines():
+        if line.startswith("# ") and any(parts[0]):
+            parts.append([])
+        elif line.startswith("## "):
+            parts[-1].append(line[3:].strip())
+    return parts[part]
 
 
 def test_every_hook_is_documented_with_its_exact_signature() -> None:
     headings = doc_headings(ROOT / "docs" / "hooks.md")
     assert headings == [spec_signature(name) for name in HOOKS]
+
+
+def test_the_token_store_contract_is_documented_with_exact_signatures() -> None:
+    headings = doc_headings(ROOT / "docs" / "hooks.md", part=1)
+    documented = [heading for heading in headings if "." in heading.split("(")[0]]
+    assert documented == [method_signature(protocol, name) for protocol, name in STORE_METHODS]
+    every_method = {
+        name for protocol in (TokenStore, LockingTokenStore) for name in vars(protocol) if not name.startswith("_")
+    }
+    assert every_method == {name for _, name in STORE_METHODS}
 
 
 def test_every_hookspec_is_in_the_list_the_docs_test_checks() -> None:

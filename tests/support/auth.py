@@ -12,7 +12,7 @@ import copy
 import datetime
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -70,6 +70,61 @@ class RecordingStore:
                 raise OSError(f"disk full while writing {dict(token_set)!r}")  # a careless store echoing the data
             self.items[key] = dict(token_set)
             self.saves.append((key, dict(token_set)))
+
+
+class LockingRecordingStore(RecordingStore):
+    """A :class:`RecordingStore` that also lends the refresh lock (``LockingTokenStore``), as a store shared by several
+    workers does, and records every lock call. Leases end on the given clock.
+
+    :param clock: seconds, for lease ends.
+    """
+
+    def __init__(self, clock: Callable[[], float], initial: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        super().__init__(initial)
+        self._clock = clock
+        self.leases: dict[str, tuple[str, float]] = {}
+        self.acquired = 0
+        self.refused = 0
+        self.renewals = 0
+        self.releases = 0
+        self.fail_locks = False
+
+    def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
+        with self.lock:
+            if self.fail_locks:
+                raise ConnectionError(f"lock server gone while locking {key}")
+            lease = self.leases.get(key)
+            if lease is not None and self._clock() < lease[1]:
+                self.refused += 1
+                return None
+            self.acquired += 1
+            holder = f"holder-{self.acquired}"
+            self.leases[key] = (holder, self._clock() + lease_seconds)
+            return holder
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        with self.lock:
+            lease = self.leases.get(key)
+            if lease is None or lease[0] != holder:
+                return False
+            self.renewals += 1
+            self.leases[key] = (holder, self._clock() + lease_seconds)
+            return True
+
+    def release_lock(self, key: str, holder: str) -> bool:
+        with self.lock:
+            lease = self.leases.get(key)
+            if lease is None or lease[0] != holder:
+                return False
+            self.releases += 1
+            del self.leases[key]
+            return True
+
+    def held(self, key: str) -> bool:
+        """:returns: whether an unexpired lease on ``key`` exists."""
+        with self.lock:
+            lease = self.leases.get(key)
+            return lease is not None and self._clock() < lease[1]
 
 
 def private_key(algorithm: str = "RS256", *, rsa_bits: int = 2048, label: str = "") -> Key:

@@ -1,0 +1,111 @@
+"""The Redis token store: encrypted at rest as the file store, a key every worker must share, the lease kept by
+renewal on Redis' own clock, and no secret in its repr or in Redis in the clear.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connector.context import LockingTokenStore
+from connector.errors import ConfigError
+from connector.host.redis_token_store import RedisTokenStore
+from connector.host.token_cipher import KEY_ENV
+from tests.support.redis_server import RedisServer
+
+ACCESS = "canary-access-token-r3d1"
+REFRESH = "canary-refresh-token-r3d2"
+KEY = "dynamics365-ce/oauth2/0123456789abcdef"
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    return f"test-{request.node.name}-{time.time_ns()}"
+
+
+@pytest.fixture
+def store(redis_server: RedisServer, namespace: str) -> Iterator[RedisTokenStore]:
+    redis_store = RedisTokenStore(redis_server.url, key=Fernet.generate_key(), namespace=namespace)
+    yield redis_store
+    redis_store.close()
+
+
+def test_round_trip_is_encrypted_in_redis(store: RedisTokenStore, redis_server: RedisServer) -> None:
+    assert isinstance(store, LockingTokenStore)
+    store.save(KEY, {"access_token": ACCESS, "refresh_token": REFRESH, "expires_at": 123.0})
+    client = redis_server.client()
+    try:
+        names = list(client.scan_iter(f"{store.namespace}:*"))
+        assert names == [f"{store.namespace}:tokens:{KEY}".encode()]
+        raw = client.get(names[0])
+    finally:
+        client.close()
+    assert isinstance(raw, bytes)
+    assert ACCESS.encode() not in raw
+    assert REFRESH.encode() not in raw
+    assert b"access_token" not in raw
+    assert store.load(KEY) == {"access_token": ACCESS, "refresh_token": REFRESH, "expires_at": 123.0}
+    assert store.load("other") is None
+    assert store.keys() == [KEY]
+
+
+def test_workers_share_the_key_from_the_environment(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
+    writer, reader = (
+        RedisTokenStore(redis_server.url, namespace=namespace),
+        RedisTokenStore(redis_server.url, namespace=namespace),
+    )
+    writer.save(KEY, {"refresh_token": REFRESH})
+    assert reader.load(KEY) == {"refresh_token": REFRESH}
+    writer.close()
+    reader.close()
+
+
+def test_without_a_key_the_error_names_the_variable(redis_server: RedisServer, namespace: str) -> None:
+    with pytest.raises(ConfigError, match=KEY_ENV):
+        RedisTokenStore(redis_server.url, namespace=namespace)
+
+
+def test_a_malformed_key_is_a_config_error_that_does_not_quote_it(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "not-a-fernet-key-c4n4ry")
+    with pytest.raises(ConfigError) as caught:
+        RedisTokenStore(redis_server.url, namespace=namespace)
+    assert KEY_ENV in str(caught.value)
+    assert "c4n4ry" not in str(caught.value)
+
+
+def test_a_wrong_key_is_a_clear_error(store: RedisTokenStore, redis_server: RedisServer) -> None:
+    store.save(KEY, {"access_token": ACCESS})
+    other = RedisTokenStore(redis_server.url, key=Fernet.generate_key(), namespace=store.namespace)
+    with pytest.raises(ConfigError, match="cannot decrypt"):
+        other.load(KEY)
+    other.close()
+
+
+def test_renewal_extends_the_lease_on_redis_clock(store: RedisTokenStore, redis_server: RedisServer) -> None:
+    holder = store.acquire_lock(KEY, 0.5)
+    assert holder
+    client = redis_server.client()
+    try:
+        lock_key = f"{store.namespace}:lock:{KEY}"
+        assert 0 < client.pttl(lock_key) <= 500
+        assert store.renew_lock(KEY, holder, 60.0)
+        assert client.pttl(lock_key) > 59_000
+        assert client.get(lock_key) == holder.encode()  # the lock holds a random holder token, nothing else
+    finally:
+        client.close()
+    assert store.release_lock(KEY, holder)
+
+
+def test_repr_shows_no_url_or_password(redis_server: RedisServer, namespace: str) -> None:
+    url = redis_server.url.replace("redis://", "redis://:canary-redis-password@")
+    store = RedisTokenStore(url, key=Fernet.generate_key(), namespace=namespace)
+    assert "canary-redis-password" not in repr(store)
+    assert "127.0.0.1" not in repr(store)
