@@ -11,6 +11,7 @@ from connector.auth.config import derive_authorization_url, is_loopback_url
 from connector.context import RuntimeContext
 from connector.errors import ConfigError
 from connector.settings import parse_settings
+from tests.support.auth import key_material
 from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
 
 
@@ -34,7 +35,13 @@ JWT = {
     "client_id": "app-id",
     "access_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
     "scope": "https://contoso.crm.dynamics.com/.default",
-    "jwt": {"signature_key": {"format": "pem", "private_key": "-----BEGIN PRIVATE KEY-----", "certificate": "c"}},
+    "jwt": {
+        "signature_key": {
+            "format": "pem",
+            "private_key": key_material().key_pem,
+            "certificate": key_material().certificate_pem,
+        }
+    },
 }
 
 
@@ -88,7 +95,7 @@ def test_jwt_defaults_follow_entra() -> None:
     assert (jwt.algorithm, jwt.expiration_seconds, jwt.jti) == ("RS256", 300, "UUID")
     assert jwt.include_x5t
     assert jwt.include_x5t_s256
-    assert "BEGIN" not in repr(jwt)
+    assert "PRIVATE KEY" not in repr(jwt)
 
 
 def test_jwt_requires_its_key_material() -> None:
