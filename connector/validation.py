@@ -3,9 +3,9 @@
 Used for the connection and OAuth settings and for operation options. Every failure becomes a
 :class:`~connector.errors.FieldError` naming the field by its dotted path and saying what is wrong in plain words;
 the value seen is quoted unless the field is secret (``writeOnly``), so a bad secret never reaches a message.
-A ``oneOf`` of object sections told apart by ``const`` fields (the OAuth tab's sign-in methods, the signature key's
-formats) is reported as the section the instance chose: its own failures, and a field of another section as one that
-does not apply; not as "is not valid under any of the given schemas".
+A ``oneOf`` of object sections (the OAuth tab's sign-in methods, the signature key's formats), told apart by fields
+of one allowed value, is reported as the section the instance chose: its own failures, and a field of another section
+as one that does not apply; not as "is not valid under any of the given schemas".
 This module does not know what the settings mean; ``settings`` and the operations check that.
 """
 
@@ -21,7 +21,7 @@ from jsonschema.exceptions import ValidationError
 
 from connector.errors import FieldError
 
-__all__ = ["field_path", "schema_field_errors"]
+__all__ = ["field_path", "fixed_value", "schema_field_errors"]
 
 _JSON_TYPES = {
     dict: "an object",
@@ -117,10 +117,22 @@ def _describe(error: ValidationError, prefix: str) -> list[FieldError]:
     return [FieldError(path, error.message)]
 
 
+def fixed_value(prop: Any) -> tuple[bool, Any]:
+    """The one value a property allows (``const``, or an ``enum`` of one), which tells a section apart.
+
+    :returns: ``(True, value)``, or ``(False, None)`` when the property allows more than one value.
+    """
+    if isinstance(prop, Mapping):
+        if "const" in prop:
+            return True, prop["const"]
+        if isinstance(prop.get("enum"), list) and len(prop["enum"]) == 1:
+            return True, prop["enum"][0]
+    return False, None
+
+
 def _discriminators(section: Mapping[str, Any]) -> set[str]:
-    """The properties whose ``const`` tells a section apart from its siblings."""
-    properties = section.get("properties", {})
-    return {name for name, prop in properties.items() if isinstance(prop, Mapping) and "const" in prop}
+    """The properties whose single allowed value tells a section apart from its siblings."""
+    return {name for name, prop in section.get("properties", {}).items() if fixed_value(prop)[0]}
 
 
 def _is_sections(options: Any) -> bool:
@@ -129,7 +141,7 @@ def _is_sections(options: Any) -> bool:
 
 def _rejects_choice(error: ValidationError, discriminators: set[str]) -> bool:
     """Whether a section's failure says the instance did not choose that section."""
-    if error.validator == "const":
+    if error.validator in {"const", "enum"}:
         return len(error.relative_path) == 1 and error.relative_path[0] in discriminators
     required = error.validator_value
     if error.validator == "required" and not error.relative_path and isinstance(error.instance, Mapping):
@@ -170,7 +182,7 @@ def _describe_sections(error: ValidationError, prefix: str) -> list[FieldError]:
     allowed: dict[str, list[Any]] = {}
     for section in sections:
         for name in sorted(_discriminators(section)):
-            value = section["properties"][name]["const"]
+            value = fixed_value(section["properties"][name])[1]
             if value not in allowed.setdefault(name, []):
                 allowed[name].append(value)
     instance = error.instance if isinstance(error.instance, Mapping) else {}

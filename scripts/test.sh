@@ -13,6 +13,18 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends tinyproxy >/dev/null
 fi
 
+# A real browser for the form tests (tests/schemas/test_rjsf.py): Debian's Chromium, driven by Playwright for Python.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+# ajv, react-jsonschema-form and esbuild for the form tests (pinned in tests/forms/package-lock.json).
+if [ ! -d tests/forms/node_modules ]; then
+  npm ci --prefix tests/forms --no-audit --no-fund --loglevel=error
+fi
+
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).
 if [ ! -d tests/interop/node_modules ]; then
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error

@@ -2,8 +2,9 @@
 
 Fields come in the UI schema's ``ui:order`` (rjsf's convention; the schema's own order otherwise) with their titles,
 descriptions, defaults and choices. A ``oneOf`` of sections (the OAuth tab's sign-in methods, the signature key's
-formats) is asked as one numbered choice, then only the chosen section's fields follow; a field fixed by a ``const``
-is filled in without asking. Each answer is validated against its own property at once and asked again when wrong.
+formats) is asked as one numbered choice, then only the chosen section's fields follow; a field with one allowed value
+(``const``, or an ``enum`` of one) is filled in without asking. Each answer is validated against its own property
+at once and asked again when wrong.
 
 Key and certificate fields (a ``file`` or ``textarea`` widget in the UI schema) take either a pasted PEM block,
 read line by line through its ``-----END`` line, or a file path. Secrets are typed without echo and never written
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
+
+from connector.validation import fixed_value
 
 __all__ = ["FormIO", "FormPart", "fill_form", "read_hidden_line"]
 
@@ -139,8 +142,9 @@ class _Form:
         required = set(schema.get("required", ()))
         for name in _ordered(properties, ui):
             prop = self._resolve(properties[name])
-            if "const" in prop:
-                answers[name] = prop["const"]
+            fixed, value = fixed_value(prop)
+            if fixed:  # it tells the chosen section apart: nothing to ask
+                answers[name] = value
                 continue
             value = self.field(prop, ui.get(name, {}), f"{path}.{name}", name in required)
             if value is not None:
