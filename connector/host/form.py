@@ -226,11 +226,10 @@ class _Form:
         what = "a file path or the file's base64" if binary else "a file path, or paste the PEM text"
         hidden = ", hidden" if secret else ""
         blank = "; blank to use an environment variable" if secret else ""
-        first_line = self.io.ask_hidden if secret else self.io.ask
-        next_line = self.io.ask_hidden if secret else self.io.ask
+        read = self.io.ask_hidden if secret else self.io.ask
         while True:
             try:
-                first = first_line(f"{title} ({what}{hidden}{blank}): ").strip()
+                first = read(f"{title} ({what}{hidden}{blank}): ").strip()
             except EOFError:
                 first = ""
             if not first:
@@ -244,7 +243,7 @@ class _Form:
                 lines = [first]
                 try:
                     while not lines[-1].strip().startswith(_PEM_END):
-                        lines.append(next_line(""))
+                        lines.append(read(""))
                 except EOFError:
                     self.io.say(f"  the paste ended before its {_PEM_END}... line: paste the whole block again")
                     continue
