@@ -3,12 +3,14 @@ the JWT client assertion's settings.
 
 The JSON Schema (``schemas/oauth2.schema.json``) has already been checked when :func:`parse_oauth_settings` runs; this
 module adds what the schema cannot say (a derivable authorization URL, reserved claims, loopback-only ``http``) and
-wraps every secret in :class:`~connector.secrets.Secret`. Loading and checking the private key itself happens when a
-token is first needed (``auth.assertion``), not here, so that parsing stays cheap.
+wraps every secret in :class:`~connector.secrets.Secret`. The signature key and its certificate are loaded and
+checked against each other here too (:mod:`connector.keys.signing_key`), so that a cut-short key is a field error of
+``connect``; the assertion signer loads them again when a token is first needed.
 
 It sits beside :mod:`connector.settings`, below ``connector.auth``: ``settings`` composes these settings into
-``ConnectionSettings`` and the ``auth`` modules read them, and this module imports only the hook contract, so
-``settings`` never imports ``auth`` (the two used to import each other). Not for grants or tokens (``auth``).
+``ConnectionSettings`` and the ``auth`` modules read them, and this module imports only the hook contract and the key
+readers (:mod:`connector.keys`), so ``settings`` never imports ``auth`` (the two used to import each other). Not for
+grants or tokens (``auth``).
 """
 
 from __future__ import annotations
@@ -290,6 +292,21 @@ def _check_parameters(
             )
 
 
+def _check_signing_key(jwt: JwtSettings, errors: list[FieldError], diagnostics: list[Diagnostic]) -> None:
+    """Load the key and certificate now, so a truncated key or a certificate of another key is a field error of
+    ``connect`` rather than a failure at the first token request.
+    """
+    from connector.errors import ConfigError
+    from connector.keys.signing_key import load_signing_key  # imports cryptography; signing_key imports this module
+
+    try:
+        signing_key = load_signing_key(jwt.key, jwt.algorithm)
+    except ConfigError as error:
+        errors.extend(error.errors)
+    else:
+        diagnostics.extend(signing_key.diagnostics)
+
+
 def parse_oauth_settings(
     raw: Mapping[str, Any], context: RuntimeContext, *, skip: Collection[str] = ()
 ) -> tuple[OAuthSettings | None, list[FieldError]]:
@@ -323,6 +340,8 @@ def parse_oauth_settings(
                 )
     assertion_type = raw.get("client_assertion_type", "client_secret") if grant == "client_credentials" else None
     jwt = _parse_jwt(raw.get("jwt", {}), client_id, token_url, errors) if assertion_type == "jwt" else None
+    if jwt is not None:
+        _check_signing_key(jwt, errors, diagnostics)
     own = {"client_id": client_id, "scope": raw.get("scope") or None}
     _check_parameters(
         TOKEN_PARAMETERS_FIELD, _pairs(raw.get("access_token_parameters")), RESERVED_TOKEN_PARAMETERS, own, errors

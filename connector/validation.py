@@ -3,6 +3,9 @@
 Used for the connection and OAuth settings and for operation options. Every failure becomes a
 :class:`~connector.errors.FieldError` naming the field by its dotted path and saying what is wrong in plain words;
 the value seen is quoted unless the field is secret (``writeOnly``), so a bad secret never reaches a message.
+A ``oneOf`` of object sections (the OAuth tab's sign-in methods, the signature key's formats), told apart by fields
+of one allowed value, is reported as the section the instance chose: its own failures, and a field of another section
+as one that does not apply; not as "is not valid under any of the given schemas".
 This module does not know what the settings mean; ``settings`` and the operations check that.
 """
 
@@ -18,7 +21,7 @@ from jsonschema.exceptions import ValidationError
 
 from connector.errors import FieldError
 
-__all__ = ["field_path", "schema_field_errors"]
+__all__ = ["field_path", "fixed_value", "schema_field_errors"]
 
 _JSON_TYPES = {
     dict: "an object",
@@ -84,6 +87,8 @@ def _describe(error: ValidationError, prefix: str) -> list[FieldError]:
             for name in error.instance
             if name not in known
         ]
+    if kind in {"oneOf", "anyOf"} and _is_sections(expected):
+        return _describe_sections(error, prefix)
     if kind == "oneOf" and _is_choice(expected):
         choices = ", ".join(str(option["const"]) for option in expected)
         return [FieldError(path, f"must be one of {choices}{_seen(error.instance, secret)}")]
@@ -110,6 +115,94 @@ def _describe(error: ValidationError, prefix: str) -> list[FieldError]:
     if secret:
         return [FieldError(path, f"is not valid ({kind})")]
     return [FieldError(path, error.message)]
+
+
+def fixed_value(prop: Any) -> tuple[bool, Any]:
+    """The one value a property allows (``const``, or an ``enum`` of one), which tells a section apart.
+
+    :returns: ``(True, value)``, or ``(False, None)`` when the property allows more than one value.
+    """
+    if isinstance(prop, Mapping):
+        if "const" in prop:
+            return True, prop["const"]
+        if isinstance(prop.get("enum"), list) and len(prop["enum"]) == 1:
+            return True, prop["enum"][0]
+    return False, None
+
+
+def _discriminators(section: Mapping[str, Any]) -> set[str]:
+    """The properties whose single allowed value tells a section apart from its siblings."""
+    return {name for name, prop in section.get("properties", {}).items() if fixed_value(prop)[0]}
+
+
+def _is_sections(options: Any) -> bool:
+    return isinstance(options, list) and all(isinstance(o, Mapping) and _discriminators(o) for o in options)
+
+
+def _rejects_choice(error: ValidationError, discriminators: set[str]) -> bool:
+    """Whether a section's failure says the instance did not choose that section."""
+    if error.validator in {"const", "enum"}:
+        return len(error.relative_path) == 1 and error.relative_path[0] in discriminators
+    required = error.validator_value
+    if error.validator == "required" and not error.relative_path and isinstance(error.instance, Mapping):
+        return isinstance(required, list) and any(n in discriminators and n not in error.instance for n in required)
+    return False
+
+
+def _describe_sections(error: ValidationError, prefix: str) -> list[FieldError]:
+    sections: Sequence[Mapping[str, Any]] = error.validator_value  # type: ignore[assignment] # checked by _is_sections
+    by_section: dict[int, list[ValidationError]] = {index: [] for index in range(len(sections))}
+    for sub in error.context or ():
+        by_section[int(sub.relative_schema_path[0])].append(sub)
+    chosen = [
+        index
+        for index, section in enumerate(sections)
+        if not any(_rejects_choice(sub, _discriminators(section)) for sub in by_section[index])
+    ]
+    if chosen:
+        index = min(chosen, key=lambda i: len(by_section[i]))
+        title = sections[index].get("title", f"option {index + 1}")
+        found: list[FieldError] = []
+        for sub in by_section[index]:
+            if sub.validator == "additionalProperties" and not sub.relative_path:
+                known = sections[index].get("properties", {})
+                found += [
+                    FieldError(
+                        field_path(field_path(prefix, list(sub.absolute_path)), [str(name)]),
+                        f"does not apply when '{title}' is chosen: remove it",
+                    )
+                    for name in (sub.instance if isinstance(sub.instance, Mapping) else {})
+                    if name not in known
+                ]
+            else:
+                found += _describe(sub, prefix)
+        return found
+    # No section was chosen: say which values the telling fields may take.
+    path = field_path(prefix, list(error.absolute_path))
+    allowed: dict[str, list[Any]] = {}
+    for section in sections:
+        for name in sorted(_discriminators(section)):
+            value = fixed_value(section["properties"][name])[1]
+            if value not in allowed.setdefault(name, []):
+                allowed[name].append(value)
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    problems = []
+    for name, values in allowed.items():
+        if name not in instance:
+            if all(name in section.get("required", ()) for section in sections):
+                problems.append(FieldError(field_path(path, [name]), "is required"))
+        elif instance[name] not in values:
+            choices = ", ".join(str(value) for value in values)
+            problems.append(
+                FieldError(field_path(path, [name]), f"must be one of {choices}{_seen(instance[name], False)}")
+            )
+    return problems or [
+        FieldError(
+            path,
+            "matches none of the options: "
+            + ", ".join(str(section.get("title", index + 1)) for index, section in enumerate(sections)),
+        )
+    ]
 
 
 def _is_choice(options: Any) -> bool:

@@ -9,7 +9,7 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 # Debian packages the tests start themselves: tinyproxy, a real HTTP proxy for the proxy tests (Test Connection
 # through the runtime proxy, 407, non-proxy hosts); redis-server for the Redis token store and the shared-refresh
 # proofs (started on a free loopback port without persistence by tests/support/redis_server.py); Chromium for the
-# browser tests (Playwright drives /usr/bin/chromium; downloading browser builds is not possible here).
+# browser tests (tests/schemas, tests/host/web: Playwright drives /usr/bin/chromium; downloading browser builds is not possible here).
 missing=""
 command -v tinyproxy >/dev/null 2>&1 || missing="$missing tinyproxy"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
@@ -19,6 +19,11 @@ if [ -n "$missing" ]; then
   $apt_get update -qq
   # shellcheck disable=SC2086  # one word per package
   DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# ajv, react-jsonschema-form and esbuild for the form tests (pinned in tests/forms/package-lock.json).
+if [ ! -d tests/forms/node_modules ]; then
+  npm ci --prefix tests/forms --no-audit --no-fund --loglevel=error
 fi
 
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import jwt
 
-from connector.auth.signing_key import SigningKey, load_signing_key
 from connector.errors import ConfigError, FieldError
+from connector.keys.signing_key import SigningKey, load_signing_key
 from connector.oauth_settings import RESERVED_CLAIMS, JwtSettings
 from connector.results import Diagnostic
 from connector.secrets import Secret

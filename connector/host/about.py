@@ -28,6 +28,8 @@ class SettingField:
     :param default: the default, rendered as JSON, or empty.
     :param secret: whether the field is ``writeOnly``.
     :param description: the schema's description.
+    :param applies_to: the titles of the form's sections (sign-in methods, key formats) the field belongs to; empty
+        when it belongs to all.
     """
 
     path: str
@@ -36,9 +38,12 @@ class SettingField:
     default: str
     secret: bool
     description: str
+    applies_to: tuple[str, ...] = ()
 
 
 def _type_of(schema: Mapping[str, Any]) -> str:
+    if "const" in schema:
+        return json.dumps(schema["const"])
     if "oneOf" in schema and all("const" in option for option in schema["oneOf"]):
         return " | ".join(str(option["const"]) for option in schema["oneOf"])
     if "enum" in schema:
@@ -47,28 +52,44 @@ def _type_of(schema: Mapping[str, Any]) -> str:
     return " or ".join(kind) if isinstance(kind, list) else str(kind)
 
 
+def _sections(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    options = schema.get("oneOf") or schema.get("anyOf") or []
+    return [option for option in options if isinstance(option, Mapping) and "properties" in option]
+
+
 def setting_fields(schema: Mapping[str, Any], prefix: str) -> Iterator[SettingField]:
-    """Walk a form schema's properties in form order.
+    """Walk a form schema's properties in the schema's order, then those of its ``oneOf`` sections.
 
     :param schema: a connection or OAuth schema.
     :param prefix: the part's name (``connection``, ``oauth2``).
-    :returns: one :class:`SettingField` per property, nested objects flattened.
+    :returns: one :class:`SettingField` per property, nested objects flattened. A property of several sections is
+        listed once, with every value it takes (``grant_type``: ``"authorization_code" | "client_credentials"``) and
+        the sections it belongs to.
     """
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    order = schema.get("x-form-order", list(properties))
-    for name in order:
-        prop = properties[name]
+    sections = _sections(schema)
+    found: dict[str, tuple[Mapping[str, Any], list[str], list[str]]] = {}
+    for section in [schema, *sections]:
+        title = "" if section is schema else str(section.get("title", ""))
+        for name, prop in (section.get("properties") or {}).items():
+            _, types, titles = found.setdefault(name, (prop, [], []))
+            if _type_of(prop) not in types:
+                types.append(_type_of(prop))
+            if title:
+                titles.append(title)
+    for name, (prop, types, titles) in found.items():
         path = f"{prefix}.{name}"
-        default = json.dumps(prop["default"]) if "default" in prop else ""
+        default = json.dumps(prop["default"]) if "default" in prop and "const" not in prop else ""
+        applies = tuple(titles) if sections and len(titles) < len(sections) else ()
         yield SettingField(
             path,
             prop.get("title", name),
-            _type_of(prop),
+            " | ".join(types),
             default,
             bool(prop.get("writeOnly")),
             prop.get("description", ""),
+            applies,
         )
-        if prop.get("type") == "object" and "properties" in prop:
+        if prop.get("type") == "object" and ("properties" in prop or _sections(prop)):
             yield from setting_fields(prop, path)
 
 
@@ -115,11 +136,12 @@ def render_about(
             f"- Operations: {', '.join(about['operations']) or 'none yet'}",
             f"- Authentication: {', '.join(about['auth_methods'])}",
             "",
-            "| Setting | Title | Type | Default | Secret |",
-            "|---|---|---|---|---|",
+            "| Setting | Title | Type | Default | Secret | Applies to |",
+            "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| `{f['path']}` | {f['title']} | {f['type']} | {f['default']} | {'yes' if f['secret'] else ''} |"
+            f"| `{f['path']}` | {f['title']} | {f['type']} | {f['default']} | {'yes' if f['secret'] else ''} "
+            f"| {'; '.join(f['applies_to']) or 'all'} |"
             for f in about["settings"]
         ]
         return "\n".join(lines)
@@ -136,5 +158,6 @@ def render_about(
     for f in about["settings"]:
         marks = " (secret)" if f["secret"] else ""
         default = f" = {f['default']}" if f["default"] else ""
-        lines.append(f"    {f['path']:<{width}}  {f['title']}{marks}: {f['type']}{default}")
+        applies = f"  [{'; '.join(f['applies_to'])}]" if f["applies_to"] else ""
+        lines.append(f"    {f['path']:<{width}}  {f['title']}{marks}: {f['type']}{default}{applies}")
     return "\n".join(lines)

@@ -67,14 +67,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_form(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from connector.host.form import FormIO, fill_form
+    from connector.host.config_file import RUNTIME_SCHEMA
+    from connector.host.form import FormIO, FormPart, fill_form
     from connector.host.secret_files import secrets_dir_for
 
     host = ConnectorHost()
-    schemas = {name: host.schema(args.connector, name) for name in ("connection", "oauth2")}
+    parts = {
+        name: FormPart(host.schema(args.connector, name), host.ui_schema(args.connector, name))
+        for name in ("connection", "oauth2")
+    }
+    parts["runtime"] = FormPart(RUNTIME_SCHEMA, {"ui:order": ["proxy", "timeouts", "ca_bundle", "callback_url"]}, True)
     output = Path(args.output) if args.output else None
     secrets_dir = secrets_dir_for(output, args.connector)
-    config = fill_form(schemas, FormIO(), secrets_dir)
+    config = fill_form(parts, FormIO(), secrets_dir)
     text = json.dumps(config, indent=2) + "\n"
     if output is None:
         print(text, end="")

@@ -85,7 +85,10 @@ RUNTIME_SCHEMA: Final[Mapping[str, Any]] = {
             "description": "The runtime's defaults, used by connections whose time-outs are blank or negative.",
             "type": "object",
             "additionalProperties": False,
-            "properties": {"connect_ms": _TIMEOUT, "read_ms": _TIMEOUT},
+            "properties": {
+                "connect_ms": {**_TIMEOUT, "title": "Connect time-out (ms)"},
+                "read_ms": {**_TIMEOUT, "title": "Read time-out (ms)"},
+            },
         },
         "ca_bundle": {
             "type": "string",

@@ -99,6 +99,20 @@ class ConnectorHost:
             raise ConnectorError(f"The connector {connector_id} ships no {name} schema")
         return schema
 
+    def ui_schema(self, connector_id: str, name: str) -> dict[str, Any]:
+        """Read the UI schema (rjsf ``uiSchema``: order, widgets, help, placeholders) beside one of a connector's
+        form schemas, as its manifest names it.
+
+        :param connector_id: the connector.
+        :param name: ``connection`` or ``oauth2``.
+        :returns: the UI schema, or ``{}`` when the connector ships none (the schema alone is still a form).
+        :raises UnknownConnectorError: when no connector has that id.
+        """
+        connector = self.connector(connector_id)
+        relative = (connector.manifest or {}).get("ui_schemas", {}).get(name)
+        plugin = self.manager.get_plugin(connector_id)
+        return (read_package_json(plugin, relative) if relative else None) or {}
+
     def _schema_secret_names(self, connector: InstalledConnector) -> set[str]:
         names: set[str] = set()
         plugin = self.manager.get_plugin(connector.id)

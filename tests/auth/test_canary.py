@@ -186,8 +186,10 @@ def test_no_secret_leaks_on_any_interop_path(
     token_set = host.authorize(CONNECTOR, good, "token")
     assert isinstance(token_set, TokenSet)
     canaries.tokens(token_set)
-    bad_password = connect(jwt_tab(pem, "wrong-password-x", key.cert_path.read_text()))
-    canaries.expect_failure(lambda: host.authorize(CONNECTOR, bad_password, "token"))
+    # connect loads the key, so a wrong password is refused there, before any token request. (The tab is built
+    # outside the lambda: a traceback quotes the failing line, and the canary must not be on it.)
+    bad_password = jwt_tab(pem, "wrong-password-x", key.cert_path.read_text())
+    canaries.expect_failure(lambda: connect(bad_password))
     foreign = connect(
         jwt_tab(server.unregistered_key.key_path.read_text(), "", server.unregistered_key.cert_path.read_text())
     )
@@ -321,15 +323,16 @@ def test_no_secret_leaks_with_a_pkcs12_key(sandbox: Sandbox, host: ConnectorHost
             },
         }
         settings = {"connection": {"protocol": parts.scheme, "base_url": parts.netloc}, "oauth2": oauth}
-        connection = host.connect(CONNECTOR, settings, RuntimeContext(token_store=RecordingStore()))
-        canaries.texts.append(repr(connection))
         if given == password:
+            connection = host.connect(CONNECTOR, settings, RuntimeContext(token_store=RecordingStore()))
+            canaries.texts.append(repr(connection))
             token_set = host.authorize(CONNECTOR, connection, "token")
             assert isinstance(token_set, TokenSet)
             canaries.tokens(token_set)
         else:
+            # connect opens the file, so a wrong password is refused there, before any token request.
 
-            def refused(refused_connection: Any = connection) -> object:
-                return host.authorize(CONNECTOR, refused_connection, "token")
+            def refused(refused_settings: Any = settings) -> object:
+                return host.connect(CONNECTOR, refused_settings, RuntimeContext(token_store=RecordingStore()))
 
             canaries.expect_failure(refused)

@@ -10,13 +10,13 @@ import datetime
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from connector.auth.signing_key import (
+from connector.errors import ConfigError
+from connector.keys.signing_key import (
     check_algorithm_fit,
     load_signing_key,
     thumbprint_sha1,
     thumbprint_sha256,
 )
-from connector.errors import ConfigError
 from connector.oauth_settings import SignatureKeySettings
 from connector.secrets import Secret
 from tests.support.auth import (
@@ -224,3 +224,74 @@ def test_repr_shows_no_key_material() -> None:
     assert "RSA 2048-bit" in text
     body = material.key_pem.splitlines()[1]
     assert body not in text
+
+
+# -- what a form hands over: browser uploads (data URLs), PEM with its line breaks lost, cut-short keys ------------
+
+
+def data_url(content: bytes, media_type: str, name: str) -> str:
+    """What react-jsonschema-form's file widget produces for an uploaded file."""
+    return f"data:{media_type};name={name};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def test_uploaded_pem_files_load() -> None:
+    material = key_material()
+    settings = pem_settings(
+        data_url(material.key_pem.encode(), "application/x-pem-file", "app.key"),
+        data_url(material.certificate_pem.encode(), "application/x-x509-ca-cert", "app.crt"),
+    )
+    assert load_signing_key(settings, "RS256").certificate == material.certificate
+
+
+def test_an_uploaded_der_certificate_loads() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    material = key_material()
+    der = material.certificate.public_bytes(serialization.Encoding.DER)
+    settings = pem_settings(material.key_pem, data_url(der, "application/pkix-cert", "app.cer"))
+    assert load_signing_key(settings, "RS256").certificate == material.certificate
+
+
+def test_an_uploaded_pkcs12_file_loads() -> None:
+    material = key_material()
+    blob = base64.b64decode(pkcs12_b64(material.key, material.certificate, CANARY_KEY_PASSWORD))
+    settings = SignatureKeySettings(
+        format="pkcs12",
+        pkcs12=Secret(data_url(blob, "application/x-pkcs12", "app.pfx")),
+        password=Secret(CANARY_KEY_PASSWORD),
+    )
+    assert load_signing_key(settings, "RS256").certificate == material.certificate
+
+
+def test_a_pem_key_whose_line_breaks_were_lost_loads() -> None:
+    """Pasted into a one-line password input, PEM arrives as one line; its base64 is wrapped again."""
+    material = key_material()
+    one_line = material.key_pem.replace("\n", "")
+    certificate = material.certificate_pem.replace("\n", " ")
+    assert load_signing_key(pem_settings(one_line, certificate), "RS256").certificate == material.certificate
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("data:application/x-pkcs12;base64", "an uploaded file nor base64"),
+        ("data:application/x-pkcs12;base64,@@@", "an uploaded file nor base64"),
+        ("not base64 at all!", "an uploaded file nor base64"),
+        ("data:application/x-pkcs12;base64,aGVsbG8=", "is not a PKCS#12"),
+    ],
+)
+def test_a_bad_pkcs12_upload_names_the_field(value: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_signing_key(SignatureKeySettings(format="pkcs12", pkcs12=Secret(value)), "RS256")
+    assert caught.value.fields == ["oauth2.jwt.signature_key.pkcs12"]
+    assert words in caught.value.user_message
+
+
+def test_a_cut_short_key_names_the_field_without_quoting_it() -> None:
+    material = key_material()
+    first_lines = "\n".join(material.key_pem.splitlines()[:3])
+    with pytest.raises(ConfigError) as caught:
+        load_signing_key(pem_settings(first_lines, material.certificate_pem), "RS256")
+    assert caught.value.fields == ["oauth2.jwt.signature_key.private_key"]
+    assert "cut short" in caught.value.user_message
+    assert material.key_pem.splitlines()[1] not in caught.value.user_message

@@ -11,6 +11,7 @@ from connector.context import RuntimeContext
 from connector.errors import ConfigError
 from connector.oauth_settings import derive_authorization_url, is_loopback_url
 from connector.settings import parse_settings
+from tests.support.auth import key_material
 from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
 
 
@@ -28,13 +29,19 @@ AUTH_CODE = {
     "authorization_parameters": [{"name": "resource", "value": "https://contoso.crm.dynamics.com"}],
 }
 
-JWT = {
+JWT: dict[str, Any] = {
     "grant_type": "client_credentials",
     "client_assertion_type": "jwt",
     "client_id": "app-id",
     "access_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
     "scope": "https://contoso.crm.dynamics.com/.default",
-    "jwt": {"signature_key": {"format": "pem", "private_key": "-----BEGIN PRIVATE KEY-----", "certificate": "c"}},
+    "jwt": {
+        "signature_key": {
+            "format": "pem",
+            "private_key": key_material().key_pem,
+            "certificate": key_material().certificate_pem,
+        }
+    },
 }
 
 
@@ -88,7 +95,7 @@ def test_jwt_defaults_follow_entra() -> None:
     assert (jwt.algorithm, jwt.expiration_seconds, jwt.jti) == ("RS256", 300, "UUID")
     assert jwt.include_x5t
     assert jwt.include_x5t_s256
-    assert "BEGIN" not in repr(jwt)
+    assert "PRIVATE KEY" not in repr(jwt)
 
 
 def test_jwt_requires_its_key_material() -> None:
@@ -109,7 +116,7 @@ def test_jwt_assertion_type_needs_the_jwt_section() -> None:
 
 
 def test_extended_claims_cannot_replace_reserved_ones() -> None:
-    jwt = {**JWT["jwt"], "extended_claims": [{"name": "tenant", "value": "x"}, {"name": "aud", "value": "evil"}]}  # type: ignore[dict-item]
+    jwt = {**JWT["jwt"], "extended_claims": [{"name": "tenant", "value": "x"}, {"name": "aud", "value": "evil"}]}
     with pytest.raises(ConfigError) as caught:
         parse_settings(with_oauth(**{**JWT, "jwt": jwt}), RuntimeContext())
     assert caught.value.fields == ["oauth2.jwt.extended_claims[1].name"]
@@ -117,7 +124,7 @@ def test_extended_claims_cannot_replace_reserved_ones() -> None:
 
 
 def test_algorithm_must_be_known() -> None:
-    jwt = {**JWT["jwt"], "signature_algorithm": "HS256"}  # type: ignore[dict-item]
+    jwt = {**JWT["jwt"], "signature_algorithm": "HS256"}
     with pytest.raises(ConfigError) as caught:
         parse_settings(with_oauth(**{**JWT, "jwt": jwt}), RuntimeContext())
     assert caught.value.fields == ["oauth2.jwt.signature_algorithm"]
@@ -153,3 +160,56 @@ def test_plain_http_token_url_warns_unless_loopback() -> None:
 )
 def test_is_loopback_url(url: str, loopback: bool) -> None:
     assert is_loopback_url(url) is loopback
+
+
+def test_connect_loads_the_key_so_a_cut_short_one_is_a_field_error_at_once() -> None:
+    """The terminal form used to save the first line of a pasted key; connect now says so, naming the field."""
+    first_line = key_material().key_pem.splitlines()[0]
+    settings = with_oauth(
+        **{**JWT, "jwt": {"signature_key": {**JWT["jwt"]["signature_key"], "private_key": first_line}}}
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings, RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt.signature_key.private_key"]
+    assert "cut short" in caught.value.user_message
+
+
+def test_connect_refuses_a_certificate_of_another_key() -> None:
+    other = key_material("ES256").certificate_pem
+    settings = with_oauth(**{**JWT, "jwt": {"signature_key": {**JWT["jwt"]["signature_key"], "certificate": other}}})
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings, RuntimeContext())
+    assert caught.value.fields == ["oauth2.jwt.signature_key.certificate"]
+
+
+@pytest.mark.parametrize(
+    ("oauth", "field", "words"),
+    [
+        (
+            {**CLIENT_SECRET_SETTINGS["oauth2"], "jwt": JWT["jwt"]},
+            "oauth2.jwt",
+            "Client credentials with a client secret",
+        ),
+        ({**JWT, "client_secret": CANARY_SECRET}, "oauth2.client_secret", "certificate (JWT)"),
+        ({**AUTH_CODE, "client_assertion_type": "client_secret"}, "oauth2.client_assertion_type", "Authorization code"),
+        (
+            {**JWT, "jwt": {"signature_key": {**JWT["jwt"]["signature_key"], "pkcs12": "MIIK"}}},
+            "oauth2.jwt.signature_key.pkcs12",
+            "PEM private key and certificate",
+        ),
+    ],
+)
+def test_a_field_of_another_sign_in_method_is_refused_by_name(oauth: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**oauth), RuntimeContext())
+    assert caught.value.fields == [field]
+    assert "does not apply" in caught.value.user_message
+    assert words in caught.value.user_message
+    assert CANARY_SECRET not in caught.value.user_message
+
+
+def test_an_unknown_sign_in_method_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(with_oauth(**{**AUTH_CODE, "grant_type": "password"}), RuntimeContext())
+    assert caught.value.fields == ["oauth2.grant_type"]
+    assert "authorization_code, client_credentials" in caught.value.user_message

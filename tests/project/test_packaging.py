@@ -48,13 +48,18 @@ def test_listing_shows_the_installed_connector(fresh_install: Path, tmp_path: Pa
         "connection": "schemas/connection.schema.json",
         "oauth2": "schemas/oauth2.schema.json",
     }
+    assert listed["manifest"]["ui_schemas"] == {
+        "connection": "schemas/connection.ui.json",
+        "oauth2": "schemas/oauth2.ui.json",
+    }
 
 
 def test_package_data_loads_from_site_packages(fresh_install: Path, tmp_path: Path) -> None:
     probe = (
         "import json, connector, connector.resources as r; "
         "print(json.dumps({'file': connector.__file__, 'title': r.load_schema('connection')['title'], "
-        "'manifest': r.load_manifest()['id'], 'oauth2': len(r.load_schema('oauth2')['properties'])}))"
+        "'manifest': r.load_manifest()['id'], 'oauth2': len(r.load_schema('oauth2')['oneOf']), "
+        "'ui': len(r.load_json_resource('schemas/oauth2.ui.json')['oneOf'])}))"
     )
     result = run_in(fresh_install, str(fresh_install / "bin" / "python"), "-c", probe, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -63,7 +68,8 @@ def test_package_data_loads_from_site_packages(fresh_install: Path, tmp_path: Pa
     assert not Path(loaded["file"]).is_relative_to(ROOT)
     assert loaded["title"] == "Connection"
     assert loaded["manifest"] == "dynamics365-ce"
-    assert loaded["oauth2"] > 10
+    assert loaded["oauth2"] == 3  # the sign-in methods
+    assert loaded["ui"] == 3  # the UI schema beside it ships too
 
 
 def test_about_runs_from_the_console_script(fresh_install: Path, tmp_path: Path) -> None:

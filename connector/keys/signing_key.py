@@ -2,7 +2,8 @@
 
 Accepts what the Signature Key field offers: a PEM private key (PKCS#8, PKCS#1 or SEC1, encrypted with a password or
 not) with a PEM certificate (or a chain: the certificate whose public key matches the private key is the one used),
-or a base64-encoded PKCS#12 / PFX file with its password. Every problem is a :class:`~connector.errors.ConfigError`
+or a PKCS#12 / PFX file with its password; each as text (PEM, base64) or as a browser form's upload (a data URL, read
+by ``key_files``). Every problem is a :class:`~connector.errors.ConfigError`
 naming the sub-field to fix; no message ever quotes key material or a password. An expired or not-yet-valid
 certificate is a warning (:class:`~connector.results.Diagnostic`), not an error: the identity provider decides.
 
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from connector.errors import ConfigError, FieldError
+from connector.keys.key_files import is_data_url, read_base64_file, read_pem_file
 from connector.oauth_settings import SIGNATURE_ALGORITHM_FIELD, SIGNATURE_KEY_FIELD, SignatureKeySettings
 from connector.results import Diagnostic
 from connector.secrets import Secret
@@ -141,10 +143,19 @@ def _is_encrypted_pem(pem: bytes) -> bool:
 
 
 def _load_pem_key(private_key: Secret, password: Secret | None) -> PrivateKey:
-    pem = private_key.reveal().strip().encode("utf-8")
+    try:
+        pem = read_pem_file(private_key.reveal())
+    except ValueError:
+        raise ConfigError.single(
+            _PRIVATE_KEY_FIELD, "is an upload that could not be decoded: upload the file again"
+        ) from None
     if b"-----BEGIN" not in pem or b"PRIVATE KEY-----" not in pem:
         raise ConfigError.single(
             _PRIVATE_KEY_FIELD, "is not a PEM private key: paste the text from -----BEGIN ... PRIVATE KEY----- on"
+        )
+    if b"-----END" not in pem:
+        raise ConfigError.single(
+            _PRIVATE_KEY_FIELD, "is cut short: the -----END ... PRIVATE KEY----- line is missing; paste the whole key"
         )
     encrypted = _is_encrypted_pem(pem)
     if encrypted and not password:
@@ -165,7 +176,17 @@ def _load_pem_key(private_key: Secret, password: Secret | None) -> PrivateKey:
 
 
 def _load_pem_certificates(text: str | None) -> list[x509.Certificate]:
-    data = (text or "").strip().encode("utf-8")
+    try:
+        data = read_pem_file(text or "")
+    except ValueError:
+        raise ConfigError.single(
+            _CERTIFICATE_FIELD, "is an upload that could not be decoded: upload the file again"
+        ) from None
+    if data and b"-----BEGIN" not in data and is_data_url(text or ""):
+        try:  # a .cer file uploaded in its binary (DER) form
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            pass
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise ConfigError.single(
             _CERTIFICATE_FIELD, "is not a PEM certificate: paste the text from -----BEGIN CERTIFICATE----- on"
@@ -190,9 +211,11 @@ def _load_pkcs12(settings: SignatureKeySettings) -> tuple[PrivateKey, list[x509.
     if not settings.pkcs12:
         raise ConfigError.single(_PKCS12_FIELD, "is required for the PKCS#12 key format")
     try:
-        data = base64.b64decode("".join(settings.pkcs12.reveal().split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError.single(_PKCS12_FIELD, "is not base64: upload the .pfx or .p12 file itself") from None
+        data = read_base64_file(settings.pkcs12.reveal())
+    except ValueError:
+        raise ConfigError.single(
+            _PKCS12_FIELD, "is neither an uploaded file nor base64: upload the .pfx or .p12 file itself"
+        ) from None
     if not _looks_like_pkcs12(data):
         raise ConfigError.single(_PKCS12_FIELD, "is not a PKCS#12 (.pfx/.p12) file")
     password = settings.password.reveal().encode("utf-8") if settings.password else None
