@@ -44,12 +44,14 @@ from connector.retry import (
     RetryPolicy,
     SharedPause,
     action_for,
+    delivery_of,
     parse_retry_after,
 )
 from connector.settings import ConnectionSettings
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RESENT_NOTE",
     "USER_AGENT",
     "BearerProvider",
     "ErrorDescriber",
@@ -62,6 +64,10 @@ __all__ = [
 ]
 
 USER_AGENT: Final = f"dynamics365-ce-connector/{__version__}"
+RESENT_NOTE: Final = (
+    "it answers a repeat of the request, sent after an earlier attempt the service may have carried out"
+)
+"""Added to the message of an error answer to a request sent again after an attempt the service may have acted on."""
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 """Methods whose requests are idempotent unless the caller says otherwise."""
 _log = logging.getLogger(__name__)
@@ -264,6 +270,7 @@ class Transport:
         code, message = self.describe_error(response)
         text = f"({code}){message}[{status}]" if code else f"{message}[{status}]"
         _, failure = action_for(status, self.retrier.table)
+        delivery = delivery_of(response)
         if status == 407:
             return ConfigError.single(
                 "runtime.proxy.password",
@@ -272,7 +279,11 @@ class Transport:
         if failure is FailureType.TRANSIENT:
             now = self._wall_clock()
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-            return TransientError(text, retry_after=retry_after, status=status, code=code)
+            if delivery.ambiguous:
+                text += "; the request may have been processed, so it was not sent again"
+            return TransientError(text, retry_after=retry_after, status=status, code=code, ambiguous=delivery.ambiguous)
+        if delivery.resent:
+            text += f"; {RESENT_NOTE}"
         if failure is FailureType.AUTH:
             return AuthError(text, status=status, code=code, field="oauth2")
         return RemoteError(text, status=status, code=code)

@@ -17,10 +17,10 @@ from urllib3.exceptions import NewConnectionError, ProtocolError
 from connector.context import ProxySettings, RuntimeContext
 from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, ConfigError, RemoteError, TransientError
-from connector.retry import SharedPause
+from connector.retry import SharedPause, delivery_of
 from connector.secrets import Secret
 from connector.settings import parse_settings
-from connector.transport import ErrorDescription, RetryPolicy, Transport, origin_of
+from connector.transport import RESENT_NOTE, ErrorDescription, RetryPolicy, Transport, origin_of
 from tests.support.clock import FakeClock
 from tests.support.dataverse import API, FakeBearer
 from tests.support.examples import CLIENT_SECRET_SETTINGS
@@ -159,6 +159,51 @@ def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -
         make_transport(clock).send("POST", API + "accounts", json={"name": "x"})
     assert caught.value.ambiguous is True
     assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_post_answered_by_a_gateway_error_is_not_resent_and_its_error_says_so(
+    mocked: Any, clock: FakeClock, status: int
+) -> None:
+    """The gateway may have passed the create on: a second POST could store a second record (issue 12)."""
+    mocked.post(API + "accounts", status=status, json={"error": {"code": "0x80040216", "message": "busy"}})
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock).request("POST", API + "accounts", json={"name": "x"})
+    assert caught.value.user_message == (
+        f"(0x80040216)busy[{status}]; the request may have been processed, so it was not sent again"
+    )
+    assert caught.value.ambiguous is True
+    assert len(mocked.calls) == 1
+
+
+def test_a_post_is_resent_after_a_429_and_after_a_503_with_retry_after(mocked: Any, clock: FakeClock) -> None:
+    mocked.post(API + "accounts", status=429, json=THROTTLED, headers={"Retry-After": "2"})
+    mocked.post(API + "accounts", status=503, headers={"Retry-After": "3"})
+    mocked.post(API + "accounts", status=204)
+    assert make_transport(clock).send("POST", API + "accounts", json={"name": "x"}).status_code == 204
+    assert clock.sleeps == [2.0, 3.0]
+
+
+def test_an_idempotent_request_exhausting_its_attempts_on_a_gateway_error_is_not_ambiguous(
+    mocked: Any, clock: FakeClock
+) -> None:
+    mocked.get(API + "x", status=504)
+    mocked.get(API + "x", status=504)
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock, max_attempts=2).request("GET", API + "x")
+    assert caught.value.ambiguous is False
+    assert caught.value.user_message == "Gateway Timeout[504]"
+
+
+def test_an_error_answering_a_repeat_after_a_lost_answer_says_so(mocked: Any, clock: FakeClock) -> None:
+    reset = RequestsConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+    mocked.patch(API + "accounts(1)", body=reset)
+    mocked.patch(API + "accounts(1)", status=412, json={"error": {"code": "0x80060882", "message": "version"}})
+    transport = make_transport(clock)
+    response = transport.send("PATCH", API + "accounts(1)", json={}, headers={"If-Match": 'W/"1"'}, idempotent=True)
+    assert delivery_of(response).resent is True
+    error = transport.error_for(response)
+    assert error.user_message == f"(0x80060882)version[412]; {RESENT_NOTE}"
 
 
 def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeClock) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import requests
 import responses
 from responses import matchers
@@ -158,6 +159,42 @@ def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
     assert len(mocked.calls) == 2
 
 
+def test_a_create_without_a_key_answered_by_a_gateway_error_is_not_re_sent(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """The gateway may have passed the create on: a second POST could store the record twice (issue 12)."""
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", status=504, json={"error": {"code": "0x80040216", "message": "timed out"}})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "transient"
+    assert result.error.message.endswith("[504]; the request may have been processed, so it was not sent again")
+    assert len(mocked.calls) == 2
+
+
+def test_a_create_without_a_key_is_re_sent_after_the_service_said_it_did_not_process_it(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    busy = {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}}
+    mocked.add("POST", f"{API}accounts", status=429, json=busy, headers={"Retry-After": "1"})
+    mocked.add("POST", f"{API}accounts", status=503, headers={"Retry-After": "1"})
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+
+
+def test_a_create_with_its_own_key_is_re_sent_after_a_gateway_error(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", status=502)
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": NEW_ID, "name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+
+
 def test_a_bad_client_key_is_named(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": "A-1"}])
@@ -194,6 +231,51 @@ def test_update_with_a_stale_etag_fails_as_changed_since_read(
     assert result.error.field == "@odata.etag"
     assert result.properties["reason"] == "changed_since_read"
     assert result.properties["id"] == ID
+
+
+@pytest.mark.parametrize(
+    ("first", "options"),
+    [
+        (requests.ConnectionError("connection reset by peer"), {"entity_set": "accounts"}),
+        (504, {"entity_set": "accounts"}),
+        (502, {"entity_set": "accounts", "etag": "*", "concurrency_mode": "if_none_match"}),
+    ],
+    ids=["if-match after a reset", "if-match after a 504", "if-none-match after a 502"],
+)
+def test_a_conditional_update_refused_after_its_own_repeat_is_not_reported_as_the_records_state(
+    mocked: responses.RequestsMock, connection: Connection, first: Any, options: dict[str, Any]
+) -> None:
+    """The first attempt may have been applied, changing the version the repeat's If-Match names (or creating the
+    record its If-None-Match: * forbids): a 412 then says nothing about another writer (issue 12).
+    """
+    add_entity(mocked)
+    if isinstance(first, Exception):
+        mocked.add("PATCH", f"{API}accounts({ID})", body=first)
+    else:
+        mocked.add("PATCH", f"{API}accounts({ID})", status=first)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=412, json=STALE)
+    document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"468026"', "name": "x"}
+    [result] = run(connection, "update", options, [document])
+    assert result.status is ResultStatus.FAILED
+    assert result.properties["reason"] == "outcome_unknown"
+    assert result.error is not None
+    assert result.error.field is None
+    assert result.error.message.endswith(
+        "[412]; it answers a repeat of the request, sent after an earlier attempt the service may have carried out"
+    )
+    assert len(mocked.calls) == 3
+
+
+def test_a_conditional_update_throttled_then_refused_is_changed_since_read(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 429 says the first attempt was not processed: the 412 that follows is the record's own state."""
+    add_entity(mocked)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=429, headers={"Retry-After": "1"})
+    mocked.add("PATCH", f"{API}accounts({ID})", status=412, json=STALE)
+    document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"468026"', "name": "x"}
+    [result] = run(connection, "update", {"entity_set": "accounts"}, [document])
+    assert result.properties["reason"] == "changed_since_read"
 
 
 def test_update_only_and_create_only(mocked: responses.RequestsMock, connection: Connection) -> None:
