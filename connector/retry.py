@@ -3,7 +3,8 @@
 :class:`Retrier` is the loop. What it does with each outcome comes from what it is given:
 
 * **the outcome table** (:data:`HTTP_ACTIONS`): which statuses are retried after ``Retry-After`` (429, 503), retried
-  with backoff (502, 504), renew the token once (401), or fail. Any other 2xx/3xx is final, any other 4xx/5xx fails;
+  with backoff (502, 504), renew the token once (401), or fail. Any other 2xx (and 304) succeeds, a redirect (any
+  other 3xx) fails as configuration, any other 4xx/5xx fails;
 * **the bounds** (:class:`RetryPolicy`): attempts, total time, the longest ``Retry-After`` worth waiting;
 * **a backoff** (:class:`Backoff`; :class:`JitteredBackoff`: exponential with full jitter);
 * **a gate** (:class:`Gate`): admits each attempt and hears how it ended. A connection's transport uses a
@@ -55,6 +56,7 @@ __all__ = [
     "SharedPause",
     "action_for",
     "delivery_of",
+    "is_redirect",
     "note_delivery",
     "parse_retry_after",
 ]
@@ -83,8 +85,15 @@ HTTP_ACTIONS: Final[Mapping[int, tuple[Action, FailureType]]] = {
     503: (Action.RETRY_AFTER, FailureType.TRANSIENT),
     504: (Action.RETRY_BACKOFF, FailureType.TRANSIENT),
 }
-"""HTTP statuses that are not plain success or plain failure. Any other 2xx/3xx succeeds; any other 4xx/5xx fails
-without a retry (``REMOTE``): 400, 403, 404, 405, 409, 412, 413, 500 among them."""
+"""HTTP statuses that are not plain success or plain failure. Any other 2xx succeeds, and so does ``304 Not
+Modified`` (a conditional read's answer); any other 3xx is a redirect, never success: it fails as configuration (no
+request follows redirects, see :func:`is_redirect`). Any other 4xx/5xx fails without a retry (``REMOTE``): 400, 403,
+404, 405, 409, 412, 413, 500 among them."""
+
+
+def is_redirect(status: int) -> bool:
+    """:returns: whether a status is a redirect: any 3xx but ``304 Not Modified``."""
+    return 300 <= status < 400 and status != 304
 
 
 def action_for(
@@ -93,6 +102,8 @@ def action_for(
     """:returns: the action for an HTTP status, and the failure type when it is an error."""
     if status in table:
         return table[status]
+    if is_redirect(status):
+        return Action.FAIL, FailureType.CONFIG
     if status < 400:
         return Action.SUCCEED, None
     return Action.FAIL, FailureType.REMOTE

@@ -10,7 +10,9 @@ and the hand-over to the retry engine.
   the request may have reached the server; TLS, proxy and URL failures are not retried.
 * **Bearer token**: attached only to URLs of the connection's own origin; a next link or redirect elsewhere never
   receives it; a 401 renews it once. No request follows redirects: a redirected token request would carry its form
-  body (the client secret) to wherever the redirect points.
+  body (the client secret) to wherever the redirect points. A redirect is never success either: :meth:`Transport.send`
+  raises a :class:`~connector.errors.ConfigError` naming the field of the URL and the origin the redirect pointed at
+  (never its path or query, which may hold secrets), whatever the method.
 * **Errors**: :meth:`Transport.error_for` maps a failed answer to a :class:`~connector.errors.ConnectorError` by the
   outcome table; what the body says (code and message) comes from an injected :data:`ErrorDescriber`.
 * **Logging**: method, origin and path at DEBUG; never headers, bodies, query strings or tokens.
@@ -26,13 +28,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from connector import __version__
+from connector.auth.config import TOKEN_URL_FIELD
 from connector.errors import AuthError, ConfigError, ConnectorError, FailureType, RemoteError, TransientError
 from connector.retry import (
     HTTP_ACTIONS,
@@ -45,6 +48,7 @@ from connector.retry import (
     SharedPause,
     action_for,
     delivery_of,
+    is_redirect,
     parse_retry_after,
 )
 from connector.settings import ConnectionSettings
@@ -70,6 +74,8 @@ RESENT_NOTE: Final = (
 """Added to the message of an error answer to a request sent again after an attempt the service may have acted on."""
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 """Methods whose requests are idempotent unless the caller says otherwise."""
+BASE_URL_FIELD: Final = "connection.base_url"
+PROTOCOL_FIELD: Final = "connection.protocol"
 _log = logging.getLogger(__name__)
 
 
@@ -223,9 +229,9 @@ class Transport:
         :param authenticate: attach the bearer token (only ever to the connection's own origin).
         :param idempotent: whether re-sending after the service may have acted on the request is safe; defaults
             by method (:data:`IDEMPOTENT_METHODS`: GET, HEAD, PUT, DELETE, OPTIONS yes; POST and PATCH no).
-        :returns: the final response, whatever its status (after retries and one token renewal).
+        :returns: the final response, whatever its status but a redirect (after retries and one token renewal).
         :raises TransientError: when the network fails or retries are exhausted.
-        :raises ConfigError: when the proxy, TLS or URL setup is wrong.
+        :raises ConfigError: when the proxy, TLS or URL setup is wrong, or the answer is a redirect.
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
@@ -245,12 +251,16 @@ class Transport:
             self.bearer.renew(sent_token)
             return True
 
-        return self.retrier.run(send_once, idempotent=idempotent, renew=renew, label=f"{method} {_path(url)}")
+        response = self.retrier.run(send_once, idempotent=idempotent, renew=renew, label=f"{method} {_path(url)}")
+        if is_redirect(response.status_code):
+            response.close()
+            raise self._redirect_error(response, url, token_request=not authenticate)
+        return response
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Like :meth:`send`, but an error status raises the matching :class:`ConnectorError`.
 
-        :returns: a successful (2xx or 3xx) response.
+        :returns: a successful (2xx, or 304) response.
         :raises TransientError: throttled or unavailable after every retry.
         :raises AuthError: 401 after renewing the token, or 403.
         :raises RemoteError: any other error status.
@@ -276,6 +286,8 @@ class Transport:
                 "runtime.proxy.password",
                 "the runtime proxy refused its user and password (407 Proxy Authentication Required)",
             )
+        if is_redirect(status):
+            return self._redirect_error(response, response.url, token_request=False)
         if failure is FailureType.TRANSIENT:
             now = self._wall_clock()
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
@@ -289,6 +301,35 @@ class Transport:
         return RemoteError(text, status=status, code=code)
 
     # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _field_for(self, url: str, *, token_request: bool) -> str:
+        """The settings field that names a URL's host: the access token URL's for token requests to its origin (and
+        any request there that is not the API's), else the base URL's.
+        """
+        origin = origin_of(url)
+        token_origin = origin_of(self.settings.oauth.access_token_url)
+        if origin == token_origin and (token_request or origin != self.origin):
+            return TOKEN_URL_FIELD
+        return BASE_URL_FIELD
+
+    def _redirect_error(self, response: requests.Response, url: str, *, token_request: bool) -> ConfigError:
+        """A redirect is never followed nor taken for success: it says the URL is not the service's."""
+        status = f"{response.status_code} {response.reason or ''}".strip()
+        field = self._field_for(url, token_request=token_request)
+        location = response.headers.get("Location")
+        if not location:
+            return ConfigError.single(field, f"{origin_of(url)} answered {status} without saying where to go")
+        target = origin_of(urljoin(url, location))
+        where = f"to another path on {target}" if target == origin_of(url) else f"to {target}"
+        parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
+        remedy = "use the address of the service itself"
+        if field == BASE_URL_FIELD and parts.scheme != moved.scheme and parts.hostname == moved.hostname:
+            field, remedy = PROTOCOL_FIELD, f"choose {moved.scheme}"
+        return ConfigError.single(
+            field,
+            f"{origin_of(url)} answered {status}, redirecting {where}: the connector follows no redirect (it would "
+            f"carry the access token or the client secret elsewhere) and takes none for success; {remedy}",
+        )
 
     def _token_for(self, url: str) -> str | None:
         if self.bearer is None:

@@ -355,6 +355,38 @@ def test_refused_refresh_means_authorize_again_and_hides_the_token(mock: respons
     assert len(mock.calls) == 1
 
 
+def test_a_refresh_answered_by_a_gateway_error_is_not_sent_again(mock: responses.RequestsMock) -> None:
+    """The token service may have redeemed (and rotated) the refresh token: a second use would be a reuse."""
+    mock.post(TOKEN_URL, status=504, json={"error": "temporarily_unavailable"})
+    settings = settings_for(code_oauth())
+    stale = TokenSet("a", refresh_token=CANARY_REFRESH_TOKEN)
+    with pytest.raises(TransientError):
+        refresh_token_set(settings.oauth, stale, quick_transport(settings), clock=FakeClock())
+    assert len(mock.calls) == 1
+
+
+def test_a_refresh_the_service_did_not_process_is_sent_again(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, status=429, json={"error": "temporarily_unavailable"}, headers={"Retry-After": "0"})
+    mock.post(TOKEN_URL, status=503, json={"error": "temporarily_unavailable"}, headers={"Retry-After": "0"})
+    mock.post(TOKEN_URL, json={**TOKEN_BODY, "refresh_token": "rotated"})
+    settings = settings_for(code_oauth())
+    old = TokenSet("old", refresh_token=CANARY_REFRESH_TOKEN)
+    assert refresh_token_set(settings.oauth, old, quick_transport(settings), clock=FakeClock()).refresh_token == (
+        "rotated"
+    )
+
+
+def test_a_redirected_token_request_is_a_configuration_error_and_is_not_followed(
+    mock: responses.RequestsMock,
+) -> None:
+    mock.post(TOKEN_URL, status=302, headers={"Location": "https://login.example.net/other/oauth2/token?x=1"})
+    with pytest.raises(ConfigError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert caught.value.fields == ["oauth2.access_token_url"]
+    assert "redirecting to https://login.example.net:" in caught.value.user_message
+    assert len(mock.calls) == 1
+
+
 def test_refresh_without_a_refresh_token_makes_no_request(mock: responses.RequestsMock) -> None:
     settings = settings_for(code_oauth())
     with pytest.raises(AuthError) as caught:

@@ -127,7 +127,10 @@ def statuses(script: Script) -> Sequence[int]:
     ("status", "expected"),
     [
         (200, (Action.SUCCEED, None)),
-        (302, (Action.SUCCEED, None)),
+        (302, (Action.FAIL, FailureType.CONFIG)),
+        (301, (Action.FAIL, FailureType.CONFIG)),
+        (307, (Action.FAIL, FailureType.CONFIG)),
+        (304, (Action.SUCCEED, None)),
         (401, (Action.RENEW_TOKEN, FailureType.AUTH)),
         (407, (Action.FAIL, FailureType.CONFIG)),
         (429, (Action.RETRY_AFTER, FailureType.TRANSIENT)),

@@ -144,12 +144,56 @@ def test_token_is_never_sent_to_another_origin(mocked: Any, clock: FakeClock) ->
     assert "Authorization" not in mocked.calls[0].request.headers
 
 
-def test_token_is_sent_to_the_own_origin_and_redirects_are_not_followed(mocked: Any, clock: FakeClock) -> None:
-    mocked.get(API + "x", status=302, headers={"Location": "https://evil.example/steal"})
-    response = make_transport(clock, FakeBearer()).send("GET", API + "x")
-    assert response.status_code == 302
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH", "POST"])
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_success_nor_followed_and_names_where_it_pointed(
+    mocked: Any, clock: FakeClock, method: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 302 answered to a delete was reported `deleted`; on a Get it was "transient", retried forever (issue 12)."""
+    caplog.set_level("DEBUG")
+    mocked.add(method, API + "x", status=status, headers={"Location": "https://evil.example/steal?code=s3cr3t#f"})
+    with pytest.raises(ConfigError) as caught:
+        make_transport(clock, FakeBearer()).send(method, API + "x")
+    assert caught.value.fields == ["connection.base_url"]
+    message = caught.value.user_message
+    assert f"https://contoso.crm.dynamics.com answered {status} " in message
+    assert "redirecting to https://evil.example: the connector follows no redirect" in message
+    assert "s3cr3t" not in message
+    assert "/steal" not in message
+    assert "s3cr3t" not in caplog.text
     assert mocked.calls[0].request.headers["Authorization"] == "Bearer token-1"
     assert len(mocked.calls) == 1
+    assert clock.sleeps == []
+
+
+def test_a_redirect_to_https_names_the_protocol(mocked: Any, clock: FakeClock) -> None:
+    settings = parse_settings(
+        {**CLIENT_SECRET_SETTINGS, "connection": {**CLIENT_SECRET_SETTINGS["connection"], "protocol": "http"}},
+        RuntimeContext(),
+    )
+    plain = "http://contoso.crm.dynamics.com/api/data/v9.2/"
+    mocked.get(plain + "WhoAmI()", status=301, headers={"Location": API + "WhoAmI()"})
+    with pytest.raises(ConfigError) as caught:
+        Transport(settings, clock=clock, sleep=clock.sleep).send("GET", plain + "WhoAmI()")
+    assert caught.value.fields == ["connection.protocol"]
+    assert caught.value.user_message.endswith("choose https")
+
+
+def test_a_redirect_without_a_location_and_one_to_another_path(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=302)
+    mocked.get(API + "y", status=308, headers={"Location": "/login?hidden=q1w2e3"})
+    transport = make_transport(clock)
+    with pytest.raises(ConfigError, match="answered 302 Found without saying where to go"):
+        transport.send("GET", API + "x")
+    with pytest.raises(ConfigError, match=r"redirecting to another path on https://contoso\.crm\.dynamics\.com: ") as c:
+        transport.send("GET", API + "y")
+    assert "q1w2e3" not in c.value.user_message
+    assert "/login" not in c.value.user_message
+
+
+def test_304_not_modified_is_an_answer_not_a_redirect(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=304)
+    assert make_transport(clock).request("GET", API + "x").status_code == 304
 
 
 def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -> None:
@@ -214,11 +258,12 @@ def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeCl
 
 
 def test_token_posts_do_not_follow_redirects(mocked: Any, clock: FakeClock) -> None:
-    mocked.post("https://login.example/t/oauth2/token", status=307, headers={"Location": "https://evil.example/t"})
-    response = make_transport(clock).send(
-        "POST", "https://login.example/t/oauth2/token", data={"client_secret": "s"}, authenticate=False
-    )
-    assert response.status_code == 307
+    token_url = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token"
+    mocked.post(token_url, status=307, headers={"Location": "https://evil.example/t"})
+    with pytest.raises(ConfigError) as caught:
+        make_transport(clock).send("POST", token_url, data={"client_secret": "s"}, authenticate=False)
+    assert caught.value.fields == ["oauth2.access_token_url"]
+    assert "redirecting to https://evil.example" in caught.value.user_message
     assert len(mocked.calls) == 1
 
 

@@ -364,6 +364,29 @@ def test_delete_with_the_etag(mocked: responses.RequestsMock, connection: Connec
     assert "If-Match" not in mocked.calls[2].request.headers
 
 
+@pytest.mark.parametrize(
+    ("operation", "method", "document"),
+    [
+        ("delete", "DELETE", {"accountid": ID}),
+        ("update", "PATCH", {"accountid": ID, "name": "x"}),
+        ("get", "GET", {"accountid": ID}),
+    ],
+)
+def test_a_redirect_is_a_configuration_failure_never_success(
+    mocked: responses.RequestsMock, connection: Connection, operation: str, method: str, document: dict[str, Any]
+) -> None:
+    """A 302 was reported `deleted`/`success` with an entity_url on another origin, or "transient" (issue 12)."""
+    add_entity(mocked)
+    mocked.add(method, f"{API}accounts({ID})", status=302, headers={"Location": "https://elsewhere.example/x?t=1"})
+    [result] = run(connection, operation, {"entity_set": "accounts"}, [document])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "config"
+    assert result.error.field == "connection.base_url"
+    assert "redirecting to https://elsewhere.example:" in result.error.message
+    assert "elsewhere.example" not in str(result.properties)
+
+
 def test_application_errors_continue_the_run(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     error = {"error": {"code": "0x80044331", "message": "A validation error occurred."}}
