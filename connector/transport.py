@@ -213,6 +213,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         data: Any = None,
+        data_factory: Callable[[], Any] | None = None,
         auth: tuple[str, str] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
@@ -225,6 +226,8 @@ class Transport:
         :param headers: extra headers.
         :param json: a JSON body.
         :param data: a form or raw body.
+        :param data_factory: makes the form or raw body anew for each attempt, instead of ``data`` (a signed client
+            assertion must not be sent twice).
         :param auth: HTTP Basic credentials (token endpoints).
         :param authenticate: attach the bearer token (only ever to the connection's own origin).
         :param idempotent: whether re-sending after the service may have acted on the request is safe; defaults
@@ -243,7 +246,8 @@ class Transport:
             request_headers = dict(headers or {})
             if sent_token is not None:
                 request_headers["Authorization"] = f"Bearer {sent_token}"
-            return self._send_once(method, url, params=params, headers=request_headers, json=json, data=data, auth=auth)
+            body = data_factory() if data_factory is not None else data
+            return self._send_once(method, url, params=params, headers=request_headers, json=json, data=body, auth=auth)
 
         def renew() -> bool:
             if sent_token is None or self.bearer is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
@@ -30,6 +31,7 @@ from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError, TransientError
 from connector.results import AuthorizationCallback, TokenSet
 from connector.settings import ConnectionSettings
+from connector.transport import RetryPolicy, Transport
 from tests.support.auth import (
     AUTHORIZE_URL,
     CALLBACK,
@@ -237,6 +239,40 @@ def test_jwt_assertion_request(mock: responses.RequestsMock) -> None:
         options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
     )
     assert claims["iss"] == CLIENT_ID
+
+
+def test_every_attempt_carries_a_newly_signed_assertion(mock: responses.RequestsMock) -> None:
+    """Entra refuses a replayed jti: a retried request signs a new assertion (new jti, iat) each time (issue 12)."""
+    busy = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred."}
+    mock.post(TOKEN_URL, status=503, json=busy, headers={"Retry-After": "5"})
+    mock.post(TOKEN_URL, status=429, json=busy, headers={"Retry-After": "3"})
+    mock.post(TOKEN_URL, body=requests.ConnectionError("connection reset by peer"))  # may have been processed
+    mock.post(TOKEN_URL, json=TOKEN_BODY)
+    settings = settings_for(jwt_oauth("PS256"))
+    assert settings.oauth.jwt is not None
+    clock = FakeClock()
+    signer = ClientAssertionSigner(settings.oauth.jwt, clock=clock)
+    transport = Transport(
+        settings, policy=RetryPolicy(), clock=clock, sleep=clock.sleep, wall_clock=clock, rng=random.Random(7)
+    )
+    started = clock()
+    token = request_client_credentials(settings.oauth, transport, clock=clock, signer=signer)
+    assert token.access_token == CANARY_ACCESS_TOKEN
+    assertions = [dict(form_of(call))["client_assertion"] for call in mock.calls]
+    claims = [
+        jwt.decode(
+            assertion,
+            key_material("PS256").certificate.public_key(),  # type: ignore[arg-type]
+            algorithms=["PS256"],
+            audience=TOKEN_URL,
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+        for assertion in assertions
+    ]
+    assert len({claim["jti"] for claim in claims}) == 4
+    assert [claim["iat"] - int(started) for claim in claims[:3]] == [0, 5, 8]  # signed when sent, after each wait
+    assert claims[3]["iat"] >= claims[2]["iat"]
+    assert all(form_of(call)[:3] == form_of(mock.calls[0])[:3] for call in mock.calls)  # the rest of the form
 
 
 def test_refusal_names_the_field_and_is_not_retried(mock: responses.RequestsMock) -> None:
