@@ -37,6 +37,7 @@ from urllib3.exceptions import NewConnectionError
 from connector import __version__
 from connector.auth.config import TOKEN_URL_FIELD
 from connector.errors import AuthError, ConfigError, ConnectorError, FailureType, RemoteError, TransientError
+from connector.excerpts import CODE_LIMIT, excerpt
 from connector.retry import (
     HTTP_ACTIONS,
     Gate,
@@ -113,7 +114,8 @@ ErrorDescriber = Callable[[requests.Response], ErrorDescription]
 
 def reason_phrase(response: requests.Response) -> ErrorDescription:
     """The describer of a transport that knows no service's error shape: the status line's reason phrase."""
-    return ErrorDescription(None, response.reason or f"HTTP {response.status_code}")
+    reason = excerpt(response.reason or "", limit=CODE_LIMIT, what="the reason phrase")
+    return ErrorDescription(None, reason or f"HTTP {response.status_code}")
 
 
 def origin_of(url: str) -> str:
@@ -318,7 +320,7 @@ class Transport:
 
     def _redirect_error(self, response: requests.Response, url: str, *, token_request: bool) -> ConfigError:
         """A redirect is never followed nor taken for success: it says the URL is not the service's."""
-        status = f"{response.status_code} {response.reason or ''}".strip()
+        status = f"{response.status_code} {excerpt(response.reason or '', limit=CODE_LIMIT)}".strip()
         field = self._field_for(url, token_request=token_request)
         location = response.headers.get("Location")
         if not location:

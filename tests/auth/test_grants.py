@@ -28,7 +28,7 @@ from connector.auth.grants import (
     start_authorization,
 )
 from connector.context import RuntimeContext
-from connector.errors import AuthError, ConfigError, TransientError
+from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.results import AuthorizationCallback, TokenSet
 from connector.settings import ConnectionSettings
 from connector.transport import RetryPolicy, Transport
@@ -292,6 +292,23 @@ def test_busy_token_service_is_retried_then_transient(mock: responses.RequestsMo
     mock.post(TOKEN_URL, json=TOKEN_BODY)
     assert cc(settings_for(secret_oauth())).access_token == CANARY_ACCESS_TOKEN
     assert len(mock.calls) == 2
+
+
+def test_a_throttled_token_service_says_when_to_come_back(mock: responses.RequestsMock) -> None:
+    busy = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred."}
+    mock.post(TOKEN_URL, status=429, json=busy, headers={"Retry-After": "3600"})
+    with pytest.raises(TransientError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert caught.value.retry_after == 3600.0
+    assert caught.value.field == "oauth2.access_token_url"
+
+
+def test_a_huge_oauth_error_code_is_capped(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, status=400, json={"error": "e" * 100_000})
+    with pytest.raises(ConnectorError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert len(caught.value.user_message) < 2000
+    assert "more characters left out" in caught.value.user_message
 
 
 def test_unreachable_token_service_is_transient_with_the_url(mock: responses.RequestsMock) -> None:

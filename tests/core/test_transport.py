@@ -6,6 +6,7 @@ sleeping. The engine alone, with fake answers: ``tests/core/test_retry.py``.
 from __future__ import annotations
 
 import email.utils
+import json
 from typing import Any
 
 import pytest
@@ -98,6 +99,15 @@ def test_retries_stop_at_max_attempts_and_raise_transient(mocked: Any, clock: Fa
     )
     assert caught.value.retry_after == 1.0
     assert clock.sleeps == [1.0, 1.0]
+
+
+def test_a_retry_after_beyond_the_longest_wait_fails_at_once_and_carries_it(mocked: Any, clock: FakeClock) -> None:
+    """The host cannot wait inside the call, but must learn when to come back (issue 12)."""
+    mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "3600"})
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    assert caught.value.retry_after == 3600.0
+    assert clock.sleeps == []
 
 
 def test_retries_stop_at_the_total_time_bound(mocked: Any, clock: FakeClock) -> None:
@@ -365,6 +375,33 @@ def test_dataverse_error_without_a_json_body(mocked: Any, clock: FakeClock) -> N
     response.reason = "Bad Gateway"
     response._content = b"<html>"
     assert describe_error(response) == (None, "Bad Gateway")
+
+
+def test_a_huge_error_message_is_capped_and_only_logged_in_full_at_debug_redacted(
+    mocked: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 2 MB error body became a 2,050,046-character message (issue 12)."""
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJl"
+    message = "x" * 1990 + "TAIL-START " + token + " " + "y" * 2_000_000
+    mocked.get(API + "x", status=400, json={"error": {"code": "0x80040203", "message": message}})
+    caplog.set_level("INFO")
+    with pytest.raises(RemoteError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    text = caught.value.user_message
+    left_out = len(message) - 2000
+    assert text == f"(0x80040203){'x' * 1990}TAIL-START… {left_out:,} more characters left out[400]"
+    assert "TAIL-START" not in caplog.text
+    caplog.set_level("DEBUG")
+    make_transport(clock).error_for(_answer(400, {"error": {"code": "0x80040203", "message": message}}))
+    assert f"had {len(message)} characters; in full (redacted): {'x' * 1990}TAIL-START *** yyy" in caplog.text
+    assert token not in caplog.text
+
+
+def _answer(status: int, body: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    return response
 
 
 def test_the_error_describer_is_injected(mocked: Any) -> None:

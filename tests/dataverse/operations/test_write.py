@@ -400,3 +400,39 @@ def test_application_errors_continue_the_run(mocked: responses.RequestsMock, con
     assert first.error is not None
     assert first.error.message == "(0x80044331)A validation error occurred.[400]"
     assert second.status is ResultStatus.SUCCESS
+
+
+def test_a_throttled_document_carries_the_retry_after_the_service_asked_for(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 3600 s wait fails at once (beyond the longest wait accepted), and the host learns when to come back."""
+    add_entity(mocked)
+    throttled = {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}}
+    mocked.add("POST", f"{API}accounts", status=429, json=throttled, headers={"Retry-After": "3600"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.FAILED
+    assert result.retry_after == 3600.0
+    assert result.error is not None
+    assert (result.error.retry_after, result.error.failure_type) == (3600.0, "transient")
+    [ok] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": "not-a-guid"}])
+    assert ok.retry_after is None
+
+
+def test_error_texts_in_messages_and_documents_are_capped(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 2 MB error body must not become a 2 MB message or output document (issue 12)."""
+    add_entity(mocked)
+    huge = "v" * 2_000_000
+    error = {"error": {"code": "0x80044331", "message": huge, "@Microsoft.PowerApps.CDS.TraceText": huge}}
+    mocked.add("POST", f"{API}accounts", status=400, json=error)
+    mocked.add("POST", f"{API}accounts", status=400, json=error)
+    capped = "v" * 2000 + f"… {2_000_000 - 2000:,} more characters left out"
+    [failed] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert failed.error is not None
+    assert failed.error.message == f"(0x80044331){capped}[400]"
+    options = {"entity_set": "accounts", "return_application_error_responses": True}
+    [document] = run(connection, "create", options, [{"name": "x"}])
+    assert document.payload == {
+        "error": {"code": "0x80044331", "message": capped, "@Microsoft.PowerApps.CDS.TraceText": capped}
+    }
