@@ -5,6 +5,7 @@ sleeping. The engine alone, with fake answers: ``tests/core/test_retry.py``.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+import urllib3
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
@@ -143,9 +145,95 @@ def test_a_second_401_is_an_auth_error(mocked: Any, clock: FakeClock) -> None:
     bearer = FakeBearer()
     mocked.get(API + "x", status=401)
     mocked.get(API + "x", status=401)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as caught:
         make_transport(clock, bearer).request("GET", API + "x")
     assert bearer.renewals == ["token-1"]
+    assert caught.value.status == 401
+    assert "the token's audience is not readable; it sent no WWW-Authenticate challenge" in caught.value.user_message
+
+
+def unsigned_jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class JwtBearer(FakeBearer):
+    """Hands out JWTs for one audience."""
+
+    def __init__(self, audience: str) -> None:
+        super().__init__()
+        self.tokens = [unsigned_jwt({"aud": audience, "n": 1})]
+
+    def renew(self, rejected: str) -> str:
+        self.renewals.append(rejected)
+        self.tokens.append(unsigned_jwt({"aud": json.loads(_claims(rejected))["aud"], "n": len(self.tokens) + 1}))
+        return self.tokens[-1]
+
+
+def _claims(token: str) -> str:
+    payload = token.split(".")[1]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+
+
+CHALLENGE = (
+    "Bearer authorization_uri=https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/authorize, "
+    "resource_id=https://contoso.crm.dynamics.com/"
+)
+
+
+def test_a_persistent_401_names_the_audience_the_challenge_and_the_resource_to_fix(
+    mocked: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A persistent 401 said only "Unauthorized[401]" (issue 12)."""
+    caplog.set_level("DEBUG")
+    bearer = JwtBearer("https://other.crm.dynamics.com")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    error = caught.value
+    assert error.field == "oauth2.access_token_parameters"
+    assert error.user_message == (
+        "The Web API at https://contoso.crm.dynamics.com refused the access token (401 Unauthorized): the Web API "
+        "accepts tokens for https://contoso.crm.dynamics.com, but the token is for https://other.crm.dynamics.com. "
+        "Set the resource to https://contoso.crm.dynamics.com (the Web API's protocol and host). (the token was for "
+        f"the audience https://other.crm.dynamics.com; it answered WWW-Authenticate: {CHALLENGE})"
+    )
+    for token in bearer.tokens:
+        assert token not in error.user_message
+        assert token not in caplog.text
+
+
+def test_a_persistent_401_for_the_right_audience_says_what_to_check_in_the_environment(
+    mocked: Any, clock: FakeClock
+) -> None:
+    bearer = JwtBearer("https://contoso.crm.dynamics.com/")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    error = caught.value
+    assert error.field == "oauth2.client_id"
+    assert "is an application user of this environment (Power Platform admin center) with a security role" in (
+        error.user_message
+    )
+    assert "the resource or scope is the API's origin https://contoso.crm.dynamics.com" in error.user_message
+    assert "the token was for the audience https://contoso.crm.dynamics.com/" in error.user_message
+
+
+def test_a_persistent_401_from_another_tenant_names_the_token_url(mocked: Any, clock: FakeClock) -> None:
+    other = CHALLENGE.replace("contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com")
+    bearer = JwtBearer("https://contoso.crm.dynamics.com")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": other})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": other})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    assert caught.value.field == "oauth2.access_token_url"
+    assert "the environment belongs to the tenant in https://login.microsoftonline.com/fabrikam" in (
+        caught.value.user_message
+    )
 
 
 def test_token_is_never_sent_to_another_origin(mocked: Any, clock: FakeClock) -> None:
@@ -344,6 +432,61 @@ def test_runtime_proxy_is_passed_per_request(mocked: Any, clock: FakeClock) -> N
     transport.send("GET", API + "x")
     assert seen["proxies"] == {"http": "http://u:p@proxy.local:3128", "https": "http://u:p@proxy.local:3128"}
     assert seen["timeout"] == (120.0, 120.0)
+
+
+def proxied_transport(clock: FakeClock, **policy: Any) -> Transport:
+    raw = {
+        **CLIENT_SECRET_SETTINGS,
+        "connection": {**CLIENT_SECRET_SETTINGS["connection"], "honor_runtime_proxy": True},
+    }
+    context = RuntimeContext(proxy=ProxySettings(host="proxy.local", port=3128, user="u", password=Secret("p")))
+    return Transport(
+        parse_settings(raw, context),
+        policy=RetryPolicy(**policy),
+        clock=clock,
+        sleep=clock.sleep,
+        describe_error=describe_error,
+    )
+
+
+def tunnel_failure(status_line: str) -> requests.exceptions.ProxyError:
+    """What requests raises when the proxy answers CONNECT with an error (urllib3 2's chain)."""
+    cause = urllib3.exceptions.ProxyError(
+        "Unable to connect to proxy", OSError(f"Tunnel connection failed: {status_line}")
+    )
+    return requests.exceptions.ProxyError(urllib3.exceptions.MaxRetryError(None, API, reason=cause))  # type: ignore[arg-type]
+
+
+def test_a_tunnel_refused_for_credentials_is_a_config_error_naming_the_proxy_password(
+    mocked: Any, clock: FakeClock
+) -> None:
+    mocked.get(API + "x", body=tunnel_failure("407 Proxy Authentication Required"))
+    with pytest.raises(ConfigError) as caught:
+        proxied_transport(clock).send("GET", API + "x")
+    assert caught.value.fields == ["runtime.proxy.password"]
+    assert "refused the user 'u' and its password (407 Proxy Authentication Required)" in caught.value.user_message
+    assert clock.sleeps == []
+
+
+def test_a_tunnel_the_proxy_could_not_open_is_retried_then_names_the_host(mocked: Any, clock: FakeClock) -> None:
+    """The proxy could not reach the host (a 5xx to CONNECT): nothing was sent, the host may be down for a while."""
+    for _ in range(2):
+        mocked.get(API + "x", body=tunnel_failure("502 Bad Gateway"))
+    with pytest.raises(TransientError) as caught:
+        proxied_transport(clock, max_attempts=2).send("GET", API + "x")
+    assert caught.value.field == "connection.base_url"
+    assert caught.value.user_message == (
+        "The connection to https://contoso.crm.dynamics.com failed: The runtime proxy proxy.local:3128 refused to "
+        "open a tunnel to contoso.crm.dynamics.com:443 (502 Bad Gateway)."
+    )
+    assert len(clock.sleeps) == 1
+
+
+def test_a_tunnel_the_proxy_forbids_names_the_proxy_host(mocked: Any, clock: FakeClock) -> None:
+    mocked.post(API + "accounts", body=tunnel_failure("403 Forbidden"))
+    with pytest.raises(ConfigError) as caught:
+        proxied_transport(clock).send("POST", API + "accounts", json={})
+    assert caught.value.fields == ["runtime.proxy.host"]
 
 
 def test_407_is_a_config_error(mocked: Any, clock: FakeClock) -> None:
