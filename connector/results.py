@@ -232,6 +232,8 @@ class ErrorInfo:
     :param code: the service's error code, when there was one.
     :param status: the HTTP status, when there was one.
     :param field: the option or document field to fix, when there is one.
+    :param retry_after: for a throttled or unavailable service, the seconds it asked the caller to wait
+        (``Retry-After``) before sending again, when it said.
     """
 
     message: str
@@ -239,6 +241,7 @@ class ErrorInfo:
     code: str | None = None
     status: int | None = None
     field: str | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,13 @@ class OperationResult:
     def ok(self) -> bool:
         """True unless the document failed."""
         return self.status is not ResultStatus.FAILED
+
+    @property
+    def retry_after(self) -> float | None:
+        """For a document that failed because the service was throttled or unavailable: the seconds it asked to wait
+        before this document is sent again (its ``Retry-After``), when it said.
+        """
+        return self.error.retry_after if self.error is not None else None
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,26 @@
 :class:`Retrier` is the loop. What it does with each outcome comes from what it is given:
 
 * **the outcome table** (:data:`HTTP_ACTIONS`): which statuses are retried after ``Retry-After`` (429, 503), retried
-  with backoff (502, 504), renew the token once (401), or fail. Any other 2xx/3xx is final, any other 4xx/5xx fails;
+  with backoff (502, 504), renew the token once (401), or fail. Any other 2xx (and 304) succeeds, a redirect (any
+  other 3xx) fails as configuration, any other 4xx/5xx fails;
 * **the bounds** (:class:`RetryPolicy`): attempts, total time, the longest ``Retry-After`` worth waiting;
 * **a backoff** (:class:`Backoff`; :class:`JitteredBackoff`: exponential with full jitter);
 * **a gate** (:class:`Gate`): admits each attempt and hears how it ended. A connection's transport uses a
   :class:`SharedPause` (while one thread waits out a ``Retry-After``, every thread of the connection waits); a bulk
   run plugs in its adaptive concurrency limit (:mod:`connector.dataverse.bulk.sender`);
-* **the resend rule** (:class:`ResendRule`) with the request's ``idempotent`` flag: whether a request the service
-  may have acted on is sent again;
+* **the resend rule** (:class:`ResendRule`) with the request's ``idempotent`` flag: a request the service may
+  have acted on (no answer once it may have left; a 502, a 504, a 503 without ``Retry-After``) is sent again only
+  when it is idempotent by construction; a 429, or a 503 with ``Retry-After``, says the service did not act on it,
+  so any request is sent again after one;
 * **a clock, a sleep and a wall clock**, so tests never sleep.
 
 A send that got no answer raises :class:`NoAnswerError` to the loop; the loop gives up with a
 :class:`~connector.errors.TransientError` (``ambiguous`` when the request may have been processed and was therefore
-not sent again). Not for building requests, attaching tokens or turning error answers into errors:
-:mod:`connector.transport` does that, and knows which exceptions of ``requests`` mean "no answer".
+not sent again). The final answer carries a :class:`Delivery` (:func:`delivery_of`): how many attempts it took,
+whether the request was sent again after an attempt the service may have acted on (so that a 412 or 404 may answer
+the earlier attempt's work), and whether the answer itself leaves open what the service did. Not for building
+requests, attaching tokens or turning error answers into errors: :mod:`connector.transport` does that, and knows which
+exceptions of ``requests`` mean "no answer".
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "Action",
     "Attempt",
     "Backoff",
+    "Delivery",
     "Gate",
     "JitteredBackoff",
     "NoAnswerError",
@@ -48,6 +55,9 @@ __all__ = [
     "RetryPolicy",
     "SharedPause",
     "action_for",
+    "delivery_of",
+    "is_redirect",
+    "note_delivery",
     "parse_retry_after",
 ]
 
@@ -75,8 +85,15 @@ HTTP_ACTIONS: Final[Mapping[int, tuple[Action, FailureType]]] = {
     503: (Action.RETRY_AFTER, FailureType.TRANSIENT),
     504: (Action.RETRY_BACKOFF, FailureType.TRANSIENT),
 }
-"""HTTP statuses that are not plain success or plain failure. Any other 2xx/3xx succeeds; any other 4xx/5xx fails
-without a retry (``REMOTE``): 400, 403, 404, 405, 409, 412, 413, 500 among them."""
+"""HTTP statuses that are not plain success or plain failure. Any other 2xx succeeds, and so does ``304 Not
+Modified`` (a conditional read's answer); any other 3xx is a redirect, never success: it fails as configuration (no
+request follows redirects, see :func:`is_redirect`). Any other 4xx/5xx fails without a retry (``REMOTE``): 400, 403,
+404, 405, 409, 412, 413, 500 among them."""
+
+
+def is_redirect(status: int) -> bool:
+    """:returns: whether a status is a redirect: any 3xx but ``304 Not Modified``."""
+    return 300 <= status < 400 and status != 304
 
 
 def action_for(
@@ -85,6 +102,8 @@ def action_for(
     """:returns: the action for an HTTP status, and the failure type when it is an error."""
     if status in table:
         return table[status]
+    if is_redirect(status):
+        return Action.FAIL, FailureType.CONFIG
     if status < 400:
         return Action.SUCCEED, None
     return Action.FAIL, FailureType.REMOTE
@@ -110,17 +129,33 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class ResendRule:
-    """When a request that is not idempotent is sent again. An idempotent one always may be (within the bounds).
+    """Which retryable answers say that the service did not act on a request, so that any request may be sent again.
 
-    A failure once the request may have left (a connection reset or a time-out while waiting for the answer) never
-    re-sends it: the service may have acted on it. A connection that was never made always may be retried.
+    Every other retryable answer leaves open whether the service acted on the request: a ``502`` or ``504`` comes
+    from a gateway that may have passed it on, and a ``503`` without ``Retry-After`` may too (a front end whose
+    origin timed out). So does a failure once the request may have left (a connection reset or a time-out while
+    waiting for the answer). After one of those, only an idempotent request is sent again: one whose repeat cannot
+    apply it twice (a client-assigned key checked by read-back, ``If-Match``, ``If-None-Match: *``, or a method that
+    is idempotent). A connection that was never made always may be retried.
 
-    :param after_statuses: retryable answers after which it is sent again. The default is every retryable status
-        of :data:`HTTP_ACTIONS`, the rule the connector has always had; 502 and 504 come from a gateway that may
-        have passed the request on, so a stricter rule leaves them out.
+    :param not_processed: answers that refuse a request before it runs, whatever they carry: ``429``, Dataverse's
+        service protection limits, whose documented remedy is to send the request again after ``Retry-After``
+        seconds (reference: dataverse-webapi.md §5).
+    :param not_processed_with_retry_after: answers that say so when they carry ``Retry-After``: ``503``, the service
+        itself telling when to come back (RFC 9110 §15.6.4).
     """
 
-    after_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    not_processed: frozenset[int] = frozenset({429})
+    not_processed_with_retry_after: frozenset[int] = frozenset({503})
+
+    def unprocessed(self, status: int, retry_after: float | None) -> bool:
+        """:param status: a retryable answer's status.
+        :param retry_after: the seconds its ``Retry-After`` asked for, ``None`` without one.
+        :returns: whether the answer says the service did not act on the request.
+        """
+        if status in self.not_processed:
+            return True
+        return retry_after is not None and status in self.not_processed_with_retry_after
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -180,6 +215,8 @@ class Attempt:
     :param retry_after: the seconds the answer's ``Retry-After`` asked for, when it said (retryable answers only).
     :param wait: the seconds before the next attempt.
     :param again: whether the engine sends the request again.
+    :param unsettled: the service may have acted on this attempt (no answer once the request may have left, or a
+        retryable answer that does not say it was not processed).
     """
 
     number: int
@@ -188,6 +225,50 @@ class Attempt:
     retry_after: float | None = None
     wait: float = 0.0
     again: bool = False
+    unsettled: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a request's final answer came about: what the code reading the answer needs to read it right.
+
+    :param attempts: how many times the request was sent.
+    :param idempotent: whether the request was sent as idempotent.
+    :param resent: it was sent again after an attempt the service may have acted on, so a refusal (a ``412`` for a
+        condition, a ``404``) may answer what that earlier attempt did rather than the state the request expected.
+    :param unsettled: the final answer itself leaves open whether the service acted on the request (a ``502``,
+        ``504``, or ``503`` without ``Retry-After``).
+    """
+
+    attempts: int = 1
+    idempotent: bool = True
+    resent: bool = False
+    unsettled: bool = False
+
+    @property
+    def ambiguous(self) -> bool:
+        """Whether the request may have been processed and was not sent again for that reason."""
+        return self.unsettled and not self.idempotent
+
+
+_DELIVERY: Final = "_connector_delivery"
+
+
+def note_delivery(response: requests.Response, delivery: Delivery) -> None:
+    """Attach a :class:`Delivery` to an answer (the engine does so for every final answer).
+
+    :param response: the answer.
+    :param delivery: how it came about.
+    """
+    vars(response)[_DELIVERY] = delivery
+
+
+def delivery_of(response: requests.Response) -> Delivery:
+    """:returns: how an answer came about: the engine's record, or a single plain attempt for an answer that did
+    not come through the engine (a part of a batch answer is given its batch's record).
+    """
+    found = getattr(response, _DELIVERY, None)
+    return found if isinstance(found, Delivery) else Delivery()
 
 
 PassT = TypeVar("PassT")
@@ -267,23 +348,41 @@ class NoAnswerError(Exception):
     :param reached: whether the request may have reached the service; ``False`` when the connection was never
         made, so sending again cannot duplicate anything.
     :param cause: the underlying exception's type name, for the internal message.
+    :param said: what is known of the failure, for the message (a proxy's answer), replacing "failed".
+    :param field: the settings field to check, when the failure points at one.
     """
 
-    def __init__(self, origin: str, *, timed_out: bool, reached: bool, cause: str) -> None:
+    def __init__(
+        self,
+        origin: str,
+        *,
+        timed_out: bool,
+        reached: bool,
+        cause: str,
+        said: str | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(f"no answer from {origin} ({cause})")
         self.origin = origin
         self.timed_out = timed_out
         self.reached = reached
         self.cause = cause
+        self.said = said
+        self.field = field
 
     def as_error(self, *, ambiguous: bool) -> TransientError:
         """:param ambiguous: whether the request may have been processed and was not sent again for that reason.
         :returns: the error to raise.
         """
-        message = f"The connection to {self.origin} {'timed out' if self.timed_out else 'failed'}"
+        if self.said:
+            message = f"The connection to {self.origin} failed: {self.said}"
+        else:
+            message = f"The connection to {self.origin} {'timed out' if self.timed_out else 'failed'}"
         if ambiguous:
             message += "; the request may have been processed, so it was not sent again"
-        return TransientError(message, internal_message=f"{message}: {self.cause}", ambiguous=ambiguous)
+        return TransientError(
+            message, internal_message=f"{message}: {self.cause}", ambiguous=ambiguous, field=self.field
+        )
 
 
 class Retrier:
@@ -335,12 +434,15 @@ class Retrier:
         :param renew: renews the access token after a 401; returns ``False`` when it cannot (no token was sent).
             Called at most once per request.
         :param label: names the request in logs (method and path; never a query string).
-        :returns: the final answer, whatever its status: a retryable one once the bounds are spent.
+        :returns: the final answer, whatever its status: a retryable one once the bounds are spent, or one the
+            service may have acted on when the request is not idempotent. It carries its :class:`Delivery`
+            (:func:`delivery_of`).
         :raises TransientError: when no answer came and the request was not, or could no longer be, sent again.
         """
         started = self._clock()
         number = 0
         renewed = False
+        resent = False  # sent again after an attempt the service may have acted on
         while True:
             number += 1
             admitted = self.gate.enter()
@@ -351,9 +453,11 @@ class Retrier:
                 held = self.gate.leave(admitted, attempt)
             if attempt.response is not None:
                 if not attempt.again:
+                    note_delivery(attempt.response, Delivery(number, idempotent, resent, attempt.unsettled))
                     return attempt.response
                 renewed = renewed or attempt.action is Action.RENEW_TOKEN
                 attempt.response.close()
+            resent = resent or attempt.unsettled
             if not held and attempt.wait > 0:
                 self._sleep(attempt.wait)
 
@@ -375,7 +479,7 @@ class Retrier:
             if not self._within_bounds(number, started, wait):
                 raise failure.as_error(ambiguous=False) from None
             _log.debug("retrying %s after %s (attempt %d)", label, failure.cause, number)
-            return Attempt(number, wait=wait, again=True)
+            return Attempt(number, wait=wait, again=True, unsettled=failure.reached)
         status = response.status_code
         action, _ = action_for(status, self.table)
         _log.debug("%s -> %d", label, status)
@@ -387,10 +491,13 @@ class Retrier:
         if action is Action.RETRY_AFTER:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
         wait = self.backoff.delay(number) if retry_after is None else retry_after
-        again = self._within_bounds(number, started, wait) and (idempotent or status in self.resend.after_statuses)
+        unsettled = not self.resend.unprocessed(status, retry_after)
+        again = self._within_bounds(number, started, wait) and (idempotent or not unsettled)
         if again:
             _log.info("%s answered %d; retrying in %.1f s", label, status, wait)
-        return Attempt(number, response, action, retry_after, wait, again)
+        elif unsettled and not idempotent:
+            _log.info("%s answered %d; the service may have acted on it, so it is not sent again", label, status)
+        return Attempt(number, response, action, retry_after, wait, again, unsettled)
 
     def _within_bounds(self, number: int, started: float, wait: float) -> bool:
         if number >= self.policy.max_attempts or wait > self.policy.max_retry_after_seconds:

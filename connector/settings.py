@@ -287,8 +287,9 @@ def parse_settings(raw: Mapping[str, Any], context: RuntimeContext) -> Connectio
         oauth_raw = {}
     errors.extend(schema_field_errors(connection_raw, load_schema("connection"), "connection"))
     errors.extend(schema_field_errors(oauth_raw, load_schema("oauth2"), "oauth2"))
-    errors.extend(_text_problems(connection_raw, "connection"))
-    errors.extend(_text_problems(oauth_raw, "oauth2"))
+    flagged = {error.path for error in errors}
+    texts = [*_text_problems(connection_raw, "connection"), *_text_problems(oauth_raw, "oauth2")]
+    errors.extend(problem for problem in texts if problem.path not in flagged)
     bad_fields = {error.path for error in errors}
     if not isinstance(connection_raw, Mapping) or not isinstance(oauth_raw, Mapping):
         raise ConfigError(sorted(errors, key=lambda error: error.path))

@@ -7,12 +7,18 @@ and the hand-over to the retry engine.
 * **Retries** are :class:`~connector.retry.Retrier`'s, with the transport's gate (by default a
   :class:`~connector.retry.SharedPause`: while one thread waits out a ``Retry-After``, every other thread of the
   connection waits too). The transport tells the engine which failures of ``requests`` got no answer, and whether
-  the request may have reached the server; TLS, proxy and URL failures are not retried.
+  the request may have reached the server (:mod:`connector.request_failures`); TLS, proxy and URL failures are not
+  retried: they raise the :class:`~connector.errors.ConfigError` Test Connection's diagnosis gives
+  (:mod:`connector.diagnosis`), naming ``runtime.proxy.*``, ``runtime.ca_bundle`` or the URL's field.
 * **Bearer token**: attached only to URLs of the connection's own origin; a next link or redirect elsewhere never
   receives it; a 401 renews it once. No request follows redirects: a redirected token request would carry its form
-  body (the client secret) to wherever the redirect points.
+  body (the client secret) to wherever the redirect points. A redirect is never success either: :meth:`Transport.send`
+  raises a :class:`~connector.errors.ConfigError` naming the field of the URL and the origin the redirect pointed at
+  (never its path or query, which may hold secrets), whatever the method.
 * **Errors**: :meth:`Transport.error_for` maps a failed answer to a :class:`~connector.errors.ConnectorError` by the
-  outcome table; what the body says (code and message) comes from an injected :data:`ErrorDescriber`.
+  outcome table; what the body says (code and message) comes from an injected :data:`ErrorDescriber`. A 401 that a
+  new token did not cure names the token's audience, the service's ``WWW-Authenticate`` and what to check
+  (:func:`connector.diagnosis.unauthorized`).
 * **Logging**: method, origin and path at DEBUG; never headers, bodies, query strings or tokens.
 
 This module does not know OData; ``connector.dataverse`` builds the requests and reads the answers (its error
@@ -26,14 +32,17 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
 
 from connector import __version__
+from connector.diagnosis import Finding, ca_bundle_unreadable, proxy_credentials_refused, token_claims, unauthorized
 from connector.errors import AuthError, ConfigError, ConnectorError, FailureType, RemoteError, TransientError
+from connector.excerpts import CODE_LIMIT, excerpt
+from connector.oauth_settings import TOKEN_URL_FIELD
+from connector.request_failures import proxy_failure, sent_nothing, tls_finding
 from connector.retry import (
     HTTP_ACTIONS,
     Gate,
@@ -44,12 +53,15 @@ from connector.retry import (
     RetryPolicy,
     SharedPause,
     action_for,
+    delivery_of,
+    is_redirect,
     parse_retry_after,
 )
 from connector.settings import ConnectionSettings
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RESENT_NOTE",
     "USER_AGENT",
     "BearerProvider",
     "ErrorDescriber",
@@ -62,8 +74,14 @@ __all__ = [
 ]
 
 USER_AGENT: Final = f"dynamics365-ce-connector/{__version__}"
+RESENT_NOTE: Final = (
+    "it answers a repeat of the request, sent after an earlier attempt the service may have carried out"
+)
+"""Added to the message of an error answer to a request sent again after an attempt the service may have acted on."""
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 """Methods whose requests are idempotent unless the caller says otherwise."""
+BASE_URL_FIELD: Final = "connection.base_url"
+PROTOCOL_FIELD: Final = "connection.protocol"
 _log = logging.getLogger(__name__)
 
 
@@ -101,7 +119,8 @@ ErrorDescriber = Callable[[requests.Response], ErrorDescription]
 
 def reason_phrase(response: requests.Response) -> ErrorDescription:
     """The describer of a transport that knows no service's error shape: the status line's reason phrase."""
-    return ErrorDescription(None, response.reason or f"HTTP {response.status_code}")
+    reason = excerpt(response.reason or "", limit=CODE_LIMIT, what="the reason phrase")
+    return ErrorDescription(None, reason or f"HTTP {response.status_code}")
 
 
 def origin_of(url: str) -> str:
@@ -114,15 +133,6 @@ def origin_of(url: str) -> str:
     port = parts.port
     default = {"http": 80, "https": 443}.get(scheme)
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
-
-
-def _sent_nothing(error: requests.RequestException) -> bool:
-    # The connection was never made: re-sending cannot duplicate anything.
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason: Any = error.args[0] if error.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, NewConnectionError)
 
 
 class Transport:
@@ -201,6 +211,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         data: Any = None,
+        data_factory: Callable[[], Any] | None = None,
         auth: tuple[str, str] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
@@ -213,13 +224,15 @@ class Transport:
         :param headers: extra headers.
         :param json: a JSON body.
         :param data: a form or raw body.
+        :param data_factory: makes the form or raw body anew for each attempt, instead of ``data`` (a signed client
+            assertion must not be sent twice).
         :param auth: HTTP Basic credentials (token endpoints).
         :param authenticate: attach the bearer token (only ever to the connection's own origin).
         :param idempotent: whether re-sending after the service may have acted on the request is safe; defaults
             by method (:data:`IDEMPOTENT_METHODS`: GET, HEAD, PUT, DELETE, OPTIONS yes; POST and PATCH no).
-        :returns: the final response, whatever its status (after retries and one token renewal).
+        :returns: the final response, whatever its status but a redirect (after retries and one token renewal).
         :raises TransientError: when the network fails or retries are exhausted.
-        :raises ConfigError: when the proxy, TLS or URL setup is wrong.
+        :raises ConfigError: when the proxy, TLS or URL setup is wrong, or the answer is a redirect.
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
@@ -231,7 +244,8 @@ class Transport:
             request_headers = dict(headers or {})
             if sent_token is not None:
                 request_headers["Authorization"] = f"Bearer {sent_token}"
-            return self._send_once(method, url, params=params, headers=request_headers, json=json, data=data, auth=auth)
+            body = data_factory() if data_factory is not None else data
+            return self._send_once(method, url, params=params, headers=request_headers, json=json, data=body, auth=auth)
 
         def renew() -> bool:
             if sent_token is None or self.bearer is None:
@@ -239,12 +253,19 @@ class Transport:
             self.bearer.renew(sent_token)
             return True
 
-        return self.retrier.run(send_once, idempotent=idempotent, renew=renew, label=f"{method} {_path(url)}")
+        response = self.retrier.run(send_once, idempotent=idempotent, renew=renew, label=f"{method} {_path(url)}")
+        if response.status_code == 401 and sent_token is not None:
+            # What the token was for, read without verification, to explain a persistent 401 (never the token).
+            vars(response)[_AUDIENCE] = str(token_claims(sent_token).get("aud") or "")
+        if is_redirect(response.status_code):
+            response.close()
+            raise self._redirect_error(response, url, token_request=not authenticate)
+        return response
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Like :meth:`send`, but an error status raises the matching :class:`ConnectorError`.
 
-        :returns: a successful (2xx or 3xx) response.
+        :returns: a successful (2xx, or 304) response.
         :raises TransientError: throttled or unavailable after every retry.
         :raises AuthError: 401 after renewing the token, or 403.
         :raises RemoteError: any other error status.
@@ -264,20 +285,91 @@ class Transport:
         code, message = self.describe_error(response)
         text = f"({code}){message}[{status}]" if code else f"{message}[{status}]"
         _, failure = action_for(status, self.retrier.table)
+        delivery = delivery_of(response)
         if status == 407:
-            return ConfigError.single(
-                "runtime.proxy.password",
-                "the runtime proxy refused its user and password (407 Proxy Authentication Required)",
-            )
+            challenge = response.headers.get("Proxy-Authenticate", "")
+            refusal = proxy_credentials_refused(status, challenge, self.settings.proxy, tunnel=False)
+            if refusal is not None:
+                return refusal.as_config_error()
+        if is_redirect(status):
+            return self._redirect_error(response, response.url, token_request=False)
         if failure is FailureType.TRANSIENT:
             now = self._wall_clock()
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-            return TransientError(text, retry_after=retry_after, status=status, code=code)
+            if delivery.ambiguous:
+                text += "; the request may have been processed, so it was not sent again"
+            return TransientError(text, retry_after=retry_after, status=status, code=code, ambiguous=delivery.ambiguous)
+        if delivery.resent:
+            text += f"; {RESENT_NOTE}"
+        if status == 401:
+            return self._unauthorized_error(response, code)
         if failure is FailureType.AUTH:
             return AuthError(text, status=status, code=code, field="oauth2")
         return RemoteError(text, status=status, code=code)
 
     # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _field_for(self, url: str, *, token_request: bool) -> str:
+        """The settings field that names a URL's host: the access token URL's for token requests to its origin (and
+        any request there that is not the API's), else the base URL's.
+        """
+        origin = origin_of(url)
+        token_origin = origin_of(self.settings.oauth.access_token_url)
+        if origin == token_origin and (token_request or origin != self.origin):
+            return TOKEN_URL_FIELD
+        return BASE_URL_FIELD
+
+    def _host_field(self, url: str) -> str:
+        """The settings field that names a URL's host, as Test Connection names it: the base URL's for the API's host
+        (also when the token endpoint shares it), the access token URL's for the token endpoint's own host.
+        """
+        origin = origin_of(url)
+        if origin != self.origin and origin == origin_of(self.settings.oauth.access_token_url):
+            return TOKEN_URL_FIELD
+        return BASE_URL_FIELD
+
+    def _redirect_error(self, response: requests.Response, url: str, *, token_request: bool) -> ConfigError:
+        """A redirect is never followed nor taken for success: it says the URL is not the service's."""
+        status = f"{response.status_code} {excerpt(response.reason or '', limit=CODE_LIMIT)}".strip()
+        field = self._field_for(url, token_request=token_request)
+        location = response.headers.get("Location")
+        if not location:
+            return ConfigError.single(field, f"{origin_of(url)} answered {status} without saying where to go")
+        target = origin_of(urljoin(url, location))
+        where = f"to another path on {target}" if target == origin_of(url) else f"to {target}"
+        parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
+        remedy = "use the address of the service itself"
+        if field == BASE_URL_FIELD and parts.scheme != moved.scheme and parts.hostname == moved.hostname:
+            field, remedy = PROTOCOL_FIELD, f"choose {moved.scheme}"
+        return ConfigError.single(
+            field,
+            f"{origin_of(url)} answered {status}, redirecting {where}: the connector follows no redirect (it would "
+            f"carry the access token or the client secret elsewhere) and takes none for success; {remedy}",
+        )
+
+    def _unauthorized_error(self, response: requests.Response, code: str | None) -> AuthError:
+        """A 401 that renewing the token did not cure: what the token was for, what the service said, what to check."""
+        challenge = response.headers.get("WWW-Authenticate") or ""
+        audience = str(getattr(response, _AUDIENCE, "") or "")
+        finding = unauthorized(challenge, audience, self.settings)
+        said = (
+            f"it answered WWW-Authenticate: {excerpt(challenge, limit=_CHALLENGE_LIMIT, what='the challenge')}"
+            if challenge
+            else "it sent no WWW-Authenticate challenge"
+        )
+        token = f"the token was for the audience {audience}" if audience else "the token's audience is not readable"
+        message = (
+            f"The Web API at {self.origin} refused the access token (401 Unauthorized): {finding.message} "
+            f"{finding.remediation} ({token}; {said})"
+        )
+        return AuthError(message, status=401, code=code, field=finding.field)
+
+    def _proxy_refusal(self, url: str, response: requests.Response) -> Finding | None:
+        """A plain-``http`` request's proxy refusing its credentials (a tunnel's refusal raises before an answer)."""
+        if response.status_code not in (401, 407) or not self.settings.proxy.proxies_for(url):
+            return None
+        challenge = response.headers.get("Proxy-Authenticate") or response.headers.get("WWW-Authenticate") or ""
+        return proxy_credentials_refused(response.status_code, challenge, self.settings.proxy, tunnel=False)
 
     def _token_for(self, url: str) -> str | None:
         if self.bearer is None:
@@ -298,9 +390,11 @@ class Transport:
         data: Any,
         auth: tuple[str, str] | None,
     ) -> requests.Response:
-        """Send one attempt; a failure that got no answer becomes :class:`~connector.retry.NoAnswerError`."""
+        """Send one attempt; a failure that got no answer becomes :class:`~connector.retry.NoAnswerError`, and a
+        proxy or TLS failure the :class:`~connector.errors.ConfigError` :mod:`connector.diagnosis` words for it.
+        """
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 url,
                 params=params,
@@ -312,31 +406,45 @@ class Transport:
                 proxies=self.settings.proxy.proxies_for(url),
                 # Never: a redirect would carry a token endpoint's form body (secrets) or the bearer elsewhere.
                 allow_redirects=False,
+                # The head first: a proxy's refusal is judged by its status, whatever its body (tinyproxy cuts it).
+                stream=True,
             )
+            refusal = self._proxy_refusal(url, response)
+            if refusal is not None:
+                response.close()
+                raise refusal.as_config_error()
+            try:
+                response.content  # noqa: B018 - the body is read here, within the read time-out, as without stream
+            except BaseException:
+                response.close()
+                raise
+            return response
         except requests.exceptions.SSLError as error:
-            raise self._tls_error(url, error) from None
+            finding = tls_finding(url, error, field=self._host_field(url), ca_bundle=self.settings.ca_bundle)
+            raise finding.as_config_error() from None
         except requests.exceptions.ProxyError as error:
-            raise TransientError(
-                f"Could not connect through the runtime proxy to {origin_of(url)}",
-                internal_message=f"proxy error: {type(error).__name__}",
-                field="connection.honor_runtime_proxy",
-            ) from None
+            field = self._host_field(url)
+            raise proxy_failure(url, error, origin=origin_of(url), field=field, policy=self.settings.proxy) from None
         except requests.exceptions.InvalidURL as error:
             raise ConfigError.single("connection.base_url", f"gives an invalid URL ({error})") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             raise NoAnswerError(
                 origin_of(url),
                 timed_out=isinstance(error, requests.Timeout),
-                reached=not _sent_nothing(error),
+                reached=not sent_nothing(error),
                 cause=type(error).__name__,
             ) from None
+        except OSError as error:
+            # requests checks the CA bundle's path itself, before anything is sent, and says so in a bare OSError.
+            if isinstance(error, requests.RequestException) or "CA certificate bundle" not in str(error):
+                raise
+            # ("Could not find a suitable TLS CA certificate bundle, invalid path"): the file does not exist.
+            reason = "No such file or directory"
+            raise ca_bundle_unreadable(self.settings.ca_bundle, reason).as_config_error() from None
 
-    def _tls_error(self, url: str, error: requests.exceptions.SSLError) -> ConfigError:
-        reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(error) else "TLS handshake failed"
-        return ConfigError.single(
-            "runtime.ca_bundle",
-            f"{reason} for {origin_of(url)}: trust the server's CA in the runtime's CA bundle",
-        )
+
+_AUDIENCE: Final = "_connector_token_audience"
+_CHALLENGE_LIMIT: Final = 300
 
 
 def _path(url: str) -> str:

@@ -223,6 +223,9 @@ def _contains_message(subschema: Any) -> str:
 def _seen(value: Any, secret: bool) -> str:
     if secret:
         return ""
+    if isinstance(value, str) and "@" in value:
+        # A URL or host with user information may carry a password (``user:pw@host``): never quote it.
+        return " (not shown: it may hold a user name and password)"
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     if len(text) > 80:
         text = text[:77] + "..."

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from connector.errors import AuthError, ConnectorError, TransientError
+from connector.excerpts import CODE_LIMIT, excerpt
 from connector.oauth_settings import (
     AUTHORIZATION_PARAMETERS_FIELD,
     AUTHORIZATION_URL_FIELD,
@@ -217,7 +218,7 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
 
 def _said(body: Mapping[str, Any], secrets: Iterable[str]) -> str:
     """The server's own words: its error code and the first line of its description (no trace ids)."""
-    error = str(body.get("error") or "error")
+    error = excerpt(str(body.get("error") or "error"), limit=CODE_LIMIT, what="the OAuth error code", secrets=secrets)
     description = str(body.get("error_description") or "").strip().splitlines()
     first = description[0].strip() if description else ""
     if len(first) > _DESCRIPTION_LIMIT:

@@ -5,7 +5,9 @@ Each token request is one form POST through the connection's :class:`~connector.
 proxy, CA bundle, retries of 429/5xx), built here directly rather than with requests-oauthlib: that library logs token
 responses at DEBUG, needs process-wide environment switches for loopback ``http``, and does not form-urlencode HTTP
 Basic credentials (``docs/decisions.md``). The access token parameters are sent as given after the grant's own
-parameters; an exact duplicate of one the connector sends (a second ``client_id``) is sent once.
+parameters; an exact duplicate of one the connector sends (a second ``client_id``) is sent once. A JWT client
+assertion is signed anew for every attempt (a new ``jti`` and ``iat``): the transport makes the form with a factory
+per attempt, so a retried request never carries an assertion the server has already seen.
 
 Not for: deciding when to request a token (``tokens``) or reading the answer (``token_response``).
 """
@@ -64,11 +66,11 @@ class TokenTransport(Protocol):
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: Any = None,
+        data_factory: Callable[[], Any] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
     ) -> requests.Response:
-        """Send one token request and return the answer."""
+        """Send one token request and return the answer; ``data_factory`` makes the form for each attempt."""
         ...
 
 
@@ -176,10 +178,29 @@ class _Request:
         self.form: list[tuple[str, str]] = [("grant_type", grant)]
         self.headers: dict[str, str] = {"Accept": "application/json"}
         self.secrets: list[str] = []
+        self._signer: ClientAssertionSigner | None = None
+        self._assertion_at = -1
 
     def add_secret(self, name: str, value: str) -> None:
         self.form.append((name, value))
         self.secrets.append(value)
+
+    def add_assertion(self, signer: ClientAssertionSigner) -> None:
+        """Reserve the ``client_assertion`` field: :meth:`form_for_attempt` signs a new one for every attempt."""
+        self._signer = signer
+        self._assertion_at = len(self.form)
+        self.form.append(("client_assertion", ""))
+        self.form_for_attempt()  # a key that cannot sign fails here, before anything is sent
+
+    def form_for_attempt(self) -> list[tuple[str, str]]:
+        """:returns: the form to send once; with a newly signed assertion (new ``jti`` and ``iat``) each time."""
+        if self._signer is None:
+            return self.form
+        assertion = self._signer.sign().reveal()
+        self.secrets.append(assertion)
+        form = list(self.form)
+        form[self._assertion_at] = ("client_assertion", assertion)
+        return form
 
 
 def _authenticate_client(request: _Request, settings: OAuthSettings, signer: ClientAssertionSigner | None) -> None:
@@ -188,7 +209,7 @@ def _authenticate_client(request: _Request, settings: OAuthSettings, signer: Cli
             raise ConfigError.single("oauth2.jwt", "is required for the JWT client assertion")
         request.form.append(("client_id", settings.client_id))
         request.form.append(("client_assertion_type", ASSERTION_TYPE))
-        request.add_secret("client_assertion", signer.sign().reveal())
+        request.add_assertion(signer)
     elif settings.client_secret and settings.client_authentication == "client_secret_basic":
         secret = settings.client_secret.reveal()
         request.headers["Authorization"] = basic_credentials(settings.client_id, secret)
@@ -227,7 +248,12 @@ def _post(
     sent_at = clock()
     try:
         response = transport.send(
-            "POST", url, data=request.form, headers=request.headers, authenticate=False, idempotent=idempotent
+            "POST",
+            url,
+            data_factory=request.form_for_attempt,
+            headers=request.headers,
+            authenticate=False,
+            idempotent=idempotent,
         )
     except TransientError as error:
         raise TransientError(
@@ -275,8 +301,8 @@ def request_client_credentials(
     request = _Request("client_credentials")
     _authenticate_client(request, settings, signer)
     _finish(request, settings)
-    # An assertion carries a one-time jti: re-sending it after an ambiguous failure would be refused as a replay.
-    return _post(request, settings, transport, clock=clock, idempotent=signer is None)
+    # Asking again only issues another token; every attempt carries an assertion signed for it (a one-time jti).
+    return _post(request, settings, transport, clock=clock, idempotent=True)
 
 
 def redeem_authorization_code(

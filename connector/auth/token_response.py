@@ -20,6 +20,7 @@ import requests
 
 from connector.auth.entra_errors import token_endpoint_error
 from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
+from connector.excerpts import CODE_LIMIT, excerpt
 from connector.oauth_settings import TOKEN_URL_FIELD, OAuthSettings
 from connector.results import TokenSet
 from connector.transport import parse_retry_after
@@ -86,6 +87,7 @@ def _not_a_token_response(
             retry_after=retry_after,
         )
     kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip() or "no content type"
+    kind = excerpt(kind, limit=CODE_LIMIT, what="the token answer's content type")
     error = ConfigError.single(
         TOKEN_URL_FIELD, f"{url!r} answered HTTP {status} with {kind} {why}: is it the token endpoint?"
     )
@@ -123,7 +125,7 @@ def read_token_response(
     if response.status_code >= 400 or "error" in body:
         if "error" not in body:
             raise _not_a_token_response(response, settings, "and no OAuth error", received_at)
-        raise token_endpoint_error(
+        error = token_endpoint_error(
             body,
             settings,
             status=response.status_code,
@@ -131,6 +133,10 @@ def read_token_response(
             clock_skew=clock_skew(response, received_at),
             secrets=secrets,
         )
+        if isinstance(error, TransientError) and error.retry_after is None:
+            # A throttled or unavailable token service says when to come back; the host learns it from the error.
+            error.retry_after = parse_retry_after(response.headers.get("Retry-After"), received_at)
+        raise error
     access_token = body.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise _not_a_token_response(response, settings, "without an access_token", received_at)

@@ -8,7 +8,8 @@ establishing the connection (TCP, the proxy's answer to ``CONNECT``, the TLS han
 (``connection.base_url``, ``oauth2.access_token_url``, ``runtime.proxy.host`` ...).
 
 :class:`EndpointProbe` keeps the socket from one step to the next; the proxy and TLS steps themselves live in
-``proxy`` and ``tls``. Not for token or Web API semantics: ``service`` checks those.
+``proxy`` and ``tls``; a proxy's failures are worded by :mod:`connector.diagnosis`, as for every request. Not for
+token or Web API semantics: ``service`` checks those.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from connector.diagnosis import (
+    PROXY_FIELD,
+    Finding,
+    proxy_name_unresolved,
+    proxy_not_a_proxy,
+    proxy_unreachable,
+)
 from connector.diagnostics.endpoint import Endpoint, effective_timeouts
 from connector.diagnostics.http_head import NotHttpError, describe_os_error, exchange_head, head_request
-from connector.diagnostics.proxy import PROXY_FIELD, judge_proxy_answer, proxy_request
+from connector.diagnostics.proxy import judge_proxy_answer, proxy_request
 from connector.diagnostics.report import Outcome
 from connector.diagnostics.tls import handshake
 from connector.settings import ConnectionSettings
@@ -88,11 +96,7 @@ class EndpointProbe:
         except (socket.gaierror, UnicodeError) as error:
             reason = error.strerror if isinstance(error, socket.gaierror) and error.strerror else str(error)
             if self.via_proxy:
-                return Outcome.failed(
-                    f"The runtime proxy's host name {host} could not be resolved ({reason}).",
-                    f"{PROXY_FIELD}.host",
-                    "Correct the runtime's proxy host, or check the runtime's DNS settings.",
-                )
+                return _failed(proxy_name_unresolved(self.settings.proxy, reason))
             return Outcome.failed(
                 f"The {self.endpoint.role} host name {host} could not be resolved ({reason}).",
                 self.endpoint.field,
@@ -144,11 +148,7 @@ class EndpointProbe:
                 "Check that the runtime's proxy host and port name a working HTTP proxy.",
             )
         except (OSError, NotHttpError) as error:
-            return Outcome.failed(
-                f"The runtime proxy {where} did not answer as an HTTP proxy ({describe_os_error(error)}).",
-                f"{PROXY_FIELD}.port",
-                "Check that the runtime's proxy host and port name an HTTP proxy, not another service.",
-            )
+            return _failed(proxy_not_a_proxy(self.settings.proxy, describe_os_error(error)))
         return judge_proxy_answer(answer, self.endpoint, self.settings.proxy)
 
     def handshake(self) -> Outcome:
@@ -227,11 +227,7 @@ class EndpointProbe:
         else:
             reason = describe_os_error(error) if error else "no address to connect to"
         if self.via_proxy:
-            return Outcome.failed(
-                f"Could not connect to the runtime proxy {where} ({reason}).",
-                f"{PROXY_FIELD}.port" if refused else f"{PROXY_FIELD}.host",
-                "Check the runtime's proxy host and port, and that the proxy is running.",
-            )
+            return _failed(proxy_unreachable(self.settings.proxy, reason, refused=refused))
         field = self.endpoint.field
         if refused:
             remedy = f"Check the port in {field} and that the service is running."
@@ -243,3 +239,7 @@ class EndpointProbe:
         else:
             remedy = f"Check {field} and that a firewall lets this machine reach it."
         return Outcome.failed(f"Could not connect to the {self.endpoint.role} at {where} ({reason}).", field, remedy)
+
+
+def _failed(finding: Finding) -> Outcome:
+    return Outcome.failed(finding.message, finding.field, finding.remediation)

@@ -4,23 +4,21 @@ For https the proxy is asked to open a tunnel (``CONNECT host:port``), for http 
 as ``requests`` does for each. Credentials go in ``Proxy-Authorization: Basic`` and appear in no message or log
 line. A refusal of the credentials is reported as proxy authentication (field ``runtime.proxy.password``, or
 ``runtime.proxy.user`` when none were configured), whether the proxy says 407 as it should, or 401 with a Basic
-challenge as some do. Not for the TCP connection to the proxy (``network``).
+challenge as some do: :mod:`connector.diagnosis` reads the refusal, exactly as for every request of an operation.
+Not for the TCP connection to the proxy (``network``).
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Final
 
+from connector.diagnosis import PROXY_FIELD, proxy_credentials_refused, tunnel_refused
 from connector.diagnostics.endpoint import Endpoint
 from connector.diagnostics.http_head import HttpHead, head_request
 from connector.diagnostics.report import Outcome
 from connector.settings import ProxyPolicy
 
 __all__ = ["PROXY_FIELD", "judge_proxy_answer", "proxy_request"]
-
-PROXY_FIELD: Final = "runtime.proxy"
-"""The prefix of the runtime proxy's fields (``runtime.proxy.host``, ``.port``, ``.user``, ``.password``)."""
 
 
 def proxy_request(endpoint: Endpoint, policy: ProxyPolicy) -> str:
@@ -46,7 +44,7 @@ def _authorization(policy: ProxyPolicy) -> str:
 
 
 def judge_proxy_answer(answer: HttpHead, endpoint: Endpoint, policy: ProxyPolicy) -> Outcome:
-    """Decide what the proxy's answer means.
+    """Decide what the proxy's answer means (the refusals with :mod:`connector.diagnosis`, as every request does).
 
     :param answer: the proxy's answer to :func:`proxy_request`.
     :param endpoint: what was asked for.
@@ -55,28 +53,12 @@ def judge_proxy_answer(answer: HttpHead, endpoint: Endpoint, policy: ProxyPolicy
     """
     proxy = f"{policy.host}:{policy.port}"
     status = answer.status
-    # Some proxies refuse wrong credentials with 401 and a Basic challenge instead of 407 (tinyproxy before 1.11.2,
-    # tinyproxy/tinyproxy#532); neither Dataverse nor Entra ever challenges with Basic.
-    refused_as_401 = status == 401 and bool(policy.user) and answer.challenge.lower().startswith("basic")
-    if status == 407 or refused_as_401:
-        said = "407 Proxy Authentication Required" if status == 407 else "401 Unauthorized with a Basic challenge"
-        if policy.user:
-            return Outcome.failed(
-                f"The runtime proxy {proxy} refused the user {policy.user!r} and its password ({said}).",
-                f"{PROXY_FIELD}.password",
-                "Correct the runtime's proxy user and password.",
-            )
-        return Outcome.failed(
-            f"The runtime proxy {proxy} requires authentication ({said}), and no proxy user is set.",
-            f"{PROXY_FIELD}.user",
-            "Set the runtime's proxy user and password.",
-        )
-    if endpoint.scheme == "https" and status // 100 != 2:
-        return Outcome.failed(
-            f"The runtime proxy {proxy} refused to open a tunnel to {endpoint.authority} ({status} {answer.reason}).",
-            endpoint.field if status >= 500 else f"{PROXY_FIELD}.host",
-            "Check that the proxy may reach the host and port, and that the host is right.",
-        )
+    tunnel = endpoint.scheme == "https"
+    refusal = proxy_credentials_refused(status, answer.challenge, policy, tunnel=tunnel)
+    if refusal is None and tunnel and status // 100 != 2:
+        refusal = tunnel_refused(status, answer.reason, endpoint.authority, endpoint.field, policy)
+    if refusal is not None:
+        return Outcome.failed(refusal.message, refusal.field, refusal.remediation)
     if endpoint.scheme == "http" and status >= 500:
         # Proxies answer 5xx when they cannot reach the host (tinyproxy: 500, most others: 502 or 504).
         return Outcome.failed(
@@ -85,7 +67,7 @@ def judge_proxy_answer(answer: HttpHead, endpoint: Endpoint, policy: ProxyPolicy
             endpoint.field,
             f"Check {endpoint.field}, and that the proxy may reach that host.",
         )
-    what = "opened a tunnel to" if endpoint.scheme == "https" else f"forwarded a request ({status}) to"
+    what = "opened a tunnel to" if tunnel else f"forwarded a request ({status}) to"
     return Outcome.passed(
         f"The runtime proxy {proxy} {what} {endpoint.authority}.", {"proxy": proxy, "proxy_status": str(status)}
     )

@@ -1,21 +1,19 @@
 """Why the Web API refused a Test Connection request, and which field fixes it.
 
-A 401 is read from its ``WWW-Authenticate: Bearer authorization_uri=…, resource_id=…`` challenge: a ``resource_id``
-other than the token's audience means the token was requested for another resource (field: the ``resource``
-parameter or the scope); an authority in another tenant means the token URL names the wrong tenant. A 403 is read
-from Dataverse's error code: not a member of the organization, an application the environment blocks, or a missing
-privilege. The access token is decoded (never verified, never shown) only to compare its audience.
+A 401 is explained by :func:`connector.diagnosis.unauthorized`, the diagnosis every request's persistent 401 gets
+too: a ``resource_id`` other than the token's audience means the token was requested for another resource (field: the
+``resource`` parameter or the scope); an authority in another tenant means the token URL names the wrong tenant. A 403
+is read from Dataverse's error code: not a member of the organization, an application the environment blocks, or a
+missing privilege. The access token is decoded (never verified, never shown) only to compare its audience.
 
 Not for the token service's errors: ``connector.auth.entra_errors`` maps those.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Final
 
+from connector.diagnosis import AUTHORIZE_FIELD, parse_bearer_challenge, token_claims, unauthorized
 from connector.diagnostics.report import Outcome
 from connector.settings import ConnectionSettings
 
@@ -24,43 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AUTHORIZE_FIELD", "explain_refusal", "parse_bearer_challenge", "status_text", "token_claims"]
 
-AUTHORIZE_FIELD: Final = "oauth2"
-"""Where the user authorizes the connection (the OAuth 2.0 tab's Generate action): there is no single form field."""
-
 _NOT_A_MEMBER: Final = "0x80072560"
 _APP_BLOCKED: Final = "0x80095ffc"
-
-
-def parse_bearer_challenge(header: str | None) -> dict[str, str]:
-    """Read a ``WWW-Authenticate: Bearer k=v, k=v`` challenge (Dataverse's values are unquoted).
-
-    :param header: the header value.
-    :returns: the parameters by lower-case name; empty when there is no Bearer challenge.
-    """
-    if not header or not header.strip().lower().startswith("bearer"):
-        return {}
-    parameters: dict[str, str] = {}
-    for part in header.strip()[len("bearer") :].split(","):
-        name, separator, value = part.strip().partition("=")
-        if separator:
-            parameters[name.strip().lower()] = value.strip().strip('"')
-    return parameters
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT access token, read without verification, only to explain a refusal.
-
-    :param token: the access token.
-    :returns: the claims, or ``{}`` for an opaque token.
-    """
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def status_text(response: requests.Response) -> str:
@@ -121,57 +84,11 @@ def explain_refusal(response: requests.Response, what: str, settings: Connection
 
 
 def _unauthorized(response: requests.Response, what: str, settings: ConnectionSettings, token: str | None) -> Outcome:
-    oauth = settings.oauth
-    challenge = parse_bearer_challenge(response.headers.get("WWW-Authenticate"))
-    expected = challenge.get("resource_id", "")
     audience = str(token_claims(token).get("aud", "")) if token else ""
-    requested = oauth.resource or _scope_resource(oauth.scope) or ""
-    facts = (("expected_resource", expected), ("token_audience", audience))
-    details = {key: value for key, value in facts if value}
-    field = oauth.resource_field if oauth.resource or not oauth.scope else "oauth2.scope"
-    shown = audience or requested
-    if expected and shown and not _same_resource(shown, expected):
-        return Outcome.failed(
-            f"{what} was refused (401): the Web API accepts tokens for {expected.rstrip('/')}, but the token is for "
-            f"{shown}.",
-            field,
-            f"Set the resource to {expected.rstrip('/')} (the Web API's protocol and host)"
-            + (" and Scope to that followed by /.default." if field == "oauth2.scope" else "."),
-            details,
-        )
-    authority = challenge.get("authorization_uri", "")
-    if authority and _tenant_of(authority) and _tenant_of(authority) != _tenant_of(oauth.access_token_url):
-        return Outcome.failed(
-            f"{what} was refused (401): the environment belongs to the tenant in {authority}, but the token came "
-            f"from {oauth.access_token_url}.",
-            "oauth2.access_token_url",
-            "Use the token URL of the environment's tenant.",
-            details,
-        )
+    finding = unauthorized(response.headers.get("WWW-Authenticate"), audience, settings)
     return Outcome.failed(
-        f"{what} was refused (401) although the token names this resource; the application may not be allowed to "
-        "call Dataverse.",
-        "oauth2.client_id",
-        "Check the app registration's API permissions and that an application user exists for it.",
-        details,
+        f"{what} was refused (401): {finding.message}", finding.field, finding.remediation, finding.details
     )
-
-
-def _same_resource(left: str, right: str) -> bool:
-    return left.strip().rstrip("/").lower() == right.strip().rstrip("/").lower()
-
-
-def _tenant_of(url: str) -> str:
-    segments = [segment for segment in urlsplit(url).path.split("/") if segment]
-    return segments[0].lower() if segments else ""
-
-
-def _scope_resource(scope: str | None) -> str | None:
-    for item in (scope or "").split():
-        if "://" in item:
-            parts = urlsplit(item)
-            return f"{parts.scheme}://{parts.netloc}"
-    return None
 
 
 def _dataverse_error(response: requests.Response) -> tuple[str | None, str]:

@@ -293,6 +293,9 @@ class ServiceProbe:
     def _unless_unreachable(self, run: Callable[[], Outcome]) -> Outcome:
         try:
             return run()
+        except ConfigError as error:
+            # A redirect, or a proxy or TLS set-up the transport diagnosed: the field is named in the error.
+            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
         except TransientError as error:
             return Outcome.failed(
                 error.user_message,

@@ -2,26 +2,23 @@
 
 Trust is the transport's: the runtime context's CA bundle when it names one, else the bundle ``requests`` uses by
 default, so a certificate the test accepts is one the operations accept. Each failure names its field: an untrusted
-issuer ``runtime.ca_bundle``, a certificate for another name the endpoint's URL field, a port that does not speak
-TLS the protocol. Not for the TCP connection or proxy tunnel underneath (``network``, ``proxy``).
+issuer ``runtime.ca_bundle``, a certificate for another name or expired the endpoint's URL field, a port that does not
+speak TLS the protocol; :mod:`connector.diagnosis` words them, as it does for every request. Not for the TCP
+connection or proxy tunnel underneath (``network``, ``proxy``).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any, Final
+from typing import Any
 
+from connector.diagnosis import CA_BUNDLE_FIELD, Finding, ca_bundle_unreadable, certificate_refused, handshake_failed
 from connector.diagnostics.endpoint import Endpoint
 from connector.diagnostics.http_head import describe_os_error
 from connector.diagnostics.report import Outcome
 
 __all__ = ["CA_BUNDLE_FIELD", "handshake"]
-
-CA_BUNDLE_FIELD: Final = "runtime.ca_bundle"
-
-_HOSTNAME_MISMATCH: Final = 62  # X509_V_ERR_HOSTNAME_MISMATCH
-_CERT_HAS_EXPIRED: Final = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
 def handshake(
@@ -38,19 +35,21 @@ def handshake(
     try:
         context = _context(ca_bundle)
     except (OSError, ssl.SSLError) as error:
-        return (
-            Outcome.failed(
-                f"The runtime's CA bundle {ca_bundle} could not be read ({describe_os_error(error)}).",
-                CA_BUNDLE_FIELD,
-                "Point the runtime's CA bundle at a readable PEM file of trusted CA certificates.",
-            ),
-            None,
-        )
+        return _failed(ca_bundle_unreadable(ca_bundle, describe_os_error(error))), None
     sock.settimeout(timeout)
     try:
         tls = context.wrap_socket(sock, server_hostname=endpoint.host)
     except ssl.SSLCertVerificationError as error:
-        return _verification_failure(error, endpoint, ca_bundle), None
+        reason = str(error.verify_message or error.reason or "verification failed")
+        refusal = certificate_refused(
+            error.verify_code,
+            reason,
+            authority=endpoint.authority,
+            host=endpoint.host,
+            endpoint_field=endpoint.field,
+            ca_bundle=ca_bundle,
+        )
+        return _failed(refusal), None
     except TimeoutError:
         return (
             Outcome.failed(
@@ -63,15 +62,8 @@ def handshake(
             None,
         )
     except (ssl.SSLError, OSError) as error:
-        return (
-            Outcome.failed(
-                f"The TLS handshake with {endpoint.authority} failed ({describe_os_error(error)}); the server may not "
-                "speak TLS on this port.",
-                endpoint.scheme_field,
-                f"Check the protocol and port of {endpoint.field}: https needs a TLS port.",
-            ),
-            None,
-        )
+        failure = handshake_failed(endpoint.authority, describe_os_error(error), endpoint.field, endpoint.scheme_field)
+        return _failed(failure), None
     trust = "the runtime CA bundle" if ca_bundle else "the default CA bundle"
     return (
         Outcome.passed(
@@ -88,26 +80,8 @@ def _context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle or DEFAULT_CA_BUNDLE_PATH)
 
 
-def _verification_failure(error: ssl.SSLCertVerificationError, endpoint: Endpoint, ca_bundle: str | None) -> Outcome:
-    reason = str(error.verify_message or error.reason or "verification failed")
-    if error.verify_code == _HOSTNAME_MISMATCH or "mismatch" in reason.lower():
-        return Outcome.failed(
-            f"The certificate of {endpoint.authority} is not valid for the name {endpoint.host} ({reason}).",
-            endpoint.field,
-            f"Use in {endpoint.field} the host name the service's certificate was issued for.",
-        )
-    if error.verify_code == _CERT_HAS_EXPIRED:
-        return Outcome.failed(
-            f"The certificate of {endpoint.authority} has expired.",
-            endpoint.field,
-            "The service's operator must renew its certificate; check the host is the one you meant.",
-        )
-    checked = f"the runtime CA bundle {ca_bundle}" if ca_bundle else "the default CA bundle"
-    return Outcome.failed(
-        f"The certificate of {endpoint.authority} is not trusted ({reason}); it was checked against {checked}.",
-        CA_BUNDLE_FIELD,
-        "Add the CA that issued the server's certificate to the runtime's CA bundle.",
-    )
+def _failed(finding: Finding) -> Outcome:
+    return Outcome.failed(finding.message, finding.field, finding.remediation)
 
 
 def _certificate_details(tls: ssl.SSLSocket) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
@@ -27,9 +28,10 @@ from connector.auth.grants import (
     start_authorization,
 )
 from connector.context import RuntimeContext
-from connector.errors import AuthError, ConfigError, TransientError
+from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.results import AuthorizationCallback, TokenSet
 from connector.settings import ConnectionSettings
+from connector.transport import RetryPolicy, Transport
 from tests.support.auth import (
     AUTHORIZE_URL,
     CALLBACK,
@@ -239,6 +241,40 @@ def test_jwt_assertion_request(mock: responses.RequestsMock) -> None:
     assert claims["iss"] == CLIENT_ID
 
 
+def test_every_attempt_carries_a_newly_signed_assertion(mock: responses.RequestsMock) -> None:
+    """Entra refuses a replayed jti: a retried request signs a new assertion (new jti, iat) each time (issue 12)."""
+    busy = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred."}
+    mock.post(TOKEN_URL, status=503, json=busy, headers={"Retry-After": "5"})
+    mock.post(TOKEN_URL, status=429, json=busy, headers={"Retry-After": "3"})
+    mock.post(TOKEN_URL, body=requests.ConnectionError("connection reset by peer"))  # may have been processed
+    mock.post(TOKEN_URL, json=TOKEN_BODY)
+    settings = settings_for(jwt_oauth("PS256"))
+    assert settings.oauth.jwt is not None
+    clock = FakeClock()
+    signer = ClientAssertionSigner(settings.oauth.jwt, clock=clock)
+    transport = Transport(
+        settings, policy=RetryPolicy(), clock=clock, sleep=clock.sleep, wall_clock=clock, rng=random.Random(7)
+    )
+    started = clock()
+    token = request_client_credentials(settings.oauth, transport, clock=clock, signer=signer)
+    assert token.access_token == CANARY_ACCESS_TOKEN
+    assertions = [dict(form_of(call))["client_assertion"] for call in mock.calls]
+    claims = [
+        jwt.decode(
+            assertion,
+            key_material("PS256").certificate.public_key(),  # type: ignore[arg-type]
+            algorithms=["PS256"],
+            audience=TOKEN_URL,
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+        for assertion in assertions
+    ]
+    assert len({claim["jti"] for claim in claims}) == 4
+    assert [claim["iat"] - int(started) for claim in claims[:3]] == [0, 5, 8]  # signed when sent, after each wait
+    assert claims[3]["iat"] >= claims[2]["iat"]
+    assert all(form_of(call)[:3] == form_of(mock.calls[0])[:3] for call in mock.calls)  # the rest of the form
+
+
 def test_refusal_names_the_field_and_is_not_retried(mock: responses.RequestsMock) -> None:
     mock.post(
         TOKEN_URL,
@@ -256,6 +292,23 @@ def test_busy_token_service_is_retried_then_transient(mock: responses.RequestsMo
     mock.post(TOKEN_URL, json=TOKEN_BODY)
     assert cc(settings_for(secret_oauth())).access_token == CANARY_ACCESS_TOKEN
     assert len(mock.calls) == 2
+
+
+def test_a_throttled_token_service_says_when_to_come_back(mock: responses.RequestsMock) -> None:
+    busy = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred."}
+    mock.post(TOKEN_URL, status=429, json=busy, headers={"Retry-After": "3600"})
+    with pytest.raises(TransientError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert caught.value.retry_after == 3600.0
+    assert caught.value.field == "oauth2.access_token_url"
+
+
+def test_a_huge_oauth_error_code_is_capped(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, status=400, json={"error": "e" * 100_000})
+    with pytest.raises(ConnectorError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert len(caught.value.user_message) < 2000
+    assert "more characters left out" in caught.value.user_message
 
 
 def test_unreachable_token_service_is_transient_with_the_url(mock: responses.RequestsMock) -> None:
@@ -352,6 +405,38 @@ def test_refused_refresh_means_authorize_again_and_hides_the_token(mock: respons
         refresh_token_set(settings.oauth, stale, quick_transport(settings), clock=FakeClock())
     assert caught.value.code == AUTHORIZATION_REQUIRED
     assert CANARY_REFRESH_TOKEN not in str(caught.value) + repr(caught.value)
+    assert len(mock.calls) == 1
+
+
+def test_a_refresh_answered_by_a_gateway_error_is_not_sent_again(mock: responses.RequestsMock) -> None:
+    """The token service may have redeemed (and rotated) the refresh token: a second use would be a reuse."""
+    mock.post(TOKEN_URL, status=504, json={"error": "temporarily_unavailable"})
+    settings = settings_for(code_oauth())
+    stale = TokenSet("a", refresh_token=CANARY_REFRESH_TOKEN)
+    with pytest.raises(TransientError):
+        refresh_token_set(settings.oauth, stale, quick_transport(settings), clock=FakeClock())
+    assert len(mock.calls) == 1
+
+
+def test_a_refresh_the_service_did_not_process_is_sent_again(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, status=429, json={"error": "temporarily_unavailable"}, headers={"Retry-After": "0"})
+    mock.post(TOKEN_URL, status=503, json={"error": "temporarily_unavailable"}, headers={"Retry-After": "0"})
+    mock.post(TOKEN_URL, json={**TOKEN_BODY, "refresh_token": "rotated"})
+    settings = settings_for(code_oauth())
+    old = TokenSet("old", refresh_token=CANARY_REFRESH_TOKEN)
+    assert refresh_token_set(settings.oauth, old, quick_transport(settings), clock=FakeClock()).refresh_token == (
+        "rotated"
+    )
+
+
+def test_a_redirected_token_request_is_a_configuration_error_and_is_not_followed(
+    mock: responses.RequestsMock,
+) -> None:
+    mock.post(TOKEN_URL, status=302, headers={"Location": "https://login.example.net/other/oauth2/token?x=1"})
+    with pytest.raises(ConfigError) as caught:
+        cc(settings_for(secret_oauth()))
+    assert caught.value.fields == ["oauth2.access_token_url"]
+    assert "redirecting to https://login.example.net:" in caught.value.user_message
     assert len(mock.calls) == 1
 
 

@@ -19,6 +19,7 @@ from connector.retry import (
     HTTP_ACTIONS,
     Action,
     Attempt,
+    Delivery,
     JitteredBackoff,
     NoAnswerError,
     ResendRule,
@@ -26,6 +27,7 @@ from connector.retry import (
     RetryPolicy,
     SharedPause,
     action_for,
+    delivery_of,
     parse_retry_after,
 )
 from tests.support.clock import FakeClock
@@ -125,7 +127,10 @@ def statuses(script: Script) -> Sequence[int]:
     ("status", "expected"),
     [
         (200, (Action.SUCCEED, None)),
-        (302, (Action.SUCCEED, None)),
+        (302, (Action.FAIL, FailureType.CONFIG)),
+        (301, (Action.FAIL, FailureType.CONFIG)),
+        (307, (Action.FAIL, FailureType.CONFIG)),
+        (304, (Action.SUCCEED, None)),
         (401, (Action.RENEW_TOKEN, FailureType.AUTH)),
         (407, (Action.FAIL, FailureType.CONFIG)),
         (429, (Action.RETRY_AFTER, FailureType.TRANSIENT)),
@@ -273,23 +278,70 @@ def test_no_answer_after_every_attempt_is_a_transient_error_that_is_not_ambiguou
     assert script.calls == 3
 
 
-def test_the_resend_rule_decides_which_retryable_answers_resend_a_request_that_is_not_idempotent(
-    clock: FakeClock,
+@pytest.mark.parametrize(
+    "step",
+    [answer(502), answer(504), answer(503)],
+    ids=["502", "504", "503 without Retry-After"],
+)
+def test_an_answer_the_service_may_have_acted_on_does_not_resend_a_request_that_is_not_idempotent(
+    clock: FakeClock, step: requests.Response
 ) -> None:
-    strict = Retrier(
-        RetryPolicy(), resend=ResendRule(after_statuses=frozenset({429, 503})), clock=clock, sleep=clock.sleep
+    """A keyless create answered 504 by a gateway may exist: sending it again could store it twice (issue 12)."""
+    script = Script(step, answer(201))
+    final = make_retrier(clock).run(script, idempotent=False)
+    assert final.status_code == step.status_code
+    assert script.calls == 1
+    assert clock.sleeps == []
+    assert delivery_of(final) == Delivery(attempts=1, idempotent=False, resent=False, unsettled=True)
+    assert delivery_of(final).ambiguous
+
+
+@pytest.mark.parametrize(
+    "step", [answer(429, "3"), answer(429), answer(503, "3")], ids=["429", "429 without Retry-After", "503+RA"]
+)
+def test_an_answer_that_says_the_request_was_not_processed_resends_any_request(
+    clock: FakeClock, step: requests.Response
+) -> None:
+    """Dataverse's service protection refuses a request before it runs and asks for it again after Retry-After
+    (reference §5); a 503 with Retry-After is the service's own "come back then" (RFC 9110 §15.6.4).
+    """
+    script = Script(step, answer(201))
+    final = make_retrier(clock).run(script, idempotent=False)
+    assert final.status_code == 201
+    assert delivery_of(final) == Delivery(attempts=2, idempotent=False, resent=False, unsettled=False)
+
+
+def test_an_idempotent_request_is_resent_after_any_retryable_answer_and_its_answer_says_so(clock: FakeClock) -> None:
+    script = Script(answer(504), answer(502), answer(503), answer(412))
+    final = make_retrier(clock).run(script, idempotent=True)
+    assert statuses(script) == [504, 502, 503, 412]
+    assert delivery_of(final) == Delivery(attempts=4, idempotent=True, resent=True, unsettled=False)
+    assert not delivery_of(final).ambiguous
+
+
+def test_a_repeat_after_a_lost_answer_is_marked_resent(clock: FakeClock) -> None:
+    final = make_retrier(clock).run(Script(reset(), answer(412)), idempotent=True)
+    assert delivery_of(final).resent is True
+    never_left = make_retrier(clock).run(Script(refused(), answer(412)), idempotent=True)
+    assert delivery_of(never_left).resent is False  # the first attempt never reached the service
+    throttled = make_retrier(clock).run(Script(answer(429, "1"), answer(412)), idempotent=True)
+    assert delivery_of(throttled).resent is False  # the service said it did not act on the first attempt
+
+
+def test_the_resend_rule_is_injected(clock: FakeClock) -> None:
+    lenient = Retrier(
+        RetryPolicy(),
+        resend=ResendRule(not_processed=frozenset({429, 503})),
+        backoff=FixedBackoff(),
+        clock=clock,
+        sleep=clock.sleep,
     )
-    gateway = Script(answer(504), answer(201))
-    assert strict.run(gateway, idempotent=False).status_code == 504  # the gateway may have passed it on
-    throttled = Script(answer(429, "1"), answer(201))
-    assert strict.run(throttled, idempotent=False).status_code == 201  # the service says it did not act
-    assert strict.run(Script(answer(504), answer(200)), idempotent=True).status_code == 200
+    assert lenient.run(Script(answer(503), answer(201)), idempotent=False).status_code == 201
+    assert lenient.run(Script(answer(504), answer(201)), idempotent=False).status_code == 504
 
 
-def test_by_default_every_retryable_answer_resends_a_request_that_is_not_idempotent(clock: FakeClock) -> None:
-    script = Script(answer(502), answer(504), answer(503), answer(429, "0"), answer(201))
-    assert make_retrier(clock).run(script, idempotent=False).status_code == 201
-    assert statuses(script) == [502, 504, 503, 429, 201]
+def test_an_answer_that_did_not_come_through_the_engine_has_a_plain_delivery() -> None:
+    assert delivery_of(answer(200)) == Delivery()
 
 
 # -- the gate -----------------------------------------------------------------------------------------------------

@@ -5,22 +5,25 @@ sleeping. The engine alone, with fake answers: ``tests/core/test_retry.py``.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import json
 from typing import Any
 
 import pytest
 import requests
 import responses
+import urllib3
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
 from connector.context import ProxySettings, RuntimeContext
 from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, ConfigError, RemoteError, TransientError
-from connector.retry import SharedPause
+from connector.retry import SharedPause, delivery_of
 from connector.secrets import Secret
 from connector.settings import parse_settings
-from connector.transport import ErrorDescription, RetryPolicy, Transport, origin_of
+from connector.transport import RESENT_NOTE, ErrorDescription, RetryPolicy, Transport, origin_of
 from tests.support.clock import FakeClock
 from tests.support.dataverse import API, FakeBearer
 from tests.support.examples import CLIENT_SECRET_SETTINGS
@@ -100,6 +103,15 @@ def test_retries_stop_at_max_attempts_and_raise_transient(mocked: Any, clock: Fa
     assert clock.sleeps == [1.0, 1.0]
 
 
+def test_a_retry_after_beyond_the_longest_wait_fails_at_once_and_carries_it(mocked: Any, clock: FakeClock) -> None:
+    """The host cannot wait inside the call, but must learn when to come back (issue 12)."""
+    mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "3600"})
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    assert caught.value.retry_after == 3600.0
+    assert clock.sleeps == []
+
+
 def test_retries_stop_at_the_total_time_bound(mocked: Any, clock: FakeClock) -> None:
     mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "40"})
     mocked.get(API + "x", status=429, json=THROTTLED, headers={"Retry-After": "40"})
@@ -133,9 +145,95 @@ def test_a_second_401_is_an_auth_error(mocked: Any, clock: FakeClock) -> None:
     bearer = FakeBearer()
     mocked.get(API + "x", status=401)
     mocked.get(API + "x", status=401)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as caught:
         make_transport(clock, bearer).request("GET", API + "x")
     assert bearer.renewals == ["token-1"]
+    assert caught.value.status == 401
+    assert "the token's audience is not readable; it sent no WWW-Authenticate challenge" in caught.value.user_message
+
+
+def unsigned_jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class JwtBearer(FakeBearer):
+    """Hands out JWTs for one audience."""
+
+    def __init__(self, audience: str) -> None:
+        super().__init__()
+        self.tokens = [unsigned_jwt({"aud": audience, "n": 1})]
+
+    def renew(self, rejected: str) -> str:
+        self.renewals.append(rejected)
+        self.tokens.append(unsigned_jwt({"aud": json.loads(_claims(rejected))["aud"], "n": len(self.tokens) + 1}))
+        return self.tokens[-1]
+
+
+def _claims(token: str) -> str:
+    payload = token.split(".")[1]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+
+
+CHALLENGE = (
+    "Bearer authorization_uri=https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/authorize, "
+    "resource_id=https://contoso.crm.dynamics.com/"
+)
+
+
+def test_a_persistent_401_names_the_audience_the_challenge_and_the_resource_to_fix(
+    mocked: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A persistent 401 said only "Unauthorized[401]" (issue 12)."""
+    caplog.set_level("DEBUG")
+    bearer = JwtBearer("https://other.crm.dynamics.com")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    error = caught.value
+    assert error.field == "oauth2.access_token_parameters"
+    assert error.user_message == (
+        "The Web API at https://contoso.crm.dynamics.com refused the access token (401 Unauthorized): the Web API "
+        "accepts tokens for https://contoso.crm.dynamics.com, but the token is for https://other.crm.dynamics.com. "
+        "Set the resource to https://contoso.crm.dynamics.com (the Web API's protocol and host). (the token was for "
+        f"the audience https://other.crm.dynamics.com; it answered WWW-Authenticate: {CHALLENGE})"
+    )
+    for token in bearer.tokens:
+        assert token not in error.user_message
+        assert token not in caplog.text
+
+
+def test_a_persistent_401_for_the_right_audience_says_what_to_check_in_the_environment(
+    mocked: Any, clock: FakeClock
+) -> None:
+    bearer = JwtBearer("https://contoso.crm.dynamics.com/")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": CHALLENGE})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    error = caught.value
+    assert error.field == "oauth2.client_id"
+    assert "is an application user of this environment (Power Platform admin center) with a security role" in (
+        error.user_message
+    )
+    assert "the resource or scope is the API's origin https://contoso.crm.dynamics.com" in error.user_message
+    assert "the token was for the audience https://contoso.crm.dynamics.com/" in error.user_message
+
+
+def test_a_persistent_401_from_another_tenant_names_the_token_url(mocked: Any, clock: FakeClock) -> None:
+    other = CHALLENGE.replace("contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com")
+    bearer = JwtBearer("https://contoso.crm.dynamics.com")
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": other})
+    mocked.get(API + "x", status=401, headers={"WWW-Authenticate": other})
+    with pytest.raises(AuthError) as caught:
+        make_transport(clock, bearer).request("GET", API + "x")
+    assert caught.value.field == "oauth2.access_token_url"
+    assert "the environment belongs to the tenant in https://login.microsoftonline.com/fabrikam" in (
+        caught.value.user_message
+    )
 
 
 def test_token_is_never_sent_to_another_origin(mocked: Any, clock: FakeClock) -> None:
@@ -144,12 +242,56 @@ def test_token_is_never_sent_to_another_origin(mocked: Any, clock: FakeClock) ->
     assert "Authorization" not in mocked.calls[0].request.headers
 
 
-def test_token_is_sent_to_the_own_origin_and_redirects_are_not_followed(mocked: Any, clock: FakeClock) -> None:
-    mocked.get(API + "x", status=302, headers={"Location": "https://evil.example/steal"})
-    response = make_transport(clock, FakeBearer()).send("GET", API + "x")
-    assert response.status_code == 302
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH", "POST"])
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_success_nor_followed_and_names_where_it_pointed(
+    mocked: Any, clock: FakeClock, method: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 302 answered to a delete was reported `deleted`; on a Get it was "transient", retried forever (issue 12)."""
+    caplog.set_level("DEBUG")
+    mocked.add(method, API + "x", status=status, headers={"Location": "https://evil.example/steal?code=s3cr3t#f"})
+    with pytest.raises(ConfigError) as caught:
+        make_transport(clock, FakeBearer()).send(method, API + "x")
+    assert caught.value.fields == ["connection.base_url"]
+    message = caught.value.user_message
+    assert f"https://contoso.crm.dynamics.com answered {status} " in message
+    assert "redirecting to https://evil.example: the connector follows no redirect" in message
+    assert "s3cr3t" not in message
+    assert "/steal" not in message
+    assert "s3cr3t" not in caplog.text
     assert mocked.calls[0].request.headers["Authorization"] == "Bearer token-1"
     assert len(mocked.calls) == 1
+    assert clock.sleeps == []
+
+
+def test_a_redirect_to_https_names_the_protocol(mocked: Any, clock: FakeClock) -> None:
+    settings = parse_settings(
+        {**CLIENT_SECRET_SETTINGS, "connection": {**CLIENT_SECRET_SETTINGS["connection"], "protocol": "http"}},
+        RuntimeContext(),
+    )
+    plain = "http://contoso.crm.dynamics.com/api/data/v9.2/"
+    mocked.get(plain + "WhoAmI()", status=301, headers={"Location": API + "WhoAmI()"})
+    with pytest.raises(ConfigError) as caught:
+        Transport(settings, clock=clock, sleep=clock.sleep).send("GET", plain + "WhoAmI()")
+    assert caught.value.fields == ["connection.protocol"]
+    assert caught.value.user_message.endswith("choose https")
+
+
+def test_a_redirect_without_a_location_and_one_to_another_path(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=302)
+    mocked.get(API + "y", status=308, headers={"Location": "/login?hidden=q1w2e3"})
+    transport = make_transport(clock)
+    with pytest.raises(ConfigError, match="answered 302 Found without saying where to go"):
+        transport.send("GET", API + "x")
+    with pytest.raises(ConfigError, match=r"redirecting to another path on https://contoso\.crm\.dynamics\.com: ") as c:
+        transport.send("GET", API + "y")
+    assert "q1w2e3" not in c.value.user_message
+    assert "/login" not in c.value.user_message
+
+
+def test_304_not_modified_is_an_answer_not_a_redirect(mocked: Any, clock: FakeClock) -> None:
+    mocked.get(API + "x", status=304)
+    assert make_transport(clock).request("GET", API + "x").status_code == 304
 
 
 def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -> None:
@@ -161,6 +303,51 @@ def test_connection_reset_on_post_is_not_resent(mocked: Any, clock: FakeClock) -
     assert len(mocked.calls) == 1
 
 
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_post_answered_by_a_gateway_error_is_not_resent_and_its_error_says_so(
+    mocked: Any, clock: FakeClock, status: int
+) -> None:
+    """The gateway may have passed the create on: a second POST could store a second record (issue 12)."""
+    mocked.post(API + "accounts", status=status, json={"error": {"code": "0x80040216", "message": "busy"}})
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock).request("POST", API + "accounts", json={"name": "x"})
+    assert caught.value.user_message == (
+        f"(0x80040216)busy[{status}]; the request may have been processed, so it was not sent again"
+    )
+    assert caught.value.ambiguous is True
+    assert len(mocked.calls) == 1
+
+
+def test_a_post_is_resent_after_a_429_and_after_a_503_with_retry_after(mocked: Any, clock: FakeClock) -> None:
+    mocked.post(API + "accounts", status=429, json=THROTTLED, headers={"Retry-After": "2"})
+    mocked.post(API + "accounts", status=503, headers={"Retry-After": "3"})
+    mocked.post(API + "accounts", status=204)
+    assert make_transport(clock).send("POST", API + "accounts", json={"name": "x"}).status_code == 204
+    assert clock.sleeps == [2.0, 3.0]
+
+
+def test_an_idempotent_request_exhausting_its_attempts_on_a_gateway_error_is_not_ambiguous(
+    mocked: Any, clock: FakeClock
+) -> None:
+    mocked.get(API + "x", status=504)
+    mocked.get(API + "x", status=504)
+    with pytest.raises(TransientError) as caught:
+        make_transport(clock, max_attempts=2).request("GET", API + "x")
+    assert caught.value.ambiguous is False
+    assert caught.value.user_message == "Gateway Timeout[504]"
+
+
+def test_an_error_answering_a_repeat_after_a_lost_answer_says_so(mocked: Any, clock: FakeClock) -> None:
+    reset = RequestsConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+    mocked.patch(API + "accounts(1)", body=reset)
+    mocked.patch(API + "accounts(1)", status=412, json={"error": {"code": "0x80060882", "message": "version"}})
+    transport = make_transport(clock)
+    response = transport.send("PATCH", API + "accounts(1)", json={}, headers={"If-Match": 'W/"1"'}, idempotent=True)
+    assert delivery_of(response).resent is True
+    error = transport.error_for(response)
+    assert error.user_message == f"(0x80060882)version[412]; {RESENT_NOTE}"
+
+
 def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeClock) -> None:
     cut = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
     mocked.get(API + "x", body=cut)
@@ -169,11 +356,12 @@ def test_a_body_cut_off_mid_read_is_a_transient_error(mocked: Any, clock: FakeCl
 
 
 def test_token_posts_do_not_follow_redirects(mocked: Any, clock: FakeClock) -> None:
-    mocked.post("https://login.example/t/oauth2/token", status=307, headers={"Location": "https://evil.example/t"})
-    response = make_transport(clock).send(
-        "POST", "https://login.example/t/oauth2/token", data={"client_secret": "s"}, authenticate=False
-    )
-    assert response.status_code == 307
+    token_url = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token"
+    mocked.post(token_url, status=307, headers={"Location": "https://evil.example/t"})
+    with pytest.raises(ConfigError) as caught:
+        make_transport(clock).send("POST", token_url, data={"client_secret": "s"}, authenticate=False)
+    assert caught.value.fields == ["oauth2.access_token_url"]
+    assert "redirecting to https://evil.example" in caught.value.user_message
     assert len(mocked.calls) == 1
 
 
@@ -246,6 +434,61 @@ def test_runtime_proxy_is_passed_per_request(mocked: Any, clock: FakeClock) -> N
     assert seen["timeout"] == (120.0, 120.0)
 
 
+def proxied_transport(clock: FakeClock, **policy: Any) -> Transport:
+    raw = {
+        **CLIENT_SECRET_SETTINGS,
+        "connection": {**CLIENT_SECRET_SETTINGS["connection"], "honor_runtime_proxy": True},
+    }
+    context = RuntimeContext(proxy=ProxySettings(host="proxy.local", port=3128, user="u", password=Secret("p")))
+    return Transport(
+        parse_settings(raw, context),
+        policy=RetryPolicy(**policy),
+        clock=clock,
+        sleep=clock.sleep,
+        describe_error=describe_error,
+    )
+
+
+def tunnel_failure(status_line: str) -> requests.exceptions.ProxyError:
+    """What requests raises when the proxy answers CONNECT with an error (urllib3 2's chain)."""
+    cause = urllib3.exceptions.ProxyError(
+        "Unable to connect to proxy", OSError(f"Tunnel connection failed: {status_line}")
+    )
+    return requests.exceptions.ProxyError(urllib3.exceptions.MaxRetryError(None, API, reason=cause))  # type: ignore[arg-type]
+
+
+def test_a_tunnel_refused_for_credentials_is_a_config_error_naming_the_proxy_password(
+    mocked: Any, clock: FakeClock
+) -> None:
+    mocked.get(API + "x", body=tunnel_failure("407 Proxy Authentication Required"))
+    with pytest.raises(ConfigError) as caught:
+        proxied_transport(clock).send("GET", API + "x")
+    assert caught.value.fields == ["runtime.proxy.password"]
+    assert "refused the user 'u' and its password (407 Proxy Authentication Required)" in caught.value.user_message
+    assert clock.sleeps == []
+
+
+def test_a_tunnel_the_proxy_could_not_open_is_retried_then_names_the_host(mocked: Any, clock: FakeClock) -> None:
+    """The proxy could not reach the host (a 5xx to CONNECT): nothing was sent, the host may be down for a while."""
+    for _ in range(2):
+        mocked.get(API + "x", body=tunnel_failure("502 Bad Gateway"))
+    with pytest.raises(TransientError) as caught:
+        proxied_transport(clock, max_attempts=2).send("GET", API + "x")
+    assert caught.value.field == "connection.base_url"
+    assert caught.value.user_message == (
+        "The connection to https://contoso.crm.dynamics.com failed: The runtime proxy proxy.local:3128 refused to "
+        "open a tunnel to contoso.crm.dynamics.com:443 (502 Bad Gateway)."
+    )
+    assert len(clock.sleeps) == 1
+
+
+def test_a_tunnel_the_proxy_forbids_names_the_proxy_host(mocked: Any, clock: FakeClock) -> None:
+    mocked.post(API + "accounts", body=tunnel_failure("403 Forbidden"))
+    with pytest.raises(ConfigError) as caught:
+        proxied_transport(clock).send("POST", API + "accounts", json={})
+    assert caught.value.fields == ["runtime.proxy.host"]
+
+
 def test_407_is_a_config_error(mocked: Any, clock: FakeClock) -> None:
     mocked.get(API + "x", status=407)
     with pytest.raises(ConfigError, match="407"):
@@ -275,6 +518,33 @@ def test_dataverse_error_without_a_json_body(mocked: Any, clock: FakeClock) -> N
     response.reason = "Bad Gateway"
     response._content = b"<html>"
     assert describe_error(response) == (None, "Bad Gateway")
+
+
+def test_a_huge_error_message_is_capped_and_only_logged_in_full_at_debug_redacted(
+    mocked: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 2 MB error body became a 2,050,046-character message (issue 12)."""
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJl"
+    message = "x" * 1990 + "TAIL-START " + token + " " + "y" * 2_000_000
+    mocked.get(API + "x", status=400, json={"error": {"code": "0x80040203", "message": message}})
+    caplog.set_level("INFO")
+    with pytest.raises(RemoteError) as caught:
+        make_transport(clock).request("GET", API + "x")
+    text = caught.value.user_message
+    left_out = len(message) - 2000
+    assert text == f"(0x80040203){'x' * 1990}TAIL-START… {left_out:,} more characters left out[400]"
+    assert "TAIL-START" not in caplog.text
+    caplog.set_level("DEBUG")
+    make_transport(clock).error_for(_answer(400, {"error": {"code": "0x80040203", "message": message}}))
+    assert f"had {len(message)} characters; in full (redacted): {'x' * 1990}TAIL-START *** yyy" in caplog.text
+    assert token not in caplog.text
+
+
+def _answer(status: int, body: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    return response
 
 
 def test_the_error_describer_is_injected(mocked: Any) -> None:

@@ -226,6 +226,33 @@ def test_token_for_another_audience_is_a_web_api_401(
     no_secret_anywhere(report, caplog, settings["oauth2"]["client_secret"])
 
 
+def test_an_operation_refused_with_401_gets_the_diagnosis_test_connection_gives(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A persistent 401 in an operation said only "Unauthorized[401]" (issue 12): it now names the token's audience,
+    the service's challenge and the field, as Test Connection does.
+    """
+    web_api = make_sandbox(state_dir=tmp_path)
+    elsewhere = make_sandbox(state_dir=tmp_path)
+    settings = sandbox_settings(web_api, token_url=elsewhere.token_url, resource=elsewhere.origin)
+    host = ConnectorHost()
+    try:
+        connection = host.connect(CONNECTOR_ID, settings, RuntimeContext())
+        documents = [{"accountid": "00000000-0000-0000-0000-000000000001"}]
+        [result] = list(host.execute_operation(CONNECTOR_ID, connection, "get", {"entity_set": "accounts"}, documents))
+    finally:
+        host.close()
+    assert result.error is not None
+    assert (result.error.failure_type, result.error.status) == ("auth", 401)
+    assert result.error.field == "oauth2.access_token_parameters"
+    message = result.error.message
+    assert f"the Web API accepts tokens for {web_api.origin}, but the token is for {elsewhere.origin}." in message
+    assert f"Set the resource to {web_api.origin}" in message
+    assert f"the token was for the audience {elsewhere.origin}" in message
+    assert "WWW-Authenticate: Bearer authorization_uri=" in message
+    assert_no_secret([message, caplog.text], [CANARY_SECRET, settings["oauth2"]["client_secret"]])
+
+
 def test_principal_without_privilege_is_a_403(sandbox: Sandbox) -> None:
     report = run_test(sandbox_settings(sandbox, client="no_access"))
     version = check(report, "api_version")

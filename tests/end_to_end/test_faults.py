@@ -80,13 +80,31 @@ def test_a_throttling_storm_in_the_middle_of_a_query(live: Live) -> None:
     assert live.sandbox.stats.retry_after_violations(tolerance=0.05) == []
 
 
-def test_503s_are_retried_without_duplicates(live: Live, posts_only: None) -> None:
+def test_503s_are_retried_without_duplicates_for_creates_with_client_assigned_keys(
+    live: Live, posts_only: None
+) -> None:
     marker = uuid.uuid4().hex
     live.sandbox.faults.schedule("error", 3, status=503)
-    results = live.run("create", {"entity_set": "accounts"}, [{"name": f"{marker} {n}"} for n in range(3)])
+    options = {"entity_set": "accounts", "client_keys": "always"}
+    results = live.run("create", options, [{"name": f"{marker} {n}"} for n in range(3)])
     assert all(result.status is ResultStatus.SUCCESS for result in results)
     assert len(marked(live, marker)) == 3
     assert live.sandbox.faults.injected().get("error") == 3
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_does_not_resend_a_create_without_a_key(live: Live, posts_only: None, status: int) -> None:
+    """Without Retry-After, nothing says the service did not act on the create: it is reported, not re-sent."""
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    live.sandbox.faults.schedule("error", 1, status=status)
+    [result] = live.run("create", {"entity_set": "accounts", "client_keys": "never"}, [{"name": marker}])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "transient"
+    assert result.error.message.endswith(f"[{status}]; the request may have been processed, so it was not sent again")
+    assert [record.fault for record in recorded_posts(live, since, 1)] == ["error"]
+    assert marked(live, marker) == []  # this sandbox answers its 5xx before processing; a gateway need not
 
 
 def test_a_reset_after_a_processed_create_with_its_own_key_makes_no_duplicate(live: Live, posts_only: None) -> None:

@@ -1,5 +1,6 @@
 """Fixtures and helpers of the ``tests/test_diagnostics_*.py`` files: a loopback-only name resolver, a real
-tinyproxy, a server that accepts connections and never answers, settings for the sandbox, and the canary check.
+tinyproxy, a server that accepts connections and never answers, a TLS server with the certificate a test asks for
+(another name, expired), settings for the sandbox, and the canary check.
 
 Import the fixtures a module needs (``from tests.support.diagnostics import tinyproxy``). Not for anything the
 connector ships.
@@ -8,9 +9,12 @@ connector ships.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import logging
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -33,6 +37,7 @@ __all__ = [
     "LOOPBACK_NAMES",
     "HangingServer",
     "TinyProxy",
+    "TlsServer",
     "assert_no_secret",
     "check",
     "failed_check",
@@ -43,6 +48,7 @@ __all__ = [
     "run_test",
     "sandbox_settings",
     "tinyproxy",
+    "tls_server",
 ]
 
 CANARY_SECRET: Final = "canary-diag-secret-3e8f1a"
@@ -195,6 +201,119 @@ def tinyproxy(tmp_path: Path) -> Iterator[Callable[..., TinyProxy]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+# -- a TLS server with the certificate a test asks for ---------------------------------------------------------
+
+
+@dataclass
+class TlsServer:
+    """An https port on 127.0.0.1 that completes handshakes and answers nothing.
+
+    :param port: where it listens.
+    :param ca_path: the PEM of the CA that issued its certificate (trust it with the runtime's CA bundle).
+    """
+
+    port: int
+    ca_path: Path
+
+    @property
+    def authority(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.port}"
+
+
+def _issue(directory: Path, names: tuple[str, ...], expired: bool) -> tuple[Path, Path, Path]:
+    """Write a CA and a server certificate it issued for ``names``; ``expired``: it ended yesterday."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Connection's test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=60))
+        .not_valid_after(now + datetime.timedelta(days=60))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    alternative: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative.append(x509.DNSName(name))
+    ends = now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=30)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=30))
+        .not_valid_after(ends)
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
+    ca_path.write_bytes(ca.public_bytes(pem))
+    cert_path.write_bytes(certificate.public_bytes(pem) + ca.public_bytes(pem))
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Callable[..., TlsServer]]:
+    """A factory ``tls_server(names=("127.0.0.1",), expired=False) -> TlsServer``: an https port whose certificate,
+    issued by a CA of its own, names ``names`` (and has expired when asked); every server stops after the test.
+    """
+    stops: list[Callable[[], None]] = []
+
+    def start(names: tuple[str, ...] = ("127.0.0.1",), *, expired: bool = False) -> TlsServer:
+        directory = tmp_path / f"tls-{len(stops)}"
+        directory.mkdir()
+        ca_path, cert_path, key_path = _issue(directory, names, expired)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+
+        def serve() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                connection.settimeout(5)
+                with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
+                    pass  # the client refuses the certificate; a handshake is all this server is for
+                connection.close()
+
+        thread = threading.Thread(target=serve, name="tls-server", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+            thread.join(5)
+
+        stops.append(stop)
+        return TlsServer(listener.getsockname()[1], ca_path)
+
+    yield start
+    for stop in stops:
+        stop()
 
 
 # -- settings and running the test through the host ------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -41,12 +41,13 @@ class FakeTokenService:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: Any = None,
+        data_factory: Callable[[], Any] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
     ) -> requests.Response:
         assert (method, authenticate) == ("POST", False)
-        form = dict(data)
+        assert data_factory is not None
+        form = dict(data_factory())
         with self._lock:
             self.forms.append(form)
         self.arrived.set()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from connector.retry import delivery_of, note_delivery
+
 __all__ = ["BatchFormatError", "BatchPart", "PartAnswer", "build_batch", "read_batch"]
 
 _CRLF = b"\r\n"
@@ -96,13 +98,18 @@ def read_batch(response: requests.Response) -> list[PartAnswer]:
     """Read a batch response into its answers, change-set answers flattened in order.
 
     :param response: the answer to the ``$batch`` request (``multipart/mixed``).
-    :returns: the answers in order.
+    :returns: the answers in order; each carries the batch's :class:`~connector.retry.Delivery`, so that a part's
+        refusal after the batch was sent again is read as an answer to a repeat.
     :raises BatchFormatError: when the body is not a readable batch response.
     """
     boundary = _boundary(response.headers.get("Content-Type"))
     if boundary is None:
         raise BatchFormatError("the batch response is not multipart/mixed with a boundary")
-    return _read_parts(response.content, boundary, response.url)
+    answers = _read_parts(response.content, boundary, response.url)
+    delivery = delivery_of(response)
+    for answer in answers:
+        note_delivery(answer.response, delivery)
+    return answers
 
 
 def _boundary(content_type: str | None) -> str | None:

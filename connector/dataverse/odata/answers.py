@@ -1,6 +1,7 @@
 """Reading the Web API's answers: JSON bodies, the created record's URL, ETags and error bodies.
 
-Bodies are read defensively: a truncated or malformed body (a proxy cutting a response, a fault in the service)
+What the service says goes into messages and results capped (:mod:`connector.excerpts`). Bodies are read
+defensively: a truncated or malformed body (a proxy cutting a response, a fault in the service)
 becomes a :class:`~connector.errors.TransientError`, never a bare ``ValueError``. Dataverse's error shape
 (``{"error": {"code": ..., "message": ...}}``) is read here and nowhere else: :func:`describe_error` is the error
 describer the connection's :class:`~connector.transport.Transport` is given. Not for deciding what a status means
@@ -15,6 +16,7 @@ from typing import Any
 import requests
 
 from connector.errors import TransientError
+from connector.excerpts import CODE_LIMIT, excerpt, excerpt_strings
 from connector.transport import ErrorDescription
 
 __all__ = ["describe_error", "entity_url_of", "error_body", "etag_of", "json_body"]
@@ -42,27 +44,36 @@ def error_body(response: requests.Response) -> dict[str, Any]:
     """The body of an error response as an output document.
 
     :param response: a response with status 400 or more.
-    :returns: Dataverse's ``{"error": {"code": ..., "message": ...}}`` as sent, or that shape built from the
-        status when the body is not one.
+    :returns: Dataverse's ``{"error": {"code": ..., "message": ...}}`` as sent, every string capped
+        (:func:`~connector.excerpts.excerpt_strings`), or that shape built from the status when the body is not one.
     """
     body = _error_shaped(response)
     if body is not None:
-        return dict(body)
-    return {"error": {"code": "", "message": response.reason or f"HTTP {response.status_code}"}}
+        capped: dict[str, Any] = excerpt_strings(body)
+        return capped
+    return {"error": {"code": "", "message": _reason(response)}}
 
 
 def describe_error(response: requests.Response) -> ErrorDescription:
     """Read Dataverse's error shape ``{"error": {"code": ..., "message": ...}}``.
 
     :param response: an error response.
-    :returns: the code (``0x80040217``) or ``None``, and the message (the reason phrase when the body says none).
+    :returns: the code (``0x80040217``) or ``None``, and the message (the reason phrase when the body says none),
+        each capped (:mod:`connector.excerpts`: 2,000 characters of the message, the rest only in the DEBUG log).
     """
     body = _error_shaped(response)
     if body is not None:
         error = body["error"]
-        code = error.get("code")
-        return ErrorDescription(str(code) if code else None, str(error.get("message") or response.reason or ""))
-    return ErrorDescription(None, response.reason or f"HTTP {response.status_code}")
+        code = excerpt(str(error.get("code") or ""), limit=CODE_LIMIT, what="the service's error code") or None
+        message = str(error.get("message") or "")
+        if message:
+            return ErrorDescription(code, excerpt(message, what="the service's error message"))
+        return ErrorDescription(code, excerpt(response.reason or "", limit=CODE_LIMIT, what="the reason phrase"))
+    return ErrorDescription(None, _reason(response))
+
+
+def _reason(response: requests.Response) -> str:
+    return excerpt(response.reason or "", limit=CODE_LIMIT, what="the reason phrase") or f"HTTP {response.status_code}"
 
 
 def _error_shaped(response: requests.Response) -> Mapping[str, Any] | None:

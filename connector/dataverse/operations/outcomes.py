@@ -5,7 +5,8 @@
 * An error answer becomes, with Return Application Error Responses on, an ``application_error`` result whose
   payload is the service's error body; with it off, a ``failed`` result. Both carry an :class:`ErrorInfo` whose
   message has Boomi's form ``(<code>)<message>[<http status>]``, and a ``reason`` property for the conditional
-  outcomes a process usually branches on (``changed_since_read``, ``already_exists``, ``not_found``).
+  outcomes a process usually branches on (``changed_since_read``, ``already_exists``, ``not_found``). A throttled
+  failure's ``Retry-After`` goes into :attr:`~connector.results.ErrorInfo.retry_after`.
 * Any :class:`~connector.errors.ConnectorError` raised while handling a document becomes a ``failed`` result.
 
 Not for deciding whether to retry: the transport did that before an answer reaches this module.
@@ -19,7 +20,7 @@ from typing import Any, Final
 import requests
 
 from connector.dataverse.odata.answers import error_body
-from connector.errors import ConnectorError, FailureType
+from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 from connector.transport import Transport
 
@@ -72,6 +73,7 @@ def error_result(
         code=error.code,
         status=response.status_code,
         field=field or error.field,
+        retry_after=_retry_after(error),
     )
     tracked = dict(properties or {})
     tracked.update(properties_of(http_status=response.status_code, reason=reason))
@@ -94,9 +96,15 @@ def failure_result(error: ConnectorError, index: int | None) -> OperationResult:
         code=error.code,
         status=error.status,
         field=error.field,
+        retry_after=_retry_after(error),
     )
     properties = properties_of(http_status=error.status)
     return OperationResult(status=ResultStatus.FAILED, properties=properties, error=info, input_index=index)
+
+
+def _retry_after(error: ConnectorError) -> float | None:
+    """The ``Retry-After`` a throttled failure carries, so the host learns when to send the document again."""
+    return error.retry_after if isinstance(error, TransientError) else None
 
 
 def internal_failure(index: int | None, kind: str) -> OperationResult:

@@ -54,8 +54,10 @@ from connector.dataverse.operations.write_options import (
     UpsertOptions,
 )
 from connector.results import OperationResult
+from connector.retry import delivery_of
 
 __all__ = [
+    "OUTCOME_UNKNOWN",
     "PreparedCreate",
     "PreparedPatch",
     "condition_reason",
@@ -73,6 +75,9 @@ __all__ = [
     "upsert_record",
     "write_record",
 ]
+
+OUTCOME_UNKNOWN = "outcome_unknown"
+"""The ``reason`` of a conditional refusal that answered a repeat of the request: the first attempt may have done it."""
 
 
 @dataclass(frozen=True)
@@ -234,9 +239,10 @@ def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[s
     headers = options.headers()
     if etag:
         headers["If-Match" if mode == "if_match" else "If-None-Match"] = etag
-    # A repeated unconditional PATCH sets the same values again; a conditional one would fail the second time.
-    idempotent = not etag or (mode == "if_match" and etag == "*")
-    return PreparedPatch(entity, target, write_body(document), headers, idempotent, etag)
+    # Idempotent by construction: a repeated unconditional PATCH (or If-Match: *) sets the same values again; a
+    # repeat of a conditional one whose first attempt was applied is refused (412), which error_outcome reports as
+    # an unknown outcome, never as the record's state.
+    return PreparedPatch(entity, target, write_body(document), headers, True, etag)
 
 
 def update_record(context: OperationContext[UpdateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -261,17 +267,24 @@ def update_outcome(
     :param prepared: what was sent.
     :param response: the answer.
     :param index: the document's index.
-    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``).
+    :returns: ``success``, or the error result (``changed_since_read``, ``not_found``, ``already_exists``; or
+        ``outcome_unknown`` when the refusal answered a repeat of the request, sent after an earlier attempt the
+        service may have carried out).
     """
     entity, target, etag = prepared.entity, prepared.target, prepared.etag
     mode = context.options.concurrency_mode
     if response.status_code >= 400:
+        reason = condition_reason(response.status_code, mode, etag)
+        field = ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None
+        if reason is not None and delivery_of(response).resent:
+            # A repeat after an attempt the service may have carried out: the refusal may be that attempt's doing.
+            reason, field = OUTCOME_UNKNOWN, None
         return error_outcome(
             context,
             response,
             index,
-            reason=condition_reason(response.status_code, mode, etag),
-            field=ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None,
+            reason=reason,
+            field=field,
             properties=known_properties(context, entity, target.record_id, target),
         )
     return _written(context, entity, response, index, target.record_id, target)

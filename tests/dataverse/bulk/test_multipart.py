@@ -9,6 +9,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from connector.dataverse.bulk.multipart import BatchFormatError, BatchPart, build_batch, read_batch
+from connector.retry import Delivery, delivery_of, note_delivery
 
 API = "https://contoso.crm.dynamics.com/api/data/v9.2/"
 MULTIPART = "multipart/mixed; boundary=b"
@@ -99,3 +100,16 @@ def test_change_set_answers_are_flattened_in_order_and_bare_line_feeds_are_read(
 def test_unreadable_answers_are_refused(body: bytes, content_type: str) -> None:
     with pytest.raises(BatchFormatError):
         read_batch(response_of(body, content_type))
+
+
+def test_each_answer_carries_the_batchs_delivery() -> None:
+    """A batch sent again after an attempt the service may have acted on: a part's 412 may answer the repeat."""
+    body = (
+        b"--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n"
+        b"HTTP/1.1 412 Precondition Failed\r\n\r\n\r\n--b--\r\n"
+    )
+    response = response_of(body, MULTIPART)
+    delivery = Delivery(attempts=2, idempotent=True, resent=True)
+    note_delivery(response, delivery)
+    [answer] = read_batch(response)
+    assert delivery_of(answer.response) == delivery

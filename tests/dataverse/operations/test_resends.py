@@ -57,7 +57,11 @@ def test_a_duplicate_with_other_values_stays_a_failure(mocked: responses.Request
     assert result.properties["reason"] == "already_exists"
     assert result.error is not None
     assert result.error.field == "accountid"
-    assert result.error.message == "(0x80040237)A record with matching key values already exists.[412]"
+    # The refusal answered the create sent again after the connection was reset, and the message says so.
+    assert result.error.message == (
+        "(0x80040237)A record with matching key values already exists.[412]; it answers a repeat of the request, "
+        "sent after an earlier attempt the service may have carried out"
+    )
 
 
 def test_what_cannot_be_compared_stays_a_failure(mocked: responses.RequestsMock, connection: Connection) -> None:

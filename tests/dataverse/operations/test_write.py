@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import requests
 import responses
 from responses import matchers
@@ -158,6 +159,42 @@ def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
     assert len(mocked.calls) == 2
 
 
+def test_a_create_without_a_key_answered_by_a_gateway_error_is_not_re_sent(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """The gateway may have passed the create on: a second POST could store the record twice (issue 12)."""
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", status=504, json={"error": {"code": "0x80040216", "message": "timed out"}})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "transient"
+    assert result.error.message.endswith("[504]; the request may have been processed, so it was not sent again")
+    assert len(mocked.calls) == 2
+
+
+def test_a_create_without_a_key_is_re_sent_after_the_service_said_it_did_not_process_it(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    busy = {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}}
+    mocked.add("POST", f"{API}accounts", status=429, json=busy, headers={"Retry-After": "1"})
+    mocked.add("POST", f"{API}accounts", status=503, headers={"Retry-After": "1"})
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+
+
+def test_a_create_with_its_own_key_is_re_sent_after_a_gateway_error(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", status=502)
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": NEW_ID, "name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+
+
 def test_a_bad_client_key_is_named(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     [result] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": "A-1"}])
@@ -194,6 +231,51 @@ def test_update_with_a_stale_etag_fails_as_changed_since_read(
     assert result.error.field == "@odata.etag"
     assert result.properties["reason"] == "changed_since_read"
     assert result.properties["id"] == ID
+
+
+@pytest.mark.parametrize(
+    ("first", "options"),
+    [
+        (requests.ConnectionError("connection reset by peer"), {"entity_set": "accounts"}),
+        (504, {"entity_set": "accounts"}),
+        (502, {"entity_set": "accounts", "etag": "*", "concurrency_mode": "if_none_match"}),
+    ],
+    ids=["if-match after a reset", "if-match after a 504", "if-none-match after a 502"],
+)
+def test_a_conditional_update_refused_after_its_own_repeat_is_not_reported_as_the_records_state(
+    mocked: responses.RequestsMock, connection: Connection, first: Any, options: dict[str, Any]
+) -> None:
+    """The first attempt may have been applied, changing the version the repeat's If-Match names (or creating the
+    record its If-None-Match: * forbids): a 412 then says nothing about another writer (issue 12).
+    """
+    add_entity(mocked)
+    if isinstance(first, Exception):
+        mocked.add("PATCH", f"{API}accounts({ID})", body=first)
+    else:
+        mocked.add("PATCH", f"{API}accounts({ID})", status=first)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=412, json=STALE)
+    document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"468026"', "name": "x"}
+    [result] = run(connection, "update", options, [document])
+    assert result.status is ResultStatus.FAILED
+    assert result.properties["reason"] == "outcome_unknown"
+    assert result.error is not None
+    assert result.error.field is None
+    assert result.error.message.endswith(
+        "[412]; it answers a repeat of the request, sent after an earlier attempt the service may have carried out"
+    )
+    assert len(mocked.calls) == 3
+
+
+def test_a_conditional_update_throttled_then_refused_is_changed_since_read(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 429 says the first attempt was not processed: the 412 that follows is the record's own state."""
+    add_entity(mocked)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=429, headers={"Retry-After": "1"})
+    mocked.add("PATCH", f"{API}accounts({ID})", status=412, json=STALE)
+    document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"468026"', "name": "x"}
+    [result] = run(connection, "update", {"entity_set": "accounts"}, [document])
+    assert result.properties["reason"] == "changed_since_read"
 
 
 def test_update_only_and_create_only(mocked: responses.RequestsMock, connection: Connection) -> None:
@@ -282,6 +364,29 @@ def test_delete_with_the_etag(mocked: responses.RequestsMock, connection: Connec
     assert "If-Match" not in mocked.calls[2].request.headers
 
 
+@pytest.mark.parametrize(
+    ("operation", "method", "document"),
+    [
+        ("delete", "DELETE", {"accountid": ID}),
+        ("update", "PATCH", {"accountid": ID, "name": "x"}),
+        ("get", "GET", {"accountid": ID}),
+    ],
+)
+def test_a_redirect_is_a_configuration_failure_never_success(
+    mocked: responses.RequestsMock, connection: Connection, operation: str, method: str, document: dict[str, Any]
+) -> None:
+    """A 302 was reported `deleted`/`success` with an entity_url on another origin, or "transient" (issue 12)."""
+    add_entity(mocked)
+    mocked.add(method, f"{API}accounts({ID})", status=302, headers={"Location": "https://elsewhere.example/x?t=1"})
+    [result] = run(connection, operation, {"entity_set": "accounts"}, [document])
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None
+    assert result.error.failure_type == "config"
+    assert result.error.field == "connection.base_url"
+    assert "redirecting to https://elsewhere.example:" in result.error.message
+    assert "elsewhere.example" not in str(result.properties)
+
+
 def test_application_errors_continue_the_run(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     error = {"error": {"code": "0x80044331", "message": "A validation error occurred."}}
@@ -295,3 +400,39 @@ def test_application_errors_continue_the_run(mocked: responses.RequestsMock, con
     assert first.error is not None
     assert first.error.message == "(0x80044331)A validation error occurred.[400]"
     assert second.status is ResultStatus.SUCCESS
+
+
+def test_a_throttled_document_carries_the_retry_after_the_service_asked_for(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 3600 s wait fails at once (beyond the longest wait accepted), and the host learns when to come back."""
+    add_entity(mocked)
+    throttled = {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}}
+    mocked.add("POST", f"{API}accounts", status=429, json=throttled, headers={"Retry-After": "3600"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.FAILED
+    assert result.retry_after == 3600.0
+    assert result.error is not None
+    assert (result.error.retry_after, result.error.failure_type) == (3600.0, "transient")
+    [ok] = run(connection, "create", {"entity_set": "accounts"}, [{"accountid": "not-a-guid"}])
+    assert ok.retry_after is None
+
+
+def test_error_texts_in_messages_and_documents_are_capped(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    """A 2 MB error body must not become a 2 MB message or output document (issue 12)."""
+    add_entity(mocked)
+    huge = "v" * 2_000_000
+    error = {"error": {"code": "0x80044331", "message": huge, "@Microsoft.PowerApps.CDS.TraceText": huge}}
+    mocked.add("POST", f"{API}accounts", status=400, json=error)
+    mocked.add("POST", f"{API}accounts", status=400, json=error)
+    capped = "v" * 2000 + f"… {2_000_000 - 2000:,} more characters left out"
+    [failed] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert failed.error is not None
+    assert failed.error.message == f"(0x80044331){capped}[400]"
+    options = {"entity_set": "accounts", "return_application_error_responses": True}
+    [document] = run(connection, "create", options, [{"name": "x"}])
+    assert document.payload == {
+        "error": {"code": "0x80044331", "message": capped, "@Microsoft.PowerApps.CDS.TraceText": capped}
+    }
