@@ -46,7 +46,7 @@ __all__ = ["metered", "write_in_bulk"]
 
 _log = logging.getLogger(__name__)
 
-_FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR})
+_FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR, ResultStatus.UNKNOWN})
 
 
 def write_in_bulk(

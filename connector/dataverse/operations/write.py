@@ -2,10 +2,12 @@
 :mod:`connector.dataverse.operations.delete`).
 
 * **Create** ``POST <entity set>``. A document carrying its primary key creates the record with that id (the
-  client-assigned key), and only then is the request marked idempotent: re-sending it after an answer was lost
-  cannot make a second record, and a re-sent create refused as a duplicate is done when the record holds exactly
-  what was sent (:mod:`connector.dataverse.operations.resends`). Without one, a create whose answer was lost is
-  reported, never silently re-sent.
+  client-assigned key; by default the connector gives one to a document without it, ``client_keys: always``), and
+  only then is the request marked idempotent: re-sending it after an answer was lost cannot make a second record.
+  When its answer still does not say what happened (lost after the retries, cut off or malformed, a gateway's
+  ``502``/``504``, or a re-sent create refused as a duplicate), the record is read back and the result says what
+  was found (:mod:`connector.dataverse.operations.resends`). Without a key, a create whose answer was lost is never
+  re-sent and its result is ``outcome_unknown``.
 * **Update** ``PATCH <record>`` with the concurrency header carrying the document's ETag (or the ``etag`` option):
   If-Match with a version fails a changed record with reason ``changed_since_read``; ``If-Match: *`` updates only
   (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import requests
 
@@ -43,9 +45,14 @@ from connector.dataverse.operations.inputs import (
     write_body,
 )
 from connector.dataverse.operations.options import OperationOptions
-from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
-from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import stored_as_sent
+from connector.dataverse.operations.outcomes import (
+    error_result,
+    failure_result,
+    properties_of,
+    success_result,
+    unknown_result,
+)
+from connector.dataverse.operations.resends import settle_create
 from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write_options import (
     CreateOptions,
@@ -53,7 +60,8 @@ from connector.dataverse.operations.write_options import (
     UpdateOptions,
     UpsertOptions,
 )
-from connector.results import OperationResult
+from connector.errors import TransientError
+from connector.results import OperationResult, ResultStatus
 
 __all__ = [
     "PreparedCreate",
@@ -66,13 +74,20 @@ __all__ = [
     "prepare_create",
     "prepare_update",
     "prepare_upsert",
+    "send_create",
     "target_of",
+    "unanswered_create",
     "update_outcome",
     "update_record",
     "upsert_outcome",
     "upsert_record",
     "write_record",
 ]
+
+
+_GATEWAY_STATUSES: Final = frozenset({502, 504})
+"""Answers from a gateway that may have passed the request on before giving up (as the retry engine's resend rule
+says): a create answered so may have been carried out."""
 
 
 @dataclass(frozen=True)
@@ -174,18 +189,64 @@ def create_record(context: OperationContext[CreateOptions], index: int, document
     :returns: ``success`` with the id and URL (and the record on request), or the error result.
     """
     prepared = prepare_create(context, document, assign_key=context.options.client_keys == "always")
+    return send_create(context, prepared, document, index)
+
+
+def send_create(
+    context: OperationContext[RecordWriteOptions], prepared: PreparedCreate, document: Mapping[str, Any], index: int
+) -> OperationResult:
+    """Send a prepared create on its own and read its answer (a bulk run sends a record alone this way, with the key
+    its bulk request carried).
+
+    :param context: the run.
+    :param prepared: the create.
+    :param document: the document (for its query parameters).
+    :param index: the document's index.
+    :returns: the document's result.
+    """
     query, prefer = context.options.representation()
-    response = context.client.send(
-        "POST",
-        context.entity_set,
-        query=[*query, *document_query_parameters(document, context.common.query_parameters)],
-        prefer=prefer,
-        headers=context.options.headers(),
-        json=prepared.body,
-        # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
-        idempotent=prepared.record_id is not None,
-    )
+    try:
+        response = context.client.send(
+            "POST",
+            context.entity_set,
+            query=[*query, *document_query_parameters(document, context.common.query_parameters)],
+            prefer=prefer,
+            headers=context.options.headers(),
+            json=prepared.body,
+            # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
+            idempotent=prepared.record_id is not None,
+        )
+    except TransientError as error:
+        return unanswered_create(context, prepared, error, index)
     return create_outcome(context, prepared, response, index)
+
+
+def unanswered_create(
+    context: OperationContext[OperationOptions], prepared: PreparedCreate, error: TransientError, index: int
+) -> OperationResult:
+    """The result of a create that got no answer it could read (the connection failed, was reset or timed out).
+
+    :param context: the run.
+    :param prepared: what was sent.
+    :param error: the transport's error.
+    :param index: the document's index.
+    :returns: with a key: what reading the record back found (an earlier attempt may have been processed although
+        the last one got no answer); without one: ``outcome_unknown`` when the request may have been processed,
+        else ``failed``.
+    """
+    if prepared.record_id is None:
+        return failure_result(error, index)
+    client = context.client
+    return settle_create(
+        client,
+        context.metadata,
+        prepared.entity,
+        prepared.record_id,
+        prepared.body,
+        index=index,
+        cause=error,
+        ours=prepared.assigned,
+    )
 
 
 def create_outcome(
@@ -202,21 +263,52 @@ def create_outcome(
     :param index: the document's index.
     :returns: the document's result.
     """
-    entity, record_id = prepared.entity, prepared.record_id
+    entity, record_id, status = prepared.entity, prepared.record_id, response.status_code
     known = known_properties(context, entity, record_id)
-    if response.status_code in (409, 412) and record_id is not None:
+    client, metadata, body = context.client, context.metadata, prepared.body
+    if status in (409, 412) and record_id is not None:
         # Possibly our own earlier attempt, processed before its answer was lost: done if stored exactly as sent.
-        stored = stored_as_sent(context.client, context.metadata, entity, record_id, prepared.body)
-        if stored is not None:
-            result = record_result(context.client, entity, stored, index)
-            properties = {**result.properties, "already_stored": "true", "http_status": str(response.status_code)}
-            return success_result(result.payload, properties, index)
-        return error_outcome(
+        refusal = error_outcome(
             context, response, index, reason="already_exists", field=entity.primary_id, properties=known
         )
-    if response.status_code >= 400:
+        cause = client.transport.error_for(response)
+        settled = settle_create(
+            client,
+            metadata,
+            entity,
+            record_id,
+            body,
+            index=index,
+            cause=cause,
+            ours=prepared.assigned,
+            duplicate=refusal,
+        )
+        if settled.status is ResultStatus.SUCCESS:
+            return success_result(settled.payload, {**settled.properties, "http_status": str(status)}, index)
+        return settled
+    if status in _GATEWAY_STATUSES:
+        # A gateway's error: the request may have been passed on and processed before it gave up.
+        cause = client.transport.error_for(response)
+        if record_id is None:
+            return unknown_result(cause, index)
+        return settle_create(
+            client, metadata, entity, record_id, body, index=index, cause=cause, ours=prepared.assigned
+        )
+    if status >= 400:
         return error_outcome(context, response, index, properties=known)
-    return _written(context, entity, response, index, record_id)
+    try:
+        return _written(context, entity, response, index, record_id)
+    except TransientError as error:
+        # A success status whose body is cut off or malformed: the record was most likely created. Its id says.
+        answered = record_id or _answered_id(response)
+        if answered is None:
+            return unknown_result(
+                error,
+                index,
+                advice="the record was probably created, but its id is unknown: look for it before"
+                " sending the document again",
+            )
+        return settle_create(client, metadata, entity, answered, body, index=index, cause=error, ours=True)
 
 
 def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[str, Any]) -> PreparedPatch:
@@ -350,6 +442,13 @@ def _patch(
         json=prepared.body,
         idempotent=prepared.idempotent,
     )
+
+
+def _answered_id(response: requests.Response) -> str | None:
+    """:returns: the record id of a write's ``OData-EntityId`` header, when the answer carried one."""
+    url = entity_url_of(response)
+    record_id = record_id_of(url) if url else None
+    return guid_of(record_id) if is_guid(record_id) else None
 
 
 def condition_reason(status: int, mode: str, etag: str | None) -> str | None:

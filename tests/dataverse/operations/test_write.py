@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import pytest
 import requests
 import responses
 from responses import matchers
@@ -35,8 +37,33 @@ def body_of(call: Any) -> Any:
     return json.loads(call.request.body)
 
 
-def test_create_sends_the_document_and_reads_the_entity_id(
+def echo_key(request: Any) -> tuple[int, dict[str, str], str]:
+    """Answer a create as the service does: with the URL of the record, whose id is the one the create carried."""
+    record_id = json.loads(request.body)["accountid"]
+    return 204, {"OData-EntityId": f"{API}accounts({record_id})"}, ""
+
+
+def test_create_sends_the_document_with_a_key_of_its_own_and_reads_the_entity_id(
     mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add_callback("POST", f"{API}accounts", callback=echo_key)
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [SAMPLE])
+    sent = body_of(mocked.calls[1])
+    record_id = sent.pop("accountid")
+    assert sent == SAMPLE
+    assert uuid.UUID(record_id).version == 4
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties == {"id": record_id, "entity_url": f"{API}accounts({record_id})", "http_status": "204"}
+    assert result.payload == {"@odata.editLink": f"accounts({record_id})", "accountid": record_id}
+    headers = mocked.calls[1].request.headers
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "Prefer" not in headers
+
+
+@pytest.mark.parametrize("bulk", ["off", "auto"])
+def test_create_without_client_keys_sends_the_document_exactly(
+    mocked: responses.RequestsMock, connection: Connection, bulk: str
 ) -> None:
     add_entity(mocked)
     mocked.add(
@@ -46,13 +73,9 @@ def test_create_sends_the_document_and_reads_the_entity_id(
         headers={"OData-EntityId": f"{API}accounts({NEW_ID})"},
         match=[matchers.json_params_matcher(SAMPLE)],
     )
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [SAMPLE])
-    assert result.status is ResultStatus.SUCCESS
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"mode": bulk}}
+    [result] = run(connection, "create", options, [SAMPLE])
     assert result.properties == {"id": NEW_ID, "entity_url": f"{API}accounts({NEW_ID})", "http_status": "204"}
-    assert result.payload == {"@odata.editLink": f"accounts({NEW_ID})", "accountid": NEW_ID}
-    headers = mocked.calls[1].request.headers
-    assert headers["Content-Type"] == "application/json; charset=utf-8"
-    assert "Prefer" not in headers
 
 
 def test_create_returning_the_record(mocked: responses.RequestsMock, connection: Connection) -> None:
@@ -96,7 +119,9 @@ def test_create_keeps_binds_and_deep_inserts_and_drops_read_annotations(
     }
     [result] = run(connection, "create", {"entity_set": "contacts"}, [document])
     assert result.status is ResultStatus.SUCCESS
-    assert body_of(mocked.calls[1]) == {
+    sent = body_of(mocked.calls[1])
+    assert uuid.UUID(sent.pop("contactid"))
+    assert sent == {
         "lastname": "O'Brien",
         "ParentCustomerId_Account@odata.bind": "/accounts(00000000-0000-0000-0000-000000000002)",
         "sample_Tags@odata.bind": ["/sample_tags(00000000-0000-0000-0000-000000000003)"],
@@ -150,10 +175,12 @@ def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
 ) -> None:
     add_entity(mocked)
     mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
-    assert result.status is ResultStatus.FAILED
+    [result] = run(connection, "create", {"entity_set": "accounts", "client_keys": "never"}, [{"name": "x"}])
+    assert result.status is ResultStatus.UNKNOWN
+    assert not result.ok
     assert result.error is not None
     assert result.error.failure_type == "transient"
+    assert result.error.message.startswith("Outcome unknown: ")
     assert "may have been processed, so it was not sent again" in result.error.message
     assert len(mocked.calls) == 2
 
