@@ -103,6 +103,20 @@ def test_a_reset_after_a_processed_create_with_its_own_key_makes_no_duplicate(li
     assert len(live.rows("account", "name = ?", ["own key"])) == 1
 
 
+def test_a_single_create_gets_a_key_by_default_so_a_reset_after_it_was_processed_makes_no_duplicate(
+    live: Live, posts_only: None
+) -> None:
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    live.sandbox.faults.schedule("reset_after", 1)
+    [result] = live.run("create", {"entity_set": "accounts", "bulk": {"mode": "off"}}, [{"name": marker}])
+    assert result.status is ResultStatus.SUCCESS
+    [row] = marked(live, marker)
+    assert str(row["accountid"]) == result.properties["id"]
+    posts = recorded_posts(live, since, 2)
+    assert sorted(str(record.fault) for record in posts) == ["None", "reset_after"]  # re-sent once, with its key
+
+
 def test_a_reset_after_a_processed_create_without_a_key_is_reported_not_re_sent(live: Live, posts_only: None) -> None:
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()

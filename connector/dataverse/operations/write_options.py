@@ -17,7 +17,7 @@ from connector.dataverse.operations.options import BypassBusinessLogic, CommonOp
 
 __all__ = ["ClientKeys", "CreateOptions", "RecordWriteOptions", "UpdateOptions", "UpsertOptions"]
 
-ClientKeys = Literal["bulk", "always", "never"]
+ClientKeys = Literal["always", "bulk", "never"]
 """When a create without its primary key gets one assigned by the connector."""
 
 
@@ -79,7 +79,8 @@ def _shared(operation: str, values: Mapping[str, Any]) -> _SharedFields:
 class CreateOptions(RecordWriteOptions):
     """The Create operation's options.
 
-    :param client_keys: when a document without its primary key gets one (``bulk``: in bulk requests).
+    :param client_keys: when a document without its primary key gets a random one (``always``: every create;
+        ``bulk``: in bulk requests only; ``never``).
     """
 
     client_keys: ClientKeys

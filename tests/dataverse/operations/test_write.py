@@ -43,12 +43,13 @@ def echo_key(request: Any) -> tuple[int, dict[str, str], str]:
     return 204, {"OData-EntityId": f"{API}accounts({record_id})"}, ""
 
 
+@pytest.mark.parametrize("bulk", ["off", "auto"])
 def test_create_sends_the_document_with_a_key_of_its_own_and_reads_the_entity_id(
-    mocked: responses.RequestsMock, connection: Connection
+    mocked: responses.RequestsMock, connection: Connection, bulk: str
 ) -> None:
     add_entity(mocked)
     mocked.add_callback("POST", f"{API}accounts", callback=echo_key)
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [SAMPLE])
+    [result] = run(connection, "create", {"entity_set": "accounts", "bulk": {"mode": bulk}}, [SAMPLE])
     sent = body_of(mocked.calls[1])
     record_id = sent.pop("accountid")
     assert sent == SAMPLE
@@ -168,6 +169,20 @@ def test_a_create_with_its_own_key_is_re_sent_after_a_lost_answer(
     assert result.properties["id"] == NEW_ID
     assert body_of(mocked.calls[2])["accountid"] == NEW_ID
     assert len(mocked.calls) == 3
+
+
+def test_by_default_a_single_create_gets_a_key_and_is_re_sent_with_it_after_a_lost_answer(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
+    mocked.add_callback("POST", f"{API}accounts", callback=echo_key)
+    options = {"entity_set": "accounts", "bulk": {"mode": "off"}}
+    [result] = run(connection, "create", options, [{"name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+    first, second = body_of(mocked.calls[1]), body_of(mocked.calls[2])
+    assert first == second
+    assert result.properties["id"] == first["accountid"]
 
 
 def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
