@@ -357,6 +357,10 @@ def update_outcome(
     """
     entity, target, etag = prepared.entity, prepared.target, prepared.etag
     mode = context.options.concurrency_mode
+    known = known_properties(context, entity, target.record_id, target)
+    if response.status_code in _GATEWAY_STATUSES and not prepared.idempotent:
+        # A conditional update a gateway gave up on may have been applied; sent again, it would fail its condition.
+        return unknown_result(context.client.transport.error_for(response), index, known)
     if response.status_code >= 400:
         return error_outcome(
             context,
@@ -364,7 +368,7 @@ def update_outcome(
             index,
             reason=condition_reason(response.status_code, mode, etag),
             field=ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None,
-            properties=known_properties(context, entity, target.record_id, target),
+            properties=known,
         )
     return _written(context, entity, response, index, target.record_id, target)
 

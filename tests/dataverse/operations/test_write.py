@@ -238,6 +238,19 @@ def test_update_with_a_stale_etag_fails_as_changed_since_read(
     assert result.properties["id"] == ID
 
 
+def test_a_conditional_update_a_gateway_gave_up_on_is_unknown(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("PATCH", f"{API}accounts({ID})", status=504, json={"error": {"code": "0x80040216", "message": "Late"}})
+    options = {"entity_set": "accounts", "bulk": {"mode": "off"}}
+    document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"5"', "name": "x"}
+    [result] = run(connection, "update", options, [document])
+    assert result.status is ResultStatus.UNKNOWN
+    assert result.properties["id"] == ID
+    assert result.properties["http_status"] == "504"
+
+
 def test_update_only_and_create_only(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     mocked.add(
