@@ -7,7 +7,9 @@ action is narrowed down through ``$batch``.
 
 * **Create** goes to ``CreateMultiple`` unless it needs what the action cannot do: return the record, nested
   records (deep insert), its own query parameters. By default (``client_keys: always``, or ``bulk``) a record without
-  its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again.
+  its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again; with
+  ``key_source_field``, the id derived from the document's source id (:mod:`connector.dataverse.operations.keys`),
+  the same in every run.
 * **Update** without an ETag is an upsert (as on its own) and goes to ``UpsertMultiple``; with ``If-Match: *`` and
   the record's primary key, ``UpdateMultiple`` (update only); any other condition needs its own header: ``$batch``.
 * **Upsert** goes to ``UpsertMultiple``, the record named by ``@odata.id`` (primary or alternate key).
@@ -156,8 +158,10 @@ class Planner:
         raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
 
     def _create(self, context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> BulkItem:
-        assign = context.options.client_keys in ("bulk", "always")
-        prepared = prepare_create(context, document, assign_key=assign, new_key=self._new_key)
+        options = context.options
+        assign = options.client_keys in ("bulk", "always")
+        derive = options.key_source_field
+        prepared = prepare_create(context, document, assign_key=assign, new_key=self._new_key, derive_from=derive)
         body = encode_json(prepared.body)
         route = "CreateMultiple" if self._carried(document) and not _nested(prepared.body) else BATCH
         target = _typed(body, prepared.entity.logical_name) if route != BATCH else None

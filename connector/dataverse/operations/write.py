@@ -44,6 +44,7 @@ from connector.dataverse.operations.inputs import (
     resolve_target,
     write_body,
 )
+from connector.dataverse.operations.keys import source_key
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import (
     error_result,
@@ -132,16 +133,19 @@ def prepare_create(
     *,
     assign_key: bool = False,
     new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
+    derive_from: str | None = None,
 ) -> PreparedCreate:
-    """Build the body of a create and find the primary key it carries.
+    """Build the body of a create and find the primary key it carries (:mod:`~connector.dataverse.operations.keys`).
 
     :param context: the run.
     :param document: the record (with nested records for a deep insert).
     :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
         be re-sent after a lost answer without making a second record.
     :param new_key: makes that key.
+    :param derive_from: the ``key_source_field`` option: a document without its primary key gets the id derived
+        from this member's value instead, the same in every run.
     :returns: the prepared create.
-    :raises DocumentError: when the document's primary key is not a GUID.
+    :raises DocumentError: when the document's primary key is not a GUID, or its source field is missing or unfit.
     """
     entity = context.metadata.entity(context.entity_set)
     body = write_body(document)
@@ -152,6 +156,9 @@ def prepare_create(
             record_id = guid_of(body[entity.primary_id])
         except LiteralError as error:
             raise DocumentError(entity.primary_id, str(error)) from None
+        body[entity.primary_id] = record_id
+    elif derive_from and entity.primary_id:
+        record_id = source_key(document, derive_from, entity.logical_name)
         body[entity.primary_id] = record_id
     elif assign_key and entity.primary_id:
         record_id = new_key()
@@ -188,7 +195,10 @@ def create_record(context: OperationContext[CreateOptions], index: int, document
     :param document: the record (with nested records for a deep insert).
     :returns: ``success`` with the id and URL (and the record on request), or the error result.
     """
-    prepared = prepare_create(context, document, assign_key=context.options.client_keys == "always")
+    options = context.options
+    prepared = prepare_create(
+        context, document, assign_key=options.client_keys == "always", derive_from=options.key_source_field
+    )
     return send_create(context, prepared, document, index)
 
 
@@ -377,12 +387,20 @@ def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[s
     """Address the record of an upsert.
 
     :param context: the run.
-    :param document: the record, with its key.
+    :param document: the record, with its key (or, with the ``key_source_field`` option, its source system's id).
     :returns: the prepared upsert (always idempotent).
     :raises DocumentError: when the document does not address a record.
     """
-    entity, target = target_of(context, context.options.key_fields, document)
-    return PreparedPatch(entity, target, write_body(document), context.options.headers(), True)
+    options = context.options
+    source = options.key_source_field
+    if source and not options.key_fields and document.get(EDIT_LINK) is None:
+        entity = context.metadata.entity(context.entity_set)
+        if entity.primary_id and document.get(entity.primary_id) is None:
+            record_id = source_key(document, source, entity.logical_name)
+            target = Target(context.client.url(entity_path(entity.entity_set, record_id)), record_id)
+            return PreparedPatch(entity, target, write_body(document), options.headers(), True)
+    entity, target = target_of(context, options.key_fields, document)
+    return PreparedPatch(entity, target, write_body(document), options.headers(), True)
 
 
 def upsert_record(context: OperationContext[UpsertOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
