@@ -34,11 +34,11 @@ from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.resends import stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
-from connector.dataverse.operations.write import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus

@@ -1,6 +1,7 @@
 """What each document of a bulk Create, Update or Upsert becomes: its prepared write, and how it can travel.
 
-A document is prepared exactly as a request of its own would be (:mod:`connector.dataverse.operations.write`), then
+A document is prepared exactly as a request of its own would be (:mod:`connector.dataverse.operations.creates`,
+:mod:`connector.dataverse.operations.write`), then
 given a route: a bulk action (``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple``) when the action means the
 same as the document's own request, else ``$batch``. Its ``$batch`` part is always available too, because a failed bulk
 action is narrowed down through ``$batch``.
@@ -33,13 +34,11 @@ import requests
 from connector.dataverse.bulk.multipart import BatchPart
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.creates import PreparedCreate, create_outcome, prepare_create
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
 from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write import (
-    PreparedCreate,
     PreparedPatch,
-    create_outcome,
-    prepare_create,
     prepare_update,
     prepare_upsert,
     update_outcome,

@@ -1,7 +1,7 @@
 """Client-assigned primary keys: where the id of a record a create (or an upsert) writes comes from.
 
 A create whose body carries the record's primary key can be sent again, or its record read back, without making a
-second record (:mod:`connector.dataverse.operations.write`, :mod:`connector.dataverse.operations.resends`). The key
+second record (:mod:`connector.dataverse.operations.creates`, :mod:`connector.dataverse.operations.resends`). The key
 comes from, in this order:
 
 * the document's own primary key member;

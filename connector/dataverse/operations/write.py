@@ -1,31 +1,25 @@
-"""The write operations: Create, Update and Upsert, one request per input document (Delete is
-:mod:`connector.dataverse.operations.delete`).
+"""The Update and Upsert operations, one request per input document, and what every record write shares (Create is
+:mod:`connector.dataverse.operations.creates`, Delete :mod:`connector.dataverse.operations.delete`).
 
-* **Create** ``POST <entity set>``. A document carrying its primary key creates the record with that id (the
-  client-assigned key; by default the connector gives one to a document without it, ``client_keys: always``), and
-  only then is the request marked idempotent: re-sending it after an answer was lost cannot make a second record.
-  When its answer still does not say what happened (lost after the retries, cut off or malformed, a gateway's
-  ``502``/``504``, or a re-sent create refused as a duplicate), the record is read back and the result says what
-  was found (:mod:`connector.dataverse.operations.resends`). Without a key, a create whose answer was lost is never
-  re-sent and its result is ``outcome_unknown``.
 * **Update** ``PATCH <record>`` with the concurrency header carrying the document's ETag (or the ``etag`` option):
   If-Match with a version fails a changed record with reason ``changed_since_read``; ``If-Match: *`` updates only
-  (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert.
-* **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key; ``created`` says which happened
-  when the record is returned (201 against 200).
-* **Delete** ``DELETE <record>``, with If-Match when the document carries its ETag; the result is ``deleted``.
+  (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert. A
+  conditional update whose answer was lost, or a gateway's ``502``/``504``, is ``outcome_unknown``.
+* **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key, or by the id derived from the
+  document's source id (``key_source_field``); ``created`` says which happened when the record is returned (201
+  against 200).
 
-Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Each write is split into
-preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk requests
-(:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would give.
-Their options are :mod:`connector.dataverse.operations.write_options`; :func:`write_record` picks the write by the
-options' class. Not for building bulk requests.
+Shared by every record write: how a record is addressed (:func:`target_of`), the properties known before an answer
+(:func:`known_properties`), an error answer's result (:func:`error_outcome`), a written record's result
+(:func:`written_result`). Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case).
+Each write is split into preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk
+requests (:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would
+give. Their options are :mod:`connector.dataverse.operations.write_options`. Not for building bulk requests.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,11 +27,10 @@ import requests
 
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import entity_url_of, etag_of, json_body
-from connector.dataverse.odata.literals import LiteralError, entity_path, guid_of, is_guid, record_id_of
+from connector.dataverse.odata.literals import entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.operations.inputs import (
     EDIT_LINK,
     ETAG,
-    DocumentError,
     Target,
     document_etag,
     document_query_parameters,
@@ -46,65 +39,30 @@ from connector.dataverse.operations.inputs import (
 )
 from connector.dataverse.operations.keys import source_key
 from connector.dataverse.operations.options import OperationOptions
-from connector.dataverse.operations.outcomes import (
-    error_result,
-    failure_result,
-    properties_of,
-    success_result,
-    unknown_result,
-)
-from connector.dataverse.operations.resends import settle_create
-from connector.dataverse.operations.running import OperationContext, runs_with
-from connector.dataverse.operations.write_options import (
-    CreateOptions,
-    RecordWriteOptions,
-    UpdateOptions,
-    UpsertOptions,
-)
-from connector.errors import TransientError
-from connector.results import OperationResult, ResultStatus
+from connector.dataverse.operations.outcomes import error_result, properties_of, success_result, unknown_result
+from connector.dataverse.operations.running import OperationContext
+from connector.dataverse.operations.write_options import RecordWriteOptions, UpdateOptions, UpsertOptions
+from connector.results import OperationResult
 
 __all__ = [
-    "PreparedCreate",
+    "GATEWAY_STATUSES",
     "PreparedPatch",
     "condition_reason",
-    "create_outcome",
-    "create_record",
     "error_outcome",
     "known_properties",
-    "prepare_create",
     "prepare_update",
     "prepare_upsert",
-    "send_create",
     "target_of",
-    "unanswered_create",
     "update_outcome",
     "update_record",
     "upsert_outcome",
     "upsert_record",
-    "write_record",
+    "written_result",
 ]
 
-
-_GATEWAY_STATUSES: Final = frozenset({502, 504})
+GATEWAY_STATUSES: Final = frozenset({502, 504})
 """Answers from a gateway that may have passed the request on before giving up (as the retry engine's resend rule
-says): a create answered so may have been carried out."""
-
-
-@dataclass(frozen=True)
-class PreparedCreate:
-    """A create, ready to send.
-
-    :param entity: the table.
-    :param body: the body to send.
-    :param record_id: the primary key the body carries (the document's, or one assigned here), else ``None``.
-    :param assigned: whether ``record_id`` was assigned by the connector rather than given by the document.
-    """
-
-    entity: EntityInfo
-    body: dict[str, Any]
-    record_id: str | None
-    assigned: bool = False
+says): a write answered so may have been carried out."""
 
 
 @dataclass(frozen=True)
@@ -125,200 +83,6 @@ class PreparedPatch:
     headers: dict[str, str]
     idempotent: bool
     etag: str | None = None
-
-
-def prepare_create(
-    context: OperationContext[OperationOptions],
-    document: Mapping[str, Any],
-    *,
-    assign_key: bool = False,
-    new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
-    derive_from: str | None = None,
-) -> PreparedCreate:
-    """Build the body of a create and find the primary key it carries (:mod:`~connector.dataverse.operations.keys`).
-
-    :param context: the run.
-    :param document: the record (with nested records for a deep insert).
-    :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
-        be re-sent after a lost answer without making a second record.
-    :param new_key: makes that key.
-    :param derive_from: the ``key_source_field`` option: a document without its primary key gets the id derived
-        from this member's value instead, the same in every run.
-    :returns: the prepared create.
-    :raises DocumentError: when the document's primary key is not a GUID, or its source field is missing or unfit.
-    """
-    entity = context.metadata.entity(context.entity_set)
-    body = write_body(document)
-    record_id = None
-    assigned = False
-    if entity.primary_id and body.get(entity.primary_id) is not None:
-        try:
-            record_id = guid_of(body[entity.primary_id])
-        except LiteralError as error:
-            raise DocumentError(entity.primary_id, str(error)) from None
-        body[entity.primary_id] = record_id
-    elif derive_from and entity.primary_id:
-        record_id = source_key(document, derive_from, entity.logical_name)
-        body[entity.primary_id] = record_id
-    elif assign_key and entity.primary_id:
-        record_id = new_key()
-        body[entity.primary_id] = record_id
-        assigned = True
-    return PreparedCreate(entity, body, record_id, assigned)
-
-
-def write_record(
-    context: OperationContext[RecordWriteOptions], index: int, document: Mapping[str, Any]
-) -> OperationResult:
-    """Create, update or upsert the record one document describes, as the run's options say.
-
-    :param context: a run of Create, Update or Upsert.
-    :param index: the document's index.
-    :param document: the record.
-    :returns: the document's result.
-    :raises TypeError: for options of another kind (a defect).
-    """
-    if runs_with(context, CreateOptions):
-        return create_record(context, index, document)
-    if runs_with(context, UpdateOptions):
-        return update_record(context, index, document)
-    if runs_with(context, UpsertOptions):
-        return upsert_record(context, index, document)
-    raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
-
-
-def create_record(context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
-    """Create the record one document describes.
-
-    :param context: the run.
-    :param index: the document's index.
-    :param document: the record (with nested records for a deep insert).
-    :returns: ``success`` with the id and URL (and the record on request), or the error result.
-    """
-    options = context.options
-    prepared = prepare_create(
-        context, document, assign_key=options.client_keys == "always", derive_from=options.key_source_field
-    )
-    return send_create(context, prepared, document, index)
-
-
-def send_create(
-    context: OperationContext[RecordWriteOptions], prepared: PreparedCreate, document: Mapping[str, Any], index: int
-) -> OperationResult:
-    """Send a prepared create on its own and read its answer (a bulk run sends a record alone this way, with the key
-    its bulk request carried).
-
-    :param context: the run.
-    :param prepared: the create.
-    :param document: the document (for its query parameters).
-    :param index: the document's index.
-    :returns: the document's result.
-    """
-    query, prefer = context.options.representation()
-    try:
-        response = context.client.send(
-            "POST",
-            context.entity_set,
-            query=[*query, *document_query_parameters(document, context.common.query_parameters)],
-            prefer=prefer,
-            headers=context.options.headers(),
-            json=prepared.body,
-            # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
-            idempotent=prepared.record_id is not None,
-        )
-    except TransientError as error:
-        return unanswered_create(context, prepared, error, index)
-    return create_outcome(context, prepared, response, index)
-
-
-def unanswered_create(
-    context: OperationContext[OperationOptions], prepared: PreparedCreate, error: TransientError, index: int
-) -> OperationResult:
-    """The result of a create that got no answer it could read (the connection failed, was reset or timed out).
-
-    :param context: the run.
-    :param prepared: what was sent.
-    :param error: the transport's error.
-    :param index: the document's index.
-    :returns: with a key: what reading the record back found (an earlier attempt may have been processed although
-        the last one got no answer); without one: ``outcome_unknown`` when the request may have been processed,
-        else ``failed``.
-    """
-    if prepared.record_id is None:
-        return failure_result(error, index)
-    client = context.client
-    return settle_create(
-        client,
-        context.metadata,
-        prepared.entity,
-        prepared.record_id,
-        prepared.body,
-        index=index,
-        cause=error,
-        ours=prepared.assigned,
-    )
-
-
-def create_outcome(
-    context: OperationContext[OperationOptions], prepared: PreparedCreate, response: requests.Response, index: int
-) -> OperationResult:
-    """The result of a create's answer.
-
-    A create carrying its own key that is refused as a duplicate is read back: stored exactly as sent means an
-    earlier attempt did it (``success`` with ``already_stored``).
-
-    :param context: the run.
-    :param prepared: what was sent.
-    :param response: the answer.
-    :param index: the document's index.
-    :returns: the document's result.
-    """
-    entity, record_id, status = prepared.entity, prepared.record_id, response.status_code
-    known = known_properties(context, entity, record_id)
-    client, metadata, body = context.client, context.metadata, prepared.body
-    if status in (409, 412) and record_id is not None:
-        # Possibly our own earlier attempt, processed before its answer was lost: done if stored exactly as sent.
-        refusal = error_outcome(
-            context, response, index, reason="already_exists", field=entity.primary_id, properties=known
-        )
-        cause = client.transport.error_for(response)
-        settled = settle_create(
-            client,
-            metadata,
-            entity,
-            record_id,
-            body,
-            index=index,
-            cause=cause,
-            ours=prepared.assigned,
-            duplicate=refusal,
-        )
-        if settled.status is ResultStatus.SUCCESS:
-            return success_result(settled.payload, {**settled.properties, "http_status": str(status)}, index)
-        return settled
-    if status in _GATEWAY_STATUSES:
-        # A gateway's error: the request may have been passed on and processed before it gave up.
-        cause = client.transport.error_for(response)
-        if record_id is None:
-            return unknown_result(cause, index)
-        return settle_create(
-            client, metadata, entity, record_id, body, index=index, cause=cause, ours=prepared.assigned
-        )
-    if status >= 400:
-        return error_outcome(context, response, index, properties=known)
-    try:
-        return _written(context, entity, response, index, record_id)
-    except TransientError as error:
-        # A success status whose body is cut off or malformed: the record was most likely created. Its id says.
-        answered = record_id or _answered_id(response)
-        if answered is None:
-            return unknown_result(
-                error,
-                index,
-                advice="the record was probably created, but its id is unknown: look for it before"
-                " sending the document again",
-            )
-        return settle_create(client, metadata, entity, answered, body, index=index, cause=error, ours=True)
 
 
 def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[str, Any]) -> PreparedPatch:
@@ -368,7 +132,7 @@ def update_outcome(
     entity, target, etag = prepared.entity, prepared.target, prepared.etag
     mode = context.options.concurrency_mode
     known = known_properties(context, entity, target.record_id, target)
-    if response.status_code in _GATEWAY_STATUSES and not prepared.idempotent:
+    if response.status_code in GATEWAY_STATUSES and not prepared.idempotent:
         # A conditional update a gateway gave up on may have been applied; sent again, it would fail its condition.
         return unknown_result(context.client.transport.error_for(response), index, known)
     if response.status_code >= 400:
@@ -380,7 +144,7 @@ def update_outcome(
             field=ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None,
             properties=known,
         )
-    return _written(context, entity, response, index, target.record_id, target)
+    return written_result(context, entity, response, index, target.record_id, target)
 
 
 def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[str, Any]) -> PreparedPatch:
@@ -432,7 +196,7 @@ def upsert_outcome(
         return error_outcome(
             context, response, index, properties=known_properties(context, entity, target.record_id, target)
         )
-    result = _written(context, entity, response, index, target.record_id, target)
+    result = written_result(context, entity, response, index, target.record_id, target)
     if response.status_code in (200, 201):
         properties = {**result.properties, "created": "true" if response.status_code == 201 else "false"}
         return success_result(result.payload, properties, index)
@@ -464,13 +228,6 @@ def _patch(
         json=prepared.body,
         idempotent=prepared.idempotent,
     )
-
-
-def _answered_id(response: requests.Response) -> str | None:
-    """:returns: the record id of a write's ``OData-EntityId`` header, when the answer carried one."""
-    url = entity_url_of(response)
-    record_id = record_id_of(url) if url else None
-    return guid_of(record_id) if is_guid(record_id) else None
 
 
 def condition_reason(status: int, mode: str, etag: str | None) -> str | None:
@@ -518,7 +275,7 @@ def error_outcome(
     )
 
 
-def _written(
+def written_result(
     context: OperationContext[OperationOptions],
     entity: EntityInfo,
     response: requests.Response,
@@ -526,6 +283,17 @@ def _written(
     record_id: str | None,
     target: Target | None = None,
 ) -> OperationResult:
+    """The ``success`` result of a write's answer: the returned record, or its edit link and id.
+
+    :param context: the run.
+    :param entity: the table.
+    :param response: a successful answer.
+    :param index: the document's index.
+    :param record_id: the record's id when known before the answer (a key the write carried).
+    :param target: the record addressed, for an update or upsert.
+    :returns: the result, with ``etag``, ``id``, ``entity_url`` and ``http_status``.
+    :raises TransientError: when the answer's body is cut off or malformed.
+    """
     body = json_body(response) if response.status_code != 204 else None
     entity_url = entity_url_of(response) or (target.url if target is not None else None)
     if isinstance(body, Mapping) and entity.primary_id and is_guid(body.get(entity.primary_id)):
