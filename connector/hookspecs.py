@@ -42,7 +42,7 @@ PROJECT_NAME: Final = "integration_runtime"
 ENTRY_POINT_GROUP: Final = "integration_runtime.connectors"
 """The setuptools entry-point group; each entry point's name is a connector id."""
 
-HOOK_CONTRACT_VERSION: Final = "1.0"
+HOOK_CONTRACT_VERSION: Final = "1.1"
 """The version of this contract; a manifest declares the version it implements."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -221,6 +221,11 @@ class ResultStatus(enum.Enum):
     DELETED = "deleted"
     APPLICATION_ERROR = "application_error"
     FAILED = "failed"
+    UNKNOWN = "outcome_unknown"
+    """The request may or may not have been carried out, and the connector could not find out which (its answer
+    was lost or unreadable, and the record could not be read back). Neither done nor failed: a host must check
+    (``error`` says what to look for; ``id`` is set when the record's key is known) before sending the document
+    again, because re-sending a create without its key may store it twice."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,7 @@ class OperationResult:
     :param status: the outcome.
     :param payload: the output document (a record, an application error body, or ``None``).
     :param properties: tracked properties such as ``etag``, ``id``, ``entity_url``.
-    :param error: why it failed, when it did.
+    :param error: why it failed, when it did; for ``outcome_unknown``, why the outcome is not known.
     :param input_index: the index of the input document it answers (``None`` for query records).
     """
 
@@ -263,8 +268,8 @@ class OperationResult:
 
     @property
     def ok(self) -> bool:
-        """True unless the document failed."""
-        return self.status is not ResultStatus.FAILED
+        """True unless the document failed or its outcome is unknown."""
+        return self.status not in (ResultStatus.FAILED, ResultStatus.UNKNOWN)
 
     @property
     def retry_after(self) -> float | None:

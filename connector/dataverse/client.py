@@ -3,8 +3,9 @@ and the custom URL query parameters of an operation.
 
 It sends through :class:`~connector.transport.Transport` (time-outs, proxy, retries, the bearer token) and returns
 raw responses; the operations turn them into results. It also resolves the links the service and documents carry
-(edit links, next links, ``OData-EntityId``) against the API root, refusing any that leave the API's origin. It
-knows nothing of any one operation.
+(edit links, next links, ``OData-EntityId``) against the API root, refusing any that leave the API's origin, and
+finds the part of a record's link below the API root (:meth:`DataverseClient.record_path`), refusing a link that
+leaves the root or carries what a record's URL never has. It knows nothing of any one operation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from connector.dataverse.odata.answers import json_body
 from connector.settings import ConnectionSettings
 from connector.transport import Transport, origin_of
 
-__all__ = ["ODATA_HEADERS", "DataverseClient", "ForeignLinkError", "encode_query"]
+__all__ = ["ODATA_HEADERS", "DataverseClient", "ForeignLinkError", "OutsideRootError", "encode_query"]
 
 ODATA_HEADERS: Final[Mapping[str, str]] = {
     "Accept": "application/json",
@@ -47,6 +48,13 @@ class ForeignLinkError(ValueError):
     def __init__(self, link: str) -> None:
         super().__init__(f"{origin_of(link)} is not the API's origin")
         self.link = link
+
+
+class OutsideRootError(ValueError):
+    """A link of the API's origin that is not below the API root, or that carries what a record's URL never has.
+
+    :param reason: what is wrong, for the message (never the user name or password a link carried).
+    """
 
 
 class DataverseClient:
@@ -144,6 +152,39 @@ class DataverseClient:
         if link.startswith(self.api_path):
             return f"{self.origin}{link}"
         return self.api_root + link.lstrip("/")
+
+    def record_path(self, link: str) -> str:
+        """The part of a record's link below the API root, as written (still percent-encoded).
+
+        :param link: absolute (same origin, below the API root), absolute-path (``/api/data/v9.2/accounts(…)``,
+            or ``/accounts(…)`` as ``@odata.bind`` values are written) or relative to the API root (``accounts(…)``).
+        :returns: the text after the API root, to be read by
+            :func:`~connector.dataverse.odata.literals.parse_entity_path`.
+        :raises ForeignLinkError: when an absolute link leaves the API's origin.
+        :raises OutsideRootError: when it carries user info, a query or a fragment, is scheme-relative, or lies
+            outside the API root.
+        """
+        if "?" in link or "#" in link:
+            raise OutsideRootError("has a query or a fragment; a record's URL has neither")
+        try:
+            parts = urlsplit(link)
+            origin = origin_of(link) if parts.netloc else ""
+        except ValueError:  # a bad port or IPv6 literal
+            raise OutsideRootError("is not a valid URL") from None
+        if parts.scheme or parts.netloc or link.startswith("//"):
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                raise OutsideRootError("is neither an http(s) URL nor a path relative to the API root")
+            if "@" in parts.netloc:
+                raise OutsideRootError("carries a user name or password; a record's URL never does")
+            if origin != self.origin:
+                raise ForeignLinkError(link)
+            path = parts.path
+            if not path.startswith(self.api_path):
+                raise OutsideRootError(f"is not below the API root {self.api_root}")
+            return path[len(self.api_path) :]
+        if link.startswith(self.api_path):
+            return link[len(self.api_path) :]
+        return link[1:] if link.startswith("/") else link
 
     def relative(self, url: str) -> str:
         """:returns: ``url`` relative to the API root when it lies below it (``accounts(…)``), else ``url``."""

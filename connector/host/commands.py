@@ -120,7 +120,7 @@ def _opened(name: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Stream JSON Lines documents through an operation; exit 1 when any document failed."""
+    """Stream JSON Lines documents through an operation; exit 1 when any document failed or its outcome is unknown."""
     try:
         options = _load_options(args.options)
     except (OSError, ValueError) as error:
@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as error:
         return _usage(f"{error.filename}: {error.strerror}")
     print(scrub_text(summary.line(), session.config.secrets), file=sys.stderr)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return EXIT_FAILED if summary.failed or summary.unknown else EXIT_OK
 
 
 def add_commands(commands: Any, default_connector: str) -> None:

@@ -26,23 +26,26 @@ class RunSummary:
 
     :param succeeded: results that did not fail.
     :param failed: failed results (application errors included).
+    :param unknown: ``outcome_unknown`` results: the request may or may not have been carried out.
     :param seconds: wall-clock duration.
     """
 
     succeeded: int = 0
     failed: int = 0
+    unknown: int = 0
     seconds: float = 0.0
     parse_errors: dict[int, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         """All results."""
-        return self.succeeded + self.failed
+        return self.succeeded + self.failed + self.unknown
 
     def line(self) -> str:
         """:returns: the closing summary line."""
         rate = self.total / self.seconds if self.seconds > 0 else 0.0
-        return f"{self.succeeded} succeeded, {self.failed} failed in {self.seconds:.1f} s ({rate:,.0f}/s)"
+        unknown = f", {self.unknown} outcome unknown (check before sending again)" if self.unknown else ""
+        return f"{self.succeeded} succeeded, {self.failed} failed{unknown} in {self.seconds:.1f} s ({rate:,.0f}/s)"
 
 
 def read_documents(stream: IO[str], summary: RunSummary) -> Iterator[Any]:
@@ -128,11 +131,13 @@ def run_operation(
             output.write(json.dumps(result_line(result, summary.parse_errors), default=str) + "\n")
             if result.status in (ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR):
                 summary.failed += 1
+            elif result.status is ResultStatus.UNKNOWN:
+                summary.unknown += 1
             else:
                 summary.succeeded += 1
             bar.update(1)
-            if summary.failed:
-                bar.set_postfix(failed=summary.failed, refresh=False)
+            if summary.failed or summary.unknown:
+                bar.set_postfix(failed=summary.failed, unknown=summary.unknown, refresh=False)
     finally:
         bar.close()
         output.flush()

@@ -4,7 +4,10 @@ Offline: an unknown operation name, and options its schema refuses, must raise `
 document is read. Live, when the subclass overrides the ``live_connection`` and ``operation_samples`` fixtures
 (the tests skip otherwise): every operation the manifest lists is run with its :class:`OperationSample`, in the
 samples' order; each input document must end as exactly one successful result, in order, and the records inbound
-operations return must validate against the response profile ``browse`` gives for the sample's object type.
+operations return must validate against the response profile ``browse`` gives for the sample's object type. Every
+result must be well formed for its status: a ``failed``, ``application_error`` or ``outcome_unknown`` result carries
+the error that says why (``outcome_unknown``: the request may or may not have been carried out, which a host must
+check before sending the document again; a sample ending so fails the test with that message, never passes as done).
 
 Like the rest of the suite it reaches the connector only through the host facade, the manifest and the schemas.
 """
@@ -25,6 +28,7 @@ from connector.results import BrowseRequest, Connection, OperationResult, Result
 __all__ = ["OperationSample", "OperationsConformance"]
 
 _DONE: Final = frozenset({ResultStatus.SUCCESS, ResultStatus.NOT_MODIFIED, ResultStatus.DELETED})
+_EXPLAINED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR, ResultStatus.UNKNOWN})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +105,7 @@ class OperationsConformance:
         assert not missing, f"no operation sample for {missing}"
         for name, sample in operation_samples.items():
             results = self._run(host, live_connection, name, sample)
-            failed = [result.error for result in results if result.status not in _DONE]
+            failed = [(result.status.value, result.error) for result in results if result.status not in _DONE]
             assert not failed, f"{name}: {failed}"
             indexes = [result.input_index for result in results]
             if any(index is None for index in indexes):
@@ -140,4 +144,7 @@ class OperationsConformance:
     ) -> list[OperationResult]:
         results = list(host.execute_operation(self.connector_id, connection, name, sample.options, sample.documents))
         assert all(isinstance(result, OperationResult) for result in results), name
+        assert all(isinstance(result.status, ResultStatus) for result in results), f"{name}: a status of no contract"
+        unexplained = [result for result in results if result.status in _EXPLAINED and result.error is None]
+        assert not unexplained, f"{name}: {len(unexplained)} results say they failed or are unknown without saying why"
         return results

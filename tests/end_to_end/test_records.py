@@ -245,3 +245,18 @@ def test_browse_lists_and_describes(live: Live) -> None:
     binds = [name for name in properties if name.endswith("@odata.bind")]
     assert all("assumed" not in properties[bind]["description"] for bind in binds)
     assert "parentcustomerid_account@odata.bind" in binds
+
+
+def test_an_edit_link_that_names_a_property_or_a_function_sends_nothing_and_clears_nothing(live: Live) -> None:
+    account = create_account(live, accountnumber=unique("N"))
+    record_id = str(account["accountid"])
+    since = live.sandbox.clock.now()
+    hostile = [f"accounts({record_id})/name", "../WhoAmI()", f"accounts({record_id})%2Fname", "WhoAmI()"]
+    for operation in ("delete", "update", "get"):
+        results = live.run(operation, {"entity_set": "accounts"}, [{"@odata.editLink": link} for link in hostile])
+        assert [result.status for result in results] == [ResultStatus.FAILED] * len(hostile)
+        assert all(result.error is not None and result.error.field == "@odata.editLink" for result in results)
+    [row] = live.rows("account", "accountid = ?", [record_id])
+    assert row["name"] == account["name"]
+    sent = live.sandbox.stats.requests(since=since)
+    assert [record.path for record in sent if "EntityDefinitions" not in record.path] == []

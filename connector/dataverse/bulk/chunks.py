@@ -12,8 +12,9 @@
   (unless the change set turns out to have been written by an earlier attempt whose answer was lost). A record the
   batch answer leaves out is sent on its own when that is safe, else reported as possibly written. A batch refused
   as a whole (malformed, too large) is split or its records are sent one by one.
-* A network failure after which re-sending is not safe fails every record of the request as ``transient`` with
-  "may have been processed"; it is never re-sent.
+* A request whose answer was lost, unreadable or a gateway's ``502``/``504``, after which re-sending is not safe, is
+  never re-sent: a create that carries its key is read back (as on its own), every other record's result is
+  ``outcome_unknown``.
 
 Every result of a bulk request carries the property ``bulk``: the action's name, or ``$batch``.
 Not for grouping documents into chunks or for ordering results: :mod:`connector.dataverse.bulk.runner`.
@@ -33,11 +34,11 @@ from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.resends import stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
-from connector.dataverse.operations.write import PreparedCreate
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
@@ -93,7 +94,12 @@ class ChunkWriter:
             return [failure_result(failure, item.index) for item in chunk]
 
     def write_single(self, item: BulkItem) -> OperationResult:
-        """Send one document on its own, exactly as the operation without bulk would."""
+        """Send one document on its own, exactly as the operation without bulk would; a create keeps the key its
+        plan gave it, so a record its bulk request may have written is not written again under another key.
+        """
+        prepared = item.prepared
+        if isinstance(prepared, PreparedCreate):
+            return guarded(item.index, lambda: send_create(self.context, prepared, item.document, item.index))
         return guarded(item.index, lambda: self._single(self.context, item.index, as_document(item.document)))
 
     # -- bulk actions -------------------------------------------------------------------------------------------
@@ -111,7 +117,7 @@ class ChunkWriter:
                 "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
             )
         except ConnectorError as error:
-            return [_tagged(failure_result(error, item.index), action) for item in chunk]
+            return [_tagged(self._uncertain(item, error), action) for item in chunk]
         if response.status_code < 300:
             return self._action_results(action, chunk, response)
         if _unsupported(response):
@@ -121,8 +127,8 @@ class ChunkWriter:
             self.actions_supported = False
             return self.write_batch(chunk)
         if response.status_code in (429, 502, 503, 504):
-            # Retries are spent: nothing was written, and sending the records again now would be refused too.
-            return [_tagged(self._error(response, item), action) for item in chunk]
+            # Retries are spent: sending the records again now would be refused too. A gateway may have passed on.
+            return [_tagged(self._spent(response, item), action) for item in chunk]
         # All or nothing on standard tables: nothing was written. Each record as a part of its own finds the bad ones.
         _log.debug("%s refused (%d); narrowing %d records down", action, response.status_code, len(chunk))
         return self.write_batch(chunk)
@@ -195,7 +201,7 @@ class ChunkWriter:
             idempotent = all(item.idempotent for item in chunk)
             response = self.sender.send("POST", client.url("$batch"), headers=headers, body=body, idempotent=idempotent)
         except ConnectorError as error:
-            return [_tagged(failure_result(error, item.index), BATCH) for item in chunk]
+            return [_tagged(self._uncertain(item, error), BATCH) for item in chunk]
         try:
             answers = read_batch(response)
         except BatchFormatError:
@@ -208,13 +214,14 @@ class ChunkWriter:
             error = TransientError(
                 "The service's answer to a $batch request could not be read; the records may have been written",
                 status=status,
+                ambiguous=True,
             )
-            return [_tagged(failure_result(error, item.index), BATCH) for item in chunk]
+            return [_tagged(self._uncertain(item, error), BATCH) for item in chunk]
         if status == 413 and len(chunk) > 1:
             half = len(chunk) // 2
             return self.write_batch(chunk[:half]) + self.write_batch(chunk[half:])
         if status in (429, 502, 503, 504):
-            return [_tagged(self._error(response, item), BATCH) for item in chunk]
+            return [_tagged(self._spent(response, item), BATCH) for item in chunk]
         # Refused as a whole, so nothing in it ran: each record on its own gets its own answer.
         return [self.write_single(item) for item in chunk]
 
@@ -234,7 +241,7 @@ class ChunkWriter:
             elif item.idempotent:
                 results.append(self.write_single(item))
             else:
-                results.append(_tagged(_unanswered(item.index), BATCH))
+                results.append(_tagged(self._uncertain(item, _unanswered()), BATCH))
         return results
 
     def _change_set_results(
@@ -251,7 +258,7 @@ class ChunkWriter:
                 ]
             if response.status_code >= 400:
                 return [_tagged(self._error(response, item), BATCH) for item in chunk]
-            return [_tagged(_unanswered(item.index), BATCH) for item in chunk]
+            return [_tagged(self._uncertain(item, _unanswered()), BATCH) for item in chunk]
         culprit = chunk[failures[0] - 1]
         answer = by_id[str(failures[0])]
         own = _tagged(culprit.outcome(self.context, culprit.prepared, answer, culprit.index), BATCH)
@@ -281,6 +288,26 @@ class ChunkWriter:
                 return success_result(payload, properties, item.index)
         return _rolled_back(item.index, culprit)
 
+    def _uncertain(self, item: BulkItem, error: ConnectorError) -> OperationResult:
+        """A record's result when its request may have been carried out but no answer says so: a create carrying its
+        key is read back, any other record's result is ``outcome_unknown`` (``failed`` when ``error`` is not such a
+        failure).
+        """
+        prepared, index = item.prepared, item.index
+        uncertain = isinstance(error, TransientError) and (error.ambiguous or error.status is None)
+        if isinstance(prepared, PreparedCreate) and isinstance(error, TransientError) and uncertain:
+            return unanswered_create(self.context, prepared, error, index)
+        return failure_result(error, index)
+
+    def _spent(self, response: requests.Response, item: BulkItem) -> OperationResult:
+        """A record's result when its request's retries are spent: a gateway's answer may follow processing."""
+        if response.status_code not in (502, 504):
+            return self._error(response, item)
+        error = self.context.client.transport.error_for(response)
+        if isinstance(error, TransientError):
+            error.ambiguous = True
+        return self._uncertain(item, error)
+
     def _error(self, response: requests.Response, item: BulkItem) -> OperationResult:
         return error_result(
             self.context.client.transport,
@@ -308,12 +335,11 @@ def _tagged(result: OperationResult, request: str) -> OperationResult:
     return dataclasses.replace(result, properties={**result.properties, "bulk": request})
 
 
-def _unanswered(index: int) -> OperationResult:
-    info = ErrorInfo(
-        message="The $batch answer has no answer for this record; it may have been written, so it was not sent again",
-        failure_type=FailureType.TRANSIENT.value,
+def _unanswered() -> TransientError:
+    return TransientError(
+        "The $batch answer has no answer for this record; it may have been written, so it was not sent again",
+        ambiguous=True,
     )
-    return OperationResult(status=ResultStatus.FAILED, error=info, input_index=index)
 
 
 def _rolled_back(index: int, culprit: int) -> OperationResult:

@@ -1,13 +1,16 @@
 """What each document of a bulk Create, Update or Upsert becomes: its prepared write, and how it can travel.
 
-A document is prepared exactly as a request of its own would be (:mod:`connector.dataverse.operations.write`), then
+A document is prepared exactly as a request of its own would be (:mod:`connector.dataverse.operations.creates`,
+:mod:`connector.dataverse.operations.write`), then
 given a route: a bulk action (``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple``) when the action means the
 same as the document's own request, else ``$batch``. Its ``$batch`` part is always available too, because a failed bulk
 action is narrowed down through ``$batch``.
 
 * **Create** goes to ``CreateMultiple`` unless it needs what the action cannot do: return the record, nested
-  records (deep insert), its own query parameters. By default (``client_keys: bulk``) a record without its primary
-  key gets a new one (a random UUID), so a request whose answer was lost can be sent again.
+  records (deep insert), its own query parameters. By default (``client_keys: always``, or ``bulk``) a record without
+  its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again; with
+  ``key_source_field``, the id derived from the document's source id (:mod:`connector.dataverse.operations.keys`),
+  the same in every run.
 * **Update** without an ETag is an upsert (as on its own) and goes to ``UpsertMultiple``; with ``If-Match: *`` and
   the record's primary key, ``UpdateMultiple`` (update only); any other condition needs its own header: ``$batch``.
 * **Upsert** goes to ``UpsertMultiple``, the record named by ``@odata.id`` (primary or alternate key).
@@ -31,13 +34,11 @@ import requests
 from connector.dataverse.bulk.multipart import BatchPart
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.creates import PreparedCreate, create_outcome, prepare_create
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
 from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write import (
-    PreparedCreate,
     PreparedPatch,
-    create_outcome,
-    prepare_create,
     prepare_update,
     prepare_upsert,
     update_outcome,
@@ -156,8 +157,10 @@ class Planner:
         raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
 
     def _create(self, context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> BulkItem:
-        assign = context.options.client_keys in ("bulk", "always")
-        prepared = prepare_create(context, document, assign_key=assign, new_key=self._new_key)
+        options = context.options
+        assign = options.client_keys in ("bulk", "always")
+        derive = options.key_source_field
+        prepared = prepare_create(context, document, assign_key=assign, new_key=self._new_key, derive_from=derive)
         body = encode_json(prepared.body)
         route = "CreateMultiple" if self._carried(document) and not _nested(prepared.body) else BATCH
         target = _typed(body, prepared.entity.logical_name) if route != BATCH else None

@@ -12,7 +12,8 @@ write the same record are written in input order: the second waits until the fir
 chunk smaller than ``min_batch_size`` (a short run, or the last chunk of a route) is sent one request per document,
 each exactly as without bulk.
 
-With ``bulk.mode`` ``off`` the operation sends one request per document, in order, on the calling thread.
+With ``bulk.mode`` ``off`` the operation sends one request per document, in order, on the calling thread
+(:func:`write_record`, which picks the write by the options' class, also sends a document alone in a bulk run).
 :func:`metered` counts any operation's results for the host's progress callback. Not for building or reading
 requests.
 """
@@ -20,7 +21,7 @@ requests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -33,20 +34,27 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.operations.creates import create_record
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.progress import ProgressMeter
-from connector.dataverse.operations.running import DocumentHandler, OperationContext, each_document, network_failure
-from connector.dataverse.operations.write import write_record
-from connector.dataverse.operations.write_options import RecordWriteOptions
+from connector.dataverse.operations.running import (
+    DocumentHandler,
+    OperationContext,
+    each_document,
+    network_failure,
+    runs_with,
+)
+from connector.dataverse.operations.write import update_record, upsert_record
+from connector.dataverse.operations.write_options import CreateOptions, RecordWriteOptions, UpdateOptions, UpsertOptions
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["metered", "write_in_bulk"]
+__all__ = ["metered", "write_in_bulk", "write_record"]
 
 _log = logging.getLogger(__name__)
 
-_FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR})
+_FAILED: Final = frozenset({ResultStatus.FAILED, ResultStatus.APPLICATION_ERROR, ResultStatus.UNKNOWN})
 
 
 def write_in_bulk(
@@ -67,6 +75,26 @@ def write_in_bulk(
     else:
         results = _BulkRun(context, options, write_record).results(documents)
     yield from metered(results, meter)
+
+
+def write_record(
+    context: OperationContext[RecordWriteOptions], index: int, document: Mapping[str, Any]
+) -> OperationResult:
+    """Create, update or upsert the record one document describes, as the run's options say.
+
+    :param context: a run of Create, Update or Upsert.
+    :param index: the document's index.
+    :param document: the record.
+    :returns: the document's result.
+    :raises TypeError: for options of another kind (a defect).
+    """
+    if runs_with(context, CreateOptions):
+        return create_record(context, index, document)
+    if runs_with(context, UpdateOptions):
+        return update_record(context, index, document)
+    if runs_with(context, UpsertOptions):
+        return upsert_record(context, index, document)
+    raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
 
 
 def metered(results: Iterator[OperationResult], meter: ProgressMeter) -> Iterator[OperationResult]:

@@ -4,7 +4,10 @@ Every value that reaches a URL goes through :func:`format_literal`, typed by the
 strings are quoted with ``'`` doubled (so a value that looks like OData syntax stays a string), GUIDs are bare,
 dates and date-times are checked and written in their own forms, numbers never use an exponent, and option-set
 values are integers. A value that does not fit its type raises :class:`LiteralError` instead of producing text the
-service would read differently. This module builds text only; it sends nothing.
+service would read differently. :func:`parse_entity_path` reads a record's path as the service would (percent-escapes
+decoded first) and accepts ``<entity set>(<key>)`` only, so that a path taken from a document can be rebuilt by
+:func:`entity_path` and never names a property, a function or another segment. This module builds text only; it
+sends nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ __all__ = [
     "LITERAL_TYPES",
     "LiteralError",
     "LiteralType",
+    "RecordKey",
     "entity_path",
     "format_key",
     "format_literal",
     "guid_of",
     "infer_literal_type",
     "is_guid",
+    "parse_entity_path",
     "quote_string",
     "record_id_of",
 ]
@@ -45,6 +50,15 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^-?\d+$")
 _LOOKUP_PROPERTY = re.compile(r"^_(\w+)_value$")
 _KEY_SAFE = "'-.:@$!*,;="
+_BARE_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RECORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\((.*)\)", re.DOTALL)
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_TOKEN = re.compile(r"[0-9A-Za-z.:+-]+")
+_KEY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+RecordKey = str | tuple[tuple[str, Any, LiteralType | None], ...]
+"""A record's key: its primary key GUID, or ``(property, value, literal type)`` for each alternate-key property."""
 
 
 class LiteralError(ValueError):
@@ -249,14 +263,102 @@ def format_key(parts: str | Sequence[tuple[str, Any, LiteralType | None]]) -> st
     for name, value, literal_type in parts:
         if value is None:
             raise LiteralError(f"the key value of {name!r} is null")
+        if literal_type is None and isinstance(value, Mapping | list | tuple):
+            raise LiteralError(f"the key value of {name!r} is {_show(value)}: a key value is text, a number or a GUID")
         # Percent-encoded: a key value may hold '/', '?', '#' or '%', which would otherwise end the path.
-        written.append(f"{name}={quote(format_literal(value, literal_type, name), safe=_KEY_SAFE)}")
+        literal = format_literal(value, literal_type, name)
+        try:
+            written.append(f"{name}={quote(literal, safe=_KEY_SAFE)}")
+        except UnicodeEncodeError:
+            raise LiteralError(f"the key value of {name!r} is not valid Unicode text (a lone surrogate)") from None
     return "(" + ",".join(written) + ")"
 
 
 def entity_path(entity_set: str, key: str | Sequence[tuple[str, Any, LiteralType | None]]) -> str:
     """:returns: the path of one record below the API root, e.g. ``accounts(<guid>)``."""
     return f"{entity_set}{format_key(key)}"
+
+
+def parse_entity_path(path: str) -> tuple[str, RecordKey]:
+    """Read one record's path below the API root as the service would, accepting nothing but a record.
+
+    Percent-escapes are decoded first (the service decodes them before it reads the path), then the text must be
+    ``<entity set>(<key>)`` exactly: a bare GUID, or ``name=value`` pairs whose values are quoted strings (``''`` for
+    a quote), GUIDs, numbers, dates or date-times. A second segment (a property, ``$ref``, a bound operation), an
+    empty key (a function call), ``..``, a query, control characters and escapes that are not UTF-8 are refused.
+
+    :param path: the path below the API root, as written (``accounts(<guid>)``, ``contacts(emailaddress1='a%40b')``).
+    :returns: the entity set and the key, to rebuild the path with :func:`entity_path`.
+    :raises LiteralError: when the path is not exactly one record's.
+    """
+    try:
+        text = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise LiteralError("holds percent-escapes that are not UTF-8 text") from None
+    if _CONTROL.search(text) or any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+        raise LiteralError("holds control characters or invalid Unicode")
+    match = _RECORD.fullmatch(text)
+    if match is None:
+        raise LiteralError("is not one record's path, <entity set>(<key>)")
+    entity_set, inside = match.groups()
+    if not inside:
+        raise LiteralError("has an empty key: it calls a function, it does not name a record")
+    if _BARE_GUID.fullmatch(inside):
+        return entity_set, inside.lower()
+    return entity_set, _key_pairs(inside)
+
+
+def _key_pairs(inside: str) -> tuple[tuple[str, Any, LiteralType | None], ...]:
+    pairs: list[tuple[str, Any, LiteralType | None]] = []
+    position = 0
+    while True:
+        name = _KEY_NAME.match(inside, position)
+        if name is None or inside[name.end() : name.end() + 1] != "=":
+            raise LiteralError("has a key that is neither a GUID nor name=value pairs")
+        position = name.end() + 1
+        if inside[position : position + 1] == "'":
+            value, position = _string_literal(inside, position)
+            pairs.append((name.group(), value, "string"))
+        else:
+            token = _KEY_TOKEN.match(inside, position)
+            if token is None:
+                raise LiteralError(f"has no value for the key {name.group()!r}")
+            pairs.append((name.group(), token.group(), _token_type(token.group())))
+            position = token.end()
+        if position == len(inside):
+            break
+        if inside[position] != ",":
+            raise LiteralError("has text after its key")
+        position += 1
+    names = [pair[0] for pair in pairs]
+    if len(set(names)) != len(names):
+        raise LiteralError("names a key property twice")
+    return tuple(pairs)
+
+
+def _string_literal(text: str, start: int) -> tuple[str, int]:
+    """:returns: the value of the quoted string at ``start`` and the position after it."""
+    position = start + 1
+    while True:
+        end = text.find("'", position)
+        if end < 0:
+            raise LiteralError("has a quoted key value without its closing quote")
+        if text[end + 1 : end + 2] == "'":
+            position = end + 2
+            continue
+        return text[start + 1 : end].replace("''", "'"), end + 1
+
+
+def _token_type(token: str) -> LiteralType:
+    if _BARE_GUID.fullmatch(token):
+        return "guid"
+    if _KEY_NUMBER.fullmatch(token):
+        return "number"
+    if _DATE.match(token):
+        return "date"
+    if _DATETIME.match(token):
+        return "datetime"
+    raise LiteralError(f"has a key value {_show(token)} that is not a quoted string, GUID, number or date")
 
 
 def record_id_of(url: str) -> str | None:

@@ -1,12 +1,15 @@
 """The Associate and Disassociate operations: link or unlink two records through a navigation property (``$ref``).
 
 The document addresses the source record (edit link, key fields or primary key) and names the related record in
-``@odata.id`` (absolute, or relative to the API root). For a collection-valued navigation property (1:N, N:N):
-associate ``POST <source>/<nav>/$ref {"@odata.id": <related>}``, disassociate
-``DELETE <source>/<nav>/$ref?$id=<related>``. For a single-valued one (a lookup): associate
-``PUT <source>/<nav>/$ref``, disassociate ``DELETE <source>/<nav>/$ref`` (no related record needed). The navigation
-property is sent exactly as configured: it is case-sensitive. Not for lookups set inside a create or update body
-(``<nav>@odata.bind``): those are ordinary writes. Both take :class:`AssociationOptions`.
+``@odata.id`` (absolute, or relative to the API root): one record of an entity set below the API root, checked as an
+edit link is (:func:`~connector.dataverse.operations.inputs.linked_record`); one named by an alternate key must be of
+an entity set the service has, because ``name(key=value)`` is also how a function call is written.
+
+For a collection-valued navigation property (1:N, N:N): associate ``POST <source>/<nav>/$ref {"@odata.id":
+<related>}``, disassociate ``DELETE <source>/<nav>/$ref?$id=<related>``. For a single-valued one (a lookup):
+associate ``PUT <source>/<nav>/$ref``, disassociate ``DELETE <source>/<nav>/$ref`` (no related record needed). The
+navigation property is sent exactly as configured: it is case-sensitive. Not for lookups set inside a create or
+update body (``<nav>@odata.bind``): those are ordinary writes. Both take :class:`AssociationOptions`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connector.dataverse.client import ForeignLinkError
-from connector.dataverse.operations.inputs import ODATA_ID, DocumentError, document_query_parameters, resolve_target
+from connector.dataverse.operations.inputs import (
+    ODATA_ID,
+    DocumentError,
+    document_query_parameters,
+    linked_record,
+    resolve_target,
+)
 from connector.dataverse.operations.options import CommonOptions, OperationOptions, strings
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.running import OperationContext
+from connector.errors import RemoteError
 from connector.results import OperationResult
 
 __all__ = ["AssociationOptions", "associate", "disassociate"]
@@ -110,7 +119,12 @@ def _related(context: OperationContext[AssociationOptions], document: Mapping[st
     related = document.get(ODATA_ID)
     if not isinstance(related, str) or not related.strip():
         raise DocumentError(ODATA_ID, "is missing: it names the related record, e.g. contacts(<id>)")
-    try:
-        return context.client.link(related.strip())
-    except ForeignLinkError as error:
-        raise DocumentError(ODATA_ID, f"points to another service ({error})") from None
+    entity_set, key, path = linked_record(context.client, ODATA_ID, related)
+    if not isinstance(key, str) and entity_set != context.entity_set:
+        try:
+            context.metadata.entity(entity_set)
+        except RemoteError as error:
+            if error.status != 404:
+                raise
+            raise DocumentError(ODATA_ID, f"names {entity_set!r}, which is not an entity set of the service") from None
+    return context.client.url(path)

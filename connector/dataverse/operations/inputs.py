@@ -9,11 +9,17 @@ A document is a JSON object. Besides the record's own members it may carry:
   ``null`` value removes one).
 
 A record is addressed by the operation's alternate-key fields when it has some, else by ``@odata.editLink``, else by
-its primary key member. Bodies sent to the service keep every member exactly as given (``<Nav>@odata.bind`` keys
-keep their case), minus what only describes a read record and cannot be written: instance annotations
-(``@odata.etag``, ``name@OData.Community.Display.V1.FormattedValue`` ...), lookup values (``_<attribute>_value``:
-lookups are written through ``<nav>@odata.bind``) and the ``@connector.`` controls. So a record from Get or Query
-can go straight into Update.
+its primary key member. A link a document gives (``@odata.editLink``, ``@odata.id``) must name exactly one record of
+an entity set below the API root, ``<entity set>(<key>)``, on the API's origin (:func:`linked_record`); the request
+then goes to the path rebuilt from the entity set and key it names, never to the document's text, and a link that
+names anything else (a property, a function, ``..``, another origin or API version) fails the document before
+anything is sent. Key values, ids and ETags are checked before they reach a URL or a header.
+
+Bodies sent to the service keep every member exactly as given (``<Nav>@odata.bind`` keys keep their case), minus
+what only describes a read record and cannot be written: instance annotations (``@odata.etag``,
+``name@OData.Community.Display.V1.FormattedValue`` ...), lookup values (``_<attribute>_value``: lookups are written
+through ``<nav>@odata.bind``) and the ``@connector.`` controls. So a record from Get or Query can go straight into
+Update.
 A problem with one document raises :class:`DocumentError`, which fails that document only.
 """
 
@@ -24,9 +30,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from connector.dataverse.client import DataverseClient, ForeignLinkError
+from connector.dataverse.client import DataverseClient, ForeignLinkError, OutsideRootError
 from connector.dataverse.metadata.cache import MetadataCache
-from connector.dataverse.odata.literals import LiteralError, entity_path, guid_of, record_id_of
+from connector.dataverse.odata.literals import (
+    LiteralError,
+    RecordKey,
+    entity_path,
+    guid_of,
+    parse_entity_path,
+    record_id_of,
+)
 from connector.dataverse.operations.options import RESERVED_QUERY_NAMES
 from connector.errors import OperationError
 
@@ -40,6 +53,7 @@ __all__ = [
     "as_document",
     "document_etag",
     "document_query_parameters",
+    "linked_record",
     "resolve_target",
     "write_body",
 ]
@@ -51,6 +65,8 @@ QUERY_PARAMETERS: Final = "@connector.query_parameters"
 _KEPT_ANNOTATIONS: Final = frozenset({"@odata.type"})
 _BIND_SUFFIX: Final = "@odata.bind"
 _LOOKUP_VALUE: Final = re.compile(r"^_\w+_value$")
+# RFC 9110 entity-tag: [W/] DQUOTE *etagc DQUOTE, etagc printable ASCII but the quote (obs-text is not accepted).
+_ETAG: Final = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"|\*')
 
 
 class DocumentError(OperationError):
@@ -128,6 +144,9 @@ def document_etag(document: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(etag, str):
         raise DocumentError(ETAG, 'must be text such as W/"468026" or *')
+    if not _ETAG.fullmatch(etag):
+        # It goes into If-Match / If-None-Match (and into $batch parts as text): nothing but an entity tag may.
+        raise DocumentError(ETAG, f'is not an entity tag such as W/"468026" or * (got {_shown(etag)})')
     return etag
 
 
@@ -152,6 +171,10 @@ def document_query_parameters(
             raise DocumentError(QUERY_PARAMETERS, "has a blank parameter name")
         if name in RESERVED_QUERY_NAMES:
             raise DocumentError(f"{QUERY_PARAMETERS}.{name}", "is set by the operation itself")
+        if not _encodable(name):
+            raise DocumentError(QUERY_PARAMETERS, f"has a name that is not valid Unicode text ({_shown(name)})")
+        if isinstance(value, str) and not _encodable(value):
+            raise DocumentError(f"{QUERY_PARAMETERS}.{name}", "is not valid Unicode text (a lone surrogate)")
         if value is None:
             merged.pop(name, None)
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -192,13 +215,8 @@ def resolve_target(
         return Target(url, record_id_of(path), frozenset(key_fields))
     link = document.get(EDIT_LINK)
     if link is not None:
-        if not isinstance(link, str) or not link.strip():
-            raise DocumentError(EDIT_LINK, "must be the record's URL")
-        try:
-            url = client.link(link.strip())
-        except ForeignLinkError as error:
-            raise DocumentError(EDIT_LINK, f"points to another service ({error})") from None
-        return Target(url, record_id_of(url))
+        _, key, path = linked_record(client, EDIT_LINK, link, entity_set or None)
+        return Target(client.url(path), key if isinstance(key, str) else record_id_of(path))
     primary_id = metadata.entity(entity_set).primary_id
     if primary_id and document.get(primary_id) is not None:
         try:
@@ -208,3 +226,55 @@ def resolve_target(
         return Target(client.url(entity_path(entity_set, record_id)), record_id, frozenset({primary_id}))
     expected = f"{EDIT_LINK} or {primary_id!r}" if primary_id else EDIT_LINK
     raise DocumentError("(document)", f"does not say which record: it needs {expected}, or the operation key fields")
+
+
+def linked_record(
+    client: DataverseClient, member: str, link: Any, entity_set: str | None = None
+) -> tuple[str, RecordKey, str]:
+    """Check a link a document gives and rebuild the path of the one record it names.
+
+    :param client: the Web API client (the API root and origin).
+    :param member: the document member holding the link (``@odata.editLink``, ``@odata.id``), for the message.
+    :param link: its value.
+    :param entity_set: the entity set the record must belong to (the operation's object type); ``None``: any.
+    :returns: the record's entity set, its key, and its path below the API root rebuilt from them (never the
+        document's text).
+    :raises DocumentError: naming ``member`` when the link is not one record's URL below the API root, on the API's
+        origin, of ``entity_set``.
+    """
+    if not isinstance(link, str) or not link.strip():
+        raise DocumentError(member, "must be the record's URL, e.g. accounts(<id>)")
+    text = link.strip()
+    try:
+        record_set, key = parse_entity_path(client.record_path(text))
+        path = entity_path(record_set, key)
+    except ForeignLinkError as error:
+        raise DocumentError(member, f"points to another service ({error}); nothing was sent") from None
+    except OutsideRootError as error:
+        shown = "" if "carries a user name" in str(error) else f" (got {_shown(text)})"
+        raise DocumentError(member, f"{error}; nothing was sent{shown}") from None
+    except LiteralError as error:
+        raise DocumentError(
+            member,
+            f"{error}: it must name one record below the API root, <entity set>(<key>), such as accounts(<id>); "
+            f"nothing was sent (got {_shown(text)})",
+        ) from None
+    if entity_set is not None and record_set != entity_set:
+        raise DocumentError(
+            member, f"names a record of {record_set!r}, not of the operation's object type {entity_set!r}"
+        )
+    return record_set, key, path
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value: str) -> str:
+    """:returns: ``value`` for a message: quoted, control characters escaped, at most 100 characters."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."

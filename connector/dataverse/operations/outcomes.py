@@ -7,7 +7,10 @@
   message has Boomi's form ``(<code>)<message>[<http status>]``, and a ``reason`` property for the conditional
   outcomes a process usually branches on (``changed_since_read``, ``already_exists``, ``not_found``). A throttled
   failure's ``Retry-After`` goes into :attr:`~connector.results.ErrorInfo.retry_after`.
-* Any :class:`~connector.errors.ConnectorError` raised while handling a document becomes a ``failed`` result.
+* Any :class:`~connector.errors.ConnectorError` raised while handling a document becomes a ``failed`` result,
+  except one saying the request may have been carried out and was not sent again (an ambiguous
+  :class:`~connector.errors.TransientError`): that document's result is ``outcome_unknown``
+  (:func:`unknown_result`), never ``failed``, because a host would send a failed document again.
 
 Not for deciding whether to retry: the transport did that before an answer reaches this module.
 """
@@ -24,7 +27,14 @@ from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 from connector.transport import Transport
 
-__all__ = ["error_result", "failure_result", "internal_failure", "properties_of", "success_result"]
+__all__ = [
+    "error_result",
+    "failure_result",
+    "internal_failure",
+    "properties_of",
+    "success_result",
+    "unknown_result",
+]
 
 # Statuses that are about the connection, not the document: never turned into application error documents.
 _CONNECTION_STATUSES: Final = frozenset({401, 407})
@@ -88,8 +98,19 @@ def error_result(
     return OperationResult(status=ResultStatus.FAILED, properties=tracked, error=info, input_index=index)
 
 
-def failure_result(error: ConnectorError, index: int | None) -> OperationResult:
-    """:returns: the ``failed`` result for an error raised while handling a document."""
+def failure_result(
+    error: ConnectorError, index: int | None, properties: Mapping[str, str] | None = None
+) -> OperationResult:
+    """The result for an error raised while handling a document.
+
+    :param error: the error.
+    :param index: the input document's index.
+    :param properties: tracked properties known before the error (the record's id and URL).
+    :returns: ``outcome_unknown`` when the error says the request may have been carried out and was not sent again,
+        else ``failed``.
+    """
+    if isinstance(error, TransientError) and error.ambiguous:
+        return unknown_result(error, index, properties)
     info = ErrorInfo(
         message=error.user_message,
         failure_type=error.failure_type.value,
@@ -98,8 +119,34 @@ def failure_result(error: ConnectorError, index: int | None) -> OperationResult:
         field=error.field,
         retry_after=_retry_after(error),
     )
-    properties = properties_of(http_status=error.status)
-    return OperationResult(status=ResultStatus.FAILED, properties=properties, error=info, input_index=index)
+    tracked = {**(properties or {}), **properties_of(http_status=error.status)}
+    return OperationResult(status=ResultStatus.FAILED, properties=tracked, error=info, input_index=index)
+
+
+def unknown_result(
+    cause: ConnectorError, index: int | None, properties: Mapping[str, str] | None = None, *, advice: str = ""
+) -> OperationResult:
+    """The result of a document whose request may or may not have been carried out, when nothing could tell which.
+
+    :param cause: what made the outcome unknown (a lost or unreadable answer).
+    :param index: the input document's index.
+    :param properties: tracked properties known (``id`` and ``entity_url`` when the record's key is known).
+    :param advice: what the host should check before sending the document again; a default sentence otherwise.
+    :returns: an ``outcome_unknown`` result whose error says so (failure type of the cause, usually ``transient``).
+    """
+    advice = advice or "check whether it was carried out before sending it again"
+    message = cause.user_message.rstrip(".")
+    if "may have been processed" not in message:
+        message += "; the request may have been processed"
+    info = ErrorInfo(
+        message=f"Outcome unknown: {message}; {advice}",
+        failure_type=cause.failure_type.value,
+        code=cause.code,
+        status=cause.status,
+        field=cause.field,
+    )
+    tracked = {**(properties or {}), **properties_of(http_status=cause.status)}
+    return OperationResult(status=ResultStatus.UNKNOWN, properties=tracked, error=info, input_index=index)
 
 
 def _retry_after(error: ConnectorError) -> float | None:

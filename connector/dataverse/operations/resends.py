@@ -1,18 +1,31 @@
-"""Telling a re-sent create from a real duplicate.
+"""Finding out what became of a create that carries its own key, by reading the record back.
 
-A create that carries its own primary key may be re-sent after its answer was lost (the transport does so for
-idempotent requests). When the first attempt was processed, the re-sent one is refused as a duplicate (``412``),
-although the record exists exactly as asked. Refusals of that kind are checked here: the record with that id is
-read back, and only if every value the document set is stored as sent (lookups included, through the table's
-navigation properties) is the create reported as done. Anything that cannot be compared (nested records, an
-unknown navigation property) keeps the refusal, so a genuine duplicate is never reported as a success.
+A create that carries its primary key (the document's, one the connector assigned, or one derived from a source
+field) can be checked when its answer does not say what happened:
+
+* its answer was lost after the request may have been processed (a reset or a time-out while waiting), or came cut
+  off or unreadable (a success status whose body is malformed), or was a gateway's ``502``/``504``;
+* it was re-sent after such a loss and refused as a duplicate (``409``/``412``), although the record may exist
+  exactly as asked.
+
+:func:`read_back` reads the record with that id (again when the answer to the read is itself cut off or malformed:
+a GET is safe to repeat) and compares it with the body sent: every value the document set must be stored as sent
+(lookups included, through the table's navigation properties); anything that cannot be compared (nested records,
+an unknown navigation property) counts as different. :func:`settle_create` turns what it found into the document's
+result: stored as sent is ``success`` with ``already_stored``; stored with other values is ``success`` too when
+the record can only be this create's (a random key of the connector's, or a success status answered for it), else
+``failed`` with reason ``already_exists`` (another record holds the key); not stored is ``failed`` (transient: safe
+to send again with the same key); unreadable is ``outcome_unknown`` with the id, so a host can check. A create
+without a key cannot be checked this way: see :func:`~connector.dataverse.operations.outcomes.failure_result`.
 Not for other conflicts: an alternate-key clash is a different record and stays a failure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -21,45 +34,175 @@ from connector.dataverse.metadata.cache import MetadataCache
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import entity_path, guid_of, is_guid, record_id_of
-from connector.errors import ConnectorError
+from connector.dataverse.operations.outcomes import properties_of, success_result, unknown_result
+from connector.dataverse.operations.output_records import record_result
+from connector.errors import ConnectorError, TransientError
+from connector.results import ErrorInfo, OperationResult, ResultStatus
 
-__all__ = ["stored_as_sent"]
+__all__ = ["Found", "ReadBack", "read_back", "settle_create", "stored_as_sent"]
 
 _BIND: Final = "@odata.bind"
+_READS: Final = 4
+"""Reads of one record before giving up on it: each is retried by the transport after a reset or a 5xx, and read
+again here after a cut-off or malformed body."""
+
+
+class Found(enum.Enum):
+    """What reading a created record back found."""
+
+    STORED = "stored"
+    """The record exists and holds every value the create sent."""
+    DIFFERENT = "different"
+    """A record with that id exists, holding other values (or values that cannot be compared)."""
+    ABSENT = "absent"
+    """No record has that id (the service answered ``404``)."""
+    UNREADABLE = "unreadable"
+    """The record could not be read: the outcome stays unknown."""
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """The outcome of :func:`read_back`.
+
+    :param found: what was found.
+    :param record: the stored record, when one was read.
+    :param cause: why it could not be read, for :attr:`Found.UNREADABLE`.
+    """
+
+    found: Found
+    record: Mapping[str, Any] | None = None
+    cause: ConnectorError | None = None
+
+
+def read_back(
+    client: DataverseClient, metadata: MetadataCache, entity: EntityInfo, record_id: str, body: Mapping[str, Any]
+) -> ReadBack:
+    """Read the record a create named, and compare it with what the create sent.
+
+    :param client: the Web API client.
+    :param metadata: the connection's metadata (navigation properties of binds).
+    :param entity: the table.
+    :param record_id: the primary key the create carried.
+    :param body: the body the create sent.
+    :returns: what was found.
+    """
+    cause: ConnectorError | None = None
+    for _ in range(_READS):
+        try:
+            response = client.send("GET", entity_path(entity.entity_set, record_id))
+            if response.status_code == 404:
+                return ReadBack(Found.ABSENT)
+            if response.status_code != 200:
+                return ReadBack(Found.UNREADABLE, cause=client.transport.error_for(response))
+            record = json_body(response)
+        except TransientError as error:
+            cause = error  # no answer, or one cut off or malformed: a GET may be sent again
+            continue
+        except ConnectorError as error:
+            return ReadBack(Found.UNREADABLE, cause=error)
+        if not isinstance(record, Mapping):
+            cause = TransientError("The service answered the read-back without a record")
+            continue
+        try:
+            same = _holds(metadata, entity, record, body)
+        except ConnectorError as error:
+            return ReadBack(Found.DIFFERENT, record, error)
+        return ReadBack(Found.STORED if same else Found.DIFFERENT, record)
+    return ReadBack(Found.UNREADABLE, cause=cause)
 
 
 def stored_as_sent(
     client: DataverseClient, metadata: MetadataCache, entity: EntityInfo, record_id: str, body: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
-    """Read the record a refused create named, and check it holds what the create sent.
+    """:returns: the record a create named when it is stored holding every value sent, else ``None`` (see
+    :func:`read_back`).
+    """
+    found = read_back(client, metadata, entity, record_id, body)
+    return found.record if found.found is Found.STORED else None
+
+
+def settle_create(
+    client: DataverseClient,
+    metadata: MetadataCache,
+    entity: EntityInfo,
+    record_id: str,
+    body: Mapping[str, Any],
+    *,
+    index: int,
+    cause: ConnectorError,
+    ours: bool,
+    duplicate: OperationResult | None = None,
+) -> OperationResult:
+    """The result of a create whose answer did not say what happened, found out by reading the record back.
 
     :param client: the Web API client.
-    :param metadata: the connection's metadata (navigation properties of binds).
+    :param metadata: the connection's metadata.
     :param entity: the table.
-    :param record_id: the client-assigned primary key.
-    :param body: the body the create sent.
-    :returns: the stored record when it matches every value sent, else ``None``.
+    :param record_id: the primary key the create carried.
+    :param body: the body it sent.
+    :param index: the document's index.
+    :param cause: what made the outcome uncertain (for the messages).
+    :param ours: whether a record with that id can only have been made by this create (a random key of the
+        connector's, or an answer with a success status): then other values still mean it was stored.
+    :param duplicate: the result to give when another record holds the key (the service's refusal, when the
+        create was refused as a duplicate); a ``failed`` result with reason ``already_exists`` otherwise.
+    :returns: ``success`` (property ``already_stored``), ``failed``, or ``outcome_unknown``.
     """
-    try:
-        response = client.send("GET", entity_path(entity.entity_set, record_id))
-        if response.status_code != 200:
-            return None
-        record = json_body(response)
-        if not isinstance(record, Mapping):
-            return None
-        navigations = _navigations(metadata, entity, body)
-    except ConnectorError:
-        return None
+    found = read_back(client, metadata, entity, record_id, body)
+    link = entity_path(entity.entity_set, record_id)
+    known = properties_of(id=record_id, entity_url=client.url(link))
+    if found.record is not None and (found.found is Found.STORED or ours):
+        result = record_result(client, entity, found.record, index)
+        properties = {**known, **result.properties, "already_stored": "true"}
+        return success_result(result.payload, properties, index)
+    if found.found is Found.DIFFERENT:
+        if duplicate is not None:
+            return duplicate
+        return _failed(
+            f"A record with the id {record_id} already exists with other values: this create did not store it",
+            "operation",
+            {**known, "reason": "already_exists"},
+            index,
+            entity.primary_id,
+        )
+    if found.found is Found.ABSENT:
+        if duplicate is not None:
+            return duplicate  # refused for another reason than our id (an alternate key, duplicate detection)
+        return _failed(
+            f"{cause.user_message.rstrip('.')}; reading the record back found it was not stored, so sending it again"
+            f" with the same id {record_id} is safe",
+            "transient",
+            known,
+            index,
+        )
+    return unknown_result(
+        found.cause or cause,
+        index,
+        known,
+        advice=f"reading the record back failed too: look for the id {record_id} (sending it again with that id is"
+        " safe)",
+    )
+
+
+def _failed(
+    message: str, kind: str, properties: Mapping[str, str], index: int, field: str | None = None
+) -> OperationResult:
+    info = ErrorInfo(message=message, failure_type=kind, field=field)
+    return OperationResult(ResultStatus.FAILED, properties=dict(properties), error=info, input_index=index)
+
+
+def _holds(metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    navigations = _navigations(metadata, entity, body)
     for name, value in body.items():
         if name == entity.primary_id or name.startswith("@"):
             continue
         if name.endswith(_BIND):
             attribute = navigations.get(name[: -len(_BIND)])
             if attribute is None or not _same_reference(value, record.get(f"_{attribute}_value")):
-                return None
+                return False
         elif isinstance(value, Mapping | list) or name not in record or not _same_value(value, record[name]):
-            return None
-    return record
+            return False
+    return True
 
 
 def _navigations(metadata: MetadataCache, entity: EntityInfo, body: Mapping[str, Any]) -> dict[str, str]:

@@ -1,71 +1,57 @@
-"""The write operations: Create, Update and Upsert, one request per input document (Delete is
-:mod:`connector.dataverse.operations.delete`).
+"""The Update and Upsert operations, one request per input document, and what every record write shares (Create is
+:mod:`connector.dataverse.operations.creates`, Delete :mod:`connector.dataverse.operations.delete`).
 
-* **Create** ``POST <entity set>``. A document carrying its primary key creates the record with that id (the
-  client-assigned key), and only then is the request marked idempotent: re-sending it after an answer was lost
-  cannot make a second record, and a re-sent create refused as a duplicate is done when the record holds exactly
-  what was sent (:mod:`connector.dataverse.operations.resends`). Without one, a create whose answer was lost is
-  reported, never silently re-sent.
 * **Update** ``PATCH <record>`` with the concurrency header carrying the document's ETag (or the ``etag`` option):
   If-Match with a version fails a changed record with reason ``changed_since_read``; ``If-Match: *`` updates only
-  (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert.
-* **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key; ``created`` says which happened
-  when the record is returned (201 against 200).
-* **Delete** ``DELETE <record>``, with If-Match when the document carries its ETag; the result is ``deleted``.
+  (``not_found``); ``If-None-Match: *`` creates only (``already_exists``); no ETag at all is an upsert. A
+  conditional update whose answer was lost, or a gateway's ``502``/``504``, is ``outcome_unknown``.
+* **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key, or by the id derived from the
+  document's source id (``key_source_field``); ``created`` says which happened when the record is returned (201
+  against 200).
 
-Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case). Each write is split into
-preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk requests
-(:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would give.
-Their options are :mod:`connector.dataverse.operations.write_options`; :func:`write_record` picks the write by the
-options' class. Not for building bulk requests.
+Shared by every record write: how a record is addressed (:func:`target_of`), the properties known before an answer
+(:func:`known_properties`), an error answer's result (:func:`error_outcome`), a written record's result
+(:func:`written_result`). Bodies keep the document's members exactly (``<Nav>@odata.bind`` keys keep their case).
+Each write is split into preparing its request (``prepare_*``) and reading its answer (``*_outcome``), so that bulk
+requests (:mod:`connector.dataverse.bulk.runner`) give every record exactly the result a request of its own would
+give. Their options are :mod:`connector.dataverse.operations.write_options`. Not for building bulk requests.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import requests
 
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import entity_url_of, etag_of, json_body
-from connector.dataverse.odata.literals import LiteralError, entity_path, guid_of, is_guid, record_id_of
+from connector.dataverse.odata.literals import entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.operations.inputs import (
     EDIT_LINK,
     ETAG,
-    DocumentError,
     Target,
     document_etag,
     document_query_parameters,
     resolve_target,
     write_body,
 )
+from connector.dataverse.operations.keys import source_key
 from connector.dataverse.operations.options import OperationOptions
-from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
-from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import stored_as_sent
-from connector.dataverse.operations.running import OperationContext, runs_with
-from connector.dataverse.operations.write_options import (
-    CreateOptions,
-    RecordWriteOptions,
-    UpdateOptions,
-    UpsertOptions,
-)
+from connector.dataverse.operations.outcomes import error_result, properties_of, success_result, unknown_result
+from connector.dataverse.operations.running import OperationContext
+from connector.dataverse.operations.write_options import RecordWriteOptions, UpdateOptions, UpsertOptions
 from connector.results import OperationResult
-from connector.retry import delivery_of
+from connector.retry import ResendRule, delivery_of
 
 __all__ = [
-    "OUTCOME_UNKNOWN",
-    "PreparedCreate",
+    "GATEWAY_STATUSES",
     "PreparedPatch",
     "condition_reason",
-    "create_outcome",
-    "create_record",
     "error_outcome",
     "known_properties",
-    "prepare_create",
+    "may_have_acted",
     "prepare_update",
     "prepare_upsert",
     "target_of",
@@ -73,27 +59,23 @@ __all__ = [
     "update_record",
     "upsert_outcome",
     "upsert_record",
-    "write_record",
+    "written_result",
 ]
 
-OUTCOME_UNKNOWN = "outcome_unknown"
-"""The ``reason`` of a conditional refusal that answered a repeat of the request: the first attempt may have done it."""
+GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
+"""Answers that may come from a gateway that passed the request on before giving up: a write answered so may have
+been carried out, unless the answer says it was not (a ``503`` with ``Retry-After``; see :func:`may_have_acted`)."""
 
 
-@dataclass(frozen=True)
-class PreparedCreate:
-    """A create, ready to send.
-
-    :param entity: the table.
-    :param body: the body to send.
-    :param record_id: the primary key the body carries (the document's, or one assigned here), else ``None``.
-    :param assigned: whether ``record_id`` was assigned by the connector rather than given by the document.
+def may_have_acted(response: requests.Response) -> bool:
+    """:returns: whether the service may have carried out the request this error answer is for, as the retry
+    engine's resend rule reads it (:class:`connector.retry.ResendRule`): a ``502``, a ``504``, or a ``503`` without
+    ``Retry-After``.
     """
-
-    entity: EntityInfo
-    body: dict[str, Any]
-    record_id: str | None
-    assigned: bool = False
+    status = response.status_code
+    if status not in GATEWAY_STATUSES:
+        return False
+    return not ResendRule().unprocessed(status, None if not response.headers.get("Retry-After") else 0.0)
 
 
 @dataclass(frozen=True)
@@ -114,114 +96,6 @@ class PreparedPatch:
     headers: dict[str, str]
     idempotent: bool
     etag: str | None = None
-
-
-def prepare_create(
-    context: OperationContext[OperationOptions],
-    document: Mapping[str, Any],
-    *,
-    assign_key: bool = False,
-    new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
-) -> PreparedCreate:
-    """Build the body of a create and find the primary key it carries.
-
-    :param context: the run.
-    :param document: the record (with nested records for a deep insert).
-    :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
-        be re-sent after a lost answer without making a second record.
-    :param new_key: makes that key.
-    :returns: the prepared create.
-    :raises DocumentError: when the document's primary key is not a GUID.
-    """
-    entity = context.metadata.entity(context.entity_set)
-    body = write_body(document)
-    record_id = None
-    assigned = False
-    if entity.primary_id and body.get(entity.primary_id) is not None:
-        try:
-            record_id = guid_of(body[entity.primary_id])
-        except LiteralError as error:
-            raise DocumentError(entity.primary_id, str(error)) from None
-        body[entity.primary_id] = record_id
-    elif assign_key and entity.primary_id:
-        record_id = new_key()
-        body[entity.primary_id] = record_id
-        assigned = True
-    return PreparedCreate(entity, body, record_id, assigned)
-
-
-def write_record(
-    context: OperationContext[RecordWriteOptions], index: int, document: Mapping[str, Any]
-) -> OperationResult:
-    """Create, update or upsert the record one document describes, as the run's options say.
-
-    :param context: a run of Create, Update or Upsert.
-    :param index: the document's index.
-    :param document: the record.
-    :returns: the document's result.
-    :raises TypeError: for options of another kind (a defect).
-    """
-    if runs_with(context, CreateOptions):
-        return create_record(context, index, document)
-    if runs_with(context, UpdateOptions):
-        return update_record(context, index, document)
-    if runs_with(context, UpsertOptions):
-        return upsert_record(context, index, document)
-    raise TypeError(f"{type(context.options).__name__} are not the options of a record write")
-
-
-def create_record(context: OperationContext[CreateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
-    """Create the record one document describes.
-
-    :param context: the run.
-    :param index: the document's index.
-    :param document: the record (with nested records for a deep insert).
-    :returns: ``success`` with the id and URL (and the record on request), or the error result.
-    """
-    prepared = prepare_create(context, document, assign_key=context.options.client_keys == "always")
-    query, prefer = context.options.representation()
-    response = context.client.send(
-        "POST",
-        context.entity_set,
-        query=[*query, *document_query_parameters(document, context.common.query_parameters)],
-        prefer=prefer,
-        headers=context.options.headers(),
-        json=prepared.body,
-        # Re-sending is safe only when the key is ours: a second POST cannot create a second record.
-        idempotent=prepared.record_id is not None,
-    )
-    return create_outcome(context, prepared, response, index)
-
-
-def create_outcome(
-    context: OperationContext[OperationOptions], prepared: PreparedCreate, response: requests.Response, index: int
-) -> OperationResult:
-    """The result of a create's answer.
-
-    A create carrying its own key that is refused as a duplicate is read back: stored exactly as sent means an
-    earlier attempt did it (``success`` with ``already_stored``).
-
-    :param context: the run.
-    :param prepared: what was sent.
-    :param response: the answer.
-    :param index: the document's index.
-    :returns: the document's result.
-    """
-    entity, record_id = prepared.entity, prepared.record_id
-    known = known_properties(context, entity, record_id)
-    if response.status_code in (409, 412) and record_id is not None:
-        # Possibly our own earlier attempt, processed before its answer was lost: done if stored exactly as sent.
-        stored = stored_as_sent(context.client, context.metadata, entity, record_id, prepared.body)
-        if stored is not None:
-            result = record_result(context.client, entity, stored, index)
-            properties = {**result.properties, "already_stored": "true", "http_status": str(response.status_code)}
-            return success_result(result.payload, properties, index)
-        return error_outcome(
-            context, response, index, reason="already_exists", field=entity.primary_id, properties=known
-        )
-    if response.status_code >= 400:
-        return error_outcome(context, response, index, properties=known)
-    return _written(context, entity, response, index, record_id)
 
 
 def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[str, Any]) -> PreparedPatch:
@@ -273,33 +147,44 @@ def update_outcome(
     """
     entity, target, etag = prepared.entity, prepared.target, prepared.etag
     mode = context.options.concurrency_mode
+    known = known_properties(context, entity, target.record_id, target)
+    if may_have_acted(response) and not prepared.idempotent:
+        # A conditional update a gateway gave up on may have been applied; sent again, it would fail its condition.
+        return unknown_result(context.client.transport.error_for(response), index, known)
     if response.status_code >= 400:
         reason = condition_reason(response.status_code, mode, etag)
-        field = ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None
         if reason is not None and delivery_of(response).resent:
             # A repeat after an attempt the service may have carried out: the refusal may be that attempt's doing.
-            reason, field = OUTCOME_UNKNOWN, None
+            return unknown_result(context.client.transport.error_for(response), index, known)
         return error_outcome(
             context,
             response,
             index,
             reason=reason,
-            field=field,
-            properties=known_properties(context, entity, target.record_id, target),
+            field=ETAG if response.status_code == 412 and etag and etag != "*" and mode == "if_match" else None,
+            properties=known,
         )
-    return _written(context, entity, response, index, target.record_id, target)
+    return written_result(context, entity, response, index, target.record_id, target)
 
 
 def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[str, Any]) -> PreparedPatch:
     """Address the record of an upsert.
 
     :param context: the run.
-    :param document: the record, with its key.
+    :param document: the record, with its key (or, with the ``key_source_field`` option, its source system's id).
     :returns: the prepared upsert (always idempotent).
     :raises DocumentError: when the document does not address a record.
     """
-    entity, target = target_of(context, context.options.key_fields, document)
-    return PreparedPatch(entity, target, write_body(document), context.options.headers(), True)
+    options = context.options
+    source = options.key_source_field
+    if source and not options.key_fields and document.get(EDIT_LINK) is None:
+        entity = context.metadata.entity(context.entity_set)
+        if entity.primary_id and document.get(entity.primary_id) is None:
+            record_id = source_key(document, source, entity.logical_name)
+            target = Target(context.client.url(entity_path(entity.entity_set, record_id)), record_id)
+            return PreparedPatch(entity, target, write_body(document), options.headers(), True)
+    entity, target = target_of(context, options.key_fields, document)
+    return PreparedPatch(entity, target, write_body(document), options.headers(), True)
 
 
 def upsert_record(context: OperationContext[UpsertOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -331,7 +216,7 @@ def upsert_outcome(
         return error_outcome(
             context, response, index, properties=known_properties(context, entity, target.record_id, target)
         )
-    result = _written(context, entity, response, index, target.record_id, target)
+    result = written_result(context, entity, response, index, target.record_id, target)
     if response.status_code in (200, 201):
         properties = {**result.properties, "created": "true" if response.status_code == 201 else "false"}
         return success_result(result.payload, properties, index)
@@ -410,7 +295,7 @@ def error_outcome(
     )
 
 
-def _written(
+def written_result(
     context: OperationContext[OperationOptions],
     entity: EntityInfo,
     response: requests.Response,
@@ -418,6 +303,17 @@ def _written(
     record_id: str | None,
     target: Target | None = None,
 ) -> OperationResult:
+    """The ``success`` result of a write's answer: the returned record, or its edit link and id.
+
+    :param context: the run.
+    :param entity: the table.
+    :param response: a successful answer.
+    :param index: the document's index.
+    :param record_id: the record's id when known before the answer (a key the write carried).
+    :param target: the record addressed, for an update or upsert.
+    :returns: the result, with ``etag``, ``id``, ``entity_url`` and ``http_status``.
+    :raises TransientError: when the answer's body is cut off or malformed.
+    """
     body = json_body(response) if response.status_code != 204 else None
     entity_url = entity_url_of(response) or (target.url if target is not None else None)
     if isinstance(body, Mapping) and entity.primary_id and is_guid(body.get(entity.primary_id)):

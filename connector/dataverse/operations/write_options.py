@@ -14,10 +14,11 @@ from typing import Any, Literal, TypedDict
 
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.operations.options import BypassBusinessLogic, CommonOptions, WriteOptions, strings
+from connector.errors import FieldError
 
 __all__ = ["ClientKeys", "CreateOptions", "RecordWriteOptions", "UpdateOptions", "UpsertOptions"]
 
-ClientKeys = Literal["bulk", "always", "never"]
+ClientKeys = Literal["always", "bulk", "never"]
 """When a create without its primary key gets one assigned by the connector."""
 
 
@@ -79,15 +80,23 @@ def _shared(operation: str, values: Mapping[str, Any]) -> _SharedFields:
 class CreateOptions(RecordWriteOptions):
     """The Create operation's options.
 
-    :param client_keys: when a document without its primary key gets one (``bulk``: in bulk requests).
+    :param client_keys: when a document without its primary key gets a random one (``always``: every create;
+        ``bulk``: in bulk requests only; ``never``).
+    :param key_source_field: the member holding the source system's id, from which a document without its primary
+        key gets a derived id (:mod:`~connector.dataverse.operations.keys`); ``None``: none.
     """
 
     client_keys: ClientKeys
+    key_source_field: str | None
 
     @classmethod
     def from_values(cls, operation: str, values: Mapping[str, Any]) -> CreateOptions:
         """:returns: the options of validated values (``operation`` is ``create``; defaults filled in)."""
-        return cls(**_shared(operation, values), client_keys=values["client_keys"])
+        return cls(
+            **_shared(operation, values),
+            client_keys=values["client_keys"],
+            key_source_field=values["key_source_field"],
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,11 +129,30 @@ class UpsertOptions(RecordWriteOptions):
     """The Upsert operation's options.
 
     :param key_fields: the document members that form an alternate key; empty: edit link or primary key.
+    :param key_source_field: the member holding the source system's id: a document without an edit link or its
+        primary key addresses the record whose id is derived from it (:mod:`~connector.dataverse.operations.keys`).
     """
 
     key_fields: tuple[str, ...]
+    key_source_field: str | None
 
     @classmethod
     def from_values(cls, operation: str, values: Mapping[str, Any]) -> UpsertOptions:
         """:returns: the options of validated values (``operation`` is ``upsert``; defaults filled in)."""
-        return cls(**_shared(operation, values), key_fields=strings(values["key_fields"]))
+        return cls(
+            **_shared(operation, values),
+            key_fields=strings(values["key_fields"]),
+            key_source_field=values["key_source_field"],
+        )
+
+    def problems(self) -> list[FieldError]:
+        """:returns: an error when both alternate key fields and a key source field name the record."""
+        if self.key_fields and self.key_source_field:
+            return [
+                FieldError(
+                    "options.key_source_field",
+                    "cannot be used with key_fields: the record is named either by its alternate key or by the id"
+                    " derived from its source id",
+                )
+            ]
+        return []

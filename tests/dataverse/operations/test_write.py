@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -36,8 +37,34 @@ def body_of(call: Any) -> Any:
     return json.loads(call.request.body)
 
 
-def test_create_sends_the_document_and_reads_the_entity_id(
-    mocked: responses.RequestsMock, connection: Connection
+def echo_key(request: Any) -> tuple[int, dict[str, str], str]:
+    """Answer a create as the service does: with the URL of the record, whose id is the one the create carried."""
+    record_id = json.loads(request.body)["accountid"]
+    return 204, {"OData-EntityId": f"{API}accounts({record_id})"}, ""
+
+
+@pytest.mark.parametrize("bulk", ["off", "auto"])
+def test_create_sends_the_document_with_a_key_of_its_own_and_reads_the_entity_id(
+    mocked: responses.RequestsMock, connection: Connection, bulk: str
+) -> None:
+    add_entity(mocked)
+    mocked.add_callback("POST", f"{API}accounts", callback=echo_key)
+    [result] = run(connection, "create", {"entity_set": "accounts", "bulk": {"mode": bulk}}, [SAMPLE])
+    sent = body_of(mocked.calls[1])
+    record_id = sent.pop("accountid")
+    assert sent == SAMPLE
+    assert uuid.UUID(record_id).version == 4
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties == {"id": record_id, "entity_url": f"{API}accounts({record_id})", "http_status": "204"}
+    assert result.payload == {"@odata.editLink": f"accounts({record_id})", "accountid": record_id}
+    headers = mocked.calls[1].request.headers
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "Prefer" not in headers
+
+
+@pytest.mark.parametrize("bulk", ["off", "auto"])
+def test_create_without_client_keys_sends_the_document_exactly(
+    mocked: responses.RequestsMock, connection: Connection, bulk: str
 ) -> None:
     add_entity(mocked)
     mocked.add(
@@ -47,13 +74,9 @@ def test_create_sends_the_document_and_reads_the_entity_id(
         headers={"OData-EntityId": f"{API}accounts({NEW_ID})"},
         match=[matchers.json_params_matcher(SAMPLE)],
     )
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [SAMPLE])
-    assert result.status is ResultStatus.SUCCESS
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"mode": bulk}}
+    [result] = run(connection, "create", options, [SAMPLE])
     assert result.properties == {"id": NEW_ID, "entity_url": f"{API}accounts({NEW_ID})", "http_status": "204"}
-    assert result.payload == {"@odata.editLink": f"accounts({NEW_ID})", "accountid": NEW_ID}
-    headers = mocked.calls[1].request.headers
-    assert headers["Content-Type"] == "application/json; charset=utf-8"
-    assert "Prefer" not in headers
 
 
 def test_create_returning_the_record(mocked: responses.RequestsMock, connection: Connection) -> None:
@@ -97,7 +120,9 @@ def test_create_keeps_binds_and_deep_inserts_and_drops_read_annotations(
     }
     [result] = run(connection, "create", {"entity_set": "contacts"}, [document])
     assert result.status is ResultStatus.SUCCESS
-    assert body_of(mocked.calls[1]) == {
+    sent = body_of(mocked.calls[1])
+    assert uuid.UUID(sent.pop("contactid"))
+    assert sent == {
         "lastname": "O'Brien",
         "ParentCustomerId_Account@odata.bind": "/accounts(00000000-0000-0000-0000-000000000002)",
         "sample_Tags@odata.bind": ["/sample_tags(00000000-0000-0000-0000-000000000003)"],
@@ -146,15 +171,31 @@ def test_a_create_with_its_own_key_is_re_sent_after_a_lost_answer(
     assert len(mocked.calls) == 3
 
 
+def test_by_default_a_single_create_gets_a_key_and_is_re_sent_with_it_after_a_lost_answer(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
+    mocked.add_callback("POST", f"{API}accounts", callback=echo_key)
+    options = {"entity_set": "accounts", "bulk": {"mode": "off"}}
+    [result] = run(connection, "create", options, [{"name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+    first, second = body_of(mocked.calls[1]), body_of(mocked.calls[2])
+    assert first == second
+    assert result.properties["id"] == first["accountid"]
+
+
 def test_a_create_without_a_key_is_not_re_sent_after_a_lost_answer(
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:
     add_entity(mocked)
     mocked.add("POST", f"{API}accounts", body=requests.ConnectionError("connection reset by peer"))
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
-    assert result.status is ResultStatus.FAILED
+    [result] = run(connection, "create", {"entity_set": "accounts", "client_keys": "never"}, [{"name": "x"}])
+    assert result.status is ResultStatus.UNKNOWN
+    assert not result.ok
     assert result.error is not None
     assert result.error.failure_type == "transient"
+    assert result.error.message.startswith("Outcome unknown: ")
     assert "may have been processed, so it was not sent again" in result.error.message
     assert len(mocked.calls) == 2
 
@@ -165,11 +206,12 @@ def test_a_create_without_a_key_answered_by_a_gateway_error_is_not_re_sent(
     """The gateway may have passed the create on: a second POST could store the record twice (issue 12)."""
     add_entity(mocked)
     mocked.add("POST", f"{API}accounts", status=504, json={"error": {"code": "0x80040216", "message": "timed out"}})
-    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
-    assert result.status is ResultStatus.FAILED
+    [result] = run(connection, "create", {"entity_set": "accounts", "client_keys": "never"}, [{"name": "x"}])
+    assert result.status is ResultStatus.UNKNOWN
     assert result.error is not None
     assert result.error.failure_type == "transient"
-    assert result.error.message.endswith("[504]; the request may have been processed, so it was not sent again")
+    assert "[504]" in result.error.message
+    assert "may have been processed" in result.error.message
     assert len(mocked.calls) == 2
 
 
@@ -256,13 +298,12 @@ def test_a_conditional_update_refused_after_its_own_repeat_is_not_reported_as_th
     mocked.add("PATCH", f"{API}accounts({ID})", status=412, json=STALE)
     document = {"@odata.editLink": f"accounts({ID})", "@odata.etag": 'W/"468026"', "name": "x"}
     [result] = run(connection, "update", options, [document])
-    assert result.status is ResultStatus.FAILED
-    assert result.properties["reason"] == "outcome_unknown"
+    assert result.status is ResultStatus.UNKNOWN
     assert result.error is not None
     assert result.error.field is None
-    assert result.error.message.endswith(
-        "[412]; it answers a repeat of the request, sent after an earlier attempt the service may have carried out"
-    )
+    assert result.error.message.startswith("Outcome unknown:")
+    assert "[412]" in result.error.message
+    assert result.properties["id"] == ID
     assert len(mocked.calls) == 3
 
 

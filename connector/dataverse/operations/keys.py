@@ -1,0 +1,68 @@
+"""Client-assigned primary keys: where the id of a record a create (or an upsert) writes comes from.
+
+A create whose body carries the record's primary key can be sent again, or its record read back, without making a
+second record (:mod:`connector.dataverse.operations.creates`, :mod:`connector.dataverse.operations.resends`). The key
+comes from, in this order:
+
+* the document's own primary key member;
+* with the option ``key_source_field``, a **name-based UUID** (RFC 4122 version 5) of the table's logical name and
+  the document's value of that field, the record's id in the source system:
+  ``uuid5(RECORD_KEY_NAMESPACE, "<logical name>:<value>")``. The same source record gives the same id in every run
+  and on every worker, so re-running a job that stopped midway writes each record once (a record already written is
+  refused as a duplicate and found by reading it back), and any other system can compute the id
+  (:data:`RECORD_KEY_NAMESPACE` is fixed and documented);
+* else, with ``client_keys`` (``always``, or ``bulk`` in bulk requests), a random UUID: new on every run, so it makes
+  a retry within a run safe but not a second run of the same input, which stores the records again.
+
+Not for deciding what may be sent again (the transport and the operations do that) nor for alternate keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from connector.dataverse.operations.inputs import DocumentError
+
+__all__ = ["RECORD_KEY_NAMESPACE", "derived_key", "source_key"]
+
+RECORD_KEY_NAMESPACE: Final = uuid.UUID("3d81bada-3b0e-5423-af70-5947d30a7447")
+"""The namespace of derived record ids: ``uuid5(NAMESPACE_URL, "https://schemas.dynamics365-ce-connector.invalid/
+record-keys")``. It never changes: every id derived so far depends on it."""
+
+
+def derived_key(logical_name: str, value: str) -> str:
+    """The record id derived from a source system's id.
+
+    :param logical_name: the table's logical name (``account``), so equal source ids in two tables differ.
+    :param value: the source system's id, as text (a whole number in decimal).
+    :returns: ``uuid5(RECORD_KEY_NAMESPACE, "<logical name>:<value>")``, lower-case.
+    """
+    return str(uuid.uuid5(RECORD_KEY_NAMESPACE, f"{logical_name}:{value}"))
+
+
+def source_key(document: Mapping[str, Any], field: str, logical_name: str) -> str:
+    """The record id a document's source field gives.
+
+    :param document: the input document.
+    :param field: the ``key_source_field`` option: the member holding the source system's id.
+    :param logical_name: the table's logical name.
+    :returns: the derived id.
+    :raises DocumentError: naming ``field`` when the document lacks it, or its value is not text or a whole number
+        (a number with a fraction, a boolean, an object: their text is not one id in every system).
+    """
+    value = document.get(field)
+    if value is None:
+        raise DocumentError(field, "is missing: the record's id is derived from it (option key_source_field)")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
+        raise DocumentError(field, f"must be text or a whole number to derive the record's id from, not {kind}")
+    text = str(value)
+    if not text.strip():
+        raise DocumentError(field, "is blank: the record's id is derived from it (option key_source_field)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DocumentError(field, "is not valid Unicode text (a lone surrogate)") from None
+    return derived_key(logical_name, text)
