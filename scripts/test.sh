@@ -6,11 +6,16 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# A real HTTP proxy for the proxy tests (Test Connection through the runtime proxy, 407, non-proxy hosts).
-if ! command -v tinyproxy >/dev/null 2>&1; then
+# Debian packages, each installed only when missing (one `apt-get update` first, and only if one is):
+# - tinyproxy, a real HTTP proxy for the proxy tests (Test Connection through the runtime proxy, 407, non-proxy hosts);
+# - a Java runtime (Debian's default, 17 on bookworm) for the PySpark data source tests (Spark 4 needs Java 17+).
+missing=()
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
   $apt_get update -qq
-  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends tinyproxy >/dev/null
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The OAuth interop server (npm oidc-provider, pinned in tests/interop/package-lock.json).
