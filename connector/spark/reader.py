@@ -3,8 +3,8 @@ Query (the ``execute_operation`` hook, operation ``query``) on the executor that
 
 Planning (on the driver's Python worker) probes the partition column's range with the read's filters; each task
 opens its own connection, reads its range page by page (memory holds a page or two, whatever the partition's size)
-and turns each record into a row of the schema. A query that cannot finish fails the task with the connector's
-message; Spark then retries it or fails the job: a partition is never cut short silently.
+and hands each page to Spark as one Arrow batch of the schema. A query that cannot finish fails the task with the
+connector's message; Spark then retries it or fails the job: a partition is never cut short silently.
 
 Two reader classes, because Spark refuses a reader that implements ``pushFilters`` unless the session enables
 Python filter pushdown: :class:`Dynamics365FilteringReader` (the default) takes Spark's filters,
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.types import StructType
 
@@ -25,7 +26,7 @@ from connector.spark.connection import open_connection
 from connector.spark.filters import translate
 from connector.spark.options import ReadOptions
 from connector.spark.partitions import RangePartition, probe_span, range_partitions, split_span
-from connector.spark.schema import RowConverter
+from connector.spark.schema import BatchConverter
 
 __all__ = ["Dynamics365FilteringReader", "Dynamics365Reader"]
 
@@ -69,10 +70,11 @@ class Dynamics365Reader(DataSourceReader):
         boundaries = split_span(span, options.num_partitions) if span is not None else []
         return range_partitions(options.partition_column, boundaries)
 
-    def read(self, partition: InputPartition) -> Iterator[tuple[Any, ...]]:
-        """Read one partition.
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        """Read one partition, a page's worth of records per Arrow batch.
 
-        :raises OperationError: when the query fails (the connector's message, and the partition's range).
+        :raises OperationError: when the query fails (the connector's message, and the partition's range), or a
+            value does not fit its column.
         """
         if not isinstance(partition, RangePartition):
             raise TypeError(f"not a partition of this reader: {partition!r}")
@@ -86,7 +88,8 @@ class Dynamics365Reader(DataSourceReader):
         }
         if conditions:
             query["filter"] = {"operator": "and", "conditions": conditions}
-        converter = RowConverter(self.schema)
+        converter = BatchConverter(self.schema)
+        records: list[Mapping[str, Any]] = []
         with open_connection(options.connection) as connection:
             for result in connection.run("query", query, [{}]):
                 if not result.ok or result.payload is None:
@@ -95,10 +98,18 @@ class Dynamics365Reader(DataSourceReader):
                         f"Reading {options.entity_set} ({partition.label}) failed: {message}",
                         field=result.error.field if result.error else None,
                     )
-                try:
-                    yield converter.row(result.payload)
-                except ValueError as error:
-                    raise OperationError(f"Reading {options.entity_set}: a record's {error}") from None
+                records.append(result.payload)
+                if len(records) == options.page_size:
+                    yield self._batch(converter, records)
+                    records = []
+        if records:
+            yield self._batch(converter, records)
+
+    def _batch(self, converter: BatchConverter, records: list[Mapping[str, Any]]) -> pa.RecordBatch:
+        try:
+            return converter.batch(records)
+        except ValueError as error:
+            raise OperationError(f"Reading {self.options.entity_set}: {error}") from None
 
 
 class Dynamics365FilteringReader(Dynamics365Reader):

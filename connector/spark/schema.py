@@ -1,5 +1,5 @@
 """A table's Spark schema, inferred from the response profile the ``browse`` hook describes, and the conversion of
-the records Query returns into rows of that schema.
+the records Query returns into Arrow batches of that schema.
 
 The profile is JSON Schema built from the table's attribute metadata; its types map to Spark's:
 
@@ -22,11 +22,10 @@ Properties the profile leaves untyped (virtual columns, images, files) are left 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import pyarrow as pa
 from pyspark.sql.types import (
     BooleanType,
     DataType,
@@ -41,12 +40,11 @@ from pyspark.sql.types import (
 
 from connector.errors import ConfigError, FieldError
 
-__all__ = ["DECIMAL", "GUID_METADATA", "RowConverter", "is_guid_column", "spark_schema"]
+__all__ = ["DECIMAL", "GUID_METADATA", "BatchConverter", "is_guid_column", "spark_schema"]
 
 DECIMAL: Final = DecimalType(38, 10)
 """Every Dataverse number: Money (15 integer digits, 4 decimals), Decimal (12 and 10), Double (12 and 5)."""
 _GUID_PATTERN: Final = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_QUANTUM: Final = Decimal(1).scaleb(-DECIMAL.scale)
 GUID_METADATA: Final = "dynamics365.guid"
 """A text column's metadata key, true when the column holds GUIDs (primary keys, lookups)."""
 
@@ -111,78 +109,58 @@ def _spark_type(prop: Mapping[str, Any]) -> DataType | None:
     return None
 
 
-class RowConverter:
-    """Turns Query's records (JSON values) into tuples in the schema's column order.
+class BatchConverter:
+    """Turns pages of Query's records (JSON values) into Arrow record batches of the schema, column by column.
+
+    Spark takes a reader's Arrow batches as they are, instead of converting each value of each row in Python: the
+    values are gathered per column and cast by Arrow (ISO 8601 text to UTC timestamps and dates, JSON numbers to
+    ``decimal(38,10)`` rounded to the nearest at ten places, whole numbers to ``bigint``). A value that does not
+    fit its column (a fraction in a whole-number column, text where a number belongs) fails the batch, naming the
+    column.
 
     :param schema: the read's schema.
     """
 
     def __init__(self, schema: StructType) -> None:
-        self.names = tuple(schema.fieldNames())
-        self._converters = tuple(_converter(field.dataType) for field in schema.fields)
+        from pyspark.sql.pandas.types import to_arrow_schema
 
-    def row(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
-        """:returns: one row; a column the record lacks (or holds ``null``) is ``None``.
+        self.names = tuple(schema.fieldNames())
+        # The exact Arrow schema Spark compares a reader's batches with.
+        self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+
+    def batch(self, records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+        """:returns: one batch of the records; a member a record lacks (or holds as ``null``) is null.
 
         :raises ValueError: when a value does not fit its column's type (the column is named).
         """
-        values: list[Any] = []
-        for name, convert in zip(self.names, self._converters, strict=True):
-            value = record.get(name)
-            if value is None:
-                values.append(None)
-                continue
+        arrays = []
+        for name, field in zip(self.names, self.arrow_schema, strict=True):
+            values = [record.get(name) for record in records]
             try:
-                values.append(convert(value))
-            except (ValueError, TypeError, ArithmeticError) as error:
-                raise ValueError(f"column {name}: {value!r} does not fit its type ({error})") from None
-        return tuple(values)
+                arrays.append(_column(values, field.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as error:
+                raise ValueError(f"column {name}: a value does not fit its type ({error})") from None
+        return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
 
 
-def _converter(data_type: DataType) -> Callable[[Any], Any]:
-    if isinstance(data_type, TimestampType):
-        return _timestamp
-    if isinstance(data_type, DateType):
-        return _date
-    if isinstance(data_type, DecimalType):
-        return _decimal
-    if isinstance(data_type, LongType):
-        return _integer
-    if isinstance(data_type, BooleanType):
-        return _boolean
-    return _text
+def _column(values: list[Any], arrow_type: pa.DataType) -> pa.Array[Any]:
+    if pa.types.is_string(arrow_type):
+        try:
+            return pa.array(values, type=pa.string())
+        except pa.ArrowTypeError:
+            # An untyped column named in select may hold numbers or objects: their JSON text.
+            texts = [value if value is None or isinstance(value, str) else _json_text(value) for value in values]
+            return pa.array(texts, type=pa.string())
+    inferred: pa.Array[Any] = pa.array(values)
+    if pa.types.is_null(inferred.type) or inferred.type == arrow_type:
+        return inferred.cast(arrow_type)
+    if pa.types.is_boolean(arrow_type) or pa.types.is_boolean(inferred.type):
+        # Arrow would read 1 as true and true as 1; Dataverse never sends one for the other.
+        raise TypeError(f"{inferred.type} values in a {arrow_type} column")
+    if pa.types.is_string(inferred.type) and not pa.types.is_temporal(arrow_type):
+        raise TypeError(f"text values in a {arrow_type} column")
+    return inferred.cast(arrow_type)
 
 
-def _timestamp(value: Any) -> datetime:
-    # Dataverse writes UTC with a Z; an aware datetime is converted by Spark whatever the session's time zone.
-    parsed = datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        raise ValueError("a date-time without an offset")
-    return parsed
-
-
-def _date(value: Any) -> date:
-    return date.fromisoformat(str(value)[:10])
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise TypeError("a boolean")
-    # str() of a float is its shortest round-trip form: 0.1 stays 0.1, not 0.1000000000000000055...
-    return Decimal(str(value)).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise TypeError(f"not a whole number: {value!r}")
-    return int(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"not true or false: {value!r}")
-    return value
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

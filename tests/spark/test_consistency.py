@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from connector.spark.partitions import RangePartition
+from connector.spark.reader import Dynamics365Reader
 from connector.spark.source import Dynamics365DataSource
 from tests.support.operations import Live
 
@@ -18,6 +19,7 @@ def test_records_created_or_updated_during_the_read(spark_settings: str, spark_l
         {"settings": spark_settings, "entity_set": "accounts", "select": "accountid,name", "num_partitions": "4"}
     )
     reader = source.reader(source.schema())
+    assert isinstance(reader, Dynamics365Reader)
     partitions = reader.partitions()
     assert len(partitions) == 4
     before = {str(row["accountid"]) for row in spark_live.rows("account")}
@@ -35,10 +37,11 @@ def test_records_created_or_updated_during_the_read(spark_settings: str, spark_l
     names: dict[str, str] = {}
     for partition in partitions:
         assert isinstance(partition, RangePartition)
-        for accountid, name in reader.read(partition):
-            seen[accountid] += 1
-            found_in[accountid] = partition.index
-            names[accountid] = name
+        for batch in reader.read(partition):
+            for row in batch.to_pylist():
+                seen[row["accountid"]] += 1
+                found_in[row["accountid"]] = partition.index
+                names[row["accountid"]] = row["name"]
     assert set(seen) == before | {created.properties["id"]}
     assert set(seen.values()) == {1}
     assert found_in[created.properties["id"]] == len(partitions) - 1

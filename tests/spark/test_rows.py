@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pyspark.sql import Row
 from pyspark.sql.types import DecimalType, LongType, StringType
 
 from connector.spark.rows import document_of
-from connector.spark.schema import RowConverter, is_guid_column, spark_schema
+from connector.spark.schema import BatchConverter, is_guid_column, spark_schema
 
 PROFILE = {
     "x-entity-set": "accounts",
@@ -51,33 +52,56 @@ def test_selected_columns_keep_their_order_and_untyped_ones_are_text() -> None:
     ]
 
 
-def test_records_become_typed_rows() -> None:
-    converter = RowConverter(spark_schema(PROFILE))
-    record = {
-        "accountid": "4b757ff7-9c85-ee11-8179-000d3a9933c9",
-        "name": "Contoso",
-        "numberofemployees": 12.0,
-        "revenue": 0.1,
-        "creditonhold": False,
-        "createdon": "2024-01-02T03:04:05Z",
-        "sample_establishedon": "1999-12-31",
-    }
-    assert converter.row(record) == (
-        "4b757ff7-9c85-ee11-8179-000d3a9933c9",
-        "Contoso",
-        12,
-        Decimal("0.1000000000"),
-        False,
-        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        date(1999, 12, 31),
-        None,
-    )
+def test_records_become_typed_batches() -> None:
+    converter = BatchConverter(spark_schema(PROFILE))
+    records: list[dict[str, Any]] = [
+        {
+            "accountid": "4b757ff7-9c85-ee11-8179-000d3a9933c9",
+            "name": "Contoso",
+            "numberofemployees": 12,
+            "revenue": 0.1,
+            "creditonhold": False,
+            "createdon": "2024-01-02T03:04:05Z",
+            "sample_establishedon": "1999-12-31",
+        },
+        {"revenue": 2, "numberofemployees": None, "name": None},
+    ]
+    assert converter.batch(records).to_pylist() == [
+        {
+            "accountid": "4b757ff7-9c85-ee11-8179-000d3a9933c9",
+            "name": "Contoso",
+            "numberofemployees": 12,
+            "revenue": Decimal("0.1000000000"),
+            "creditonhold": False,
+            "createdon": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+            "sample_establishedon": date(1999, 12, 31),
+            "industrycode": None,
+        },
+        {
+            "accountid": None,
+            "name": None,
+            "numberofemployees": None,
+            "revenue": Decimal("2.0000000000"),
+            "creditonhold": None,
+            "createdon": None,
+            "sample_establishedon": None,
+            "industrycode": None,
+        },
+    ]
 
 
-def test_a_value_that_does_not_fit_names_its_column() -> None:
-    converter = RowConverter(spark_schema(PROFILE, ("numberofemployees",)))
-    with pytest.raises(ValueError, match=r"column numberofemployees: 1\.5 does not fit"):
-        converter.row({"numberofemployees": 1.5})
+@pytest.mark.parametrize(
+    ("column", "value"), [("numberofemployees", 1.5), ("creditonhold", 1), ("revenue", "12"), ("createdon", "soon")]
+)
+def test_a_value_that_does_not_fit_names_its_column(column: str, value: object) -> None:
+    converter = BatchConverter(spark_schema(PROFILE, (column,)))
+    with pytest.raises(ValueError, match=rf"column {column}: a value does not fit its type"):
+        converter.batch([{column: value}])
+
+
+def test_untyped_selected_columns_come_as_json_text() -> None:
+    converter = BatchConverter(spark_schema(PROFILE, ("entityimage",)))
+    assert converter.batch([{"entityimage": {"a": 1}}, {"entityimage": "x"}]).column(0).to_pylist() == ['{"a":1}', "x"]
 
 
 def test_rows_become_documents() -> None:
