@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -120,9 +121,12 @@ def main() -> None:
     body = "\n\n".join([*sections, NOTES])
     print(body)
     if not args.no_write:
+        # One section per Spark parallelism: local[2] (the machine's cores) is B7's own, others are variants of it.
+        suffix = "" if args.cores == 2 else f"_local{args.cores}"
+        title = "" if args.cores == 2 else f", Spark local[{args.cores}]"
         write_section(
-            "spark_read",
-            "B7 Spark reads: range partitions against the sequential connector",
+            f"spark_read{suffix}",
+            f"B7 Spark reads: range partitions against the sequential connector{title}",
             f"python -m benchmarks.spark_read --records {args.records} --rounds {args.rounds} "
             f"--partitions {args.partitions} --cores {args.cores} --latency-ms {args.latency_ms}",
             body,
@@ -148,6 +152,7 @@ def measure_with_latency(
     sides = ["sequential", "sequential, read_ahead", *(f"spark, {count} partitions" for count in counts)]
     rates: dict[str, list[float]] = {side: [] for side in sides}
     startups: list[dict[str, float]] = []
+    loads: list[float] = []
     # Only the pages of the table: token and metadata requests are not slowed down.
     faults = FaultSettings(latency_ms=latency_ms, path_prefix="/api/data/v9.2/accounts", methods=("GET",))
     with Sandbox(SandboxConfig(faults=faults)) as sandbox:
@@ -181,11 +186,13 @@ def measure_with_latency(
                     )
                     _check(run, args.records, name)
                     rates[name].append(run["records"] / run["seconds"])
+            loads.append(os.getloadavg()[0])
             print(
                 f"latency {latency_ms:g} ms, round {round_index + 1}: "
                 + ", ".join(f"{side} {rates[side][-1]:,.0f}/s" for side in sides),
                 file=sys.stderr,
             )
+    startups.append({"load_min": min(loads), "load_max": max(loads)})
     return rates, startups, len(columns)
 
 
@@ -197,10 +204,11 @@ def _check(run: dict[str, Any], expected: int, side: str) -> None:
 NOTES = (
     "The sandbox serves from one Python process on the same two cores as Spark's JVM and Python workers, so with no "
     "added latency every reader competes for the CPU the server needs and more partitions cannot go faster than the "
-    "server builds pages. The added latency stands for a service whose page takes time to arrive (it is a sleep, "
-    "so it costs no CPU): that time overlaps across partitions and not within one sequential reader. It is an "
-    "assumption for the comparison, not a measurement of Dataverse. The spread (the fastest round over the slowest) "
-    "comes mostly from other work on this shared machine; the medians are what the ratios use."
+    "server builds pages. Spark runs at most `local[N]` tasks at once: partitions beyond N wait for a free slot. The "
+    "added latency stands for a service whose page takes time to arrive (it is a sleep, so it costs no CPU): that "
+    "time overlaps across partitions and not within one sequential reader. It is an assumption for the comparison, "
+    "not a measurement of Dataverse. The spread (the fastest round over the slowest) comes mostly from other work "
+    "on this shared machine; the medians are what the ratios use."
 )
 
 
@@ -230,8 +238,10 @@ def report(
             f"| {side} | {medians[side]:,.0f} | {rounds} | {spread:.2f} | {medians[side] / base:.2f} | "
             f"{medians[side] / ahead:.2f} |"
         )
-    session = statistics.median(item["session"] for item in startups)
-    first = statistics.median(item["first_read"] for item in startups)
+    children = [item for item in startups if "session" in item]
+    session = statistics.median(item["session"] for item in children)
+    first = statistics.median(item["first_read"] for item in children)
+    load = next(item for item in startups if "load_min" in item)
     lines += [
         "",
         (
@@ -241,7 +251,8 @@ def report(
             f"warm-up, Python workers starting) took {first:.1f} s (medians); the rates are those of later reads, "
             "`count()` of the whole table, the order of the partition counts rotated each round. Spark's side hands "
             "every page to the JVM as an Arrow batch of the typed schema, which the sequential side does not build. "
-            "Medians of the rounds."
+            f"Medians of the rounds. The machine's load average (one minute) after each round: {load['load_min']:.1f} "
+            f"to {load['load_max']:.1f}."
         ),
     ]
     return "\n".join(lines)
