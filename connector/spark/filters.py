@@ -4,14 +4,19 @@ Spark hands the reader the conjuncts of a ``WHERE`` it could express (``pyspark.
 that has a Query form is sent to Dataverse, so fewer records cross the network. Whether Spark may then drop it
 depends on whether Dataverse decides it exactly as Spark would:
 
-* **exact** (Spark drops them): comparisons and ``IN`` on whole numbers, decimals and booleans; ``IS NULL`` and
-  ``IS NOT NULL`` on any column; ``<>`` as ``ne`` and ``ne null`` together (SQL's ``<>`` drops nulls, OData's
-  ``ne`` keeps them).
-* **narrowing** (sent, and Spark evaluates them again): anything on text (Dataverse compares text without regard
-  to case, Spark with it; ``startswith``/``endswith``/``contains`` get Dataverse's wildcards escaped), on
-  timestamps and dates (Dataverse keeps whole seconds, a Spark literal may carry microseconds).
-* **not pushed**: ``NOT`` of anything but ``=``, null-safe equality with a non-null value on text, ``IN`` lists
-  longer than :data:`MAX_IN_VALUES`, and columns that are not in the read's schema.
+* **exact** (Spark drops them): comparisons, null-safe equality and ``IN`` on whole numbers, decimals and
+  booleans; ``IS NULL``, ``IS NOT NULL`` and ``<=> NULL`` on any column; ``<>`` as ``ne`` and ``ne null`` together
+  (SQL's ``<>`` drops nulls, OData's ``ne`` keeps them).
+* **narrowing** (sent, and Spark evaluates them again: what Dataverse returns is a superset of what Spark keeps):
+  ``=`` and ``IN`` on text and GUIDs (Dataverse compares text without regard to case, Spark with it),
+  ``LIKE 'abc%'``/``'%abc'``/``'%abc%'`` as ``startswith``/``endswith``/``contains`` with Dataverse's wildcards
+  escaped; comparisons on timestamps (with a whole-second literal: Dataverse keeps date-times to the second) and
+  dates.
+* **not pushed**: ``<``, ``>`` and ``<>`` on text and GUIDs (Dataverse orders text without regard to case and GUIDs
+  its own way, so it could leave out rows Spark keeps), a timestamp literal with a fraction of a second, ``NOT`` of
+  anything but ``=``, ``IN`` lists longer than :data:`MAX_IN_VALUES`, values that do not fit their column (text
+  compared with a GUID column, a number with a text one: Dataverse would refuse the query, Spark finds no match),
+  and columns that are not in the read's schema.
 
 Not for the partition ranges (:mod:`connector.spark.partitions`), though both end up in the same Query filter.
 """
@@ -137,6 +142,14 @@ def _column(spark_filter: Filter, fields: Mapping[str, StructField]) -> StructFi
 def _comparison(field: StructField, operator: str, value: Any) -> PushedFilter | None:
     if value is None:
         # Spark never offers a comparison with null (it is never true); should one come, Spark keeps it.
+        return None
+    if operator != "eq" and isinstance(field.dataType, StringType):
+        # Dataverse orders and compares text without regard to case ('a' < 'M' there, 'a' > 'M' in Spark), and
+        # GUIDs in SQL Server's order: its 'gt' or 'ne' could leave out rows Spark keeps. Only 'eq' (a superset of
+        # Spark's matches) is safe to send.
+        return None
+    if isinstance(value, datetime) and value.microsecond:
+        # Dataverse keeps date-times to the second; a literal between two seconds is Spark's to compare.
         return None
     written = _value(value, field)
     if written is None:
