@@ -39,7 +39,7 @@ from connector.host.redaction import secret_values
 from connector.secrets import Secret
 from connector.validation import field_path, schema_field_errors
 
-__all__ = ["RUNTIME_SCHEMA", "ConfigFileError", "HostConfig", "load_config_file", "resolve_references"]
+__all__ = ["RUNTIME_SCHEMA", "ConfigFileError", "HostConfig", "load_config", "load_config_file", "resolve_references"]
 
 _TIMEOUT: Final = {"type": ["integer", "null"], "title": "Time-out (ms)", "description": "Milliseconds; blank: none."}
 
@@ -233,10 +233,30 @@ def load_config_file(
         data = json.loads(text)
     except ValueError as error:
         raise ConfigFileError(file, [FieldError("file", f"is not valid JSON ({error})")]) from None
+    return load_config(data, origin=file, base_dir=file.resolve().parent, environ=environ, token_store=token_store)
+
+
+def load_config(
+    data: Any,
+    *,
+    origin: Path,
+    base_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    token_store: TokenStore | None = None,
+) -> HostConfig:
+    """Load a config already parsed from JSON (a file's content, or the same object handed over another way).
+
+    :param data: the parsed JSON.
+    :param origin: where it came from, the first word of every message (a file, or e.g. ``options.settings``).
+    :param base_dir: what relative paths (``$file``, ``ca_bundle``) are relative to.
+    :param environ: the environment for ``$env`` references; ``os.environ`` by default.
+    :param token_store: the context's token store; the default in-memory store when ``None``.
+    :returns: the settings for ``connect`` and the runtime context.
+    :raises ConfigFileError: as :func:`load_config_file`.
+    """
     if not isinstance(data, Mapping):
-        raise ConfigFileError(file, [FieldError("file", "must hold a JSON object with connection and oauth2")])
+        raise ConfigFileError(origin, [FieldError("file", "must hold a JSON object with connection and oauth2")])
     found: set[str] = set()
-    base_dir = file.resolve().parent
     resolved, problems = resolve_references(
         data, environ=os.environ if environ is None else environ, base_dir=base_dir, resolved=found
     )
@@ -244,7 +264,7 @@ def load_config_file(
     runtime_raw = resolved.pop("runtime", None) or {}
     problems += schema_field_errors(runtime_raw, RUNTIME_SCHEMA, "runtime")
     if problems:
-        raise ConfigFileError(file, sorted(problems, key=lambda problem: problem.path))
+        raise ConfigFileError(origin, sorted(problems, key=lambda problem: problem.path))
     context = _context(runtime_raw, base_dir, token_store)
     return HostConfig(settings=resolved, context=context, secrets=frozenset(found))
 

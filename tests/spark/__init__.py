@@ -1,0 +1,1 @@
+"""Tests of the PySpark data source, in one local Spark session against the sandbox."""
