@@ -125,7 +125,8 @@ def with_secret_widgets(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] 
     Renderers do not honour ``writeOnly`` for display; a host can. Every string property marked ``writeOnly`` that
     has no widget in the UI schema and no ``format`` (rjsf draws ``format: password`` masked by itself) gets
     rjsf's ``password`` widget; properties in conditional branches and ``$defs`` are found too, at the UI schema's
-    place for their object, as rjsf looks them up.
+    place for their object, as rjsf looks them up (for option *i* of a ``oneOf``/``anyOf``, the UI schema's own
+    ``oneOf``/``anyOf`` entry *i* when it has one).
 
     :param schema: a tab's schema.
     :param ui_schema: its UI schema, or ``None``.
@@ -147,8 +148,13 @@ def with_secret_widgets(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] 
         if not isinstance(node, Mapping) or depth > 20:
             return
         for keyword in _BRANCHES:
-            for branch in node.get(keyword) or ():
-                walk(branch, ui, depth + 1)
+            option_uis = ui.get(keyword) if keyword != "allOf" else None
+            for index, branch in enumerate(node.get(keyword) or ()):
+                # rjsf draws option i of a oneOf/anyOf with the UI schema's own oneOf/anyOf entry i when it has one.
+                if isinstance(option_uis, list) and index < len(option_uis) and isinstance(option_uis[index], dict):
+                    walk(branch, option_uis[index], depth + 1)
+                else:
+                    walk(branch, ui, depth + 1)
         for keyword in _CONDITIONALS:
             walk(node.get(keyword), ui, depth + 1)
         for branch in (node.get("dependentSchemas") or {}).values():
@@ -181,8 +187,16 @@ def with_secret_widgets(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] 
 
 
 def _without_empty(ui: dict[str, Any]) -> dict[str, Any]:
-    pruned = {key: _without_empty(value) if isinstance(value, dict) else value for key, value in ui.items()}
+    pruned = {key: _pruned(value) for key, value in ui.items()}
     return {key: value for key, value in pruned.items() if value != {}}
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _without_empty(value)
+    if isinstance(value, list):  # a oneOf/anyOf list keeps every entry: its place says which option it is for
+        return [_pruned(item) for item in value]
+    return value
 
 
 def form_parts(host: ConnectorHost, connector_id: str) -> list[FormPart]:

@@ -35,7 +35,7 @@ from connector.host.facade import ConnectorHost
 from connector.host.redaction import write_only_names
 from connector.host.secret_files import secrets_dir_for
 from connector.host.web.actions import ConnectionActions
-from connector.host.web.config_form import SECRET_MASK, ConfigForm, SavedSecretError, data_url_names
+from connector.host.web.config_form import FILE_MASK, SECRET_MASK, ConfigForm, SavedSecretError, data_url_names
 from connector.host.web.form_parts import FormPart, form_parts
 
 __all__ = ["CALLBACK_PATH", "TOKEN_HEADER", "WebHost"]
@@ -259,6 +259,7 @@ class WebHost:
                 "saved": self.config_path.exists(),
                 "callback_url": self.callback_url,
                 "secret_mask": SECRET_MASK,
+                "file_mask": FILE_MASK,
                 "tabs": [{**part.to_dict(), "data": data.get(part.name, {})} for part in self.parts],
             }
         )

@@ -5,7 +5,9 @@ Provided:
 
 * ``web_sandbox`` (module scope): a running sandbox over plain http with its token service, seeded with accounts.
 * ``web_host``: a :class:`~connector.host.web.WebHost` for a fresh config file and token store, stopped afterwards.
-* ``chromium`` (session scope): the browser; ``page``: a fresh browser context and page per test.
+* ``chromium`` (module scope): the browser; ``page``: a fresh browser context and page per test. Playwright's sync
+  API runs one instance at a time, so each module stops its own before the next module (or
+  ``tests/schemas/test_rjsf.py``) starts one.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def web_host(tmp_path: Path) -> Iterator[WebHost]:
         yield web
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright."""
     if not Path(CHROMIUM).exists():

@@ -8,14 +8,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from connector.host.sandbox_config import sandbox_config
 from connector.host.token_store import EncryptedTokenStore
 from connector.host.web import WebHost
 from dataverse_sandbox.server import Sandbox
-from tests.support.web_ui import field, open_page, run_test_connection, screenshot, sign_in_on_consent_page
+from tests.support.web_ui import (
+    SIGN_IN_METHODS,
+    choose_option,
+    field,
+    open_page,
+    run_test_connection,
+    screenshot,
+    sign_in_on_consent_page,
+)
 
 WRONG_SECRET = "wrong-secret-8Q~canary-value-0123456789"
 
@@ -63,9 +70,6 @@ def test_a_replayed_or_unknown_callback_is_refused(page: Page, web_host: WebHost
     expect(page.locator("h1")).to_have_text("Sign-in failed")
 
 
-@pytest.mark.xfail(
-    reason="the page highlights fields by ids that the sign-in-method oneOf changed; being updated", strict=True
-)
 def test_a_wrong_secret_fails_its_check_and_highlights_the_field(
     page: Page, web_host: WebHost, web_sandbox: Sandbox, tmp_path: Path, screenshots: Path | None
 ) -> None:
@@ -90,6 +94,17 @@ def test_a_wrong_secret_fails_its_check_and_highlights_the_field(
     expect(page.locator(".field-to-fix .error-detail").first).not_to_be_empty()
     assert WRONG_SECRET not in page.content()
     screenshot(page, screenshots, "test-connection-wrong-secret")
+
+    # Under another sign-in method the field is not drawn: its closest shown parent, the OAuth 2.0 form with its
+    # method selector, is marked instead, with the message; back under the failing method, the field is marked again.
+    choose_option(page, "oauth2", SIGN_IN_METHODS["pem"])
+    expect(secret).to_have_count(0)
+    marked = page.locator(".field-to-fix")
+    expect(marked).to_have_count(1)
+    expect(marked.filter(has=field(page, "oauth2__oneof_select"))).to_have_count(1)
+    expect(marked.locator(".error-detail").last).to_contain_text("oauth2.client_secret")
+    choose_option(page, "oauth2", SIGN_IN_METHODS["client_secret"])
+    expect(page.locator(".field-to-fix").filter(has=secret)).to_have_count(1)
 
 
 def test_browse_lists_entity_sets_and_previews_the_first_records(

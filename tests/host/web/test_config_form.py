@@ -119,6 +119,26 @@ def test_secrets_are_masked_wherever_the_schema_declares_them() -> None:
     assert with_secret_widgets({"properties": {"a": {"type": "string"}}}, None) is None
 
 
+def test_a_secret_in_a_oneof_option_is_masked_in_that_option_s_ui_schema() -> None:
+    """rjsf draws option i of a oneOf with the UI schema's ``oneOf`` entry i: the widget goes there."""
+    secret = {"type": "string", "writeOnly": True}
+    schema = {
+        "oneOf": [
+            {"properties": {"kind": {"const": "a"}, "token": secret}},
+            {"properties": {"kind": {"const": "b"}, "key": {"oneOf": [{"properties": {"pem": secret}}]}}},
+            {"properties": {"kind": {"const": "c"}, "other": secret}},
+        ]
+    }
+    ui = with_secret_widgets(schema, {"oneOf": [{"kind": {"ui:widget": "hidden"}}, {"key": {"oneOf": [{}]}}]})
+    assert ui == {
+        "oneOf": [
+            {"kind": {"ui:widget": "hidden"}, "token": {"ui:widget": "password"}},
+            {"key": {"oneOf": [{"pem": {"ui:widget": "password"}}]}},
+        ],
+        "other": {"ui:widget": "password"},  # no UI schema entry for the third option: rjsf uses the parent's
+    }
+
+
 def test_an_uploaded_secret_file_is_masked_as_a_valid_data_url(tmp_path: Path) -> None:
     path = tmp_path / "d365.json"
     schema = {"properties": {"pfx": {"type": "string", "writeOnly": True, "format": "data-url"}}}

@@ -7,13 +7,19 @@ import Form from "@rjsf/core";
 import { customizeValidator } from "@rjsf/validator-ajv8";
 import Ajv2020 from "ajv/dist/2020.js";
 import { call, forgetTokenInAddressBar } from "./api.js";
-import { elementFor, errorSchemaFor, highlightUiSchema, parseField } from "./fields.js";
+import { chosenOptionErrors, errorSchemaFor, highlightUiSchema, parseField, shownField } from "./fields.js";
+import { SecretFileWidget, SecretWidget } from "./secrets.jsx";
 import { Report } from "./report.jsx";
 import { Browser } from "./browse.jsx";
 import "./app.css";
 
-// Connectors write JSON Schema 2020-12; ajv's 2020 dialect validates it as the connector's Python side does.
-const validator = customizeValidator({ AjvClass: Ajv2020 });
+// Connectors write JSON Schema 2020-12; ajv's 2020 dialect validates it as the connector's Python side does. Every
+// error is kept (rjsf would otherwise keep one of equal messages from several oneOf options, perhaps not the chosen
+// option's); transformErrors then keeps the chosen options' errors (chosenOptionErrors).
+const validator = customizeValidator({ AjvClass: Ajv2020, suppressDuplicateFiltering: "all" });
+
+// Every password and file input of every tab: a saved secret shows as a placeholder, never as a value.
+const WIDGETS = { PasswordWidget: SecretWidget, FileWidget: SecretFileWidget };
 
 const BROWSE_TAB = "browse";
 
@@ -64,6 +70,7 @@ function App() {
   const [signIn, setSignIn] = useState(null);
   const forms = useRef({});
   const settle = useRef({});
+  const highlights = useRef(0);
 
   useEffect(() => {
     forgetTokenInAddressBar();
@@ -74,10 +81,23 @@ function App() {
     });
   }, []);
 
-  // Scroll the highlighted field into view once its tab shows it.
+  // Which part of the highlighted field its tab shows: the field itself, or, when the chosen sign-in method (or key
+  // format) has no such field, its closest shown parent. Followed as the person switches options.
   useEffect(() => {
-    if (!highlight || !highlight.tab || tab !== highlight.tab) return;
-    const element = elementFor(highlight.tab, highlight.path);
+    if (!highlight || tab !== highlight.tab) return;
+    const { path } = shownField(highlight.tab, highlight.path);
+    if (highlight.shown === undefined || path.join(".") !== highlight.shown.join(".")) {
+      setHighlight({ ...highlight, shown: path });
+    }
+  }, [highlight, tab, data]);
+
+  // Scroll a new highlight into view once its tab shows it.
+  const scrolledTo = useRef(null);
+  useEffect(() => {
+    if (!highlight || tab !== highlight.tab || highlight.shown === undefined) return;
+    if (scrolledTo.current === highlight.id) return;
+    scrolledTo.current = highlight.id;
+    const { element } = shownField(highlight.tab, highlight.shown);
     if (element) element.scrollIntoView({ block: "center" });
   }, [highlight, tab]);
 
@@ -89,12 +109,14 @@ function App() {
     );
   }
   const tabNames = state.tabs.map((part) => part.name);
+  const secretContext = { secretMask: state.secret_mask, fileMask: state.file_mask };
 
   function showField(field, message) {
     const parsed = parseField(field, tabNames);
     if (!parsed) return;
     const target = parsed.tab || "oauth2";
-    setHighlight({ ...parsed, tab: target, message });
+    highlights.current += 1;
+    setHighlight({ ...parsed, tab: target, message, id: highlights.current, shown: undefined });
     setTab(target);
   }
 
@@ -199,8 +221,9 @@ function App() {
 
   function formFor(part) {
     const focused = highlight && highlight.tab === part.name;
-    const uiSchema = focused ? highlightUiSchema(part.ui_schema, highlight.path) : part.ui_schema || {};
-    const extraErrors = focused && highlight.path.length ? errorSchemaFor(highlight.path, highlight.message) : undefined;
+    const marked = focused ? highlight.shown || highlight.path : null;
+    const uiSchema = marked ? highlightUiSchema(part.schema, part.ui_schema, marked) : part.ui_schema || {};
+    const extraErrors = marked && highlight.message ? errorSchemaFor(marked, highlight.message) : undefined;
     const finish = (result) => {
       const resolve = settle.current[part.name];
       if (resolve) {
@@ -216,10 +239,13 @@ function App() {
         schema={part.schema}
         uiSchema={uiSchema}
         validator={validator}
+        widgets={WIDGETS}
+        formContext={secretContext}
         formData={data[part.name]}
         idPrefix={part.name}
         idSeparator="."
         extraErrors={extraErrors}
+        transformErrors={chosenOptionErrors(part.name)}
         showErrorList={false}
         noHtml5Validate
         omitExtraData
