@@ -20,6 +20,7 @@ from connector.dataverse.metadata.browse import browse
 from connector.dataverse.metadata.cache import metadata_for
 from connector.dataverse.operations.associations import AssociationOptions, associate, disassociate
 from connector.dataverse.operations.delete import DeleteOptions, delete_record
+from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.execute import ExecuteOptions, execute
 from connector.dataverse.operations.get import GetOptions, get_record
 from connector.dataverse.operations.options import OperationOptions, OptionsParser, parse_options
@@ -80,7 +81,9 @@ class Operation(Generic[OptionsT]):
         """
         parsed = parse_options(self.name, options, self.options)
         client = client_of(connection)
-        context = OperationContext(name=self.name, client=client, metadata=metadata_for(client), options=parsed)
+        # The run's headers ride on a view of the client; metadata reads keep the connection's own client.
+        run_client = client.scoped(dict(parsed.common.headers))
+        context = OperationContext(name=self.name, client=run_client, metadata=metadata_for(client), options=parsed)
         return self.run(context, documents, connection.context)
 
 
@@ -88,7 +91,7 @@ def _per_document(handler: DocumentHandler[OptionsT]) -> Runner[OptionsT]:
     def run(
         context: OperationContext[OptionsT], documents: Iterable[Any], runtime: RuntimeContext
     ) -> Iterator[OperationResult]:
-        return each_document(context, documents, handler)
+        return each_document(context, documents, document_scoped(handler))
 
     return run
 

@@ -33,6 +33,7 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.progress import ProgressMeter
@@ -62,10 +63,11 @@ def write_in_bulk(
     options = context.options.bulk
     total = len(documents) if isinstance(documents, Sized) else None
     meter = ProgressMeter(runtime.progress, context.name, total=total)
+    single = document_scoped(write_record)  # each document with its own headers (@connector.headers)
     if options.mode == "off":
-        results = each_document(context, documents, write_record)
+        results = each_document(context, documents, single)
     else:
-        results = _BulkRun(context, options, write_record).results(documents)
+        results = _BulkRun(context, options, single).results(documents)
     yield from metered(results, meter)
 
 

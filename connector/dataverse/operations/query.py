@@ -32,6 +32,7 @@ from connector.dataverse.odata.fetchxml import (
 )
 from connector.dataverse.odata.filters import AttributeTypes, FilterValueError, render_filter
 from connector.dataverse.operations.changes import track_changes
+from connector.dataverse.operations.document_headers import for_document
 from connector.dataverse.operations.inputs import as_document, document_query_parameters
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.pages import RecordResults, follow_pages, read_page, records_of, without_parameters
@@ -75,7 +76,8 @@ def _guarded_query(
     context: OperationContext[QueryOptions], store: CheckpointStore, index: int, raw: Any
 ) -> Iterator[OperationResult]:
     try:
-        yield from run_query(context, index, as_document(raw), store)
+        document = as_document(raw)
+        yield from run_query(for_document(context, document), index, document, store)
     except ConnectorError as error:
         yield failure_result(error, index)
     except requests.RequestException as error:
