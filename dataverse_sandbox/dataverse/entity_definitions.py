@@ -29,9 +29,10 @@ __all__ = ["all_relationships", "entity_definitions", "relationship_definitions"
 _CAST_PREFIX = "Microsoft.Dynamics.CRM."
 
 
-def _label(text: str) -> dict[str, Any]:
+def _label(text: str, translations: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
     localized = {"Label": text, "LanguageCode": 1033, "IsManaged": True}
-    return {"LocalizedLabels": [localized], "UserLocalizedLabel": localized}
+    others = [{"Label": label, "LanguageCode": code, "IsManaged": True} for code, label in translations]
+    return {"LocalizedLabels": [localized, *others], "UserLocalizedLabel": localized}
 
 
 def _entity_json(entity: EntityMeta) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
     if kind is AttributeKind.MONEY:
         item["PrecisionSource"] = 2
     if expand_options and (kind.is_option_set or kind is AttributeKind.BOOLEAN):
-        options = [{"Value": o.value, "Label": _label(o.label)} for o in attribute.options]
+        options = [{"Value": o.value, "Label": _label(o.label, o.translations)} for o in attribute.options]
         if kind is AttributeKind.BOOLEAN:
             item["OptionSet"] = {"FalseOption": options[0], "TrueOption": options[1]}
         else:

@@ -144,11 +144,14 @@ class Option:
     :param value: the stored integer.
     :param label: the display label, used for formatted values.
     :param state: for a status option, the state it belongs to.
+    :param translations: its label in other languages than English (1033), as ``(language code, label)`` pairs:
+        they appear among the ``LocalizedLabels`` of its metadata.
     """
 
     value: int
     label: str
     state: int | None = None
+    translations: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -61,14 +61,15 @@ def _account() -> EntityMeta:
                 "industrycode",
                 kind.PICKLIST,
                 "Industry",
+                # German labels too (language 1031), as an organisation with German installed has them.
                 options=(
-                    Option(1, "Accounting"),
+                    Option(1, "Accounting", translations=((1031, "Buchhaltung"),)),
                     Option(2, "Agriculture and Non-petrol Natural Resource Extraction"),
                     Option(3, "Broadcasting Printing and Publishing"),
-                    Option(4, "Brokers"),
+                    Option(4, "Brokers", translations=((1031, "Makler"),)),
                     Option(5, "Building Supply Retail"),
                     Option(6, "Business Services"),
-                    Option(7, "Consulting"),
+                    Option(7, "Consulting", translations=((1031, "Beratung"),)),
                 ),
             ),
             AttributeMeta("lastonholdtime", kind.DATETIME, "Last On Hold Time"),

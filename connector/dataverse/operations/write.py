@@ -42,6 +42,7 @@ from connector.dataverse.operations.inputs import (
     resolve_target,
     write_body,
 )
+from connector.dataverse.operations.option_labels import with_option_values
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.output_records import record_result
@@ -129,7 +130,7 @@ def prepare_create(
     :raises DocumentError: when the document's primary key is not a GUID.
     """
     entity = context.metadata.entity(context.entity_set)
-    body = write_body(document)
+    body = with_option_values(context, write_body(document))
     record_id = None
     assigned = False
     if entity.primary_id and body.get(entity.primary_id) is not None:
@@ -236,7 +237,7 @@ def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[s
         headers["If-Match" if mode == "if_match" else "If-None-Match"] = etag
     # A repeated unconditional PATCH sets the same values again; a conditional one would fail the second time.
     idempotent = not etag or (mode == "if_match" and etag == "*")
-    return PreparedPatch(entity, target, write_body(document), headers, idempotent, etag)
+    return PreparedPatch(entity, target, with_option_values(context, write_body(document)), headers, idempotent, etag)
 
 
 def update_record(context: OperationContext[UpdateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -286,7 +287,8 @@ def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[s
     :raises DocumentError: when the document does not address a record.
     """
     entity, target = target_of(context, context.options.key_fields, document)
-    return PreparedPatch(entity, target, write_body(document), context.options.headers(), True)
+    body = with_option_values(context, write_body(document))
+    return PreparedPatch(entity, target, body, context.options.headers(), True)
 
 
 def upsert_record(context: OperationContext[UpsertOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
