@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 from connector.context import RuntimeContext
+from connector.dataverse.bulk.deletes import delete_in_bulk
 from connector.dataverse.bulk.runner import write_in_bulk
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.browse import browse
 from connector.dataverse.metadata.cache import metadata_for
 from connector.dataverse.operations.associations import AssociationOptions, associate, disassociate
-from connector.dataverse.operations.delete import DeleteOptions, delete_record
+from connector.dataverse.operations.delete import DeleteOptions
+from connector.dataverse.operations.delete_jobs import DeleteJobOptions, run_delete_jobs
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.execute import ExecuteOptions, execute
 from connector.dataverse.operations.get import GetOptions, get_record
@@ -104,7 +106,8 @@ OPERATIONS: Final[Mapping[str, Operation[Any]]] = {
         Operation("create", CreateOptions.from_values, write_in_bulk),
         Operation("update", UpdateOptions.from_values, write_in_bulk),
         Operation("upsert", UpsertOptions.from_values, write_in_bulk),
-        Operation("delete", DeleteOptions.from_values, _per_document(delete_record)),
+        Operation("delete", DeleteOptions.from_values, delete_in_bulk),
+        Operation("bulk_delete", DeleteJobOptions.from_values, run_delete_jobs),
         Operation("execute", ExecuteOptions.from_values, _per_document(execute)),
         Operation("associate", AssociationOptions.from_values, _per_document(associate)),
         Operation("disassociate", AssociationOptions.from_values, _per_document(disassociate)),

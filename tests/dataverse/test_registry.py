@@ -168,6 +168,7 @@ def test_every_option_is_documented() -> None:
         ("Update", "update"),
         ("Upsert", "upsert"),
         ("Delete", "delete"),
+        ("Bulk delete", "bulk_delete"),
         ("Execute", "execute"),
         ("Associate and disassociate", "associate"),
     ],

@@ -72,4 +72,12 @@ class TestDynamics365OperationsConformance(ConnectorConformance):
             "associate": OperationSample(relationship, [{**link, "@odata.id": f"contacts({contact})"}]),
             "disassociate": OperationSample(relationship, [{**link, "@odata.id": f"contacts({contact})"}]),
             "delete": OperationSample({"entity_set": "accounts"}, [{"@odata.editLink": f"accounts({doomed})"}]),
+            "bulk_delete": OperationSample(
+                {
+                    "entity_set": "accounts",
+                    "criteria": {"conditions": [{"field": "name", "operator": "eq", "value": unique("none")}]},
+                    "wait": False,
+                },
+                [{}],
+            ),
         }

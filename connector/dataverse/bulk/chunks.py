@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import requests
 
@@ -34,11 +34,11 @@ from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.inputs import as_document
+from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.resends import stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
 from connector.dataverse.operations.write import PreparedCreate
-from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
@@ -60,10 +60,10 @@ class ChunkWriter:
 
     def __init__(
         self,
-        context: OperationContext[RecordWriteOptions],
+        context: OperationContext[WriteOptions],
         options: BulkOptions,
         sender: BulkSender,
-        single: DocumentHandler[RecordWriteOptions],
+        single: DocumentHandler[Any],
     ) -> None:
         self.context = context
         self.options = options

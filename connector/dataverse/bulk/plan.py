@@ -31,6 +31,7 @@ import requests
 from connector.dataverse.bulk.multipart import BatchPart
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.operations.delete import PreparedDelete
 from connector.dataverse.operations.document_headers import HEADERS, document_headers
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
 from connector.dataverse.operations.running import OperationContext, runs_with
@@ -53,7 +54,7 @@ BATCH: Final = "$batch"
 """The route of documents that travel as ``$batch`` parts."""
 MULTIPLE_ACTIONS: Final = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
 
-Prepared = PreparedCreate | PreparedPatch
+Prepared = PreparedCreate | PreparedPatch | PreparedDelete
 # Typed by any run: an item's outcome is only ever given the run that planned it, whose options are the ones it reads.
 Outcome = Callable[[OperationContext[Any], Any, requests.Response, int], OperationResult]
 _JSON_TYPE: Final = "application/json; charset=utf-8"

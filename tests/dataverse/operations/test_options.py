@@ -31,6 +31,7 @@ REQUIRED: Mapping[str, Mapping[str, Any]] = {
     "update": {"entity_set": "accounts"},
     "upsert": {"entity_set": "accounts"},
     "delete": {"entity_set": "accounts"},
+    "bulk_delete": {"entity_set": "accounts", "criteria": {"conditions": [{"field": "name", "operator": "null"}]}},
     "execute": {"name": "WhoAmI"},
     "associate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
     "disassociate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
