@@ -24,6 +24,9 @@ from connector.dataverse.operations.delete import DeleteOptions
 from connector.dataverse.operations.delete_jobs import DeleteJobOptions, run_delete_jobs
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.execute import ExecuteOptions, execute
+from connector.dataverse.operations.file_downloads import download_file
+from connector.dataverse.operations.file_options import DownloadFileOptions, UploadFileOptions
+from connector.dataverse.operations.file_uploads import upload_file
 from connector.dataverse.operations.get import GetOptions, get_record
 from connector.dataverse.operations.options import OperationOptions, OptionsParser, parse_options
 from connector.dataverse.operations.query import query_records
@@ -108,6 +111,8 @@ OPERATIONS: Final[Mapping[str, Operation[Any]]] = {
         Operation("upsert", UpsertOptions.from_values, write_in_bulk),
         Operation("delete", DeleteOptions.from_values, delete_in_bulk),
         Operation("bulk_delete", DeleteJobOptions.from_values, run_delete_jobs),
+        Operation("upload_file", UploadFileOptions.from_values, _per_document(upload_file)),
+        Operation("download_file", DownloadFileOptions.from_values, _per_document(download_file)),
         Operation("execute", ExecuteOptions.from_values, _per_document(execute)),
         Operation("associate", AssociationOptions.from_values, _per_document(associate)),
         Operation("disassociate", AssociationOptions.from_values, _per_document(disassociate)),

@@ -169,6 +169,8 @@ def test_every_option_is_documented() -> None:
         ("Upsert", "upsert"),
         ("Delete", "delete"),
         ("Bulk delete", "bulk_delete"),
+        ("Upload file", "upload_file"),
+        ("Download file", "download_file"),
         ("Execute", "execute"),
         ("Associate and disassociate", "associate"),
     ],

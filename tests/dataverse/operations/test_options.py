@@ -32,6 +32,8 @@ REQUIRED: Mapping[str, Mapping[str, Any]] = {
     "upsert": {"entity_set": "accounts"},
     "delete": {"entity_set": "accounts"},
     "bulk_delete": {"entity_set": "accounts", "criteria": {"conditions": [{"field": "name", "operator": "null"}]}},
+    "upload_file": {"entity_set": "accounts", "column": "sample_contract"},
+    "download_file": {"entity_set": "accounts", "column": "sample_contract"},
     "execute": {"name": "WhoAmI"},
     "associate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
     "disassociate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
