@@ -76,7 +76,8 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         "LogicalName": attribute.logical_name,
         "SchemaName": attribute.schema_name,
         "EntityLogicalName": entity.logical_name,
-        "AttributeType": type_name,
+        # A multi-select choice is typed Virtual; its type name says what it is (as Dataverse answers).
+        "AttributeType": "Virtual" if kind is AttributeKind.MULTISELECT else type_name,
         "AttributeTypeName": {"Value": f"{type_name}Type"},
         "IsPrimaryId": attribute.logical_name == entity.primary_id,
         "IsPrimaryName": attribute.logical_name == entity.primary_name,
@@ -110,7 +111,7 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         item["IsPrimaryImage"] = attribute.logical_name == "entityimage"
     if kind is AttributeKind.MONEY:
         item["PrecisionSource"] = 2
-    if expand_options and (kind.is_option_set or kind is AttributeKind.BOOLEAN):
+    if expand_options and (kind.is_option_set or kind in (AttributeKind.BOOLEAN, AttributeKind.MULTISELECT)):
         options = [{"Value": o.value, "Label": _label(o.label, o.translations)} for o in attribute.options]
         if kind is AttributeKind.BOOLEAN:
             item["OptionSet"] = {"FalseOption": options[0], "TrueOption": options[1]}

@@ -72,6 +72,17 @@ def _account() -> EntityMeta:
                     Option(7, "Consulting", translations=((1031, "Beratung"),)),
                 ),
             ),
+            # A multi-select choice column as makers add them, with German labels too.
+            AttributeMeta(
+                "sample_colours",
+                kind.MULTISELECT,
+                "Colours",
+                options=(
+                    Option(1, "Red", translations=((1031, "Rot"),)),
+                    Option(2, "Blue", translations=((1031, "Blau"),)),
+                    Option(3, "Green", translations=((1031, "Grün"),)),
+                ),
+            ),
             AttributeMeta("lastonholdtime", kind.DATETIME, "Last On Hold Time"),
             AttributeMeta("sample_establishedon", kind.DATEONLY, "Established On"),
             AttributeMeta("statecode", kind.STATE, "Status", options=_STATE),

@@ -65,6 +65,34 @@ def test_german_labels_and_updates_and_upserts(live: Live) -> None:
     assert stored(live, marker) == {marker: 4}
 
 
+def test_multi_choice_labels_become_dataverses_comma_list(live: Live) -> None:
+    marker = unique("lblmulti")
+    options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}}
+    documents = [
+        {"name": f"{marker} list", "sample_colours": ["Red", "blue", 3]},
+        {"name": f"{marker} text", "sample_colours": "Green, Red"},
+        {"name": f"{marker} bad", "sample_colours": ["Red", "Purple"]},
+    ]
+    results = live.run("create", options, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.SUCCESS, ResultStatus.FAILED]
+    bad = results[2].error
+    assert bad is not None
+    assert bad.field == "sample_colours"
+    assert (
+        "'Purple' is not a label of this multi-choice column; its labels: Red (1), Blue (2), Green (3)" in bad.message
+    )
+    [german] = live.run(
+        "create", {**options, "label_language": 1031}, [{"name": f"{marker} de", "sample_colours": "Rot,Grün"}]
+    )
+    assert german.status is ResultStatus.SUCCESS, german.error
+    rows = live.rows("account", "name LIKE ?", [f"{marker}%"])
+    assert {str(row["name"]): row["sample_colours"] for row in rows} == {
+        f"{marker} list": "1,2,3",
+        f"{marker} text": "3,1",
+        f"{marker} de": "1,3",
+    }
+
+
 def test_without_the_option_a_label_is_sent_as_given(live: Live) -> None:
     [result] = live.run(
         "create", {"entity_set": "accounts"}, [{"name": unique("lbloff"), "industrycode": "Consulting"}]

@@ -6,8 +6,8 @@ same as the document's own request, else ``$batch``. Its ``$batch`` part is alwa
 action is narrowed down through ``$batch``.
 
 * **Create** goes to ``CreateMultiple`` unless it needs what the action cannot do: return the record, nested
-  records (deep insert), its own query parameters or headers. By default (``client_keys: bulk``) a record without its primary
-  key gets a new one (a random UUID), so a request whose answer was lost can be sent again.
+  records (deep insert), its own query parameters or headers. By default (``client_keys: bulk``) a record without
+  its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again.
 * **Update** without an ETag is an upsert (as on its own) and goes to ``UpsertMultiple``; with ``If-Match: *`` and
   the record's primary key, ``UpdateMultiple`` (update only); any other condition needs its own header: ``$batch``.
 * **Upsert** goes to ``UpsertMultiple``, the record named by ``@odata.id`` (primary or alternate key).
