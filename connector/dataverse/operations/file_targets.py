@@ -25,7 +25,7 @@ from connector.dataverse.operations.outcomes import properties_of
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write import target_of
 
-__all__ = ["FileTarget", "file_target"]
+__all__ = ["FileTarget", "file_target", "record_id_of"]
 
 
 @dataclass(frozen=True)

@@ -91,9 +91,14 @@ def _single(
 ) -> OperationResult:
     if source.size is not None and source.size > SINGLE_REQUEST_LIMIT:
         raise DocumentError(source.member, "is larger than Dataverse's 128 MB for one request: use transfer blocks")
-    content = b"".join(source.blocks(1024 * 1024))
-    if len(content) > SINGLE_REQUEST_LIMIT:
-        raise DocumentError(source.member, "is larger than Dataverse's 128 MB for one request: use transfer blocks")
+    pieces: list[bytes] = []
+    for piece in source.blocks(1024 * 1024):
+        pieces.append(piece)
+        if source.read_bytes > SINGLE_REQUEST_LIMIT:
+            # A stream of unknown size: stop reading as soon as it cannot be one request.
+            raise DocumentError(source.member, "is larger than Dataverse's 128 MB for one request: use transfer blocks")
+    content = b"".join(pieces)
+    del pieces
     _check_size(found, source, len(content))
     client = context.client
     query = list(document_query_parameters(document, context.common.query_parameters))
