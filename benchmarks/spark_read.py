@@ -1,4 +1,4 @@
-"""B7: records per second of a read through the Spark data source in range partitions, against the connector's
+"""B11: records per second of a read through the Spark data source in range partitions, against the connector's
 sequential Query of the same columns, on one sandbox.
 
 The sandbox runs in this process and is seeded once; every measurement runs in a fresh child. The sequential side
@@ -122,12 +122,12 @@ def main() -> None:
     body = "\n\n".join([*sections, NOTES])
     print(body)
     if not args.no_write:
-        # One section per Spark parallelism: local[2] (the machine's cores) is B7's own, others are variants of it.
+        # One section per Spark parallelism: local[2] (the machine's cores) is B11's own, others are variants of it.
         suffix = "" if args.cores == 2 else f"_local{args.cores}"
         title = "" if args.cores == 2 else f", Spark local[{args.cores}]"
         write_section(
             f"spark_read{suffix}",
-            f"B7 Spark reads: range partitions against the sequential connector{title}",
+            f"B11 Spark reads: range partitions against the sequential connector{title}",
             f"python -m benchmarks.spark_read --records {args.records} --rounds {args.rounds} "
             f"--partitions {args.partitions} --cores {args.cores} --latency-ms {args.latency_ms}",
             body,

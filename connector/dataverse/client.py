@@ -2,10 +2,13 @@
 and the custom URL query parameters of an operation.
 
 It sends through :class:`~connector.transport.Transport` (time-outs, proxy, retries, the bearer token) and returns
-raw responses; the operations turn them into results. It also resolves the links the service and documents carry
-(edit links, next links, ``OData-EntityId``) against the API root, refusing any that leave the API's origin, and
-finds the part of a record's link below the API root (:meth:`DataverseClient.record_path`), refusing a link that
-leaves the root or carries what a record's URL never has. It knows nothing of any one operation.
+raw responses; the operations turn them into results. A run's own headers (impersonation, custom headers: see
+:mod:`connector.dataverse.request_headers`) ride on a scoped view of the connection's client (:meth:`scoped`),
+which shares its transport; metadata reads use the connection's client itself, so they never carry them. It also
+resolves the links the service and documents carry (edit links, next links, ``OData-EntityId``) against the API
+root, refusing any that leave the API's origin, and finds the part of a record's link below the API root
+(:meth:`DataverseClient.record_path`), refusing a link that leaves the root or carries what a record's URL never
+has. It knows nothing of any one operation.
 """
 
 from __future__ import annotations
@@ -64,11 +67,26 @@ class DataverseClient:
     :param settings: the connection's settings (for the API root).
     """
 
-    def __init__(self, transport: Transport, settings: ConnectionSettings) -> None:
+    def __init__(
+        self, transport: Transport, settings: ConnectionSettings, default_headers: Mapping[str, str] | None = None
+    ) -> None:
         self.transport = transport
+        self.settings = settings
         self.api_root = settings.api_root
         self.origin = origin_of(settings.api_root)
         self.api_path = urlsplit(settings.api_root).path
+        self.default_headers: Mapping[str, str] = dict(default_headers or {})
+
+    def scoped(self, headers: Mapping[str, str]) -> DataverseClient:
+        """A view of this client that sends ``headers`` on every request, over the same transport.
+
+        :param headers: the headers (already checked: :mod:`connector.dataverse.request_headers`); they replace
+            this client's own default headers.
+        :returns: this client when ``headers`` are its own, else a new view.
+        """
+        if dict(headers) == dict(self.default_headers):
+            return self
+        return DataverseClient(self.transport, self.settings, headers)
 
     def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
         """Build an absolute URL.
@@ -85,8 +103,11 @@ class DataverseClient:
         return f"{base}{'&' if '?' in base else '?'}{encode_query(query)}"
 
     def headers(self, prefer: Sequence[str] = (), extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """:returns: the OData headers, a ``Prefer`` header when there are preferences, and any extra headers."""
+        """:returns: the OData headers, the client's default headers, a ``Prefer`` header when there are preferences,
+        and any extra headers.
+        """
         headers = dict(ODATA_HEADERS)
+        headers.update(self.default_headers)
         if prefer:
             headers["Prefer"] = ",".join(prefer)
         if extra:

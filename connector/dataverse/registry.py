@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 from connector.context import RuntimeContext
+from connector.dataverse.bulk.deletes import delete_in_bulk
 from connector.dataverse.bulk.runner import write_in_bulk
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.browse import browse
 from connector.dataverse.metadata.cache import metadata_for
 from connector.dataverse.operations.associations import AssociationOptions, associate, disassociate
-from connector.dataverse.operations.delete import DeleteOptions, delete_record
+from connector.dataverse.operations.delete import DeleteOptions
+from connector.dataverse.operations.delete_jobs import DeleteJobOptions, run_delete_jobs
+from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.execute import ExecuteOptions, execute
+from connector.dataverse.operations.file_downloads import download_file
+from connector.dataverse.operations.file_options import DownloadFileOptions, UploadFileOptions
+from connector.dataverse.operations.file_uploads import upload_file
 from connector.dataverse.operations.get import GetOptions, get_record
 from connector.dataverse.operations.options import OperationOptions, OptionsParser, parse_options
 from connector.dataverse.operations.query import query_records
@@ -80,7 +86,9 @@ class Operation(Generic[OptionsT]):
         """
         parsed = parse_options(self.name, options, self.options)
         client = client_of(connection)
-        context = OperationContext(name=self.name, client=client, metadata=metadata_for(client), options=parsed)
+        # The run's headers ride on a view of the client; metadata reads keep the connection's own client.
+        run_client = client.scoped(dict(parsed.common.headers))
+        context = OperationContext(name=self.name, client=run_client, metadata=metadata_for(client), options=parsed)
         return self.run(context, documents, connection.context)
 
 
@@ -88,7 +96,7 @@ def _per_document(handler: DocumentHandler[OptionsT]) -> Runner[OptionsT]:
     def run(
         context: OperationContext[OptionsT], documents: Iterable[Any], runtime: RuntimeContext
     ) -> Iterator[OperationResult]:
-        return each_document(context, documents, handler)
+        return each_document(context, documents, document_scoped(handler))
 
     return run
 
@@ -101,7 +109,10 @@ OPERATIONS: Final[Mapping[str, Operation[Any]]] = {
         Operation("create", CreateOptions.from_values, write_in_bulk),
         Operation("update", UpdateOptions.from_values, write_in_bulk),
         Operation("upsert", UpsertOptions.from_values, write_in_bulk),
-        Operation("delete", DeleteOptions.from_values, _per_document(delete_record)),
+        Operation("delete", DeleteOptions.from_values, delete_in_bulk),
+        Operation("bulk_delete", DeleteJobOptions.from_values, run_delete_jobs),
+        Operation("upload_file", UploadFileOptions.from_values, _per_document(upload_file)),
+        Operation("download_file", DownloadFileOptions.from_values, _per_document(download_file)),
         Operation("execute", ExecuteOptions.from_values, _per_document(execute)),
         Operation("associate", AssociationOptions.from_values, _per_document(associate)),
         Operation("disassociate", AssociationOptions.from_values, _per_document(disassociate)),

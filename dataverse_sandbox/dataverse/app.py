@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from dataverse_sandbox.config import AccessLevel
 from dataverse_sandbox.contracts import AccessTokenClaims, InvalidAccessTokenError, TokenVerifier
+from dataverse_sandbox.middleware import ENVIRON_BATCH
 
 from .context import Call, Principal, Service
 from .errors import DataverseError, not_a_member, unknown_segment
@@ -143,6 +144,13 @@ class WebApi:
         return self._dispatch(request, principal, match.group("version"), match.group("rest") or "")
 
     def _dispatch(self, request: Request, principal: Principal, version: str, rest: str) -> Response:
+        self.service.headers_seen.record(
+            request.method,
+            request.path,
+            request.query_string.decode("latin-1"),
+            request.headers.items(),
+            in_batch=bool(request.environ.get(ENVIRON_BATCH)),
+        )
         preferences = parse_preferences(request.headers.getlist("Prefer"))
         try:
             if version not in _VERSIONS:

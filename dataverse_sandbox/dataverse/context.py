@@ -18,6 +18,7 @@ from dataverse_sandbox.config import InferredBehaviour
 from dataverse_sandbox.contracts import Clock
 
 from .errors import DataverseError, privilege_denied
+from .header_log import HeaderLog
 from .metadata import EntityMeta
 from .preferences import Preferences
 from .query_compiler import compile_expansion
@@ -74,6 +75,8 @@ class Service:
     files: Any = field(default=None, init=False)
     #: Asynchronous system jobs (``BulkDelete``), a :class:`~.bulk_delete.JobRunner`.
     jobs: Any = field(default=None, init=False)
+    #: Every request's headers (``$batch`` parts included), for tests: a :class:`~.header_log.HeaderLog`.
+    headers_seen: HeaderLog = field(default_factory=HeaderLog, init=False)
 
     def __post_init__(self) -> None:
         self._by_set.update({entity.entity_set_name: entity for entity in self.catalog.values()})

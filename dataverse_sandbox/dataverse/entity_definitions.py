@@ -29,9 +29,10 @@ __all__ = ["all_relationships", "entity_definitions", "relationship_definitions"
 _CAST_PREFIX = "Microsoft.Dynamics.CRM."
 
 
-def _label(text: str) -> dict[str, Any]:
+def _label(text: str, translations: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
     localized = {"Label": text, "LanguageCode": 1033, "IsManaged": True}
-    return {"LocalizedLabels": [localized], "UserLocalizedLabel": localized}
+    others = [{"Label": label, "LanguageCode": code, "IsManaged": True} for code, label in translations]
+    return {"LocalizedLabels": [localized, *others], "UserLocalizedLabel": localized}
 
 
 def _entity_json(entity: EntityMeta) -> dict[str, Any]:
@@ -75,7 +76,8 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         "LogicalName": attribute.logical_name,
         "SchemaName": attribute.schema_name,
         "EntityLogicalName": entity.logical_name,
-        "AttributeType": type_name,
+        # A multi-select choice is typed Virtual; its type name says what it is (as Dataverse answers).
+        "AttributeType": "Virtual" if kind is AttributeKind.MULTISELECT else type_name,
         "AttributeTypeName": {"Value": f"{type_name}Type"},
         "IsPrimaryId": attribute.logical_name == entity.primary_id,
         "IsPrimaryName": attribute.logical_name == entity.primary_name,
@@ -109,8 +111,8 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         item["IsPrimaryImage"] = attribute.logical_name == "entityimage"
     if kind is AttributeKind.MONEY:
         item["PrecisionSource"] = 2
-    if expand_options and (kind.is_option_set or kind is AttributeKind.BOOLEAN):
-        options = [{"Value": o.value, "Label": _label(o.label)} for o in attribute.options]
+    if expand_options and (kind.is_option_set or kind in (AttributeKind.BOOLEAN, AttributeKind.MULTISELECT)):
+        options = [{"Value": o.value, "Label": _label(o.label, o.translations)} for o in attribute.options]
         if kind is AttributeKind.BOOLEAN:
             item["OptionSet"] = {"FalseOption": options[0], "TrueOption": options[1]}
         else:

@@ -18,7 +18,9 @@ file-column-data, image-column-data), served here:
 
 A committed file sets the row's file column to the file's id and ``<column>_name`` to its name; an image sets the
 column to its thumbnail (base64) and ``<column>id``, ``<column>_timestamp``, ``<column>_url``. Both are row writes
-(new version). ``MaxSizeInKB`` is enforced. Upload sessions live in memory and end with the process.
+(new version). ``MaxSizeInKB`` is enforced. Content is stored in parts of at most 4 MB (the storage's
+``sandbox_file_parts``), so a file of any size the column allows (Dataverse: up to 10 GB) fits, and a range is read
+without reading the whole file. Upload sessions live in memory and end with the process.
 Not for JSON writes of an image column (``"entityimage": "<base64>"``): :mod:`.writes` stores those as a value.
 """
 
@@ -30,7 +32,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -58,6 +60,8 @@ __all__ = [
 
 #: Dataverse's chunk size: blocks of at most 4 MB (``x-ms-chunk-size``, ``UploadBlock``).
 BLOCK_SIZE = 4 * 1024 * 1024
+#: How much content one stored part holds.
+PART_SIZE = BLOCK_SIZE
 _FILE_KINDS = (AttributeKind.FILE, AttributeKind.IMAGE)
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
@@ -70,7 +74,8 @@ class _Upload:
     attribute: str
     file_name: str
     blocks: dict[str, bytes] = field(default_factory=dict)
-    received: bytearray = field(default_factory=bytearray)
+    received: list[bytes] = field(default_factory=list)
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,18 +85,18 @@ class _Download:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One stored file or image.
+    """One stored file or image (its content is read with :meth:`FileStore.read`).
 
     :param file_id: its id (the file column's value).
     :param name: the file name.
     :param mime_type: its MIME type.
-    :param data: the content.
+    :param size: its size in bytes.
     """
 
     file_id: str
     name: str
     mime_type: str
-    data: bytes
+    size: int
 
 
 class FileStore:
@@ -110,61 +115,111 @@ class FileStore:
 
     def load(self, entity: EntityMeta, record_id: str, attribute: AttributeMeta) -> StoredFile | None:
         """:returns: the file stored in a row's column, or ``None``."""
-        with self._service.storage.reading() as connection:
-            found = connection.execute(
-                "SELECT file_id, name, mime, data FROM sandbox_files WHERE entity = ? AND record_id = ? "
-                "AND attribute = ?",
-                (entity.logical_name, record_id, attribute.logical_name),
-            ).fetchone()
-        return StoredFile(found[0], found[1] or "", found[2] or "", bytes(found[3])) if found else None
+        return self._found(
+            "entity = ? AND record_id = ? AND attribute = ?", (entity.logical_name, record_id, attribute.logical_name)
+        )
 
     def by_id(self, file_id: str) -> StoredFile | None:
         """:returns: the file with that id, or ``None``."""
+        return self._found("file_id = ?", (file_id,))
+
+    def _found(self, where: str, params: tuple[str, ...]) -> StoredFile | None:
         with self._service.storage.reading() as connection:
             found = connection.execute(
-                "SELECT file_id, name, mime, data FROM sandbox_files WHERE file_id = ?", (file_id,)
+                f"SELECT file_id, name, mime, COALESCE(LENGTH(data), 0) FROM sandbox_files WHERE {where}",  # noqa: S608 - fixed conditions, bound values
+                params,
             ).fetchone()
-        return StoredFile(found[0], found[1] or "", found[2] or "", bytes(found[3])) if found else None
+            if found is None:
+                return None
+            parts = connection.execute(
+                "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM sandbox_file_parts WHERE file_id = ?", (found[0],)
+            ).fetchone()[0]
+        return StoredFile(found[0], found[1] or "", found[2] or "", int(found[3]) + int(parts))
+
+    def read(self, found: StoredFile, offset: int = 0, length: int | None = None) -> bytes:
+        """Read part of a stored file's content.
+
+        :param found: the file.
+        :param offset: the first byte.
+        :param length: how many bytes (``None``: to the end).
+        :returns: the bytes (fewer at the end of the file).
+        """
+        end = found.size if length is None else min(found.size, offset + length)
+        if offset >= end:
+            return b""
+        with self._service.storage.reading() as connection:
+            legacy = connection.execute("SELECT data FROM sandbox_files WHERE file_id = ?", (found.file_id,)).fetchone()
+            if legacy is not None and legacy[0] is not None:
+                # Stored whole by an earlier sandbox version.
+                return bytes(legacy[0])[offset:end]
+            first, last = offset // PART_SIZE, (end - 1) // PART_SIZE
+            rows = connection.execute(
+                "SELECT seq, data FROM sandbox_file_parts WHERE file_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                (found.file_id, first, last),
+            ).fetchall()
+        joined = b"".join(bytes(row[1]) for row in rows)
+        start = offset - first * PART_SIZE
+        return joined[start : start + (end - offset)]
 
     def save(
-        self, call: Call, entity: EntityMeta, row: Row, attribute: AttributeMeta, name: str, mime: str, data: bytes
+        self,
+        call: Call,
+        entity: EntityMeta,
+        row: Row,
+        attribute: AttributeMeta,
+        name: str,
+        mime: str,
+        content: Iterable[bytes],
+        size: int,
     ) -> StoredFile:
         """Store a file in a row's column (replacing any earlier one) and point the row at it.
 
+        :param content: the content, in pieces of any size (stored in parts of :data:`PART_SIZE`).
+        :param size: its total size.
         :raises DataverseError: 400 when the file is larger than the column's ``MaxSizeInKB``.
         """
         limit = (attribute.max_size_kb or 32768) * 1024
-        if len(data) > limit:
+        if size > limit:
             raise bad_request(
-                f"The file size {len(data)} exceeds the maximum of {limit} bytes ({attribute.max_size_kb} KB) of "
+                f"The file size {size} exceeds the maximum of {limit} bytes ({attribute.max_size_kb} KB) of "
                 f"the column '{attribute.logical_name}'."
             )
         file_id = str(uuid.uuid4())
         record_id = str(row[entity.primary_id])
         storage = self._service.storage
+        image = bytearray() if attribute.kind is AttributeKind.IMAGE else None
         with storage.transaction() as connection:
-            connection.execute(
-                "DELETE FROM sandbox_files WHERE entity = ? AND record_id = ? AND attribute = ?",
+            _forget(
+                connection,
+                "entity = ? AND record_id = ? AND attribute = ?",
                 (entity.logical_name, record_id, attribute.logical_name),
             )
             connection.execute(
                 "INSERT INTO sandbox_files (file_id, entity, record_id, attribute, name, mime, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (file_id, entity.logical_name, record_id, attribute.logical_name, name, mime, data),
+                "VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (file_id, entity.logical_name, record_id, attribute.logical_name, name, mime),
             )
+            for seq, part in enumerate(_parts(content)):
+                connection.execute(
+                    "INSERT INTO sandbox_file_parts (file_id, seq, data) VALUES (?, ?, ?)", (file_id, seq, part)
+                )
+                if image is not None:
+                    image += part
             version = storage.next_version()
             changes: Row = {"versionnumber": version, "modifiedon": format_timestamp(call.service.clock.now())}
-            changes.update(_companions(entity, attribute, file_id, name, data, version, record_id))
+            thumbnail = bytes(image) if image is not None else b""
+            changes.update(_companions(entity, attribute, file_id, name, thumbnail, version, record_id))
             storage.update(entity, record_id, changes)
-        return StoredFile(file_id, name, mime, data)
+        return StoredFile(file_id, name, mime, size)
 
     def remove(self, call: Call, entity: EntityMeta, row: Row, attribute: AttributeMeta) -> None:
         """Delete a row's file and clear its column (nothing to delete is fine)."""
         record_id = str(row[entity.primary_id])
         storage = self._service.storage
         with storage.transaction() as connection:
-            connection.execute(
-                "DELETE FROM sandbox_files WHERE entity = ? AND record_id = ? AND attribute = ?",
+            _forget(
+                connection,
+                "entity = ? AND record_id = ? AND attribute = ?",
                 (entity.logical_name, record_id, attribute.logical_name),
             )
             changes: Row = {
@@ -211,6 +266,27 @@ class FileStore:
         if found is None:
             raise bad_request("The file continuation token is not valid or has expired.")
         return found
+
+
+def _parts(content: Iterable[bytes]) -> Iterator[bytes]:
+    """:returns: the content again, in parts of exactly :data:`PART_SIZE` bytes (the last one shorter)."""
+    pending = bytearray()
+    for piece in content:
+        pending += piece
+        while len(pending) >= PART_SIZE:
+            yield bytes(pending[:PART_SIZE])
+            del pending[:PART_SIZE]
+    if pending:
+        yield bytes(pending)
+
+
+def _forget(connection: Any, where: str, params: tuple[str, ...]) -> None:
+    """Delete the files (and their parts) that match a condition on ``sandbox_files``."""
+    connection.execute(
+        f"DELETE FROM sandbox_file_parts WHERE file_id IN (SELECT file_id FROM sandbox_files WHERE {where})",  # noqa: S608 - fixed conditions, bound values
+        params,
+    )
+    connection.execute(f"DELETE FROM sandbox_files WHERE {where}", params)  # noqa: S608 - fixed conditions, bound values
 
 
 def _companions(
@@ -271,7 +347,7 @@ def column_request(
             raise bad_request("The header 'x-ms-file-name' is required to upload a file.")
         data = call.request.get_data(cache=False)
         mime = call.request.mimetype or "application/octet-stream"
-        store.save(call, entity, row, attribute, name, mime, data)
+        store.save(call, entity, row, attribute, name, mime, [data], len(data))
         return call.empty(204)
     raise method_not_allowed(f"The method {call.method} is not allowed on a file column.")
 
@@ -279,20 +355,25 @@ def column_request(
 def _download(call: Call, found: StoredFile | None) -> Response:
     if found is None:
         return call.empty(204)
-    data = found.data
+    store = _store(call)
     status = 200
-    headers = {"x-ms-file-name": found.name, "x-ms-file-size": str(len(data)), "Accept-Ranges": "bytes"}
+    headers = {"x-ms-file-name": found.name, "x-ms-file-size": str(found.size), "Accept-Ranges": "bytes"}
+    if found.mime_type:
+        headers["mimetype"] = found.mime_type
     wanted = call.request.headers.get("Range")
     if wanted:
         match = _RANGE.match(wanted.strip())
         if match is None:
             raise bad_request(f"The Range header '{wanted}' is not valid; expected bytes=<first>-<last>.")
         first = int(match.group(1))
-        last = min(int(match.group(2)) if match.group(2) else len(data) - 1, len(data) - 1)
+        last = min(int(match.group(2)) if match.group(2) else found.size - 1, found.size - 1)
         if first > last:
             raise DataverseError(416, "0x80040203", f"The range starts at {first}, past the file's end.")
-        headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
-        data, status = data[first : last + 1], 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
+        headers["x-ms-chunk-size"] = str(BLOCK_SIZE)
+        data, status = store.read(found, first, last - first + 1), 206
+    else:
+        data = store.read(found)
     response = Response(data, status=status, content_type="application/octet-stream")
     for name, value in headers.items():
         response.headers[name] = value
@@ -324,16 +405,17 @@ def _chunked_upload(call: Call, entity: EntityMeta, row: Row, attribute: Attribu
         raise bad_request("A chunk needs a 'Content-Range: bytes <first>-<last>/<total>' header.")
     first, last, total = (int(part) for part in content_range.groups())
     chunk = call.request.get_data(cache=False)
-    if first != len(session.received) or last - first + 1 != len(chunk) or last >= total:
+    if first != session.size or last - first + 1 != len(chunk) or last >= total:
         raise bad_request(
-            f"The chunk bytes {first}-{last}/{total} does not continue the upload at byte {len(session.received)}."
+            f"The chunk bytes {first}-{last}/{total} does not continue the upload at byte {session.size}."
         )
-    session.received += chunk
-    if len(session.received) < total:
+    session.received.append(chunk)
+    session.size += len(chunk)
+    if session.size < total:
         return call.empty(206)
     store.close_upload(token)
     mime = call.request.mimetype or "application/octet-stream"
-    store.save(call, entity, row, attribute, session.file_name, mime, bytes(session.received))
+    store.save(call, entity, row, attribute, session.file_name, mime, session.received, session.size)
     return call.empty(204)
 
 
@@ -393,7 +475,8 @@ def commit_blocks(call: Call, _row: Row | None, params: Mapping[str, Any]) -> di
     missing = [block for block in block_list if str(block) not in session.blocks]
     if missing:
         raise bad_request(f"The block(s) {', '.join(map(str, missing))} were not uploaded.")
-    data = b"".join(session.blocks[str(block)] for block in block_list)
+    content = [session.blocks[str(block)] for block in block_list]
+    size = sum(len(block) for block in content)
     entity = call.service.catalog[session.entity]
     row = call.service.storage.fetch_by_id(entity, session.record_id)
     if row is None:
@@ -401,9 +484,10 @@ def commit_blocks(call: Call, _row: Row | None, params: Mapping[str, Any]) -> di
     attribute = entity.by_logical_name(session.attribute)
     assert attribute is not None
     mime = str(params.get("MimeType") or "application/octet-stream")
-    saved = store.save(call, entity, row, attribute, str(params.get("FileName") or session.file_name), mime, data)
+    name = str(params.get("FileName") or session.file_name)
+    saved = store.save(call, entity, row, attribute, name, mime, content, size)
     store.close_upload(token)
-    return {"FileId": saved.file_id, "FileSizeInBytes": len(data)}
+    return {"FileId": saved.file_id, "FileSizeInBytes": size}
 
 
 def initialize_download(call: Call, _row: Row | None, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,7 +501,7 @@ def initialize_download(call: Call, _row: Row | None, params: Mapping[str, Any])
         )
     return {
         "FileContinuationToken": store.open_download(found.file_id),
-        "FileSizeInBytes": len(found.data),
+        "FileSizeInBytes": found.size,
         "FileName": found.name,
         "IsChunkingSupported": True,
     }
@@ -425,10 +509,11 @@ def initialize_download(call: Call, _row: Row | None, params: Mapping[str, Any])
 
 def download_block(call: Call, _row: Row | None, params: Mapping[str, Any]) -> dict[str, Any]:
     """``DownloadBlock``: :returns: ``Data``, the block's bytes in base64."""
-    found = _store(call).download(str(params["FileContinuationToken"]))
+    store = _store(call)
+    found = store.download(str(params["FileContinuationToken"]))
     offset, length = params.get("Offset"), params.get("BlockLength")
     if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 1:
         raise bad_request("'Offset' and 'BlockLength' must be integers (Offset >= 0, BlockLength >= 1).")
     if length > BLOCK_SIZE:
         raise bad_request(f"A block holds at most {BLOCK_SIZE} bytes (4 MB).")
-    return {"Data": base64.b64encode(found.data[offset : offset + length]).decode("ascii")}
+    return {"Data": base64.b64encode(store.read(found, offset, length)).decode("ascii")}

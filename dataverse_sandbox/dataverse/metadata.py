@@ -49,6 +49,7 @@ class AttributeKind(enum.Enum):
     DATETIME = "DateTime"
     DATEONLY = "DateOnly"
     PICKLIST = "Picklist"
+    MULTISELECT = "MultiSelectPicklist"
     STATE = "State"
     STATUS = "Status"
     LOOKUP = "Lookup"
@@ -90,6 +91,7 @@ _SQL_TYPES = {
     AttributeKind.DATETIME: "TEXT",
     AttributeKind.DATEONLY: "TEXT",
     AttributeKind.PICKLIST: "INTEGER",
+    AttributeKind.MULTISELECT: "TEXT",
     AttributeKind.STATE: "INTEGER",
     AttributeKind.STATUS: "INTEGER",
     AttributeKind.LOOKUP: "TEXT",
@@ -109,6 +111,8 @@ _EDM_TYPES = {
     AttributeKind.DATETIME: "Edm.DateTimeOffset",
     AttributeKind.DATEONLY: "Edm.Date",
     AttributeKind.PICKLIST: "Edm.Int32",
+    # Dataverse's Web API writes a multi-select choice as text, its values separated by commas ("1,2").
+    AttributeKind.MULTISELECT: "Edm.String",
     AttributeKind.STATE: "Edm.Int32",
     AttributeKind.STATUS: "Edm.Int32",
     AttributeKind.LOOKUP: "Edm.Guid",
@@ -128,6 +132,7 @@ _METADATA_TYPES = {
     AttributeKind.DATETIME: "#Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
     AttributeKind.DATEONLY: "#Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
     AttributeKind.PICKLIST: "#Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+    AttributeKind.MULTISELECT: "#Microsoft.Dynamics.CRM.MultiSelectPicklistAttributeMetadata",
     AttributeKind.STATE: "#Microsoft.Dynamics.CRM.StateAttributeMetadata",
     AttributeKind.STATUS: "#Microsoft.Dynamics.CRM.StatusAttributeMetadata",
     AttributeKind.LOOKUP: "#Microsoft.Dynamics.CRM.LookupAttributeMetadata",
@@ -144,11 +149,14 @@ class Option:
     :param value: the stored integer.
     :param label: the display label, used for formatted values.
     :param state: for a status option, the state it belongs to.
+    :param translations: its label in other languages than English (1033), as ``(language code, label)`` pairs:
+        they appear among the ``LocalizedLabels`` of its metadata.
     """
 
     value: int
     label: str
     state: int | None = None
+    translations: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ class Storage:
                 "CREATE UNIQUE INDEX IF NOT EXISTS ix_sandbox_files_owner "
                 "ON sandbox_files(entity, record_id, attribute)"
             )
+            # Content in parts of at most 4 MB (a file may be larger than one SQLite value can hold).
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox_file_parts (file_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+                "data BLOB NOT NULL, PRIMARY KEY (file_id, seq))"
+            )
 
     @staticmethod
     def _table_ddl(entity: EntityMeta) -> str:
@@ -270,6 +275,11 @@ class Storage:
         """Delete one row and log the deletion for change tracking."""
         with self.transaction() as conn:
             conn.execute(f"DELETE FROM {entity.logical_name} WHERE {entity.primary_id} = ?", (record_id,))  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+            conn.execute(
+                "DELETE FROM sandbox_file_parts WHERE file_id IN "
+                "(SELECT file_id FROM sandbox_files WHERE entity = ? AND record_id = ?)",
+                (entity.logical_name, record_id),
+            )
             conn.execute(
                 "DELETE FROM sandbox_files WHERE entity = ? AND record_id = ?", (entity.logical_name, record_id)
             )

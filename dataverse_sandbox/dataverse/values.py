@@ -88,6 +88,8 @@ def to_storage(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> Any:
         return int(value)
     if kind in _NUMBERS:
         return _number(entity, attribute, value)
+    if kind is AttributeKind.MULTISELECT:
+        return _choices(entity, attribute, value)
     if kind.is_option_set:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _conversion_error(value, attribute)
@@ -117,6 +119,22 @@ def to_storage(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> Any:
     if guid is None:
         raise _conversion_error(value, attribute)
     return guid
+
+
+def _choices(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> str:
+    """A multi-select choice: text of option values separated by commas (``"1,2"``), each one of the column's."""
+    parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else []
+    if not parts or not all(part.lstrip("-").isdigit() for part in parts):
+        raise _conversion_error(value, attribute)
+    for part in parts:
+        if attribute.option_label(int(part)) is None:
+            raise DataverseError(
+                400,
+                "0x8004431a",
+                f"A validation error occurred. The value {part} of '{attribute.logical_name}' on record of type "
+                f"'{entity.logical_name}' is outside the valid range.",
+            )
+    return ",".join(parts)
 
 
 def _number(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> int | float:
@@ -181,6 +199,8 @@ def formatted_value(attribute: AttributeMeta, stored: Any) -> str | None:
     kind = attribute.kind
     if kind.is_option_set or kind is AttributeKind.BOOLEAN:
         return attribute.option_label(int(stored))
+    if kind is AttributeKind.MULTISELECT:
+        return "; ".join(str(attribute.option_label(int(part))) for part in str(stored).split(","))
     if kind is AttributeKind.MONEY:
         return _money(stored)
     if kind in (AttributeKind.INTEGER, AttributeKind.BIGINT):
@@ -217,6 +237,8 @@ def formatter_for(attribute: AttributeMeta) -> Callable[[Any], str | None] | Non
         return labels.get
     if kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER, AttributeKind.STRING, AttributeKind.MEMO):
         return None
+    if kind is AttributeKind.MULTISELECT:
+        return lambda stored: formatted_value(attribute, stored)
     if kind is AttributeKind.MONEY:
         return _money
     return lambda stored: formatted_value(attribute, stored)

@@ -28,6 +28,8 @@ _FAMILIES: dict[str, Family] = {
     "datetime": "datetime",
     "dateonly": "date",
     "picklist": "option",
+    # Stored as text "1,2"; Dataverse filters it with ContainValues, which the sandbox does not serve.
+    "multiselectpicklist": "text",
     "state": "option",
     "status": "option",
     "lookup": "guid",
@@ -49,6 +51,7 @@ _EDM_TYPES: dict[str, str] = {
     "datetime": "Edm.DateTimeOffset",
     "dateonly": "Edm.Date",
     "picklist": "Edm.Int32",
+    "multiselectpicklist": "Edm.String",
     "state": "Edm.Int32",
     "status": "Edm.Int32",
     "lookup": "Edm.Guid",

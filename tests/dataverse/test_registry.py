@@ -23,7 +23,15 @@ from connector.results import Connection, OperationResult, ResultStatus
 from tests.support.dataverse import API, run
 from tests.support.paths import REPO_ROOT
 
-COMMON = ("custom_query_parameters", "return_application_error_responses")
+COMMON = (
+    "custom_query_parameters",
+    "return_application_error_responses",
+    "caller_object_id",
+    "caller_id",
+    "solution_unique_name",
+    "tag",
+    "custom_headers",
+)
 
 
 class Untouchable:
@@ -160,6 +168,9 @@ def test_every_option_is_documented() -> None:
         ("Update", "update"),
         ("Upsert", "upsert"),
         ("Delete", "delete"),
+        ("Bulk delete", "bulk_delete"),
+        ("Upload file", "upload_file"),
+        ("Download file", "download_file"),
         ("Execute", "execute"),
         ("Associate and disassociate", "associate"),
     ],

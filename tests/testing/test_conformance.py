@@ -72,4 +72,17 @@ class TestDynamics365OperationsConformance(ConnectorConformance):
             "associate": OperationSample(relationship, [{**link, "@odata.id": f"contacts({contact})"}]),
             "disassociate": OperationSample(relationship, [{**link, "@odata.id": f"contacts({contact})"}]),
             "delete": OperationSample({"entity_set": "accounts"}, [{"@odata.editLink": f"accounts({doomed})"}]),
+            "upload_file": OperationSample(
+                {"entity_set": "accounts", "column": "sample_contract"},
+                [{**link, "file_name": "conformance.txt", "file_content": "Y29uZm9ybWFuY2U="}],
+            ),
+            "download_file": OperationSample({"entity_set": "accounts", "column": "sample_contract"}, [link]),
+            "bulk_delete": OperationSample(
+                {
+                    "entity_set": "accounts",
+                    "criteria": {"conditions": [{"field": "name", "operator": "eq", "value": unique("none")}]},
+                    "wait": False,
+                },
+                [{}],
+            ),
         }

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import requests
 
@@ -36,9 +36,10 @@ from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
+from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.resends import stored_as_sent
-from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded
+from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
@@ -61,10 +62,10 @@ class ChunkWriter:
 
     def __init__(
         self,
-        context: OperationContext[RecordWriteOptions],
+        context: OperationContext[WriteOptions],
         options: BulkOptions,
         sender: BulkSender,
-        single: DocumentHandler[RecordWriteOptions],
+        single: DocumentHandler[Any],
     ) -> None:
         self.context = context
         self.options = options
@@ -97,9 +98,9 @@ class ChunkWriter:
         """Send one document on its own, exactly as the operation without bulk would; a create keeps the key its
         plan gave it, so a record its bulk request may have written is not written again under another key.
         """
-        prepared = item.prepared
-        if isinstance(prepared, PreparedCreate):
-            return guarded(item.index, lambda: send_create(self.context, prepared, item.document, item.index))
+        prepared, context = item.prepared, self.context
+        if isinstance(prepared, PreparedCreate) and runs_with(context, RecordWriteOptions):
+            return guarded(item.index, lambda: send_create(context, prepared, item.document, item.index))
         return guarded(item.index, lambda: self._single(self.context, item.index, as_document(item.document)))
 
     # -- bulk actions -------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ same as the document's own request, else ``$batch``. Its ``$batch`` part is alwa
 action is narrowed down through ``$batch``.
 
 * **Create** goes to ``CreateMultiple`` unless it needs what the action cannot do: return the record, nested
-  records (deep insert), its own query parameters. By default (``client_keys: always``, or ``bulk``) a record without
-  its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again; with
-  ``key_source_field``, the id derived from the document's source id (:mod:`connector.dataverse.operations.keys`),
+  records (deep insert), its own query parameters or headers. By default (``client_keys: always``, or ``bulk``) a
+  record without its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again;
+  with ``key_source_field``, the id derived from the document's source id (:mod:`connector.dataverse.operations.keys`),
   the same in every run.
 * **Update** without an ETag is an upsert (as on its own) and goes to ``UpsertMultiple``; with ``If-Match: *`` and
   the record's primary key, ``UpdateMultiple`` (update only); any other condition needs its own header: ``$batch``.
@@ -35,6 +35,8 @@ from connector.dataverse.bulk.multipart import BatchPart
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.creates import PreparedCreate, create_outcome, prepare_create
+from connector.dataverse.operations.delete import PreparedDelete
+from connector.dataverse.operations.document_headers import HEADERS, document_headers
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
 from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write import (
@@ -53,7 +55,7 @@ BATCH: Final = "$batch"
 """The route of documents that travel as ``$batch`` parts."""
 MULTIPLE_ACTIONS: Final = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
 
-Prepared = PreparedCreate | PreparedPatch
+Prepared = PreparedCreate | PreparedPatch | PreparedDelete
 # Typed by any run: an item's outcome is only ever given the run that planned it, whose options are the ones it reads.
 Outcome = Callable[[OperationContext[Any], Any, requests.Response, int], OperationResult]
 _JSON_TYPE: Final = "application/json; charset=utf-8"
@@ -168,7 +170,8 @@ class Planner:
             url = self.context.client.url(self.context.entity_set, self._part_query(document))
         else:
             url = self._create_url
-        part = BatchPart("POST", url, self._create_headers, body)
+        headers = self._part_headers(self._headers, document) if HEADERS in document else self._create_headers
+        part = BatchPart("POST", url, headers, body)
         record = None
         if prepared.record_id is not None and not prepared.assigned:
             record = entity_path(prepared.entity.entity_set, prepared.record_id).lower()
@@ -190,19 +193,21 @@ class Planner:
             reference = {"@odata.id": self.context.client.relative(prepared.target.url)}
             target = _typed(body, prepared.entity.logical_name, reference)
         url = self.context.client.url(prepared.target.url, self._part_query(document))
-        part = BatchPart("PATCH", url, self._part_headers(prepared.headers), body)
+        part = BatchPart("PATCH", url, self._part_headers(prepared.headers, document), body)
         record = self.context.client.relative(prepared.target.url).lower()
         return BulkItem(index, document, prepared, route, target, part, prepared.idempotent, outcome, record)
 
     def _carried(self, document: Mapping[str, Any]) -> bool:
         """Whether a bulk action can carry the document (else it needs a ``$batch`` part of its own)."""
-        return self._bulk_actions and QUERY_PARAMETERS not in document
+        return self._bulk_actions and QUERY_PARAMETERS not in document and HEADERS not in document
 
     def _part_query(self, document: Mapping[str, Any]) -> list[tuple[str, str]]:
         return [*self._query, *document_query_parameters(document, self.context.common.query_parameters)]
 
-    def _part_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        part = {"Content-Type": _JSON_TYPE, **headers}
+    def _part_headers(self, headers: Mapping[str, str], document: Mapping[str, Any] | None = None) -> dict[str, str]:
+        # The run's headers (impersonation, custom headers) go on every part too, as the document overrides them.
+        run = document_headers(document or {}, self.context.client.default_headers)
+        part = {"Content-Type": _JSON_TYPE, **run, **headers}
         if self._prefer:
             part["Prefer"] = ",".join(self._prefer)
         return part

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import requests
 
@@ -35,7 +35,9 @@ from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
 from connector.dataverse.operations.creates import create_record
+from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
+from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.progress import ProgressMeter
 from connector.dataverse.operations.running import (
@@ -50,7 +52,7 @@ from connector.dataverse.operations.write_options import CreateOptions, RecordWr
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["metered", "write_in_bulk", "write_record"]
+__all__ = ["ItemPlanner", "bulk_results", "metered", "write_in_bulk", "write_record"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,10 +72,11 @@ def write_in_bulk(
     options = context.options.bulk
     total = len(documents) if isinstance(documents, Sized) else None
     meter = ProgressMeter(runtime.progress, context.name, total=total)
+    single = document_scoped(write_record)  # each document with its own headers (@connector.headers)
     if options.mode == "off":
-        results = each_document(context, documents, write_record)
+        results = each_document(context, documents, single)
     else:
-        results = _BulkRun(context, options, write_record).results(documents)
+        results = bulk_results(context, options, single, Planner(context, options), documents)
     yield from metered(results, meter)
 
 
@@ -119,21 +122,51 @@ class _Chunk:
     size: int = 0
 
 
+class ItemPlanner(Protocol):
+    """Prepares one document of a bulk run: :class:`~connector.dataverse.bulk.plan.Planner` for record writes,
+    :class:`~connector.dataverse.bulk.deletes.DeletePlanner` for deletes.
+    """
+
+    def plan(self, index: int, document: Mapping[str, Any]) -> BulkItem:
+        """:returns: the document's item. :raises ConnectorError: when it cannot be written (its own failure)."""
+        ...
+
+
+def bulk_results(
+    context: OperationContext[WriteOptions],
+    options: BulkOptions,
+    single: DocumentHandler[Any],
+    planner: ItemPlanner,
+    documents: Iterable[Any],
+) -> Iterator[OperationResult]:
+    """Write documents in bulk requests: one result per document, in input order.
+
+    :param context: the run (a record write's or a delete's).
+    :param options: its bulk options.
+    :param single: the operation's handler for a document sent on its own.
+    :param planner: prepares each document.
+    :param documents: the input documents, read lazily.
+    :returns: the results, streamed.
+    """
+    return _BulkRun(context, options, single, planner).results(documents)
+
+
 class _BulkRun:
     """One run's chunks, workers and results."""
 
     def __init__(
         self,
-        context: OperationContext[RecordWriteOptions],
+        context: OperationContext[WriteOptions],
         options: BulkOptions,
-        single: DocumentHandler[RecordWriteOptions],
+        single: DocumentHandler[Any],
+        planner: ItemPlanner,
     ) -> None:
         self.context = context
         self.options = options
         self.limit = AdaptiveLimit(options.initial_concurrency, options.max_concurrency)
         self.sender = BulkSender(context.client.transport, self.limit)
         self.writer = ChunkWriter(context, options, self.sender, single)
-        self.planner = Planner(context, options)
+        self.planner = planner
         self._open: dict[str, _Chunk] = {}
         self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
         self._records: set[str] = set()

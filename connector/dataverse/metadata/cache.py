@@ -1,12 +1,14 @@
 """The per-connection metadata cache: table names, primary keys and attribute descriptions, read on first use.
 
-Three reads, each as small as the service allows, because organisations have thousands of tables and some peers
+Four reads, each as small as the service allows, because organisations have thousands of tables and some peers
 run out of memory loading every table's attributes at once:
 
 * :meth:`MetadataCache.entity_sets`: every table's names and labels, a handful of columns, no attributes;
 * :meth:`MetadataCache.entity`: one table's names and primary key (``$filter=EntitySetName eq '…'``);
 * :meth:`MetadataCache.describe`: one table's attributes
-  (:func:`~connector.dataverse.metadata.definitions.read_description`).
+  (:func:`~connector.dataverse.metadata.definitions.read_description`);
+* :meth:`MetadataCache.file_columns`: one table's file and image columns and their largest file
+  (:func:`~connector.dataverse.metadata.files.read_file_columns`).
 
 The cache lives as long as the connection's client and is shared by its threads; ``use_cache=False`` reads afresh
 (and refreshes the cache). The values it holds are those of :mod:`connector.dataverse.metadata.tables`, re-exported
@@ -18,9 +20,11 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
 
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of, read_description
+from connector.dataverse.metadata.files import FileColumn, read_file_columns
 from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
 from connector.dataverse.odata.literals import quote_string
 from connector.errors import RemoteError
@@ -47,6 +51,7 @@ class MetadataCache:
         self._all: tuple[EntityInfo, ...] | None = None
         self._entities: dict[str, EntityInfo] = {}
         self._descriptions: dict[str, EntityDescription] = {}
+        self._file_columns: dict[str, Mapping[str, FileColumn]] = {}
 
     def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
         """Every table that has an entity set.
@@ -91,6 +96,20 @@ class MetadataCache:
         with self._lock:
             self._entities[entity_set] = exact[0]
         return exact[0]
+
+    def file_columns(self, entity_set: str) -> Mapping[str, FileColumn]:
+        """One table's file and image columns, with the largest file each holds.
+
+        :param entity_set: the entity set name (case-sensitive).
+        :returns: the columns by logical name (empty for a table without any).
+        :raises RemoteError: when no table has that entity set, or the service refuses.
+        """
+        if entity_set in self._file_columns:
+            return self._file_columns[entity_set]
+        found = read_file_columns(self._client, self.entity(entity_set))
+        with self._lock:
+            self._file_columns[entity_set] = found
+        return found
 
     def describe(self, entity_set: str, *, use_cache: bool = True) -> EntityDescription:
         """One table with its attributes, option sets and lookup navigation properties.

@@ -174,7 +174,23 @@ def _options(option_set: Any) -> tuple[OptionInfo, ...]:
     found = []
     for option in option_set.get("Options") or ():
         if isinstance(option, Mapping) and isinstance(option.get("Value"), int):
-            found.append(OptionInfo(int(option["Value"]), _label(option.get("Label")) or str(option["Value"])))
+            label = option.get("Label")
+            text = _label(label) or str(option["Value"])
+            found.append(OptionInfo(int(option["Value"]), text, _localized(label)))
+    return tuple(found)
+
+
+def _localized(label: Any) -> tuple[tuple[int, str], ...]:
+    """:returns: a label's ``LocalizedLabels`` as ``(language code, text)`` pairs."""
+    if not isinstance(label, Mapping):
+        return ()
+    found = []
+    for item in label.get("LocalizedLabels") or ():
+        if not isinstance(item, Mapping):
+            continue
+        code, text = item.get("LanguageCode"), item.get("Label")
+        if isinstance(code, int) and isinstance(text, str):
+            found.append((code, text))
     return tuple(found)
 
 

@@ -60,10 +60,17 @@ class OptionInfo:
 
     :param value: the stored integer.
     :param label: the user's label.
+    :param labels: its label in each language the organisation has, as ``(language code, label)`` pairs
+        (``1033`` is English); not part of equality.
     """
 
     value: int
     label: str
+    labels: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+
+    def label_in(self, language: int) -> str | None:
+        """:returns: its label in one language (a language code such as ``1031``), or ``None``."""
+        return next((text for code, text in self.labels if code == language), None)
 
 
 @dataclass(frozen=True)

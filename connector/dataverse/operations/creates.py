@@ -29,6 +29,7 @@ from connector.dataverse.odata.answers import entity_url_of
 from connector.dataverse.odata.literals import LiteralError, guid_of, is_guid, record_id_of
 from connector.dataverse.operations.inputs import DocumentError, document_query_parameters, write_body
 from connector.dataverse.operations.keys import source_key
+from connector.dataverse.operations.option_labels import with_option_values
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import failure_result, success_result, unknown_result
 from connector.dataverse.operations.resends import settle_create
@@ -85,7 +86,7 @@ def prepare_create(
     :raises DocumentError: when the document's primary key is not a GUID, or its source field is missing or unfit.
     """
     entity = context.metadata.entity(context.entity_set)
-    body = write_body(document)
+    body = with_option_values(context, write_body(document))
     record_id = None
     assigned = False
     if entity.primary_id and body.get(entity.primary_id) is not None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
+from connector.dataverse.request_headers import header_option_errors, run_headers
 from connector.errors import ConfigError, FieldError
 from connector.resources import load_schema
 from connector.validation import schema_field_errors
@@ -28,6 +29,7 @@ from connector.validation import schema_field_errors
 __all__ = [
     "FORMATTED_VALUE",
     "RESERVED_QUERY_NAMES",
+    "TAG_PARAMETER",
     "BypassBusinessLogic",
     "CommonOptions",
     "OperationOptions",
@@ -46,6 +48,9 @@ RESERVED_QUERY_NAMES: Final = frozenset(
     {"$select", "$filter", "$orderby", "$expand", "$top", "$skiptoken", "$deltatoken", "$id", "fetchXml"}
 )
 """Query options the operations set themselves; a custom parameter of the same name would contradict them."""
+
+TAG_PARAMETER: Final = "tag"
+"""The query parameter Dataverse hands to plug-ins as the shared variable ``tag`` (the ``tag`` option)."""
 
 FORMATTED_VALUE: Final = "OData.Community.Display.V1.FormattedValue"
 """The annotation that carries an attribute's display text (the ``formatted_values`` option asks for it)."""
@@ -81,24 +86,29 @@ class CommonOptions:
     """The options every operation has.
 
     :param entity_set: the object type (entity set), when the operation has one.
-    :param query_parameters: the custom URL query parameters, in order.
+    :param query_parameters: the custom URL query parameters, in order (the ``tag`` option last, as ``tag``).
     :param return_application_errors: whether service errors become output documents.
+    :param headers: the request headers the options choose, sent on every request of the run
+        (:func:`~connector.dataverse.request_headers.run_headers`).
     """
 
     entity_set: str | None
     query_parameters: tuple[tuple[str, str], ...]
     return_application_errors: bool
+    headers: tuple[tuple[str, str], ...]
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> CommonOptions:
         """:returns: the common options of validated options (defaults filled in)."""
         entity_set = values.get("entity_set")
+        parameters = [(str(item["name"]), str(item["value"])) for item in values["custom_query_parameters"]]
+        if values.get("tag"):
+            parameters.append((TAG_PARAMETER, str(values["tag"])))
         return cls(
             entity_set=str(entity_set) if entity_set else None,
-            query_parameters=tuple(
-                (str(item["name"]), str(item["value"])) for item in values["custom_query_parameters"]
-            ),
+            query_parameters=tuple(parameters),
             return_application_errors=bool(values["return_application_error_responses"]),
+            headers=run_headers(values),
         )
 
 
@@ -217,9 +227,21 @@ def validate_options(operation: str, options: Any) -> dict[str, Any]:
     schema = option_schema(operation)
     errors = schema_field_errors(dict(options), schema, "options")
     errors += query_parameter_errors(options.get("custom_query_parameters"), "options.custom_query_parameters")
+    errors += header_option_errors(options)
+    errors += _tag_errors(options)
     if errors:
         raise ConfigError(errors, _summary(operation))
     return with_defaults(schema, options)
+
+
+def _tag_errors(options: Mapping[str, Any]) -> list[FieldError]:
+    """The ``tag`` option is the ``tag`` query parameter: both at once would send two."""
+    parameters = options.get("custom_query_parameters")
+    if not options.get("tag") or not isinstance(parameters, list):
+        return []
+    named = any(isinstance(item, Mapping) and item.get("name") == TAG_PARAMETER for item in parameters)
+    message = "cannot be combined with a custom query parameter named tag: choose one"
+    return [FieldError("options.tag", message)] if named else []
 
 
 def _summary(operation: str) -> str:

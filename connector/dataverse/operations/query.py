@@ -9,7 +9,8 @@ another origin is not followed. ``$top`` is honoured across pages; Dataverse ign
 ``odata.maxpagesize``, so a limit larger than a page is applied while reading.
 An error on any page ends that document's query with one error result after the records already returned.
 With the ``change_tracking`` option the document's query is incremental instead: see
-:mod:`connector.dataverse.operations.changes`. Progress (records so far, failed, rate) goes to the runtime context's
+:mod:`connector.dataverse.operations.changes`; with the ``watermark`` option, by a watermark column: see
+:mod:`connector.dataverse.operations.watermarks`. Progress (records so far, failed, rate) goes to the runtime context's
 progress callback.
 """
 
@@ -32,12 +33,14 @@ from connector.dataverse.odata.fetchxml import (
 )
 from connector.dataverse.odata.filters import AttributeTypes, FilterValueError, render_filter
 from connector.dataverse.operations.changes import track_changes
+from connector.dataverse.operations.document_headers import for_document
 from connector.dataverse.operations.inputs import as_document, document_query_parameters
 from connector.dataverse.operations.outcomes import failure_result, internal_failure
 from connector.dataverse.operations.pages import RecordResults, follow_pages, read_page, records_of, without_parameters
 from connector.dataverse.operations.progress import ProgressMeter
 from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext, network_failure
+from connector.dataverse.operations.watermarks import read_since_watermark
 from connector.errors import ConnectorError, OperationError
 from connector.results import OperationResult, ResultStatus
 
@@ -75,7 +78,8 @@ def _guarded_query(
     context: OperationContext[QueryOptions], store: CheckpointStore, index: int, raw: Any
 ) -> Iterator[OperationResult]:
     try:
-        yield from run_query(context, index, as_document(raw), store)
+        document = as_document(raw)
+        yield from run_query(for_document(context, document), index, document, store)
     except ConnectorError as error:
         yield failure_result(error, index)
     except requests.RequestException as error:
@@ -101,6 +105,9 @@ def run_query(
     parameters = document_query_parameters(document, context.common.query_parameters)
     if context.options.change_tracking:
         yield from track_changes(context, store, index, parameters)
+        return
+    if context.options.watermark is not None:
+        yield from read_since_watermark(context, store, index, document, parameters)
         return
     entity = context.metadata.entity(context.entity_set)
     if context.options.mode == "fetchxml":

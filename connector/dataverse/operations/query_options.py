@@ -20,7 +20,7 @@ from connector.dataverse.odata.literals import LiteralError, format_literal
 from connector.dataverse.operations.options import CommonOptions, ReadOptions, option_schema, strings, with_defaults
 from connector.errors import FieldError
 
-__all__ = ["UNTRACKABLE_OPTIONS", "QueryMode", "QueryOptions", "SortKey"]
+__all__ = ["UNTRACKABLE_OPTIONS", "QueryMode", "QueryOptions", "SortKey", "Watermark"]
 
 QueryMode = Literal["odata", "fetchxml"]
 
@@ -48,6 +48,30 @@ class SortKey:
         return f"{self.field} {self.direction}"
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """An incremental read by a watermark column (:mod:`connector.dataverse.operations.watermarks`).
+
+    :param field: the column that grows with every change (``modifiedon``, ``versionnumber``).
+    :param start: the value to read from when no checkpoint is stored (records at or after it); ``None``: all.
+    :param lookback_seconds: for a date-time column, how far before the checkpoint each run starts reading again.
+    """
+
+    field: str
+    start: str | int | None
+    lookback_seconds: int
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any] | None, schema: Mapping[str, Any]) -> Watermark | None:
+        """:returns: the ``watermark`` option of validated options (its defaults from ``schema``), or ``None``."""
+        if value is None:
+            return None
+        filled = with_defaults(schema, value)
+        start = filled.get("start")
+        lookback = int(filled["lookback_seconds"])
+        return cls(str(filled["field"]), start if isinstance(start, str | int) else None, lookback)
+
+
 @dataclass(frozen=True, kw_only=True)
 class QueryOptions(ReadOptions):
     """The Query operation's options.
@@ -61,6 +85,7 @@ class QueryOptions(ReadOptions):
     :param fetch_xml: the ``<fetch>`` query, for the ``fetchxml`` mode.
     :param change_tracking: read only what changed since the stored checkpoint.
     :param checkpoint_key: the name the checkpoint is kept under, when given.
+    :param watermark: read only what changed since the stored watermark, when given.
     """
 
     mode: QueryMode
@@ -72,6 +97,7 @@ class QueryOptions(ReadOptions):
     fetch_xml: str | None
     change_tracking: bool
     checkpoint_key: str | None
+    watermark: Watermark | None
 
     @classmethod
     def from_values(cls, operation: str, values: Mapping[str, Any]) -> QueryOptions:
@@ -102,6 +128,7 @@ class QueryOptions(ReadOptions):
             fetch_xml=str(values["fetch_xml"]) if values.get("fetch_xml") else None,
             change_tracking=bool(values["change_tracking"]),
             checkpoint_key=str(values["checkpoint_key"]) if values.get("checkpoint_key") else None,
+            watermark=Watermark.from_value(values.get("watermark"), schema["properties"]["watermark"]),
         )
 
     def problems(self) -> list[FieldError]:
@@ -110,7 +137,7 @@ class QueryOptions(ReadOptions):
         :returns: change tracking combined with what Dataverse refuses, malformed FetchXML, and static filter values
             that do not fit their type.
         """
-        errors = self._tracking_problems()
+        errors = self._tracking_problems() + self._watermark_problems()
         if self.mode == "fetchxml" and self.fetch_xml:
             try:
                 parse_fetch(self.fetch_xml)
@@ -125,6 +152,22 @@ class QueryOptions(ReadOptions):
                 errors.append(
                     FieldError(f"{condition.path}.value", f"does not fit type {condition.literal_type}: {error}")
                 )
+        return errors
+
+    def _watermark_problems(self) -> list[FieldError]:
+        """A watermark read sorts by its column and is incremental itself: not with sorts, change tracking or
+        FetchXML.
+        """
+        if self.watermark is None:
+            return []
+        errors = []
+        if self.order_by:
+            message = "cannot be combined with a watermark, which sorts by its field"
+            errors.append(FieldError("options.order_by", message))
+        if self.change_tracking:
+            errors.append(FieldError("options.watermark", "cannot be combined with change tracking: choose one"))
+        if self.mode == "fetchxml":
+            errors.append(FieldError("options.mode", "FetchXML cannot be combined with a watermark; use odata"))
         return errors
 
     def _tracking_problems(self) -> list[FieldError]:

@@ -38,6 +38,7 @@ from connector.dataverse.operations.inputs import (
     write_body,
 )
 from connector.dataverse.operations.keys import source_key
+from connector.dataverse.operations.option_labels import with_option_values
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result, unknown_result
 from connector.dataverse.operations.running import OperationContext
@@ -116,7 +117,7 @@ def prepare_update(context: OperationContext[UpdateOptions], document: Mapping[s
     # Idempotent by construction: a repeated unconditional PATCH (or If-Match: *) sets the same values again; a
     # repeat of a conditional one whose first attempt was applied is refused (412), which error_outcome reports as
     # an unknown outcome, never as the record's state.
-    return PreparedPatch(entity, target, write_body(document), headers, True, etag)
+    return PreparedPatch(entity, target, with_option_values(context, write_body(document)), headers, True, etag)
 
 
 def update_record(context: OperationContext[UpdateOptions], index: int, document: Mapping[str, Any]) -> OperationResult:
@@ -182,9 +183,11 @@ def prepare_upsert(context: OperationContext[UpsertOptions], document: Mapping[s
         if entity.primary_id and document.get(entity.primary_id) is None:
             record_id = source_key(document, source, entity.logical_name)
             target = Target(context.client.url(entity_path(entity.entity_set, record_id)), record_id)
-            return PreparedPatch(entity, target, write_body(document), options.headers(), True)
+            return PreparedPatch(
+                entity, target, with_option_values(context, write_body(document)), options.headers(), True
+            )
     entity, target = target_of(context, options.key_fields, document)
-    return PreparedPatch(entity, target, write_body(document), options.headers(), True)
+    return PreparedPatch(entity, target, with_option_values(context, write_body(document)), options.headers(), True)
 
 
 def upsert_record(context: OperationContext[UpsertOptions], index: int, document: Mapping[str, Any]) -> OperationResult:

@@ -1,4 +1,5 @@
-"""The options of Create, Update and Upsert, parsed once: headers, the returned record, keys, concurrency, bulk.
+"""The options of Create, Update and Upsert, parsed once: headers, the returned record, keys, concurrency, bulk,
+option-set labels.
 
 They live apart from :mod:`connector.dataverse.operations.write` because the bulk writer
 (:mod:`connector.dataverse.bulk`) reads them too. :class:`RecordWriteOptions` is what the three share (the record
@@ -30,12 +31,17 @@ class RecordWriteOptions(WriteOptions):
     :param return_representation: return the written record (with the ``select`` properties).
     :param select: the properties of the returned record; empty returns all.
     :param bulk: how documents are grouped into bulk requests.
+    :param option_labels: turn choice labels in bodies into their values
+        (:mod:`connector.dataverse.operations.option_labels`).
+    :param label_language: the language code labels are matched in; ``None``: the user's labels.
     """
 
     duplicate_detection: bool
     return_representation: bool
     select: tuple[str, ...]
     bulk: BulkOptions
+    option_labels: bool
+    label_language: int | None
 
     def headers(self) -> dict[str, str]:
         """:returns: the ``MSCRM.*`` headers these options choose."""
@@ -61,6 +67,8 @@ class _SharedFields(TypedDict):
     return_representation: bool
     select: tuple[str, ...]
     bulk: BulkOptions
+    option_labels: bool
+    label_language: int | None
 
 
 def _shared(operation: str, values: Mapping[str, Any]) -> _SharedFields:
@@ -73,6 +81,8 @@ def _shared(operation: str, values: Mapping[str, Any]) -> _SharedFields:
         "return_representation": bool(values["return_representation"]),
         "select": strings(values["select"]),
         "bulk": BulkOptions.from_values(operation, values["bulk"]),
+        "option_labels": bool(values["option_labels"]),
+        "label_language": int(values["label_language"]) if values.get("label_language") is not None else None,
     }
 
 

@@ -31,6 +31,9 @@ REQUIRED: Mapping[str, Mapping[str, Any]] = {
     "update": {"entity_set": "accounts"},
     "upsert": {"entity_set": "accounts"},
     "delete": {"entity_set": "accounts"},
+    "bulk_delete": {"entity_set": "accounts", "criteria": {"conditions": [{"field": "name", "operator": "null"}]}},
+    "upload_file": {"entity_set": "accounts", "column": "sample_contract"},
+    "download_file": {"entity_set": "accounts", "column": "sample_contract"},
     "execute": {"name": "WhoAmI"},
     "associate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
     "disassociate": {"entity_set": "accounts", "relationship": "contact_customer_accounts"},
@@ -43,6 +46,15 @@ RENAMED: Mapping[str, Callable[[Any], Any]] = {
     ],
     "return_application_error_responses": lambda parsed: parsed.common.return_application_errors,
     "bulk": lambda parsed: {},  # its own defaults are checked property by property below
+    # Request headers are read into the run's headers (connector.dataverse.request_headers.run_headers).
+    "custom_headers": lambda parsed: [{"name": name, "value": value} for name, value in parsed.common.headers],
+    "bypass_step_ids": lambda parsed: [value for name, value in parsed.common.headers if name.endswith("StepIds")],
+    "bypass_custom_plugins": lambda parsed: getattr(
+        parsed, "bypass_custom_plugins", ("MSCRM.BypassCustomPluginExecution", "true") in parsed.common.headers
+    ),
+    "bypass_business_logic": lambda parsed: getattr(
+        parsed, "bypass_business_logic", dict(parsed.common.headers).get("MSCRM.BypassBusinessLogicExecution", "none")
+    ),
 }
 """Options whose parsed form is not the attribute of the same name."""
 
@@ -116,7 +128,7 @@ def test_given_options_are_read_into_their_attributes() -> None:
         },
     )
     assert isinstance(parsed, CreateOptions)
-    assert parsed.common == CommonOptions("accounts", (("tag", "ä b&c"),), True)
+    assert parsed.common == CommonOptions("accounts", (("tag", "ä b&c"),), True, ())
     assert parsed.select == ("name", "revenue")
     assert parsed.client_keys == "never"
     assert (parsed.bulk.mode, parsed.bulk.max_concurrency, parsed.bulk.initial_concurrency) == ("batch", 3, 3)

@@ -1,0 +1,249 @@
+"""The Download File operation: one record's file or image per input document, block by block, to a stream, a file
+or the result, with memory bounded by the block size whatever the file's size.
+
+* **Ranges** (``transfer: auto``): ``GET <record>/<column>/$value`` with ``Range: bytes=<first>-<last>``, one block
+  at a time; the first answer's ``x-ms-file-size`` (or ``Content-Range``) gives the size, ``x-ms-file-name`` the
+  name. A file within one block takes one request.
+* **One request** (``transfer: single``): ``GET …/$value`` without a range; the whole file is in memory once, so
+  this is for small files.
+* **Blocks** (``transfer: blocks``): ``InitializeFileBlocksDownload`` (``Target``, ``FileAttributeName``) → a
+  continuation token, the size and name; ``DownloadBlock`` (``Offset``, ``BlockLength``) → the block in base64,
+  until the size is reached (one block of the whole size when the service says ``IsChunkingSupported`` is false).
+
+An image column gives its full-size image (``?size=full``) unless ``image_size`` is ``thumbnail`` (the ``$value``
+itself; the block actions give the full image only). The content goes where
+:func:`~connector.dataverse.operations.file_contents.file_sink` says: the document's ``file_stream``, a file under
+``local_directory`` (renamed into place only when complete; a failed download leaves nothing under the final name),
+or the result in base64 (at most ``max_inline_bytes``). Every request is a GET or a read-only action, safe to
+re-send. A record without a file fails with ``reason: no_file``. The result: ``success`` with the record's edit
+link and id, ``file_name``, ``file_size``, ``mime_type`` and ``file_path`` or ``file_content``; properties
+``file_name``, ``file_size``, ``sha256``, ``transfer``. Its options are :class:`~connector.dataverse.operations.
+file_options.DownloadFileOptions`. Not for uploads: :mod:`connector.dataverse.operations.file_uploads`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import requests
+
+from connector.dataverse.odata.answers import json_body
+from connector.dataverse.odata.literals import guid_of, is_guid
+from connector.dataverse.operations.file_contents import FileSink, file_sink
+from connector.dataverse.operations.file_options import DownloadFileOptions
+from connector.dataverse.operations.file_targets import FileTarget, file_target, record_id_of
+from connector.dataverse.operations.inputs import document_query_parameters
+from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
+from connector.dataverse.operations.running import OperationContext
+from connector.errors import FailureType, TransientError
+from connector.results import ErrorInfo, OperationResult, ResultStatus
+
+__all__ = ["download_file"]
+
+_CONTENT_RANGE: Final = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+)$")
+_OCTET_STREAM: Final = "application/octet-stream"
+
+
+class _NoFileError(Exception):
+    """The record's column holds no file."""
+
+
+def download_file(
+    context: OperationContext[DownloadFileOptions], index: int, document: Mapping[str, Any]
+) -> OperationResult:
+    """Download the file of one document's record.
+
+    :param context: the run.
+    :param index: the document's index.
+    :param document: the record's address (and optionally ``file_path`` or ``file_stream``).
+    :returns: ``success`` with where the content went, or the error result.
+    """
+    found = file_target(context, document)
+    options = context.options
+    parameters = list(document_query_parameters(document, context.common.query_parameters))
+    if found.column.kind == "image" and options.image_size == "full":
+        parameters.append(("size", "full"))
+    if options.transfer == "blocks" and not (found.column.kind == "image" and options.image_size == "thumbnail"):
+        return _blocks(context, index, document, found, parameters)
+    return _ranges(context, index, document, found, parameters, single=options.transfer == "single")
+
+
+class _Download:
+    """One download in progress: the file's name and type, once the service said them."""
+
+    def __init__(self, context: OperationContext[DownloadFileOptions], document: Mapping[str, Any]) -> None:
+        self.context = context
+        self.document = document
+        self.name = ""
+        self.mime_type = _OCTET_STREAM
+        self.size = 0
+
+    def open(self, name: str, mime_type: str, size: int) -> FileSink:
+        options = self.context.options
+        self.name, self.mime_type, self.size = name, mime_type or _OCTET_STREAM, size
+        return file_sink(
+            self.document,
+            output=options.output,
+            directory=options.local_directory,
+            service_name=name or "file",
+            overwrite=options.overwrite,
+            limit=options.max_inline_bytes,
+        )
+
+
+def _ranges(
+    context: OperationContext[DownloadFileOptions],
+    index: int,
+    document: Mapping[str, Any],
+    found: FileTarget,
+    parameters: list[tuple[str, str]],
+    *,
+    single: bool,
+) -> OperationResult:
+    client = context.client
+    url = client.url(f"{found.url}/$value", parameters)
+    block = context.options.block_size
+    download = _Download(context, document)
+    sink: FileSink | None = None
+    offset = 0
+    try:
+        while True:
+            ranged = {} if single else {"Range": f"bytes={offset}-{offset + block - 1}"}
+            response = client.transport.send("GET", url, headers=client.headers(extra=ranged))
+            if response.status_code == 204 or (response.status_code == 200 and not response.content and offset == 0):
+                raise _NoFileError
+            if response.status_code >= 400:
+                return _error(context, response, index, found)
+            total = _total(response)
+            if sink is None:
+                name = response.headers.get("x-ms-file-name", "")
+                mime = response.headers.get("mimetype") or response.headers.get("Content-Type", "")
+                size = total if total is not None else len(response.content)
+                sink = download.open(name, mime.split(";")[0].strip(), size)
+            content = response.content
+            sink.write(content)
+            offset += len(content)
+            got = len(content)
+            del content, response
+            if single or total is None or offset >= total or got == 0:
+                break
+        return _downloaded(found, download, sink, "single" if single else "ranges", index)
+    except _NoFileError:
+        return _no_file(found, index)
+    finally:
+        if sink is not None:
+            sink.abandon()
+
+
+def _total(response: requests.Response) -> int | None:
+    """The whole file's size: ``x-ms-file-size``, else the ``Content-Range`` total; ``None`` for a 200 without."""
+    size = response.headers.get("x-ms-file-size", "").strip()
+    if size.isdigit():
+        return int(size)
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+    if match:
+        return int(match.group(3))
+    return len(response.content) if response.status_code == 200 else None
+
+
+def _blocks(
+    context: OperationContext[DownloadFileOptions],
+    index: int,
+    document: Mapping[str, Any],
+    found: FileTarget,
+    parameters: list[tuple[str, str]],
+) -> OperationResult:
+    client = context.client
+    custom = [(name, value) for name, value in parameters if name != "size"]
+    record_id = record_id_of(context, found)
+    start = {"Target": found.reference(record_id), "FileAttributeName": found.column.logical_name}
+    response = client.send("POST", "InitializeFileBlocksDownload", query=custom, json=start, idempotent=True)
+    download = _Download(context, document)
+    if response.status_code == 404:
+        return _no_file(found, index)
+    if response.status_code >= 400:
+        return _error(context, response, index, found)
+    answer = json_body(response)
+    if not isinstance(answer, Mapping):
+        raise TransientError("The service started the download without a FileContinuationToken")
+    token, size = answer.get("FileContinuationToken"), answer.get("FileSizeInBytes")
+    if not isinstance(token, str) or not isinstance(size, int):
+        raise TransientError("The service started the download without a FileContinuationToken or a size")
+    block = context.options.block_size if answer.get("IsChunkingSupported", True) is not False else max(size, 1)
+    sink = download.open(str(answer.get("FileName") or ""), "", size)
+    try:
+        offset = 0
+        while offset < size:
+            length = min(block, size - offset)
+            body = {"Offset": offset, "BlockLength": length, "FileContinuationToken": token}
+            response = client.send("POST", "DownloadBlock", query=custom, json=body, idempotent=True)
+            if response.status_code >= 400:
+                return _error(context, response, index, found)
+            data = _block_data(response)
+            if not data:
+                raise TransientError(f"The service gave an empty block at byte {offset} of {size}")
+            sink.write(data)
+            offset += len(data)
+            del data, response
+        return _downloaded(found, download, sink, "blocks", index)
+    finally:
+        sink.abandon()
+
+
+def _block_data(response: requests.Response) -> bytes:
+    answer = json_body(response)
+    data = answer.get("Data") if isinstance(answer, Mapping) else None
+    if not isinstance(data, str):
+        raise TransientError("The service answered DownloadBlock without Data")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise TransientError("The service answered DownloadBlock with Data that is not base64") from None
+
+
+def _record_id(found: FileTarget) -> str | None:
+    return guid_of(found.target.record_id) if is_guid(found.target.record_id) else None
+
+
+def _downloaded(found: FileTarget, download: _Download, sink: FileSink, transfer: str, index: int) -> OperationResult:
+    record_id = _record_id(found)
+    payload = found.payload(record_id)
+    payload.update({"file_name": download.name, "file_size": sink.written, "mime_type": download.mime_type})
+    payload.update(sink.finish())
+    properties = {
+        **found.properties(record_id),
+        **properties_of(
+            file_name=download.name, file_size=sink.written, sha256=sink.sha256.hexdigest(), transfer=transfer
+        ),
+    }
+    return success_result(payload, properties, index)
+
+
+def _no_file(found: FileTarget, index: int) -> OperationResult:
+    info = ErrorInfo(
+        message=f"The record has no file in {found.column.logical_name}",
+        failure_type=FailureType.OPERATION.value,
+        field="options.column",
+    )
+    properties = {**found.properties(_record_id(found)), "reason": "no_file"}
+    return OperationResult(status=ResultStatus.FAILED, properties=properties, error=info, input_index=index)
+
+
+def _error(
+    context: OperationContext[DownloadFileOptions],
+    response: requests.Response,
+    index: int,
+    found: FileTarget,
+) -> OperationResult:
+    return error_result(
+        context.client.transport,
+        response,
+        index,
+        application_errors=context.common.return_application_errors,
+        reason="not_found" if response.status_code == 404 else None,
+        properties=found.properties(_record_id(found)),
+    )
