@@ -9,7 +9,7 @@ values from free text (error messages from a server that echoed one back).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from connector.secrets import REDACTED
@@ -24,14 +24,16 @@ SECRET_KEY_PATTERN: Final = re.compile(
 """Key names that hold secrets whatever a schema says (``client_secret``, ``Authorization``, ``refresh_token``)."""
 
 
-def write_only_names(schema: Mapping[str, Any]) -> set[str]:
-    """:returns: the names of every property marked ``writeOnly`` anywhere in a schema."""
+def property_names(schema: Mapping[str, Any], marked: Callable[[Mapping[str, Any]], bool]) -> set[str]:
+    """:returns: the names of every property anywhere in a schema (nested objects, ``oneOf`` options, ``items``)
+    whose own schema ``marked`` accepts.
+    """
     names: set[str] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, Mapping):
             for name, subschema in (node.get("properties") or {}).items():
-                if isinstance(subschema, Mapping) and subschema.get("writeOnly"):
+                if isinstance(subschema, Mapping) and marked(subschema):
                     names.add(name)
             for value in node.values():
                 walk(value)
@@ -41,6 +43,11 @@ def write_only_names(schema: Mapping[str, Any]) -> set[str]:
 
     walk(schema)
     return names
+
+
+def write_only_names(schema: Mapping[str, Any]) -> set[str]:
+    """:returns: the names of every property marked ``writeOnly`` anywhere in a schema."""
+    return property_names(schema, lambda subschema: bool(subschema.get("writeOnly")))
 
 
 def _is_secret_key(key: str, secret_names: Iterable[str]) -> bool:

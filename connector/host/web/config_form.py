@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from connector.errors import FieldError
 from connector.host.config_file import RUNTIME_SCHEMA, resolve_references
-from connector.host.redaction import SECRET_KEY_PATTERN, redact
+from connector.host.redaction import SECRET_KEY_PATTERN, property_names, redact
 from connector.host.secret_files import write_secret_file
 from connector.secrets import REDACTED
 from connector.validation import schema_field_errors
@@ -173,21 +173,7 @@ class ConfigForm:
 
 def data_url_names(schema: Mapping[str, Any]) -> set[str]:
     """:returns: the names of every property a schema declares ``format: data-url`` (a file widget's value)."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for name, subschema in (node.get("properties") or {}).items():
-                if isinstance(subschema, Mapping) and subschema.get("format") == "data-url":
-                    names.add(name)
-            for item in node.values():
-                walk(item)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(schema)
-    return names
+    return property_names(schema, lambda subschema: subschema.get("format") == "data-url")
 
 
 def _file_masks(value: Any, names: frozenset[str]) -> Any:
