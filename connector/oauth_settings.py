@@ -16,6 +16,7 @@ grants or tokens (``auth``).
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -33,6 +34,8 @@ __all__ = [
     "CLIENT_ID_FIELD",
     "CLIENT_SECRET_FIELD",
     "EXPIRATION_FIELD",
+    "FEDERATED_TOKEN_FILE_ENV",
+    "FEDERATED_TOKEN_FILE_FIELD",
     "GRANT_TYPE_FIELD",
     "ISSUER_FIELD",
     "RESERVED_AUTHORIZATION_PARAMETERS",
@@ -49,6 +52,7 @@ __all__ = [
     "OAuthSettings",
     "SignatureKeySettings",
     "derive_authorization_url",
+    "federated_token_file_problem",
     "is_loopback_url",
     "parse_oauth_settings",
     "url_problem",
@@ -90,6 +94,9 @@ SIGNATURE_ALGORITHM_FIELD: Final = "oauth2.jwt.signature_algorithm"
 ISSUER_FIELD: Final = "oauth2.jwt.issuer"
 SUBJECT_FIELD: Final = "oauth2.jwt.subject"
 EXPIRATION_FIELD: Final = "oauth2.jwt.expiration_seconds"
+FEDERATED_TOKEN_FILE_FIELD: Final = "oauth2.federated_token_file"  # noqa: S105 - a field path, not a secret
+FEDERATED_TOKEN_FILE_ENV: Final = "AZURE_FEDERATED_TOKEN_FILE"  # noqa: S105 - an environment variable's name
+"""Where AKS workload identity and similar runtimes say which file holds the federated token."""
 CALLBACK_URL_FIELD: Final = "callback_url"
 """Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
 
@@ -137,7 +144,7 @@ class OAuthSettings:
     :param client_id: the application id.
     :param client_secret: the secret, when the grant uses one.
     :param client_authentication: ``client_secret_post`` or ``client_secret_basic``.
-    :param client_assertion_type: ``client_secret`` or ``jwt`` (client credentials only).
+    :param client_assertion_type: ``client_secret``, ``jwt`` or ``federated_token_file`` (client credentials only).
     :param authorization_url: given, or derived from the token URL.
     :param authorization_parameters: added to the authorization URL.
     :param access_token_url: the token endpoint.
@@ -147,13 +154,15 @@ class OAuthSettings:
     :param jwt: the assertion settings, for ``client_assertion_type == "jwt"``.
     :param callback_url: the host's OAuth redirect URL.
     :param diagnostics: warnings.
+    :param federated_token_file: the file holding the federated token (workload identity federation), for
+        ``client_assertion_type == "federated_token_file"``; read again for every token request.
     """
 
     grant_type: Literal["authorization_code", "client_credentials"]
     client_id: str
     client_secret: Secret | None
     client_authentication: Literal["client_secret_post", "client_secret_basic"]
-    client_assertion_type: Literal["client_secret", "jwt"]
+    client_assertion_type: Literal["client_secret", "jwt", "federated_token_file"]
     authorization_url: str | None
     authorization_parameters: tuple[NameValue, ...]
     access_token_url: str
@@ -163,6 +172,7 @@ class OAuthSettings:
     jwt: JwtSettings | None
     callback_url: str | None
     diagnostics: tuple[Diagnostic, ...] = ()
+    federated_token_file: str | None = None
 
     @property
     def resource(self) -> str | None:
@@ -307,6 +317,38 @@ def _check_signing_key(jwt: JwtSettings, errors: list[FieldError], diagnostics: 
         diagnostics.extend(signing_key.diagnostics)
 
 
+def _parse_federated_token_file(raw: Mapping[str, Any], errors: list[FieldError]) -> str | None:
+    """The federated token file: as given, else from ``AZURE_FEDERATED_TOKEN_FILE``; it must be readable now."""
+    path = str(raw.get("federated_token_file") or os.environ.get(FEDERATED_TOKEN_FILE_ENV) or "")
+    if not path:
+        errors.append(
+            FieldError(
+                FEDERATED_TOKEN_FILE_FIELD,
+                f"is blank and {FEDERATED_TOKEN_FILE_ENV} is not set: give the path of the file your platform "
+                "writes the federated token to (AKS workload identity sets the variable)",
+            )
+        )
+        return None
+    problem = federated_token_file_problem(path)
+    if problem:
+        errors.append(FieldError(FEDERATED_TOKEN_FILE_FIELD, problem))
+    return path
+
+
+def federated_token_file_problem(path: str) -> str | None:
+    """:returns: why the federated token file cannot be used now (missing, unreadable, empty), or ``None``."""
+    try:
+        with open(path, "rb") as file:
+            content = file.read(65536)
+    except FileNotFoundError:
+        return f"{path!r} does not exist: check the path, or that the platform mounts the token there"
+    except OSError as error:
+        return f"{path!r} cannot be read ({error.strerror or type(error).__name__}): check its permissions"
+    if not content.strip():
+        return f"{path!r} is empty: the platform has not written a federated token to it yet"
+    return None
+
+
 def parse_oauth_settings(
     raw: Mapping[str, Any], context: RuntimeContext, *, skip: Collection[str] = ()
 ) -> tuple[OAuthSettings | None, list[FieldError]]:
@@ -342,6 +384,9 @@ def parse_oauth_settings(
     jwt = _parse_jwt(raw.get("jwt", {}), client_id, token_url, errors) if assertion_type == "jwt" else None
     if jwt is not None:
         _check_signing_key(jwt, errors, diagnostics)
+    federated_token_file = (
+        _parse_federated_token_file(raw, errors) if assertion_type == "federated_token_file" else None
+    )
     own = {"client_id": client_id, "scope": raw.get("scope") or None}
     _check_parameters(
         TOKEN_PARAMETERS_FIELD, _pairs(raw.get("access_token_parameters")), RESERVED_TOKEN_PARAMETERS, own, errors
@@ -369,5 +414,6 @@ def parse_oauth_settings(
         jwt=jwt,
         callback_url=context.callback_url,
         diagnostics=tuple(diagnostics),
+        federated_token_file=federated_token_file,
     )
     return settings, errors

@@ -59,6 +59,9 @@ _REMEDIATIONS: Final[Mapping[str, str]] = {
     "https://contoso.crm.dynamics.com.",
     "oauth2.scope": "Set Scope to the Web API's protocol and host followed by /.default.",
     "oauth2.jwt.expiration_seconds": "Synchronise this machine's clock, and keep the expiration at 5 to 10 minutes.",
+    "oauth2.federated_token_file": "Point this at the file your platform keeps the federated token in (blank: "
+    "AZURE_FEDERATED_TOKEN_FILE), and register the token's issuer and subject, with audience "
+    "api://AzureADTokenExchange, as a federated credential of the app registration.",
     "callback_url": "Register the host's callback URL as a redirect URI of the app registration.",
 }
 
@@ -142,11 +145,14 @@ class ServiceProbe:
                 "try again later.",
             )
         except ConfigError as error:
-            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
+            remediation = _REMEDIATIONS.get(error.field or "", "Correct the field named in the message.")
+            return Outcome.failed(error.user_message, error.field, remediation)
         self._token = token_set.access_token
         credential = ""
         if oauth.grant_type == "client_credentials":
-            credential = " (certificate)" if oauth.client_assertion_type == "jwt" else " (client secret)"
+            credential = {"jwt": " (certificate)", "federated_token_file": " (federated token)"}.get(
+                oauth.client_assertion_type, " (client secret)"
+            )
         details: dict[str, str] = {"grant": f"{grant}{credential}", "token_url": oauth.access_token_url}
         claims = token_claims(token_set.access_token)
         if claims.get("aud"):
@@ -295,7 +301,8 @@ class ServiceProbe:
             return run()
         except ConfigError as error:
             # A redirect, or a proxy or TLS set-up the transport diagnosed: the field is named in the error.
-            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
+            remediation = _REMEDIATIONS.get(error.field or "", "Correct the field named in the message.")
+            return Outcome.failed(error.user_message, error.field, remediation)
         except TransientError as error:
             return Outcome.failed(
                 error.user_message,

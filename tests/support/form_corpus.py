@@ -77,6 +77,14 @@ OAUTHS: Final[dict[str, dict[str, Any]]] = {
         "access_token_url": "http://127.0.0.1:5000/tenant/oauth2/token",
         "scope": "https://contoso.crm.dynamics.com/.default",
     },
+    "federated token file": {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "federated_token_file",
+        "client_id": "535fb089-9ff3-47b6-9bfb-4f1264799865",
+        "access_token_url": TOKEN_URL,
+        "federated_token_file": "/var/run/secrets/azure/tokens/azure-identity-token",
+        "scope": "https://contoso.crm.dynamics.com/.default",
+    },
     "JWT with PEM": {
         "grant_type": "client_credentials",
         "client_assertion_type": "jwt",
@@ -182,6 +190,7 @@ def cases() -> list[Case]:
                 for label, changed in _mutations(value):
                     found.append((schema, f"{name}: {where} {label}", _with(example, path, changed)))
     secret, pem, code = OAUTHS["client secret (docs example)"], OAUTHS["JWT with PEM"], OAUTHS["authorization code"]
+    federated = OAUTHS["federated token file"]
     found += [
         ("oauth2", "secret with a JWT section", {**secret, "jwt": pem["jwt"]}),
         ("oauth2", "secret with an authorization URL", {**secret, "authorization_url": TOKEN_URL}),
@@ -192,6 +201,15 @@ def cases() -> list[Case]:
         ("oauth2", "authorization code with a JWT section", {**code, "jwt": pem["jwt"]}),
         ("oauth2", "authorization code without resource", {**code, "authorization_parameters": []}),
         ("oauth2", "unknown grant", {**secret, "grant_type": "password"}),
+        ("oauth2", "federated token with a client secret", {**federated, "client_secret": "s3cret"}),
+        ("oauth2", "federated token with a JWT section", {**federated, "jwt": pem["jwt"]}),
+        ("oauth2", "federated token file blank (from the environment)", {**federated, "federated_token_file": ""}),
+        ("oauth2", "federated token as authorization code", {**federated, "grant_type": "authorization_code"}),
+        (
+            "oauth2",
+            "secret with the federated assertion type",
+            {**secret, "client_assertion_type": "federated_token_file"},
+        ),
         ("oauth2", "empty", {}),
         ("oauth2", "not an object", "client_credentials"),
         ("connection", "empty", {}),
