@@ -62,6 +62,14 @@ _REMEDIATIONS: Final[Mapping[str, str]] = {
     "oauth2.federated_token_file": "Point this at the file your platform keeps the federated token in (blank: "
     "AZURE_FEDERATED_TOKEN_FILE), and register the token's issuer and subject, with audience "
     "api://AzureADTokenExchange, as a federated credential of the app registration.",
+    "oauth2.identity": "Turn on the system-assigned managed identity of the VM or app this runtime runs on, or "
+    "choose a user-assigned identity that is assigned to it.",
+    "oauth2.identity_id": "Assign this user-assigned identity to the VM or app this runtime runs on, or enter the "
+    "id (of the kind chosen) of one that is assigned.",
+    "oauth2.identity_endpoint": "Leave the endpoint blank on Azure (IMDS, or App Service's IDENTITY_ENDPOINT), or "
+    "give the address of the managed identity endpoint this runtime can reach.",
+    "oauth2.identity_header": "Leave the identity header blank so App Service's IDENTITY_HEADER is used.",
+    "oauth2.resource": "Set the resource to the Web API's protocol and host, e.g. https://contoso.crm.dynamics.com.",
     "callback_url": "Register the host's callback URL as a redirect URI of the app registration.",
 }
 
@@ -118,7 +126,9 @@ class ServiceProbe:
         """
         oauth = self.settings.oauth
         source, _, _ = self._machinery()
-        grant = "authorization code" if oauth.grant_type == "authorization_code" else "client credentials"
+        grant = {"authorization_code": "authorization code", "managed_identity": "managed identity"}.get(
+            oauth.grant_type, "client credentials"
+        )
         if oauth.grant_type == "authorization_code" and not self._stored_tokens(source.store_key):
             return Outcome.failed(
                 "No tokens are stored for this connection yet: authorize first.",
@@ -149,7 +159,11 @@ class ServiceProbe:
             return Outcome.failed(error.user_message, error.field, remediation)
         self._token = token_set.access_token
         credential = ""
-        if oauth.grant_type == "client_credentials":
+        if oauth.managed_identity is not None:
+            credential = (
+                f" ({oauth.managed_identity.endpoint_type.replace('_', ' ')}, {oauth.managed_identity.identity})"
+            )
+        elif oauth.grant_type == "client_credentials":
             credential = {"jwt": " (certificate)", "federated_token_file": " (federated token)"}.get(
                 oauth.client_assertion_type, " (client secret)"
             )
@@ -162,7 +176,7 @@ class ServiceProbe:
         if oauth.grant_type == "authorization_code":
             message = "The stored authorization was refreshed: a new access token was obtained (authorization code)."
         else:
-            message = f"An access token was obtained with client credentials{credential}."
+            message = f"An access token was obtained with {grant}{credential}."
         warnings = [item for item in source.diagnostics if item.level == "warning"]
         if warnings:
             return Outcome.warning(
