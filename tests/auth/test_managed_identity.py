@@ -23,7 +23,7 @@ from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
 from connector.oauth_settings import IMDS_ENDPOINT
 from connector.results import CheckStatus, TokenSet
-from connector.settings import parse_settings
+from connector.settings import ProxyPolicy, parse_settings
 from connector.transport import Transport
 from dataverse_sandbox.config import SandboxConfig
 from dataverse_sandbox.contracts import ClientRegistration
@@ -236,3 +236,9 @@ def test_a_refusal_through_the_authorize_hook_is_an_auth_error(sandbox: Sandbox,
     with pytest.raises(AuthError) as refused:
         host.authorize(CONNECTOR, connection, "token")
     assert refused.value.field == "oauth2.identity_id"
+
+
+def test_the_metadata_service_is_never_reached_through_the_runtime_proxy() -> None:
+    policy = ProxyPolicy(enabled=True, host="proxy.example", port=3128)
+    assert policy.proxies_for(IMDS_ENDPOINT) == {}
+    assert policy.proxies_for("https://contoso.crm.dynamics.com/api/data/v9.2/")
