@@ -5,6 +5,7 @@ token request; a missing, empty or refused file is an error naming ``oauth2.fede
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,16 @@ from urllib.parse import urlsplit
 
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from connector.auth.grants import request_client_credentials
 from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
+from connector.oauth_settings import parse_oauth_settings
 from connector.results import CheckStatus, TokenSet
 from dataverse_sandbox.config import SandboxConfig
 from dataverse_sandbox.contracts import ClientRegistration, FederatedCredential
@@ -213,3 +217,50 @@ def test_a_file_removed_after_connect_fails_test_connection_on_the_field(
         connector_host.close()
     assert (failure.name, failure.field) == ("token", FIELD)
     assert "does not exist" in failure.message
+
+
+class RetryingTransport:
+    """Calls the form factory twice, as the transport does when the first attempt fails with a 503, rotating the
+    file in between; answers the second attempt with a token.
+    """
+
+    def __init__(self, token_file: Path) -> None:
+        self.token_file = token_file
+        self.forms: list[dict[str, str]] = []
+
+    def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        self.forms.append(dict(kwargs["data_factory"]()))
+        self.token_file.write_text("second.federated.token")
+        self.forms.append(dict(kwargs["data_factory"]()))
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        response._content = json.dumps({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}).encode()
+        return response
+
+
+def test_every_attempt_reads_the_file_and_sends_it_as_a_jwt_bearer_assertion(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("first.federated.token\n")
+    raw = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "federated_token_file",
+        "client_id": CLIENT_ID,
+        "access_token_url": "https://login.example/tenant/oauth2/v2.0/token",
+        "federated_token_file": str(token_file),
+        "scope": "https://contoso.crm.dynamics.com/.default",
+    }
+    oauth, errors = parse_oauth_settings(raw, RuntimeContext())
+    assert errors == []
+    assert oauth is not None
+    transport = RetryingTransport(token_file)
+    token_set = request_client_credentials(oauth, transport, clock=lambda: 1000.0)
+    assert token_set.access_token == "at"
+    # Each attempt reads the file again: the retry carries the token the platform rotated in meanwhile.
+    assertions = [form["client_assertion"] for form in transport.forms]
+    assert assertions == ["first.federated.token", "second.federated.token"]
+    assert {form["client_assertion_type"] for form in transport.forms} == {
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    }
+    assert {form["client_id"] for form in transport.forms} == {CLIENT_ID}
+    assert "client_secret" not in transport.forms[0]
