@@ -16,6 +16,7 @@ grants or tokens (``auth``).
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -27,14 +28,24 @@ from connector.results import Diagnostic
 from connector.secrets import Secret
 
 __all__ = [
+    "APP_SERVICE_ENDPOINT_ENV",
+    "APP_SERVICE_HEADER_ENV",
     "AUTHORIZATION_PARAMETERS_FIELD",
     "AUTHORIZATION_URL_FIELD",
     "CALLBACK_URL_FIELD",
     "CLIENT_ID_FIELD",
     "CLIENT_SECRET_FIELD",
     "EXPIRATION_FIELD",
+    "FEDERATED_TOKEN_FILE_ENV",
+    "FEDERATED_TOKEN_FILE_FIELD",
     "GRANT_TYPE_FIELD",
+    "IMDS_ENDPOINT",
     "ISSUER_FIELD",
+    "MANAGED_IDENTITY_ENDPOINT_FIELD",
+    "MANAGED_IDENTITY_FIELD",
+    "MANAGED_IDENTITY_HEADER_FIELD",
+    "MANAGED_IDENTITY_ID_FIELD",
+    "MANAGED_IDENTITY_RESOURCE_FIELD",
     "RESERVED_AUTHORIZATION_PARAMETERS",
     "RESERVED_CLAIMS",
     "RESERVED_TOKEN_PARAMETERS",
@@ -45,11 +56,14 @@ __all__ = [
     "TOKEN_PARAMETERS_FIELD",
     "TOKEN_URL_FIELD",
     "JwtSettings",
+    "ManagedIdentitySettings",
     "NameValue",
     "OAuthSettings",
     "SignatureKeySettings",
     "derive_authorization_url",
+    "federated_token_file_problem",
     "is_loopback_url",
+    "parse_managed_identity",
     "parse_oauth_settings",
     "url_problem",
 ]
@@ -90,6 +104,18 @@ SIGNATURE_ALGORITHM_FIELD: Final = "oauth2.jwt.signature_algorithm"
 ISSUER_FIELD: Final = "oauth2.jwt.issuer"
 SUBJECT_FIELD: Final = "oauth2.jwt.subject"
 EXPIRATION_FIELD: Final = "oauth2.jwt.expiration_seconds"
+FEDERATED_TOKEN_FILE_FIELD: Final = "oauth2.federated_token_file"  # noqa: S105 - a field path, not a secret
+FEDERATED_TOKEN_FILE_ENV: Final = "AZURE_FEDERATED_TOKEN_FILE"  # noqa: S105 - an environment variable's name
+"""Where AKS workload identity and similar runtimes say which file holds the federated token."""
+MANAGED_IDENTITY_FIELD: Final = "oauth2.identity"
+MANAGED_IDENTITY_ID_FIELD: Final = "oauth2.identity_id"
+MANAGED_IDENTITY_ENDPOINT_FIELD: Final = "oauth2.identity_endpoint"
+MANAGED_IDENTITY_HEADER_FIELD: Final = "oauth2.identity_header"
+MANAGED_IDENTITY_RESOURCE_FIELD: Final = "oauth2.resource"
+IMDS_ENDPOINT: Final = "http://169.254.169.254/metadata/identity/oauth2/token"
+"""Azure's instance metadata service: the managed identity endpoint of VMs, scale sets, AKS nodes."""
+APP_SERVICE_ENDPOINT_ENV: Final = "IDENTITY_ENDPOINT"
+APP_SERVICE_HEADER_ENV: Final = "IDENTITY_HEADER"
 CALLBACK_URL_FIELD: Final = "callback_url"
 """Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
 
@@ -130,6 +156,27 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class ManagedIdentitySettings:
+    """Managed identity: which endpoint, which identity, for which resource.
+
+    :param endpoint_type: ``imds`` (VMs, scale sets, AKS nodes) or ``app_service`` (App Service, Functions).
+    :param endpoint: the endpoint's URL.
+    :param identity_header: App Service's ``IDENTITY_HEADER`` secret, sent as ``X-IDENTITY-HEADER``.
+    :param identity: ``system`` (system-assigned) or how a user-assigned identity is named: ``client_id``,
+        ``object_id`` or ``resource_id``.
+    :param identity_id: the user-assigned identity's id, of that kind.
+    :param resource: the Web API's protocol and host, the token's audience.
+    """
+
+    endpoint_type: Literal["imds", "app_service"]
+    endpoint: str
+    identity_header: Secret | None
+    identity: Literal["system", "client_id", "object_id", "resource_id"]
+    identity_id: str | None
+    resource: str
+
+
+@dataclass(frozen=True)
 class OAuthSettings:
     """The OAuth 2.0 tab after validation.
 
@@ -137,7 +184,7 @@ class OAuthSettings:
     :param client_id: the application id.
     :param client_secret: the secret, when the grant uses one.
     :param client_authentication: ``client_secret_post`` or ``client_secret_basic``.
-    :param client_assertion_type: ``client_secret`` or ``jwt`` (client credentials only).
+    :param client_assertion_type: ``client_secret``, ``jwt`` or ``federated_token_file`` (client credentials only).
     :param authorization_url: given, or derived from the token URL.
     :param authorization_parameters: added to the authorization URL.
     :param access_token_url: the token endpoint.
@@ -147,13 +194,18 @@ class OAuthSettings:
     :param jwt: the assertion settings, for ``client_assertion_type == "jwt"``.
     :param callback_url: the host's OAuth redirect URL.
     :param diagnostics: warnings.
+    :param managed_identity: the managed identity settings, for ``grant_type == "managed_identity"`` (then
+        ``client_id`` names the identity, ``access_token_url`` is the identity endpoint and the resource is the one
+        access token parameter).
+    :param federated_token_file: the file holding the federated token (workload identity federation), for
+        ``client_assertion_type == "federated_token_file"``; read again for every token request.
     """
 
-    grant_type: Literal["authorization_code", "client_credentials"]
+    grant_type: Literal["authorization_code", "client_credentials", "managed_identity"]
     client_id: str
     client_secret: Secret | None
     client_authentication: Literal["client_secret_post", "client_secret_basic"]
-    client_assertion_type: Literal["client_secret", "jwt"]
+    client_assertion_type: Literal["client_secret", "jwt", "federated_token_file"]
     authorization_url: str | None
     authorization_parameters: tuple[NameValue, ...]
     access_token_url: str
@@ -163,6 +215,8 @@ class OAuthSettings:
     jwt: JwtSettings | None
     callback_url: str | None
     diagnostics: tuple[Diagnostic, ...] = ()
+    federated_token_file: str | None = None
+    managed_identity: ManagedIdentitySettings | None = None
 
     @property
     def resource(self) -> str | None:
@@ -175,6 +229,8 @@ class OAuthSettings:
     @property
     def resource_field(self) -> str:
         """The field holding the ``resource`` parameter (the token parameters when neither does)."""
+        if self.managed_identity is not None:
+            return MANAGED_IDENTITY_RESOURCE_FIELD
         if any(p.name == "resource" for p in self.access_token_parameters) or self.grant_type != "authorization_code":
             return TOKEN_PARAMETERS_FIELD
         return AUTHORIZATION_PARAMETERS_FIELD
@@ -307,6 +363,122 @@ def _check_signing_key(jwt: JwtSettings, errors: list[FieldError], diagnostics: 
         diagnostics.extend(signing_key.diagnostics)
 
 
+def _parse_federated_token_file(raw: Mapping[str, Any], errors: list[FieldError]) -> str | None:
+    """The federated token file: as given, else from ``AZURE_FEDERATED_TOKEN_FILE``; it must be readable now."""
+    path = str(raw.get("federated_token_file") or os.environ.get(FEDERATED_TOKEN_FILE_ENV) or "")
+    if not path:
+        errors.append(
+            FieldError(
+                FEDERATED_TOKEN_FILE_FIELD,
+                f"is blank and {FEDERATED_TOKEN_FILE_ENV} is not set: give the path of the file your platform "
+                "writes the federated token to (AKS workload identity sets the variable)",
+            )
+        )
+        return None
+    problem = federated_token_file_problem(path)
+    if problem:
+        errors.append(FieldError(FEDERATED_TOKEN_FILE_FIELD, problem))
+    return path
+
+
+def federated_token_file_problem(path: str) -> str | None:
+    """:returns: why the federated token file cannot be used now (missing, unreadable, empty), or ``None``."""
+    try:
+        with open(path, "rb") as file:
+            content = file.read(65536)
+    except FileNotFoundError:
+        return f"{path!r} does not exist: check the path, or that the platform mounts the token there"
+    except OSError as error:
+        return f"{path!r} cannot be read ({error.strerror or type(error).__name__}): check its permissions"
+    if not content.strip():
+        return f"{path!r} is empty: the platform has not written a federated token to it yet"
+    return None
+
+
+def parse_managed_identity(raw: Mapping[str, Any], context: RuntimeContext) -> tuple[OAuthSettings, list[FieldError]]:
+    """Build the settings of the managed identity sign-in method.
+
+    The endpoint type ``auto`` is App Service when ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` are set (as App
+    Service and Functions set them), else IMDS. A blank endpoint is IMDS's address or ``IDENTITY_ENDPOINT``; a
+    blank identity header is ``IDENTITY_HEADER``.
+
+    :param raw: the OAuth 2.0 tab, already checked against its schema.
+    :param context: the runtime context.
+    :returns: the settings and any field errors.
+    """
+    errors: list[FieldError] = []
+    kind = str(raw.get("identity_endpoint_type") or "auto")
+    if kind == "auto":
+        in_app_service = os.environ.get(APP_SERVICE_ENDPOINT_ENV) and os.environ.get(APP_SERVICE_HEADER_ENV)
+        kind = "app_service" if in_app_service else "imds"
+    endpoint = str(raw.get("identity_endpoint") or "")
+    header = _secret(raw, "identity_header")
+    if kind == "app_service":
+        endpoint = endpoint or os.environ.get(APP_SERVICE_ENDPOINT_ENV, "")
+        if header is None and os.environ.get(APP_SERVICE_HEADER_ENV):
+            header = Secret(os.environ[APP_SERVICE_HEADER_ENV])
+        if not endpoint:
+            errors.append(
+                FieldError(
+                    MANAGED_IDENTITY_ENDPOINT_FIELD,
+                    f"is blank and {APP_SERVICE_ENDPOINT_ENV} is not set: App Service sets it when the app has a "
+                    "managed identity; give the endpoint or turn the identity on",
+                )
+            )
+        if header is None:
+            errors.append(
+                FieldError(
+                    MANAGED_IDENTITY_HEADER_FIELD,
+                    f"is blank and {APP_SERVICE_HEADER_ENV} is not set: App Service sets it with "
+                    f"{APP_SERVICE_ENDPOINT_ENV}",
+                )
+            )
+    else:
+        endpoint = endpoint or IMDS_ENDPOINT
+    if endpoint:
+        problem = url_problem(endpoint)
+        if problem:
+            errors.append(FieldError(MANAGED_IDENTITY_ENDPOINT_FIELD, problem))
+    identity = raw.get("identity", "system")
+    identity_id = str(raw.get("identity_id") or "").strip() or None
+    if identity != "system" and identity_id is None:
+        errors.append(
+            FieldError(MANAGED_IDENTITY_ID_FIELD, f"is required for a user-assigned identity named by {identity}")
+        )
+    if identity == "system":
+        identity_id = None
+    resource = str(raw.get("resource") or "")
+    problem = url_problem(resource) if resource else "is required: the Web API's protocol and host"
+    if problem:
+        errors.append(FieldError(MANAGED_IDENTITY_RESOURCE_FIELD, problem))
+    managed = ManagedIdentitySettings(
+        endpoint_type="app_service" if kind == "app_service" else "imds",
+        endpoint=endpoint,
+        identity_header=header,
+        identity=identity,
+        identity_id=identity_id,
+        resource=resource,
+    )
+    settings = OAuthSettings(
+        grant_type="managed_identity",
+        # Names the identity, so that connections with different identities never share stored tokens.
+        client_id=identity if identity_id is None else f"{identity}:{identity_id}",
+        client_secret=None,
+        client_authentication="client_secret_post",
+        client_assertion_type="client_secret",
+        authorization_url=None,
+        authorization_parameters=(),
+        access_token_url=endpoint,
+        access_token_parameters=(NameValue("resource", resource),),
+        scope=None,
+        refresh_margin_seconds=int(raw.get("refresh_margin_seconds", 300)),
+        jwt=None,
+        callback_url=context.callback_url,
+        managed_identity=managed,
+    )
+    return settings, errors
+
+
 def parse_oauth_settings(
     raw: Mapping[str, Any], context: RuntimeContext, *, skip: Collection[str] = ()
 ) -> tuple[OAuthSettings | None, list[FieldError]]:
@@ -321,6 +493,8 @@ def parse_oauth_settings(
     diagnostics: list[Diagnostic] = []
     if any(path == "oauth2" or path.startswith("oauth2.") for path in skip):
         return None, errors
+    if raw.get("grant_type") == "managed_identity":
+        return parse_managed_identity(raw, context)
     grant = raw["grant_type"]
     client_id = str(raw["client_id"])
     token_url = str(raw["access_token_url"])
@@ -342,6 +516,9 @@ def parse_oauth_settings(
     jwt = _parse_jwt(raw.get("jwt", {}), client_id, token_url, errors) if assertion_type == "jwt" else None
     if jwt is not None:
         _check_signing_key(jwt, errors, diagnostics)
+    federated_token_file = (
+        _parse_federated_token_file(raw, errors) if assertion_type == "federated_token_file" else None
+    )
     own = {"client_id": client_id, "scope": raw.get("scope") or None}
     _check_parameters(
         TOKEN_PARAMETERS_FIELD, _pairs(raw.get("access_token_parameters")), RESERVED_TOKEN_PARAMETERS, own, errors
@@ -369,5 +546,6 @@ def parse_oauth_settings(
         jwt=jwt,
         callback_url=context.callback_url,
         diagnostics=tuple(diagnostics),
+        federated_token_file=federated_token_file,
     )
     return settings, errors

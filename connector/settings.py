@@ -79,6 +79,13 @@ def resolve_timeout(value_ms: int | None, runtime_ms: int | None) -> float | Non
     return value_ms / 1000
 
 
+def _is_link_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_link_local
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ProxyPolicy:
     """Whether and how requests go through the runtime's proxy.
@@ -107,8 +114,13 @@ class ProxyPolicy:
         return cls(True, proxy.host, proxy.port, proxy.user or None, proxy.password, patterns)
 
     def bypasses(self, host: str) -> bool:
-        """:returns: whether a host matches the non-proxy list (case-insensitive, ``*`` wildcards)."""
+        """:returns: whether a host matches the non-proxy list (case-insensitive, ``*`` wildcards), or is a
+        link-local address (the instance metadata service, 169.254.169.254, answers only on the machine's own link:
+        no proxy can reach it for us).
+        """
         name = host.lower().strip("[]")
+        if _is_link_local(name):
+            return True
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.non_proxy_patterns)
 
     def proxies_for(self, url: str) -> dict[str, str]:

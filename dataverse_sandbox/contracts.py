@@ -19,6 +19,7 @@ __all__ = [
     "AccessTokenClaims",
     "ClientRegistration",
     "Clock",
+    "FederatedCredential",
     "InvalidAccessTokenError",
     "TokenEventRecorder",
     "TokenVerifier",
@@ -47,6 +48,25 @@ class Clock:
 
 
 @dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential of an application (workload identity federation).
+
+    The sandbox cannot fetch an issuer's keys from the internet, so the issuer's public key is registered with the
+    credential (the key the test or the platform signs federated tokens with).
+
+    :param issuer: the external issuer (``iss``), e.g. a Kubernetes cluster's OIDC issuer URL.
+    :param subject: the external workload (``sub``), e.g. ``system:serviceaccount:<namespace>:<name>``.
+    :param public_key_pem: the issuer's signing public key (RSA or EC), PEM.
+    :param audiences: the accepted ``aud`` values.
+    """
+
+    issuer: str
+    subject: str
+    public_key_pem: bytes
+    audiences: tuple[str, ...] = ("api://AzureADTokenExchange",)
+
+
+@dataclass(frozen=True)
 class ClientRegistration:
     """An application registered in the sandbox tenant.
 
@@ -59,6 +79,7 @@ class ClientRegistration:
     :param dataverse_access: what the principal may do in the Web API: ``full``, ``read`` (403 on writes) or
         ``none`` (403 ``0x80072560``, not a member of the organization).
     :param object_id: the service principal's object id (``oid`` claim), a GUID string.
+    :param federated_credentials: external tokens accepted as client assertions (workload identity federation).
     """
 
     client_id: str
@@ -69,6 +90,7 @@ class ClientRegistration:
     auto_consent: bool = False
     dataverse_access: Literal["full", "read", "none"] = "full"
     object_id: str = ""
+    federated_credentials: tuple[FederatedCredential, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from connector.oauth_settings import (
     CLIENT_ID_FIELD,
     CLIENT_SECRET_FIELD,
     EXPIRATION_FIELD,
+    FEDERATED_TOKEN_FILE_FIELD,
     GRANT_TYPE_FIELD,
     ISSUER_FIELD,
     SCOPE_FIELD,
@@ -59,6 +60,7 @@ FIELD_LABELS: Final = {
     GRANT_TYPE_FIELD: "Grant Type",
     CLIENT_ID_FIELD: "Client ID",
     CLIENT_SECRET_FIELD: "Client Secret",
+    FEDERATED_TOKEN_FILE_FIELD: "Federated Token File",
     SIGNATURE_KEY_FIELD: "Signature Key",
     EXPIRATION_FIELD: "Expiration (exp)",
     ISSUER_FIELD: "Issuer (iss)",
@@ -119,6 +121,16 @@ _BY_AADSTS: Final[dict[int, tuple[_Target, str]]] = {
         "puts the assertion outside its valid time range: check this machine's clock",
     ),
     700021: (_Target.ISSUER, "must equal the client ID"),
+    70021: (
+        _Target.CREDENTIAL,
+        "holds a token no federated credential of the application matches: register its issuer and subject",
+    ),
+    700211: (_Target.CREDENTIAL, "holds a token whose issuer no federated credential of the application names"),
+    700212: (
+        _Target.CREDENTIAL,
+        "holds a token whose audience is not the federated credential's (api://AzureADTokenExchange)",
+    ),
+    700213: (_Target.CREDENTIAL, "holds a token whose subject no federated credential of the application names"),
     50048: (_Target.SUBJECT, "must equal the issuer (the client ID)"),
     700016: (_Target.CLIENT_ID, "is not an application in this tenant: check the id and the tenant"),
     7000112: (_Target.CLIENT_ID, "names an application that is disabled"),
@@ -165,7 +177,15 @@ _BY_ERROR: Final[dict[str, tuple[_Target, str]]] = {
 }
 
 
+_FEDERATED_TARGETS: Final = frozenset(
+    {_Target.CREDENTIAL, _Target.SIGNATURE_KEY, _Target.ASSERTION_TIME, _Target.ISSUER, _Target.SUBJECT}
+)
+"""With workload identity federation, what the assertion carries comes from the federated token file."""
+
+
 def _field(target: _Target, settings: OAuthSettings) -> str | None:
+    if settings.client_assertion_type == "federated_token_file" and target in _FEDERATED_TARGETS:
+        return FEDERATED_TOKEN_FILE_FIELD
     if target is _Target.CREDENTIAL:
         if settings.grant_type == "client_credentials" and settings.client_assertion_type == "jwt":
             return SIGNATURE_KEY_FIELD

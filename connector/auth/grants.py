@@ -27,12 +27,14 @@ import requests
 
 from connector.auth.assertion import ASSERTION_TYPE, ClientAssertionSigner
 from connector.auth.entra_errors import authorization_callback_error, authorization_required
+from connector.auth.federated import FederatedTokenFile
 from connector.auth.token_response import read_token_response
 from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.oauth_settings import (
     AUTHORIZATION_URL_FIELD,
     CALLBACK_URL_FIELD,
     CLIENT_SECRET_FIELD,
+    FEDERATED_TOKEN_FILE_FIELD,
     GRANT_TYPE_FIELD,
     TOKEN_URL_FIELD,
     NameValue,
@@ -178,7 +180,7 @@ class _Request:
         self.form: list[tuple[str, str]] = [("grant_type", grant)]
         self.headers: dict[str, str] = {"Accept": "application/json"}
         self.secrets: list[str] = []
-        self._signer: ClientAssertionSigner | None = None
+        self._assertion: Callable[[], str] | None = None
         self._assertion_at = -1
 
     def add_secret(self, name: str, value: str) -> None:
@@ -187,16 +189,20 @@ class _Request:
 
     def add_assertion(self, signer: ClientAssertionSigner) -> None:
         """Reserve the ``client_assertion`` field: :meth:`form_for_attempt` signs a new one for every attempt."""
-        self._signer = signer
+        self.add_assertion_source(lambda: signer.sign().reveal())
+
+    def add_assertion_source(self, source: Callable[[], str]) -> None:
+        """Reserve the ``client_assertion`` field: :meth:`form_for_attempt` asks ``source`` for every attempt."""
+        self._assertion = source
         self._assertion_at = len(self.form)
         self.form.append(("client_assertion", ""))
         self.form_for_attempt()  # a key that cannot sign fails here, before anything is sent
 
     def form_for_attempt(self) -> list[tuple[str, str]]:
         """:returns: the form to send once; with a newly signed assertion (new ``jti`` and ``iat``) each time."""
-        if self._signer is None:
+        if self._assertion is None:
             return self.form
-        assertion = self._signer.sign().reveal()
+        assertion = self._assertion()
         self.secrets.append(assertion)
         form = list(self.form)
         form[self._assertion_at] = ("client_assertion", assertion)
@@ -204,7 +210,13 @@ class _Request:
 
 
 def _authenticate_client(request: _Request, settings: OAuthSettings, signer: ClientAssertionSigner | None) -> None:
-    if settings.grant_type == "client_credentials" and settings.client_assertion_type == "jwt":
+    if settings.grant_type == "client_credentials" and settings.client_assertion_type == "federated_token_file":
+        if not settings.federated_token_file:
+            raise ConfigError.single(FEDERATED_TOKEN_FILE_FIELD, "is required for workload identity federation")
+        request.form.append(("client_id", settings.client_id))
+        request.form.append(("client_assertion_type", ASSERTION_TYPE))
+        request.add_assertion_source(FederatedTokenFile(settings.federated_token_file).read)
+    elif settings.grant_type == "client_credentials" and settings.client_assertion_type == "jwt":
         if signer is None:
             raise ConfigError.single("oauth2.jwt", "is required for the JWT client assertion")
         request.form.append(("client_id", settings.client_id))

@@ -258,7 +258,12 @@ class TokenSource:
 
     def _obtain(self) -> TokenSet:
         sent_at = self._clock()
-        if self.settings.grant_type == "client_credentials":
+        if self.settings.grant_type == "managed_identity":
+            from connector.auth.managed_identity import request_managed_identity_token
+
+            self.requests += 1
+            token_set = request_managed_identity_token(self.settings, self._transport, clock=self._clock)
+        elif self.settings.grant_type == "client_credentials":
             from connector.auth.grants import request_client_credentials
 
             self.requests += 1

@@ -75,7 +75,10 @@ def run_test_connection(
 
 
 def _endpoints(settings: ConnectionSettings) -> list[Endpoint]:
-    token = Endpoint("token endpoint", settings.oauth.access_token_url, "oauth2.access_token_url")
+    if settings.oauth.managed_identity is not None:
+        token = Endpoint("managed identity endpoint", settings.oauth.access_token_url, "oauth2.identity_endpoint")
+    else:
+        token = Endpoint("token endpoint", settings.oauth.access_token_url, "oauth2.access_token_url")
     api = Endpoint("Web API", settings.api_root, "connection.base_url")
     if token.address_key == api.address_key:
         return [Endpoint("token endpoint and Web API", settings.api_root, "connection.base_url")]

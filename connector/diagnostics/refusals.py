@@ -47,8 +47,10 @@ def explain_refusal(response: requests.Response, what: str, settings: Connection
         return _unauthorized(response, what, settings, token)
     code, message = _dataverse_error(response)
     oauth = settings.oauth
-    app_only = oauth.grant_type == "client_credentials"
+    app_only = oauth.grant_type in {"client_credentials", "managed_identity"}
     principal_field = "oauth2.client_id" if app_only else AUTHORIZE_FIELD
+    if oauth.managed_identity is not None:
+        principal_field = "oauth2.identity" if oauth.managed_identity.identity == "system" else "oauth2.identity_id"
     if status == 403 and code == _NOT_A_MEMBER:
         return Outcome.failed(
             f"{what} was refused (403): the principal is not a member of the organization ({message}).",

@@ -59,6 +59,17 @@ _REMEDIATIONS: Final[Mapping[str, str]] = {
     "https://contoso.crm.dynamics.com.",
     "oauth2.scope": "Set Scope to the Web API's protocol and host followed by /.default.",
     "oauth2.jwt.expiration_seconds": "Synchronise this machine's clock, and keep the expiration at 5 to 10 minutes.",
+    "oauth2.federated_token_file": "Point this at the file your platform keeps the federated token in (blank: "
+    "AZURE_FEDERATED_TOKEN_FILE), and register the token's issuer and subject, with audience "
+    "api://AzureADTokenExchange, as a federated credential of the app registration.",
+    "oauth2.identity": "Turn on the system-assigned managed identity of the VM or app this runtime runs on, or "
+    "choose a user-assigned identity that is assigned to it.",
+    "oauth2.identity_id": "Assign this user-assigned identity to the VM or app this runtime runs on, or enter the "
+    "id (of the kind chosen) of one that is assigned.",
+    "oauth2.identity_endpoint": "Leave the endpoint blank on Azure (IMDS, or App Service's IDENTITY_ENDPOINT), or "
+    "give the address of the managed identity endpoint this runtime can reach.",
+    "oauth2.identity_header": "Leave the identity header blank so App Service's IDENTITY_HEADER is used.",
+    "oauth2.resource": "Set the resource to the Web API's protocol and host, e.g. https://contoso.crm.dynamics.com.",
     "callback_url": "Register the host's callback URL as a redirect URI of the app registration.",
 }
 
@@ -115,7 +126,9 @@ class ServiceProbe:
         """
         oauth = self.settings.oauth
         source, _, _ = self._machinery()
-        grant = "authorization code" if oauth.grant_type == "authorization_code" else "client credentials"
+        grant = {"authorization_code": "authorization code", "managed_identity": "managed identity"}.get(
+            oauth.grant_type, "client credentials"
+        )
         if oauth.grant_type == "authorization_code" and not self._stored_tokens(source.store_key):
             return Outcome.failed(
                 "No tokens are stored for this connection yet: authorize first.",
@@ -142,11 +155,18 @@ class ServiceProbe:
                 "try again later.",
             )
         except ConfigError as error:
-            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
+            remediation = _REMEDIATIONS.get(error.field or "", "Correct the field named in the message.")
+            return Outcome.failed(error.user_message, error.field, remediation)
         self._token = token_set.access_token
         credential = ""
-        if oauth.grant_type == "client_credentials":
-            credential = " (certificate)" if oauth.client_assertion_type == "jwt" else " (client secret)"
+        if oauth.managed_identity is not None:
+            credential = (
+                f" ({oauth.managed_identity.endpoint_type.replace('_', ' ')}, {oauth.managed_identity.identity})"
+            )
+        elif oauth.grant_type == "client_credentials":
+            credential = {"jwt": " (certificate)", "federated_token_file": " (federated token)"}.get(
+                oauth.client_assertion_type, " (client secret)"
+            )
         details: dict[str, str] = {"grant": f"{grant}{credential}", "token_url": oauth.access_token_url}
         claims = token_claims(token_set.access_token)
         if claims.get("aud"):
@@ -156,7 +176,7 @@ class ServiceProbe:
         if oauth.grant_type == "authorization_code":
             message = "The stored authorization was refreshed: a new access token was obtained (authorization code)."
         else:
-            message = f"An access token was obtained with client credentials{credential}."
+            message = f"An access token was obtained with {grant}{credential}."
         warnings = [item for item in source.diagnostics if item.level == "warning"]
         if warnings:
             return Outcome.warning(
@@ -295,7 +315,8 @@ class ServiceProbe:
             return run()
         except ConfigError as error:
             # A redirect, or a proxy or TLS set-up the transport diagnosed: the field is named in the error.
-            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
+            remediation = _REMEDIATIONS.get(error.field or "", "Correct the field named in the message.")
+            return Outcome.failed(error.user_message, error.field, remediation)
         except TransientError as error:
             return Outcome.failed(
                 error.user_message,

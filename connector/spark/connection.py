@@ -25,7 +25,7 @@ from connector.spark.options import ConnectionOptions
 __all__ = ["CONNECTOR_ID", "OpenConnection", "open_connection"]
 
 CONNECTOR_ID: Final = "dynamics365-ce"
-_GRANTS: Final = frozenset({"client_credentials"})
+_GRANTS: Final = frozenset({"client_credentials", "managed_identity"})
 
 
 @dataclass
@@ -80,8 +80,9 @@ def load_settings(options: ConnectionOptions) -> HostConfig:
     if grant not in _GRANTS:
         raise ConfigError.single(
             "oauth2.grant_type",
-            f"must be client_credentials for the Spark data source (got {grant!r}): every Spark task signs in on its "
-            "own, and a refresh token shared by many tasks would be refreshed by all of them at once",
+            f"must be client_credentials or managed_identity for the Spark data source (got {grant!r}): every Spark "
+            "task signs in on its own, and a refresh token shared by many tasks would be refreshed by all of them "
+            "at once",
         )
     return config
 

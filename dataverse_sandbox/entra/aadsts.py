@@ -203,6 +203,49 @@ def assertion_time_invalid(now: float, not_before: float | None, expires: float 
     )
 
 
+def federated_issuer_unknown(issuer: str) -> EntraError:
+    """AADSTS700211: no federated credential of the application names the federated token's issuer (400)."""
+    return EntraError(
+        700211,
+        "invalid_client",
+        f"No matching federated identity record found for presented assertion issuer '{issuer}'.",
+        status=400,
+    )
+
+
+def federated_subject_unknown(subject: str, issuer: str) -> EntraError:
+    """AADSTS700213: no federated credential names the token's subject for its issuer (400)."""
+    return EntraError(
+        700213,
+        "invalid_client",
+        f"No matching federated identity record found for presented assertion subject '{subject}'. Please check "
+        f"your federated identity credential Subject, Audience and Issuer against the presented assertion "
+        f"(issuer '{issuer}').",
+        status=400,
+    )
+
+
+def federated_audience_invalid(audience: object) -> EntraError:
+    """AADSTS700212: the federated token's audience is not one the matching credential accepts (400)."""
+    return EntraError(
+        700212,
+        "invalid_client",
+        f"No matching federated identity record found for presented assertion audience '{audience}'.",
+        status=400,
+    )
+
+
+def federated_signature_invalid(issuer: str) -> EntraError:
+    """AADSTS70021: the federated token does not verify with the issuer's key (400)."""
+    return EntraError(
+        70021,
+        "invalid_client",
+        f"No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. "
+        "The signature does not verify with the issuer's keys.",
+        status=400,
+    )
+
+
 def assertion_subject_mismatch() -> EntraError:
     """AADSTS50048: ``sub`` differs from ``iss`` in the client assertion (401)."""
     return EntraError(50048, "invalid_client", "Subject mismatches Issuer claim in the client assertion.", status=401)

@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from dataverse_sandbox.contracts import ClientRegistration, Clock
+from dataverse_sandbox.contracts import ClientRegistration, Clock, FederatedCredential
 from dataverse_sandbox.entra import aadsts
 from dataverse_sandbox.entra.certificates import CertificateInfo, certificate_info
 
@@ -71,12 +71,56 @@ class AssertionVerifier:
         algorithm = header.get("alg")
         if algorithm not in ASSERTION_ALGORITHMS:
             raise aadsts.assertion_invalid(f"Algorithm '{algorithm}' is not supported for client assertions.")
+        if "x5t" not in header and "x5t#S256" not in header and registration.federated_credentials:
+            self._verify_federated(assertion, algorithm, registration.federated_credentials)
+            return
         certificate, presented = self._certificate(header, registration)
         now = self._clock.now()
         if not certificate.not_before <= now <= certificate.not_after:
             raise aadsts.assertion_signature_invalid(_thumbprint_hex(presented), "The key used is expired.")
         claims = self._decode(assertion, certificate, algorithm, presented)
         self._check_claims(claims, client_id, now)
+
+    def _verify_federated(self, assertion: str, algorithm: str, credentials: Iterable[FederatedCredential]) -> None:
+        """Workload identity federation: an external issuer's token, matched to a federated credential by ``iss``
+        and ``sub``, verified with that issuer's key; ``aud`` must be one the credential accepts. The same token is
+        presented again until the platform rotates it, so its ``jti`` is not checked for replay.
+        """
+        try:
+            unverified: dict[str, Any] = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise aadsts.assertion_invalid("Token format not valid.") from None
+        issuer, subject = unverified.get("iss"), unverified.get("sub")
+        if not isinstance(issuer, str) or not isinstance(subject, str):
+            raise aadsts.assertion_invalid("The federated token has no 'iss' or 'sub' claim.")
+        by_issuer = [credential for credential in credentials if credential.issuer == issuer]
+        if not by_issuer:
+            raise aadsts.federated_issuer_unknown(issuer)
+        matching = [credential for credential in by_issuer if credential.subject == subject]
+        if not matching:
+            raise aadsts.federated_subject_unknown(subject, issuer)
+        credential = matching[0]
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                assertion,
+                credential.public_key_pem,
+                algorithms=[algorithm],
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False},
+            )
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise aadsts.federated_signature_invalid(issuer) from None
+        audience = claims.get("aud")
+        audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+        if not any(value in credential.audiences for value in audiences):
+            raise aadsts.federated_audience_invalid(audience)
+        now = self._clock.now()
+        expires, not_before = claims.get("exp"), claims.get("nbf")
+        if not isinstance(expires, int | float) or isinstance(expires, bool):
+            raise aadsts.assertion_invalid("The 'exp' claim is missing or not a number.")
+        if now > expires + self._skew or (isinstance(not_before, int | float) and now < not_before - self._skew):
+            raise aadsts.assertion_time_invalid(
+                now, not_before if isinstance(not_before, int | float) else None, expires
+            )
 
     def _certificate(self, header: dict[str, Any], registration: ClientRegistration) -> tuple[CertificateInfo, str]:
         sha256 = header.get("x5t#S256")

@@ -195,7 +195,7 @@ class Directory:
     @staticmethod
     def is_public(registration: ClientRegistration) -> bool:
         """:returns: whether the application has no credential at all (a public client, ``appidacr`` 0)."""
-        return not registration.secrets and not registration.certificates_pem
+        return not registration.secrets and not registration.certificates_pem and not registration.federated_credentials
 
     @staticmethod
     def principal_id(registration: ClientRegistration) -> str:

@@ -40,6 +40,7 @@ from dataverse_sandbox.entra.directory import Directory, SandboxUser
 from dataverse_sandbox.entra.discovery import openid_configuration
 from dataverse_sandbox.entra.grants import GrantStore
 from dataverse_sandbox.entra.interactions import InteractionStore
+from dataverse_sandbox.entra.managed_identity import ManagedIdentityEndpoint
 from dataverse_sandbox.entra.scopes import ResourceCatalogue
 from dataverse_sandbox.entra.stats import TokenEventFanout, TokenStats
 from dataverse_sandbox.entra.token_endpoint import TokenEndpoint, Version
@@ -156,6 +157,10 @@ class TokenService:
             stats=self._events,
             secure_cookies=self.origin.startswith("https://"),
         )
+        self.managed_identity = ManagedIdentityEndpoint(
+            directory=self.directory, catalogue=catalogue, signer=self._signer, tenant=self.tenant_id
+        )
+        """Loopback IMDS and App Service identity endpoints (``/metadata/identity/oauth2/token``, ``/msi/token``)."""
         self._outage_lock = threading.Lock()
         self._outage = False
         self._outage_retry_after: int | None = None
@@ -242,6 +247,9 @@ class TokenService:
         :param request: any request reaching the sandbox.
         :returns: the response, or ``None`` when the path is not the token service's.
         """
+        managed = self.managed_identity.handle(request)
+        if managed is not None:
+            return managed
         parts = request.path.strip("/").split("/")
         route = _ROUTES.get(tuple(parts[1:])) if len(parts) >= 2 and parts[0] else None
         if route is None:

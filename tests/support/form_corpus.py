@@ -42,6 +42,7 @@ CONNECTIONS: Final[dict[str, dict[str, Any]]] = {
 TOKEN_URL: Final = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token"
 RESOURCE: Final = [{"name": "resource", "value": "https://contoso.crm.dynamics.com"}]
 
+RESOURCE_URL: Final = "https://contoso.crm.dynamics.com"
 OAUTHS: Final[dict[str, dict[str, Any]]] = {
     "authorization code": {
         "grant_type": "authorization_code",
@@ -76,6 +77,23 @@ OAUTHS: Final[dict[str, dict[str, Any]]] = {
         "client_authentication": "client_secret_basic",
         "access_token_url": "http://127.0.0.1:5000/tenant/oauth2/token",
         "scope": "https://contoso.crm.dynamics.com/.default",
+    },
+    "federated token file": {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "federated_token_file",
+        "client_id": "535fb089-9ff3-47b6-9bfb-4f1264799865",
+        "access_token_url": TOKEN_URL,
+        "federated_token_file": "/var/run/secrets/azure/tokens/azure-identity-token",
+        "scope": "https://contoso.crm.dynamics.com/.default",
+    },
+    "managed identity": {
+        "grant_type": "managed_identity",
+        "identity": "client_id",
+        "identity_id": "535fb089-9ff3-47b6-9bfb-4f1264799865",
+        "resource": "https://contoso.crm.dynamics.com",
+        "identity_endpoint_type": "imds",
+        "identity_endpoint": "http://127.0.0.1:8080/metadata/identity/oauth2/token",
+        "refresh_margin_seconds": 300,
     },
     "JWT with PEM": {
         "grant_type": "client_credentials",
@@ -182,6 +200,7 @@ def cases() -> list[Case]:
                 for label, changed in _mutations(value):
                     found.append((schema, f"{name}: {where} {label}", _with(example, path, changed)))
     secret, pem, code = OAUTHS["client secret (docs example)"], OAUTHS["JWT with PEM"], OAUTHS["authorization code"]
+    federated, managed = OAUTHS["federated token file"], OAUTHS["managed identity"]
     found += [
         ("oauth2", "secret with a JWT section", {**secret, "jwt": pem["jwt"]}),
         ("oauth2", "secret with an authorization URL", {**secret, "authorization_url": TOKEN_URL}),
@@ -192,6 +211,30 @@ def cases() -> list[Case]:
         ("oauth2", "authorization code with a JWT section", {**code, "jwt": pem["jwt"]}),
         ("oauth2", "authorization code without resource", {**code, "authorization_parameters": []}),
         ("oauth2", "unknown grant", {**secret, "grant_type": "password"}),
+        ("oauth2", "federated token with a client secret", {**federated, "client_secret": "s3cret"}),
+        ("oauth2", "federated token with a JWT section", {**federated, "jwt": pem["jwt"]}),
+        ("oauth2", "federated token file blank (from the environment)", {**federated, "federated_token_file": ""}),
+        ("oauth2", "federated token as authorization code", {**federated, "grant_type": "authorization_code"}),
+        ("oauth2", "managed identity with a client secret", {**managed, "client_secret": "s3cret"}),
+        ("oauth2", "managed identity with an access token URL", {**managed, "access_token_url": TOKEN_URL}),
+        (
+            "oauth2",
+            "managed identity, system-assigned, only the resource",
+            {"grant_type": "managed_identity", "resource": RESOURCE_URL},
+        ),
+        ("oauth2", "managed identity without resource", {"grant_type": "managed_identity"}),
+        ("oauth2", "managed identity, unknown identity kind", {**managed, "identity": "tenant"}),
+        (
+            "oauth2",
+            "managed identity, App Service with a header",
+            {**managed, "identity_endpoint_type": "app_service", "identity_header": "h"},
+        ),
+        ("oauth2", "managed identity with an empty header", {**managed, "identity_header": ""}),
+        (
+            "oauth2",
+            "secret with the federated assertion type",
+            {**secret, "client_assertion_type": "federated_token_file"},
+        ),
         ("oauth2", "empty", {}),
         ("oauth2", "not an object", "client_credentials"),
         ("connection", "empty", {}),
