@@ -16,6 +16,7 @@ grants or tokens (``auth``).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "CALLBACK_URL_FIELD",
     "CLIENT_ID_FIELD",
     "CLIENT_SECRET_FIELD",
+    "ENTRA_V2_URL_PATTERN",
     "EXPIRATION_FIELD",
     "GRANT_TYPE_FIELD",
     "ISSUER_FIELD",
@@ -49,6 +51,7 @@ __all__ = [
     "OAuthSettings",
     "SignatureKeySettings",
     "derive_authorization_url",
+    "entra_endpoint_version",
     "is_loopback_url",
     "parse_oauth_settings",
     "url_problem",
@@ -92,6 +95,14 @@ SUBJECT_FIELD: Final = "oauth2.jwt.subject"
 EXPIRATION_FIELD: Final = "oauth2.jwt.expiration_seconds"
 CALLBACK_URL_FIELD: Final = "callback_url"
 """Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
+
+ENTRA_V2_URL_PATTERN: Final = r"^https?://[^/?#]*/(?:[^?#]*/)?oauth2/v2\.0/"
+"""An Entra v2 endpoint (``.../oauth2/v2.0/token``, ``.../oauth2/v2.0/authorize``). The authorization-code section of
+``schemas/oauth2.schema.json`` requires Scope (v2) or a ``resource`` parameter (any other URL) by the same pattern, in
+a ``dependentSchemas`` of the token URL, so the schema and the connector agree on which URLs are v2."""
+
+_ENTRA_V2_URL: Final = re.compile(ENTRA_V2_URL_PATTERN)
+_ENTRA_V1_PATH: Final = re.compile(r"/oauth2/(?:token|authorize)/?$")
 
 
 @dataclass(frozen=True)
@@ -165,12 +176,24 @@ class OAuthSettings:
     diagnostics: tuple[Diagnostic, ...] = ()
 
     @property
-    def resource(self) -> str | None:
-        """The ``resource`` parameter, from the authorization or the token parameters."""
+    def entra_version(self) -> Literal["v1", "v2"] | None:
+        """Which Entra endpoint the access token URL names: ``v1``, ``v2`` or ``None`` (another provider's)."""
+        return entra_endpoint_version(self.access_token_url)
+
+    @property
+    def given_resource(self) -> str | None:
+        """The ``resource`` parameter as configured, from the authorization or the token parameters."""
         for parameter in (*self.authorization_parameters, *self.access_token_parameters):
             if parameter.name == "resource" and parameter.value:
                 return parameter.value
         return None
+
+    @property
+    def resource(self) -> str | None:
+        """The ``resource`` parameter the connector sends: the configured one, except to Entra's v2 endpoints, which
+        refuse it (AADSTS901002) and take the resource inside Scope instead.
+        """
+        return None if self.entra_version == "v2" else self.given_resource
 
     @property
     def resource_field(self) -> str:
@@ -190,6 +213,24 @@ def derive_authorization_url(token_url: str) -> str | None:
     if not parts.path.endswith("/token"):
         return None
     return parts._replace(path=parts.path.removesuffix("/token") + "/authorize", query="", fragment="").geturl()
+
+
+def entra_endpoint_version(url: str | None) -> Literal["v1", "v2"] | None:
+    """Tell Entra's v1 endpoints from its v2 ones by their path, as the schema does.
+
+    :param url: a token or authorization URL.
+    :returns: ``"v2"`` for a URL with ``/oauth2/v2.0/`` (:data:`ENTRA_V2_URL_PATTERN`), ``"v1"`` for one whose path
+        ends in ``/oauth2/token`` or ``/oauth2/authorize``, ``None`` for any other (another provider's).
+    """
+    if not url:
+        return None
+    if _ENTRA_V2_URL.match(url):
+        return "v2"
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    return "v1" if _ENTRA_V1_PATH.search(path) else None
 
 
 def is_loopback_url(url: str) -> bool:
