@@ -3,9 +3,10 @@ the JWT client assertion's settings.
 
 The JSON Schema (``schemas/oauth2.schema.json``) has already been checked when :func:`parse_oauth_settings` runs; this
 module adds what the schema cannot say (a derivable authorization URL, reserved claims, loopback-only ``http``) and
-wraps every secret in :class:`~connector.secrets.Secret`. The signature key and its certificate are loaded and
-checked against each other here too (:mod:`connector.keys.signing_key`), so that a cut-short key is a field error of
-``connect``; the assertion signer loads them again when a token is first needed.
+wraps every secret in :class:`~connector.secrets.Secret`; :mod:`connector.oauth_advice` adds the warnings about
+settings that are valid but will not work as meant (resource and Scope). The signature key and its certificate are
+loaded and checked against each other here too (:mod:`connector.keys.signing_key`), so that a cut-short key is a
+field error of ``connect``; the assertion signer loads them again when a token is first needed.
 
 It sits beside :mod:`connector.settings`, below ``connector.auth``: ``settings`` composes these settings into
 ``ConnectionSettings`` and the ``auth`` modules read them, and this module imports only the hook contract and the key
@@ -18,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -411,4 +412,8 @@ def parse_oauth_settings(
         callback_url=context.callback_url,
         diagnostics=tuple(diagnostics),
     )
+    if not errors:
+        from connector.oauth_advice import oauth_advice  # it reads these settings: imported here, not at the top
+
+        settings = replace(settings, diagnostics=(*settings.diagnostics, *oauth_advice(settings)))
     return settings, errors

@@ -90,6 +90,7 @@ class _Target(enum.Enum):
     SUBJECT = "subject"
     RESOURCE = "resource"
     SCOPE = "scope"
+    MISSING_SCOPE = "missing_scope"  # always Scope: it is where the request's scope comes from
     TOKEN_URL = "token_url"  # noqa: S105
     TOKEN_PARAMETERS = "token_parameters"  # noqa: S105
     GRANT_TYPE = "grant_type"
@@ -181,6 +182,7 @@ def _field(target: _Target, settings: OAuthSettings) -> str | None:
         _Target.SUBJECT: SUBJECT_FIELD,
         _Target.RESOURCE: settings.resource_field,
         _Target.SCOPE: SCOPE_FIELD,
+        _Target.MISSING_SCOPE: SCOPE_FIELD,
         _Target.TOKEN_URL: TOKEN_URL_FIELD,
         _Target.TOKEN_PARAMETERS: TOKEN_PARAMETERS_FIELD,
         _Target.GRANT_TYPE: GRANT_TYPE_FIELD,
@@ -197,7 +199,7 @@ def _subject(field: str, settings: OAuthSettings) -> str:
         return f"The tenant in {label} {settings.access_token_url!r} ({field})"
     if field == CALLBACK_URL_FIELD:
         return f"The callback URL {settings.callback_url!r}"
-    if field == SCOPE_FIELD:
+    if field == SCOPE_FIELD and settings.scope:
         return f"{label} {settings.scope!r} ({field})"
     return f"{label} ({field})"
 
@@ -272,7 +274,7 @@ def _missing_parameter_target(body: Mapping[str, Any]) -> _Target:
     if name == "client_id":
         return _Target.CLIENT_ID
     if name == "scope":
-        return _Target.SCOPE
+        return _Target.MISSING_SCOPE
     return _Target.TOKEN_PARAMETERS
 
 
@@ -300,6 +302,11 @@ def token_endpoint_error(
     number = _aadsts(body)
     if number == 900144:
         target, explanation = _missing_parameter_target(body), "is missing from the request"
+        if target is _Target.MISSING_SCOPE:
+            explanation = (
+                "is required by this endpoint and was not sent (Entra's v2 endpoints take the resource inside Scope, "
+                "never as a resource parameter): set it, e.g. https://<org>.crm.dynamics.com/.default"
+            )
     elif number in _BY_AADSTS:
         target, explanation = _BY_AADSTS[number]
     elif code in _BY_ERROR:

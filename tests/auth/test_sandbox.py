@@ -276,6 +276,12 @@ def test_authorization_code_on_the_v2_endpoints(sandbox: Sandbox, host: Connecto
     assert refreshed.refresh_token not in (None, first.refresh_token)
     response = who_am_i(connection.state.transport)
     assert response.status_code == 200, response.text
+    warned = [d.field for d in connection.settings.oauth.diagnostics if d.level == "warning"]
+    assert warned == [
+        field
+        for field in ("oauth2.authorization_parameters", "oauth2.access_token_parameters")
+        if field.rsplit(".", 1)[1] in extra
+    ]
 
 
 def test_v2_authorization_code_without_a_scope_is_refused_by_connect(sandbox: Sandbox, host: ConnectorHost) -> None:
@@ -375,6 +381,20 @@ def test_unknown_resource_names_the_resource_parameter(sandbox: Sandbox) -> None
     error = token_error(sandbox, secret_tab(sandbox, access_token_parameters=params))
     assert error.field == "oauth2.access_token_parameters"
     assert "https://unknown.crm.dynamics.com" in error.user_message
+
+
+def test_v2_without_scope_is_warned_at_connect_and_its_refusal_names_scope(sandbox: Sandbox) -> None:
+    """A v1 set-up moved to the v2 URL: resource is not sent, and the token service's AADSTS900144 ("must contain
+    'scope'") names Scope, the field that was warned about at connect (issue 12, item 10).
+    """
+    tab = secret_tab(sandbox, access_token_url=sandbox.token_url_v2)
+    settings = parsed(sandbox, tab, RuntimeContext())
+    assert [(d.field, "set Scope to" in d.message) for d in settings.oauth.diagnostics] == [
+        ("oauth2.access_token_parameters", True)
+    ]
+    error = token_error(sandbox, tab)
+    assert (error.field, error.status) == ("oauth2.scope", 400)
+    assert "AADSTS900144" in error.user_message
 
 
 def test_unknown_tenant_names_the_token_url(sandbox: Sandbox) -> None:
