@@ -4,7 +4,8 @@ Entra's two token endpoints name the Web API differently (v1: a ``resource`` par
 Scope), and a mistake there surfaced only when a token was first requested, or an hour later, when the first access
 token expired without a refresh token. :func:`oauth_advice` says so at once: neither resource nor Scope, both, a
 ``resource`` the connector will not send to a v2 endpoint, a v2 authorization-code Scope without ``offline_access``,
-and a v1 token URL paired with a v2 authorization URL (or the reverse).
+a v1 token URL paired with a v2 authorization URL (or the reverse), and an EC signature key for Entra, which accepts
+only RSA certificate credentials.
 
 Called by :func:`connector.oauth_settings.parse_oauth_settings`; like it, it imports only the hook contract and the
 settings, never the grants. Not for refusing settings (the schema and ``oauth_settings`` do that).
@@ -13,21 +14,49 @@ settings, never the grants. Not for refusing settings (the schema and ``oauth_se
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import urlsplit
 
 from connector.oauth_settings import (
     AUTHORIZATION_PARAMETERS_FIELD,
     AUTHORIZATION_URL_FIELD,
     SCOPE_FIELD,
+    SIGNATURE_ALGORITHM_FIELD,
     TOKEN_PARAMETERS_FIELD,
     OAuthSettings,
     entra_endpoint_version,
 )
 from connector.results import Diagnostic
 
-__all__ = ["OIDC_SCOPES", "oauth_advice"]
+__all__ = ["ENTRA_HOSTS", "OIDC_SCOPES", "is_entra_url", "oauth_advice"]
+
+ENTRA_HOSTS: Final = frozenset(
+    {
+        "login.microsoftonline.com",  # global
+        "login.microsoft.com",
+        "login.windows.net",
+        "sts.windows.net",
+        "login.microsoftonline.us",  # US Government (GCC High, DoD)
+        "login-us.microsoftonline.com",
+        "login.chinacloudapi.cn",  # operated by 21Vianet
+        "login.partner.microsoftonline.cn",
+        "login.microsoftonline.de",  # the former German cloud
+    }
+)
+"""The token service hosts of Microsoft Entra ID, in the global and the national (sovereign) clouds."""
 
 OIDC_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
 """Scopes that shape the token response (an ID token, a refresh token) without naming an API."""
+
+_EC_ALGORITHMS: Final = frozenset({"ES256", "ES384", "ES512"})
+
+
+def is_entra_url(url: str | None) -> bool:
+    """:returns: whether a URL is on one of Entra's token service hosts (:data:`ENTRA_HOSTS`)."""
+    try:
+        host = (urlsplit(url or "").hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ENTRA_HOSTS
 
 
 def _api_scopes(scope: str | None) -> list[str]:
@@ -129,10 +158,25 @@ def _endpoint_pair(settings: OAuthSettings) -> list[Diagnostic]:
     ]
 
 
+def _entra_and_ec_keys(settings: OAuthSettings) -> list[Diagnostic]:
+    jwt = settings.jwt
+    if jwt is None or jwt.algorithm not in _EC_ALGORITHMS or not is_entra_url(settings.access_token_url):
+        return []
+    return [
+        Diagnostic(
+            "warning",
+            SIGNATURE_ALGORITHM_FIELD,
+            f"{jwt.algorithm} signs with an EC key, but Microsoft Entra ID accepts only RSA certificates as "
+            "application credentials, so it will refuse the assertion: use an RSA key and certificate with PS256 "
+            "or RS256",
+        )
+    ]
+
+
 def oauth_advice(settings: OAuthSettings) -> list[Diagnostic]:
     """Warn about an OAuth tab that passed validation but will not work as meant.
 
     :param settings: the parsed OAuth settings.
     :returns: the warnings, each naming the field to change; empty when there is nothing to say.
     """
-    return [*_resource_and_scope(settings), *_endpoint_pair(settings)]
+    return [*_resource_and_scope(settings), *_endpoint_pair(settings), *_entra_and_ec_keys(settings)]

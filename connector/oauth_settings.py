@@ -29,6 +29,7 @@ from connector.results import Diagnostic
 from connector.secrets import Secret
 
 __all__ = [
+    "AUDIENCE_FIELD",
     "AUTHORIZATION_PARAMETERS_FIELD",
     "AUTHORIZATION_URL_FIELD",
     "CALLBACK_URL_FIELD",
@@ -38,6 +39,7 @@ __all__ = [
     "EXPIRATION_FIELD",
     "GRANT_TYPE_FIELD",
     "ISSUER_FIELD",
+    "JTI_FIELD",
     "RESERVED_AUTHORIZATION_PARAMETERS",
     "RESERVED_CLAIMS",
     "RESERVED_TOKEN_PARAMETERS",
@@ -94,6 +96,8 @@ SIGNATURE_ALGORITHM_FIELD: Final = "oauth2.jwt.signature_algorithm"
 ISSUER_FIELD: Final = "oauth2.jwt.issuer"
 SUBJECT_FIELD: Final = "oauth2.jwt.subject"
 EXPIRATION_FIELD: Final = "oauth2.jwt.expiration_seconds"
+AUDIENCE_FIELD: Final = "oauth2.jwt.audience"
+JTI_FIELD: Final = "oauth2.jwt.jti"
 CALLBACK_URL_FIELD: Final = "callback_url"
 """Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
 

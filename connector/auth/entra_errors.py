@@ -4,10 +4,11 @@ Entra's error body carries an OAuth ``error`` code, an ``error_description`` who
 ``AADSTSnnnn: <text>``, and ``error_codes``. The AADSTS number says precisely what is wrong (a wrong secret, an
 unknown certificate, a tenant that does not exist), so it is looked up first; servers that give only the OAuth code
 (oidc-provider says "client authentication failed" for every credential problem) fall back to a table by ``error``.
-The result names the form field in :attr:`~connector.errors.ConnectorError.field` and in its message, quotes the
-server's first description line (secrets scrubbed) and keeps the OAuth code in ``code``, except that every error whose
-remedy is to run the authorization-code flow again carries :data:`AUTHORIZATION_REQUIRED` instead, so a host can
-branch on one value.
+Refusals of a JWT client assertion are first read by :mod:`connector.auth.assertion_refusals` (time window and
+clock, audience, ``jti``). The result names the form field in :attr:`~connector.errors.ConnectorError.field` and in
+its message, quotes the server's first description line (secrets scrubbed) and keeps the OAuth code in ``code``,
+except that every error whose remedy is to run the authorization-code flow again carries
+:data:`AUTHORIZATION_REQUIRED` instead, so a host can branch on one value.
 
 Not for: reading HTTP responses (``token_response``) or deciding retries (``transport``).
 """
@@ -19,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from connector.auth.assertion_refusals import CLOCK_SKEW_TOLERANCE_S, assertion_refusal_cause
 from connector.errors import AuthError, ConnectorError, TransientError
 from connector.excerpts import CODE_LIMIT, excerpt
 from connector.oauth_settings import (
@@ -51,9 +53,6 @@ __all__ = [
 
 AUTHORIZATION_REQUIRED: Final = "authorization_required"
 """``ConnectorError.code`` of every error whose remedy is to authorize the connection again."""
-
-CLOCK_SKEW_TOLERANCE_S: Final = 60.0
-"""A clock further than this from the token service's makes an assertion's time window the likely culprit."""
 
 FIELD_LABELS: Final = {
     GRANT_TYPE_FIELD: "Grant Type",
@@ -315,15 +314,12 @@ def token_endpoint_error(
         target, explanation = _Target.TRANSIENT, f"HTTP {status}"
     else:
         target, explanation = _Target.UNKNOWN, ""
-    uses_assertion = settings.grant_type == "client_credentials" and settings.client_assertion_type == "jwt"
-    skewed = clock_skew is not None and abs(clock_skew) > CLOCK_SKEW_TOLERANCE_S
-    if target is _Target.CREDENTIAL and uses_assertion and skewed:
-        # A generic refusal, but our clock is far from the service's: the assertion's time window is the cause.
-        target = _Target.ASSERTION_TIME
-        explanation = (
-            f"puts the assertion outside its valid time range: this machine's clock is {clock_skew:+.0f} s "
-            "off the token service's; correct the clock"
-        )
+    if target in {_Target.CREDENTIAL, _Target.SIGNATURE_KEY, _Target.ASSERTION_TIME, _Target.UNKNOWN}:
+        cause = assertion_refusal_cause(body, number, settings, clock_skew=clock_skew)
+        if cause is not None:
+            return AuthError(
+                f"{cause.message} The identity provider said: {said}", field=cause.field, status=status, code=code
+            )
     if target is _Target.REAUTHORIZE and grant == "client_credentials":
         target, explanation = _Target.CREDENTIAL, "was refused"
     return _build(target, explanation, settings, said=said, status=status, code=code)

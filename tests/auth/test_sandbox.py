@@ -416,6 +416,60 @@ def test_assertion_signed_by_another_certificate_names_the_signature_key(sandbox
     assert "AADSTS700027" in error.user_message
 
 
+# --- a refused assertion names the setting that caused it (issue 12, item 11) ---------------------------------------
+
+
+def assertion_error(sb: Sandbox, oauth: dict[str, Any], *, ahead: float = 0.0) -> AuthError:
+    context = RuntimeContext(token_store=RecordingStore())
+    source = build_token_source(parsed(sb, oauth, context), context, clock=lambda: sb.clock.now() + ahead)
+    with pytest.raises(AuthError) as caught:
+        source.bearer()
+    return caught.value
+
+
+def test_a_clock_ahead_of_the_token_service_names_the_time_window_and_the_clock(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256"), ahead=120)
+    assert error.field == "oauth2.jwt.expiration_seconds"
+    assert "AADSTS700024" in error.user_message
+    assert "clock is ahead" in error.user_message
+
+
+def test_a_clock_far_behind_says_the_assertion_expired_on_arrival(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", expiration_seconds=60), ahead=-600)
+    assert error.field == "oauth2.jwt.expiration_seconds"
+    assert "expired" in error.user_message
+
+
+def test_an_audience_override_names_the_audience(sandbox: Sandbox) -> None:
+    other = sandbox.token_url.replace(clients(sandbox).tenant_id, "99999999-9999-9999-9999-999999999999")
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", audience=other))
+    assert error.field == "oauth2.jwt.audience"
+    assert other in error.user_message
+    assert "AADSTS50027" in error.user_message
+
+
+def test_jti_none_names_the_id_claim_generator(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", jti="NONE"))
+    assert error.field == "oauth2.jwt.jti"
+    assert "choose UUID" in error.user_message
+
+
+def test_a_replayed_jti_names_the_id_claim_generator(sandbox: Sandbox) -> None:
+    """The connector never repeats a jti (a new one per attempt); a signer made to repeat one shows the mapping."""
+    from connector.auth.assertion import ClientAssertionSigner
+    from connector.auth.grants import request_client_credentials
+
+    settings = parsed(sandbox, certificate_tab(sandbox, "PS256"), RuntimeContext())
+    assert settings.oauth.jwt is not None
+    signer = ClientAssertionSigner(settings.oauth.jwt, clock=sandbox.clock.now, jti=lambda: "the-same-jti")
+    transport = Transport(settings, policy=RetryPolicy(max_attempts=1), sleep=lambda _seconds: None)
+    request_client_credentials(settings.oauth, transport, clock=sandbox.clock.now, signer=signer)
+    with pytest.raises(AuthError) as caught:
+        request_client_credentials(settings.oauth, transport, clock=sandbox.clock.now, signer=signer)
+    assert caught.value.field == "oauth2.jwt.jti"
+    assert "replay" in caught.value.user_message
+
+
 def test_token_service_outage_is_transient(sandbox: Sandbox) -> None:
     context = RuntimeContext(token_store=RecordingStore())
     settings = parsed(sandbox, secret_tab(sandbox), context)

@@ -1,6 +1,6 @@
-"""Warnings at ``connect`` about an OAuth tab that is valid but will not work as meant (issue 12, item 10):
+"""Warnings at ``connect`` about an OAuth tab that is valid but will not work as meant (issue 12, items 10 and 11):
 resource and Scope for Entra's v1 and v2 endpoints, a refresh token that v2 will not issue, endpoints of two
-versions.
+versions, and EC keys offered to Entra.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from connector.context import RuntimeContext
+from connector.oauth_advice import is_entra_url
 from connector.results import Diagnostic
 from connector.settings import parse_settings
+from tests.support.auth import key_material
 from tests.support.examples import CLIENT_SECRET_SETTINGS
 
 ORG = "https://contoso.crm.dynamics.com"
@@ -117,3 +119,61 @@ def test_resource_and_scope_mistakes_are_warned_at_connect(oauth: dict[str, Any]
     found = warnings_for(**oauth)
     assert [d.field for d in found] == [field], found
     assert words in found[0].message
+
+
+def jwt_tab(algorithm: str, token_url: str) -> dict[str, Any]:
+    material = key_material(algorithm)
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "jwt",
+        "client_id": "app",
+        "access_token_url": token_url,
+        "scope": f"{ORG}/.default",
+        "jwt": {
+            "signature_algorithm": algorithm,
+            "signature_key": {
+                "format": "pem",
+                "private_key": material.key_pem,
+                "certificate": material.certificate_pem,
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "token_url",
+    [
+        V2,
+        "https://login.microsoftonline.us/contoso.onmicrosoft.us/oauth2/v2.0/token",
+        "https://login.chinacloudapi.cn/contoso.partner.onmschina.cn/oauth2/v2.0/token",
+        "https://LOGIN.MicrosoftOnline.com/contoso/oauth2/v2.0/token",
+    ],
+)
+@pytest.mark.parametrize("algorithm", ["ES256", "ES384", "ES512"])
+def test_an_ec_key_for_entra_is_warned_at_connect(algorithm: str, token_url: str) -> None:
+    (found,) = warnings_for(**jwt_tab(algorithm, token_url))
+    assert found.field == "oauth2.jwt.signature_algorithm"
+    assert "only RSA" in found.message
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "token_url"),
+    [("PS256", V2), ("RS256", V2), ("ES256", "http://127.0.0.1:5000/tenant/oauth2/v2.0/token")],
+)
+def test_rsa_keys_and_other_providers_get_no_key_warning(algorithm: str, token_url: str) -> None:
+    assert [d for d in warnings_for(**jwt_tab(algorithm, token_url)) if "RSA" in d.message] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "entra"),
+    [
+        (V1, True),
+        ("https://login.microsoftonline.de/t/oauth2/token", True),
+        ("https://login.microsoftonline.com.evil.example/t/oauth2/token", False),
+        ("https://idp.example/token", False),
+        ("https://[zzz]/token", False),
+        (None, False),
+    ],
+)
+def test_is_entra_url(url: str | None, entra: bool) -> None:
+    assert is_entra_url(url) is entra
