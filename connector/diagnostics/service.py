@@ -116,12 +116,18 @@ class ServiceProbe:
         oauth = self.settings.oauth
         source, _, _ = self._machinery()
         grant = "authorization code" if oauth.grant_type == "authorization_code" else "client credentials"
-        if oauth.grant_type == "authorization_code" and not self._stored_tokens(source.store_key):
-            return Outcome.failed(
-                "No tokens are stored for this connection yet: authorize first.",
-                AUTHORIZE_FIELD,
-                "Authorize the connection (Generate on the OAuth 2.0 tab, or `connector authorize`), then test again.",
-            )
+        if oauth.grant_type == "authorization_code":
+            try:
+                stored = self._stored_tokens(source.store_key)
+            except ConfigError as error:
+                return Outcome.failed(error.user_message, error.field, "Do what the message says, then test again.")
+            if not stored:
+                return Outcome.failed(
+                    "No tokens are stored for this connection yet: authorize first.",
+                    AUTHORIZE_FIELD,
+                    "Authorize the connection (Generate on the OAuth 2.0 tab, or `connector authorize`), then test "
+                    "again.",
+                )
         try:
             token_set = source.fetch()
         except requests.RequestException as error:
@@ -142,7 +148,7 @@ class ServiceProbe:
                 "try again later.",
             )
         except ConfigError as error:
-            return Outcome.failed(error.user_message, error.field, "Correct the field named in the message.")
+            return Outcome.failed(error.user_message, error.field, "Do what the message says, then test again.")
         self._token = token_set.access_token
         credential = ""
         if oauth.grant_type == "client_credentials":
@@ -168,8 +174,11 @@ class ServiceProbe:
         return Outcome.passed(message, details)
 
     def _stored_tokens(self, key: str) -> bool:
+        """:raises ConfigError: when the store says it cannot be used (damaged, another key's)."""
         try:
             return bool(self.context.token_store.load(key))
+        except ConfigError:
+            raise
         except Exception as error:  # the host's store may fail in any way; its text may quote what it holds
             _log.warning("the token store could not be read (%s)", type(error).__name__)
             return False
