@@ -2,8 +2,11 @@
 
 The document addresses the record (edit link, primary key or alternate key), with ``If-Match`` when the concurrency
 mode is ``if_match`` and the document carries its ETag; the result is ``deleted``, or ``not_found`` /
-``changed_since_read``. It shares how a record is addressed and how an answer becomes a result with the other writes
-(:mod:`connector.dataverse.operations.write`). Its options are :class:`DeleteOptions`. Not for bulk deletes.
+``changed_since_read``. A ``404`` that answers a repeat, sent after an attempt the service may have carried out (its
+answer lost, or a gateway's ``502``/``504``), is ``deleted`` with ``already_deleted``: the record is gone, most likely
+by that attempt, and must not be reported as one that never existed. It shares how a record is addressed and how an
+answer becomes a result with the other writes (:mod:`connector.dataverse.operations.write`). Its options are
+:class:`DeleteOptions`. Not for bulk deletes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from connector.dataverse.operations.outcomes import properties_of, success_resul
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write import condition_reason, error_outcome, known_properties, target_of
 from connector.results import OperationResult, ResultStatus
+from connector.retry import delivery_of
 
 __all__ = ["DeleteOptions", "delete_record"]
 
@@ -51,7 +55,8 @@ def delete_record(context: OperationContext[DeleteOptions], index: int, document
     :param context: the run.
     :param index: the document's index.
     :param document: the record's address, optionally with its ETag.
-    :returns: ``deleted``, or the error result (``not_found``, ``changed_since_read``).
+    :returns: ``deleted`` (with ``already_deleted`` when a repeat found the record gone), or the error result
+        (``not_found``, ``changed_since_read``).
     """
     options = context.options
     entity, target = target_of(context, options.key_fields, document)
@@ -66,6 +71,12 @@ def delete_record(context: OperationContext[DeleteOptions], index: int, document
         headers=headers,
     )
     known = known_properties(context, entity, target.record_id, target)
+    if response.status_code == 404 and delivery_of(response).resent:
+        # A repeat after an attempt the service may have carried out found no record: that attempt most likely
+        # deleted it. Either way the record is gone, which is what the delete was for; the property says the answer
+        # was not the usual one, so a host need not report "not found" for a record this run deleted.
+        properties = properties_of(http_status=response.status_code, already_deleted="true")
+        return success_result(None, {**known, **properties}, index, ResultStatus.DELETED)
     if response.status_code >= 400:
         return error_outcome(
             context,
