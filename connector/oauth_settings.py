@@ -3,9 +3,10 @@ the JWT client assertion's settings.
 
 The JSON Schema (``schemas/oauth2.schema.json``) has already been checked when :func:`parse_oauth_settings` runs; this
 module adds what the schema cannot say (a derivable authorization URL, reserved claims, loopback-only ``http``) and
-wraps every secret in :class:`~connector.secrets.Secret`. The signature key and its certificate are loaded and
-checked against each other here too (:mod:`connector.keys.signing_key`), so that a cut-short key is a field error of
-``connect``; the assertion signer loads them again when a token is first needed.
+wraps every secret in :class:`~connector.secrets.Secret`; :mod:`connector.oauth_advice` adds the warnings about
+settings that are valid but will not work as meant (resource and Scope). The signature key and its certificate are
+loaded and checked against each other here too (:mod:`connector.keys.signing_key`), so that a cut-short key is a
+field error of ``connect``; the assertion signer loads them again when a token is first needed.
 
 It sits beside :mod:`connector.settings`, below ``connector.auth``: ``settings`` composes these settings into
 ``ConnectionSettings`` and the ``auth`` modules read them, and this module imports only the hook contract and the key
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -30,17 +32,20 @@ from connector.secrets import Secret
 __all__ = [
     "APP_SERVICE_ENDPOINT_ENV",
     "APP_SERVICE_HEADER_ENV",
+    "AUDIENCE_FIELD",
     "AUTHORIZATION_PARAMETERS_FIELD",
     "AUTHORIZATION_URL_FIELD",
     "CALLBACK_URL_FIELD",
     "CLIENT_ID_FIELD",
     "CLIENT_SECRET_FIELD",
+    "ENTRA_V2_URL_PATTERN",
     "EXPIRATION_FIELD",
     "FEDERATED_TOKEN_FILE_ENV",
     "FEDERATED_TOKEN_FILE_FIELD",
     "GRANT_TYPE_FIELD",
     "IMDS_ENDPOINT",
     "ISSUER_FIELD",
+    "JTI_FIELD",
     "MANAGED_IDENTITY_ENDPOINT_FIELD",
     "MANAGED_IDENTITY_FIELD",
     "MANAGED_IDENTITY_HEADER_FIELD",
@@ -61,6 +66,7 @@ __all__ = [
     "OAuthSettings",
     "SignatureKeySettings",
     "derive_authorization_url",
+    "entra_endpoint_version",
     "federated_token_file_problem",
     "is_loopback_url",
     "parse_managed_identity",
@@ -116,8 +122,18 @@ IMDS_ENDPOINT: Final = "http://169.254.169.254/metadata/identity/oauth2/token"
 """Azure's instance metadata service: the managed identity endpoint of VMs, scale sets, AKS nodes."""
 APP_SERVICE_ENDPOINT_ENV: Final = "IDENTITY_ENDPOINT"
 APP_SERVICE_HEADER_ENV: Final = "IDENTITY_HEADER"
+AUDIENCE_FIELD: Final = "oauth2.jwt.audience"
+JTI_FIELD: Final = "oauth2.jwt.jti"
 CALLBACK_URL_FIELD: Final = "callback_url"
 """Not a form field: the host's callback URL (runtime context), which must be registered with the application."""
+
+ENTRA_V2_URL_PATTERN: Final = r"^https?://[^/?#]*/(?:[^?#]*/)?oauth2/v2\.0/"
+"""An Entra v2 endpoint (``.../oauth2/v2.0/token``, ``.../oauth2/v2.0/authorize``). The authorization-code section of
+``schemas/oauth2.schema.json`` requires Scope (v2) or a ``resource`` parameter (any other URL) by the same pattern, in
+a ``dependentSchemas`` of the token URL, so the schema and the connector agree on which URLs are v2."""
+
+_ENTRA_V2_URL: Final = re.compile(ENTRA_V2_URL_PATTERN)
+_ENTRA_V1_PATH: Final = re.compile(r"/oauth2/(?:token|authorize)/?$")
 
 
 @dataclass(frozen=True)
@@ -219,12 +235,24 @@ class OAuthSettings:
     managed_identity: ManagedIdentitySettings | None = None
 
     @property
-    def resource(self) -> str | None:
-        """The ``resource`` parameter, from the authorization or the token parameters."""
+    def entra_version(self) -> Literal["v1", "v2"] | None:
+        """Which Entra endpoint the access token URL names: ``v1``, ``v2`` or ``None`` (another provider's)."""
+        return entra_endpoint_version(self.access_token_url)
+
+    @property
+    def given_resource(self) -> str | None:
+        """The ``resource`` parameter as configured, from the authorization or the token parameters."""
         for parameter in (*self.authorization_parameters, *self.access_token_parameters):
             if parameter.name == "resource" and parameter.value:
                 return parameter.value
         return None
+
+    @property
+    def resource(self) -> str | None:
+        """The ``resource`` parameter the connector sends: the configured one, except to Entra's v2 endpoints, which
+        refuse it (AADSTS901002) and take the resource inside Scope instead.
+        """
+        return None if self.entra_version == "v2" else self.given_resource
 
     @property
     def resource_field(self) -> str:
@@ -246,6 +274,24 @@ def derive_authorization_url(token_url: str) -> str | None:
     if not parts.path.endswith("/token"):
         return None
     return parts._replace(path=parts.path.removesuffix("/token") + "/authorize", query="", fragment="").geturl()
+
+
+def entra_endpoint_version(url: str | None) -> Literal["v1", "v2"] | None:
+    """Tell Entra's v1 endpoints from its v2 ones by their path, as the schema does.
+
+    :param url: a token or authorization URL.
+    :returns: ``"v2"`` for a URL with ``/oauth2/v2.0/`` (:data:`ENTRA_V2_URL_PATTERN`), ``"v1"`` for one whose path
+        ends in ``/oauth2/token`` or ``/oauth2/authorize``, ``None`` for any other (another provider's).
+    """
+    if not url:
+        return None
+    if _ENTRA_V2_URL.match(url):
+        return "v2"
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    return "v1" if _ENTRA_V1_PATH.search(path) else None
 
 
 def is_loopback_url(url: str) -> bool:
@@ -548,4 +594,8 @@ def parse_oauth_settings(
         diagnostics=tuple(diagnostics),
         federated_token_file=federated_token_file,
     )
+    if not errors:
+        from connector.oauth_advice import oauth_advice  # it reads these settings: imported here, not at the top
+
+        settings = replace(settings, diagnostics=(*settings.diagnostics, *oauth_advice(settings)))
     return settings, errors

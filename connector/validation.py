@@ -79,7 +79,9 @@ def _describe(error: ValidationError, prefix: str) -> list[FieldError]:
     if kind == "required":
         required: Sequence[str] = expected
         present = error.instance if isinstance(error.instance, Mapping) else {}
-        return [FieldError(field_path(path, [name]), "is required") for name in required if name not in present]
+        because = _condition_description(error)
+        message = f"is required: {because}" if because else "is required"
+        return [FieldError(field_path(path, [name]), message) for name in required if name not in present]
     if kind == "additionalProperties" and isinstance(error.instance, Mapping):
         known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
         return [
@@ -203,6 +205,17 @@ def _describe_sections(error: ValidationError, prefix: str) -> list[FieldError]:
             + ", ".join(str(section.get("title", index + 1)) for index, section in enumerate(sections)),
         )
     ]
+
+
+def _condition_description(error: ValidationError) -> str | None:
+    """The ``description`` of the ``then`` that required a field, if any: why the field is required in this case
+    (a section's own ``required`` needs no reason).
+    """
+    schema_path = list(error.schema_path)
+    if len(schema_path) < 2 or schema_path[-2] != "then" or not isinstance(error.schema, Mapping):
+        return None
+    description = error.schema.get("description")
+    return description if isinstance(description, str) and description else None
 
 
 def _is_choice(options: Any) -> bool:

@@ -4,10 +4,11 @@ Entra's error body carries an OAuth ``error`` code, an ``error_description`` who
 ``AADSTSnnnn: <text>``, and ``error_codes``. The AADSTS number says precisely what is wrong (a wrong secret, an
 unknown certificate, a tenant that does not exist), so it is looked up first; servers that give only the OAuth code
 (oidc-provider says "client authentication failed" for every credential problem) fall back to a table by ``error``.
-The result names the form field in :attr:`~connector.errors.ConnectorError.field` and in its message, quotes the
-server's first description line (secrets scrubbed) and keeps the OAuth code in ``code``, except that every error whose
-remedy is to run the authorization-code flow again carries :data:`AUTHORIZATION_REQUIRED` instead, so a host can
-branch on one value.
+Refusals of a JWT client assertion are first read by :mod:`connector.auth.assertion_refusals` (time window and
+clock, audience, ``jti``). The result names the form field in :attr:`~connector.errors.ConnectorError.field` and in
+its message, quotes the server's first description line (secrets scrubbed) and keeps the OAuth code in ``code``,
+except that every error whose remedy is to run the authorization-code flow again carries
+:data:`AUTHORIZATION_REQUIRED` instead, so a host can branch on one value.
 
 Not for: reading HTTP responses (``token_response``) or deciding retries (``transport``).
 """
@@ -19,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from connector.auth.assertion_refusals import CLOCK_SKEW_TOLERANCE_S, assertion_refusal_cause
 from connector.errors import AuthError, ConnectorError, TransientError
 from connector.excerpts import CODE_LIMIT, excerpt
 from connector.oauth_settings import (
@@ -52,9 +54,6 @@ __all__ = [
 
 AUTHORIZATION_REQUIRED: Final = "authorization_required"
 """``ConnectorError.code`` of every error whose remedy is to authorize the connection again."""
-
-CLOCK_SKEW_TOLERANCE_S: Final = 60.0
-"""A clock further than this from the token service's makes an assertion's time window the likely culprit."""
 
 FIELD_LABELS: Final = {
     GRANT_TYPE_FIELD: "Grant Type",
@@ -92,6 +91,7 @@ class _Target(enum.Enum):
     SUBJECT = "subject"
     RESOURCE = "resource"
     SCOPE = "scope"
+    MISSING_SCOPE = "missing_scope"  # always Scope: it is where the request's scope comes from
     TOKEN_URL = "token_url"  # noqa: S105
     TOKEN_PARAMETERS = "token_parameters"  # noqa: S105
     GRANT_TYPE = "grant_type"
@@ -201,6 +201,7 @@ def _field(target: _Target, settings: OAuthSettings) -> str | None:
         _Target.SUBJECT: SUBJECT_FIELD,
         _Target.RESOURCE: settings.resource_field,
         _Target.SCOPE: SCOPE_FIELD,
+        _Target.MISSING_SCOPE: SCOPE_FIELD,
         _Target.TOKEN_URL: TOKEN_URL_FIELD,
         _Target.TOKEN_PARAMETERS: TOKEN_PARAMETERS_FIELD,
         _Target.GRANT_TYPE: GRANT_TYPE_FIELD,
@@ -217,7 +218,7 @@ def _subject(field: str, settings: OAuthSettings) -> str:
         return f"The tenant in {label} {settings.access_token_url!r} ({field})"
     if field == CALLBACK_URL_FIELD:
         return f"The callback URL {settings.callback_url!r}"
-    if field == SCOPE_FIELD:
+    if field == SCOPE_FIELD and settings.scope:
         return f"{label} {settings.scope!r} ({field})"
     return f"{label} ({field})"
 
@@ -292,7 +293,7 @@ def _missing_parameter_target(body: Mapping[str, Any]) -> _Target:
     if name == "client_id":
         return _Target.CLIENT_ID
     if name == "scope":
-        return _Target.SCOPE
+        return _Target.MISSING_SCOPE
     return _Target.TOKEN_PARAMETERS
 
 
@@ -320,6 +321,11 @@ def token_endpoint_error(
     number = _aadsts(body)
     if number == 900144:
         target, explanation = _missing_parameter_target(body), "is missing from the request"
+        if target is _Target.MISSING_SCOPE:
+            explanation = (
+                "is required by this endpoint and was not sent (Entra's v2 endpoints take the resource inside Scope, "
+                "never as a resource parameter): set it, e.g. https://<org>.crm.dynamics.com/.default"
+            )
     elif number in _BY_AADSTS:
         target, explanation = _BY_AADSTS[number]
     elif code in _BY_ERROR:
@@ -328,15 +334,12 @@ def token_endpoint_error(
         target, explanation = _Target.TRANSIENT, f"HTTP {status}"
     else:
         target, explanation = _Target.UNKNOWN, ""
-    uses_assertion = settings.grant_type == "client_credentials" and settings.client_assertion_type == "jwt"
-    skewed = clock_skew is not None and abs(clock_skew) > CLOCK_SKEW_TOLERANCE_S
-    if target is _Target.CREDENTIAL and uses_assertion and skewed:
-        # A generic refusal, but our clock is far from the service's: the assertion's time window is the cause.
-        target = _Target.ASSERTION_TIME
-        explanation = (
-            f"puts the assertion outside its valid time range: this machine's clock is {clock_skew:+.0f} s "
-            "off the token service's; correct the clock"
-        )
+    if target in {_Target.CREDENTIAL, _Target.SIGNATURE_KEY, _Target.ASSERTION_TIME, _Target.UNKNOWN}:
+        cause = assertion_refusal_cause(body, number, settings, clock_skew=clock_skew)
+        if cause is not None:
+            return AuthError(
+                f"{cause.message} The identity provider said: {said}", field=cause.field, status=status, code=code
+            )
     if target is _Target.REAUTHORIZE and grant == "client_credentials":
         target, explanation = _Target.CREDENTIAL, "was refused"
     return _build(target, explanation, settings, said=said, status=status, code=code)

@@ -5,7 +5,9 @@ Each token request is one form POST through the connection's :class:`~connector.
 proxy, CA bundle, retries of 429/5xx), built here directly rather than with requests-oauthlib: that library logs token
 responses at DEBUG, needs process-wide environment switches for loopback ``http``, and does not form-urlencode HTTP
 Basic credentials (``docs/decisions.md``). The access token parameters are sent as given after the grant's own
-parameters; an exact duplicate of one the connector sends (a second ``client_id``) is sent once. A JWT client
+parameters; an exact duplicate of one the connector sends (a second ``client_id``) is sent once. Entra's v2
+endpoints (``/oauth2/v2.0/``) never receive ``resource``, neither at authorization nor at code redemption or
+refresh: they refuse it and take the resource inside Scope. A JWT client
 assertion is signed anew for every attempt (a new ``jti`` and ``iat``): the transport makes the form with a factory
 per attempt, so a retried request never carries an assertion the server has already seen.
 
@@ -39,6 +41,7 @@ from connector.oauth_settings import (
     TOKEN_URL_FIELD,
     NameValue,
     OAuthSettings,
+    entra_endpoint_version,
 )
 from connector.results import AuthorizationCallback, AuthorizationStart, TokenSet
 
@@ -137,7 +140,7 @@ def build_authorization_url(settings: OAuthSettings, *, state: str, code_challen
     ]
     if settings.scope:
         params.append(("scope", settings.scope))
-    _extend(params, settings.authorization_parameters)
+    _extend(params, _without_resource_for_v2(settings.authorization_parameters, settings.authorization_url))
     parts = urlsplit(settings.authorization_url)
     query = parse_qsl(parts.query, keep_blank_values=True) + params
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -235,11 +238,21 @@ def _authenticate_client(request: _Request, settings: OAuthSettings, signer: Cli
         request.form.append(("client_id", settings.client_id))  # a public client: identified, not authenticated
 
 
+def _without_resource_for_v2(parameters: tuple[NameValue, ...], url: str | None) -> tuple[NameValue, ...]:
+    """Leave ``resource`` out of what goes to an Entra v2 endpoint: v2 refuses it (AADSTS901002) and names the
+    resource inside Scope, so MSAL never sends it. ``connect`` warns about a configured one.
+    """
+    if entra_endpoint_version(url) != "v2":
+        return parameters
+    return tuple(parameter for parameter in parameters if parameter.name != "resource")
+
+
 def _finish(request: _Request, settings: OAuthSettings) -> None:
     if settings.scope:
         request.form.append(("scope", settings.scope))
-    token_parameters = settings.access_token_parameters
-    if settings.grant_type == "authorization_code" and not any(p.name == "resource" for p in token_parameters):
+    token_parameters = _without_resource_for_v2(settings.access_token_parameters, settings.access_token_url)
+    v1_code = settings.grant_type == "authorization_code" and settings.entra_version != "v2"
+    if v1_code and not any(p.name == "resource" for p in token_parameters):
         # Entra v1 wants the resource again when redeeming and refreshing; it lives in the authorization parameters.
         resource = next((p for p in settings.authorization_parameters if p.name == "resource"), None)
         token_parameters = (*token_parameters, *((resource,) if resource else ()))

@@ -8,8 +8,10 @@
   already obtained instead of asking again.
 * **Token store**: every new token set, a rotated refresh token included, is saved with ``context.token_store`` under
   :func:`token_store_key` *before* it is used; if the store fails, the tokens are kept in memory (never lost: a
-  rotated refresh token is the only valid one) and saving is retried before they are used. The store is the source of
-  truth across workers: before refreshing, the source adopts a newer token set another worker saved.
+  rotated refresh token is the only valid one) and saving is retried before they are used. A store that raises a
+  ``ConfigError`` (damaged, another key's, a directory) fails the call as configuration, on load and on save; any
+  other failure of a save is transient. The store is the source of truth across workers: before refreshing, the
+  source adopts a newer token set another worker saved.
 * **Single flight across workers**: when the store lends a lock (:class:`~connector.context.LockingTokenStore`),
   renewal happens under it (:mod:`connector.auth.refresh_lock`): the store is loaded again under the lock and a token
   set another worker saved meanwhile is adopted instead of renewing; otherwise the new tokens are requested and saved
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED, authorization_required
 from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS, Lease, SharedLock
 from connector.context import RuntimeContext
-from connector.errors import AuthError, ConfigError, TransientError
+from connector.errors import AuthError, ConfigError, ConnectorError, TransientError
 from connector.oauth_settings import CLIENT_ID_FIELD, OAuthSettings
 from connector.results import AuthorizationCallback, AuthorizationStart, Connection, Diagnostic, TokenSet
 from connector.settings import ConnectionSettings
@@ -309,6 +311,19 @@ class TokenSource:
         token_set, obtained_at = self._unsaved
         try:
             self._store.save(self.store_key, {**token_set.to_dict(), _OBTAINED_AT: obtained_at})
+        except ConfigError as error:
+            # The store says it cannot be used (damaged, another key, a directory): retrying will not help, and what
+            # it says is what the user must fix. The tokens stay in memory, saved once the store works again.
+            _log.warning("the token store cannot be used: the new tokens are kept in memory")
+            raise ConfigError(
+                error.errors,
+                summary=(
+                    "The new tokens could not be saved, because the token store cannot be used (they are kept in "
+                    "memory and saved once it can be; if this process ends first, authorize again)"
+                ),
+            ) from None
+        except ConnectorError:
+            raise  # the host's own classification (a TransientError of a store that is down)
         except Exception as error:  # the host's store may fail in any way; its message may hold the data
             _log.warning("the token store could not save the new tokens (%s)", type(error).__name__)
             raise TransientError(
@@ -329,6 +344,10 @@ class TokenSource:
     def _load(self) -> tuple[TokenSet, float | None] | None:
         try:
             data = self._store.load(self.store_key)
+        except ConnectorError:
+            # The store says what is wrong (a damaged file, another key): reading on as if it were empty would ask
+            # the user to authorize again, or save over what it could not read.
+            raise
         except Exception as error:  # the host's store may fail in any way; its message may hold the data
             _log.warning("the token store could not be read (%s)", type(error).__name__)
             return None

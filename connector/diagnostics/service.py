@@ -129,12 +129,18 @@ class ServiceProbe:
         grant = {"authorization_code": "authorization code", "managed_identity": "managed identity"}.get(
             oauth.grant_type, "client credentials"
         )
-        if oauth.grant_type == "authorization_code" and not self._stored_tokens(source.store_key):
-            return Outcome.failed(
-                "No tokens are stored for this connection yet: authorize first.",
-                AUTHORIZE_FIELD,
-                "Authorize the connection (Generate on the OAuth 2.0 tab, or `connector authorize`), then test again.",
-            )
+        if oauth.grant_type == "authorization_code":
+            try:
+                stored = self._stored_tokens(source.store_key)
+            except ConfigError as error:
+                return Outcome.failed(error.user_message, error.field, "Do what the message says, then test again.")
+            if not stored:
+                return Outcome.failed(
+                    "No tokens are stored for this connection yet: authorize first.",
+                    AUTHORIZE_FIELD,
+                    "Authorize the connection (Generate on the OAuth 2.0 tab, or `connector authorize`), then test "
+                    "again.",
+                )
         try:
             token_set = source.fetch()
         except requests.RequestException as error:
@@ -188,8 +194,11 @@ class ServiceProbe:
         return Outcome.passed(message, details)
 
     def _stored_tokens(self, key: str) -> bool:
+        """:raises ConfigError: when the store says it cannot be used (damaged, another key's)."""
         try:
             return bool(self.context.token_store.load(key))
+        except ConfigError:
+            raise
         except Exception as error:  # the host's store may fail in any way; its text may quote what it holds
             _log.warning("the token store could not be read (%s)", type(error).__name__)
             return False

@@ -9,7 +9,9 @@ lease ended can never extend or delete its successor's lock. A holder that dies 
 ends (Redis expires the key).
 
 Not for: choosing the Redis deployment. A lock in one Redis primary is as safe as that primary: after a fail-over
-to a replica that had not yet received the lock, two workers may hold it (see ``docs/hooks.md``).
+to a replica that had not yet received the lock, two workers may hold it (see ``docs/hooks.md``). A stored value that
+cannot be read (cut short, another key's) is a configuration error naming the Redis key, and a save does not read
+first, so only a load reports it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from connector.errors import ConfigError
-from connector.host.token_cipher import KEY_ENV, TokenCipher, key_from_environment
+from connector.host.token_cipher import (
+    KEY_ENV,
+    STORE_FIELD,
+    STORE_KEY_FIELD,
+    TokenCipher,
+    key_from_environment,
+    new_key_hint,
+    token_store_error,
+)
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -66,16 +75,17 @@ class RedisTokenStore:
     ) -> None:
         if client is None:
             if not url:
-                raise ConfigError.single("token store", "give the Redis URL of the token store")
+                raise token_store_error(STORE_FIELD, "give the Redis URL of the token store")
             import redis
 
             client = redis.Redis.from_url(url)
         if key is None:
             key = key_from_environment()
             if key is None:
-                raise ConfigError.single(
-                    "token store key",
-                    f"set {KEY_ENV} to the Fernet key every worker shares (a Redis store has no key file)",
+                raise token_store_error(
+                    STORE_KEY_FIELD,
+                    f"set {KEY_ENV} to the Fernet key every worker shares (a Redis store has no key file); a new "
+                    f"one: {new_key_hint()}",
                 )
             self._cipher = TokenCipher(key, KEY_ENV)
         else:
@@ -96,12 +106,19 @@ class RedisTokenStore:
 
     def load(self, key: str) -> Mapping[str, Any] | None:
         """:returns: the token set stored under ``key``, or ``None``."""
-        value = self._redis.get(self._data_key(key))
+        name = self._data_key(key)
+        value = self._redis.get(name)
         if value is None:
             return None
         if not isinstance(value, bytes):
-            raise TypeError("the Redis client must return bytes (decode_responses off)")
-        return self._cipher.decrypt(value, f"Redis key {self._data_key(key)}")
+            raise token_store_error(
+                STORE_FIELD, "the Redis client returns text: create it with decode_responses off (the default)"
+            )
+        remedy = (
+            f"Restore the Redis key {name} from a backup, or delete it (redis-cli DEL '{name}') and authorize the "
+            "connection again"
+        )
+        return self._cipher.decrypt(value, f"the Redis key {name}", remedy=remedy)
 
     def save(self, key: str, token_set: Mapping[str, Any]) -> None:
         """Store a token set under ``key``, replacing the previous one, before the caller uses it."""

@@ -5,6 +5,13 @@ key file beside the store, created once with mode 0600. The store file is also w
 (a temporary file, then a rename), under an exclusive lock so that two CLI processes do not lose each other's
 rotated refresh tokens. Its bytes contain no token: only Fernet's ciphertext.
 
+A store that cannot be used is a configuration error naming the file and what to do, never a transient one a host
+would retry, and never a bare ``OSError`` or ``ValueError``: a store path that is a directory, a store file that is
+cut short, garbled or written with another key, a key file that is malformed, unreadable or missing while the store it
+encrypted exists (a new key is created only when there is no store yet, so a lost key never silently replaces the
+tokens). What could not be read is never overwritten: a save refuses too, and the message says the file was left
+as it is.
+
 It implements the runtime context's :class:`~connector.context.LockingTokenStore` protocol for processes on one
 machine: the refresh lock of a key is an exclusive ``flock`` on a file in ``<store>.locks/``, held by the holder's
 open file, so the kernel releases it the moment a holder dies, even by SIGKILL. The file records a lease end; a
@@ -26,7 +33,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from connector.host.token_cipher import KEY_ENV, TokenCipher, key_from_environment
+from connector.errors import ConfigError
+from connector.host.token_cipher import (
+    KEY_ENV,
+    STORE_FIELD,
+    STORE_KEY_FIELD,
+    TokenCipher,
+    key_from_environment,
+    token_store_error,
+)
 
 __all__ = ["KEY_ENV", "EncryptedTokenStore", "default_store_path", "exclusive_lock", "write_private"]
 
@@ -73,8 +88,11 @@ class EncryptedTokenStore:
     """Token sets by key, encrypted at rest, with a refresh lock per key for the processes of one machine.
 
     :param path: the store file.
-    :param key: a Fernet key; defaults to :data:`KEY_ENV`, then to the key file ``<path>.key`` (created if missing).
+    :param key: a Fernet key; defaults to :data:`KEY_ENV`, then to the key file ``<path>.key`` (created when neither
+        it nor the store exists).
     :param clock: epoch seconds, for lease ends; inject a fake one to test leases without waiting.
+    :raises ConfigError: when the path is a directory, or the key is malformed, unreadable, or missing while the store
+        it encrypted exists.
     """
 
     def __init__(
@@ -84,6 +102,8 @@ class EncryptedTokenStore:
         self._lock = threading.Lock()
         self._clock = clock
         self._held: dict[str, int] = {}  # holder token -> the open, flock-ed lock file
+        if self.path.is_dir():
+            raise self._directory()
         if key is not None:
             self._cipher = TokenCipher(key, "the key given to the store")
         elif (from_env := key_from_environment()) is not None:
@@ -95,26 +115,81 @@ class EncryptedTokenStore:
     def _load_or_create_key(self, key_path: Path) -> bytes:
         from cryptography.fernet import Fernet
 
-        if not key_path.exists():
-            key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not key_path.exists() and not key_path.is_symlink():
+            if self._store_exists():
+                raise token_store_error(
+                    STORE_KEY_FIELD,
+                    f"the key file {key_path} is missing, but the token store {self.path} exists and was encrypted "
+                    f"with it. Restore {key_path} from a backup (or set {KEY_ENV} to that key). If the key is lost, "
+                    f"move {self.path} aside and authorize the connections again: a new key cannot read it, so none "
+                    "was made and nothing was overwritten",
+                )
             try:
+                key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass  # another process created it first: use theirs
+            except OSError as error:
+                raise token_store_error(
+                    STORE_KEY_FIELD, f"the key file {key_path} cannot be created ({_reason(error)}): {_FIX_ACCESS}"
+                ) from None
             else:
                 with os.fdopen(descriptor, "wb") as handle:
                     handle.write(Fernet.generate_key())
-        return key_path.read_bytes().strip()
+        try:
+            return key_path.read_bytes().strip()
+        except OSError as error:
+            raise token_store_error(
+                STORE_KEY_FIELD,
+                f"the key file {key_path} cannot be read ({_reason(error)}): it must be a file holding the key the "
+                f"token store {self.path} was written with. Restore it from a backup; if the key is lost, move "
+                f"{self.path} aside and authorize the connections again. {_FIX_ACCESS}",
+            ) from None
+
+    def _store_exists(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
+
+    def _directory(self) -> ConfigError:
+        return token_store_error(
+            STORE_FIELD,
+            f"{self.path} is a directory, not a file: give the token store a file's path (--token-store), for "
+            f"example {self.path / 'tokens.fernet'}",
+        )
+
+    def _remedy(self) -> str:
+        return (
+            f"If you have a backup of {self.path}, restore it; otherwise move it aside (to {self.path}.damaged, say) "
+            "and authorize the connections again (Generate, or `connector authorize`)"
+        )
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        with self._lock, exclusive_lock(self.path):
+        with self._lock, contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(exclusive_lock(self.path))
+            except OSError as error:
+                raise token_store_error(
+                    STORE_FIELD,
+                    f"the lock file {self.path}.lock beside the token store cannot be opened ({_reason(error)}). "
+                    f"{_FIX_ACCESS}",
+                ) from None
             yield
 
     def _read_all(self) -> dict[str, Any]:
-        if not self.path.exists():
+        try:
+            content = self.path.read_bytes()
+        except FileNotFoundError:
             return {}
-        return self._cipher.decrypt(self.path.read_bytes(), str(self.path))
+        except IsADirectoryError:
+            raise self._directory() from None
+        except OSError as error:
+            raise token_store_error(
+                STORE_FIELD, f"{self.path} cannot be read ({_reason(error)}). {_FIX_ACCESS}"
+            ) from None
+        return self._cipher.decrypt(content, f"the token store {self.path}", remedy=self._remedy())
 
     def load(self, key: str) -> Mapping[str, Any] | None:
         """:returns: the token set stored under ``key``, or ``None``."""
@@ -123,11 +198,19 @@ class EncryptedTokenStore:
         return dict(item) if isinstance(item, Mapping) else None
 
     def save(self, key: str, token_set: Mapping[str, Any]) -> None:
-        """Store a token set under ``key``, replacing the previous one, before the caller uses it."""
+        """Store a token set under ``key``, replacing the previous one, before the caller uses it.
+
+        :raises ConfigError: when the store cannot be read (it is then left as it is) or written.
+        """
         with self._exclusive():
             data = self._read_all()
             data[key] = dict(token_set)
-            write_private(self.path, self._cipher.encrypt(data))
+            try:
+                write_private(self.path, self._cipher.encrypt(data))
+            except OSError as error:
+                raise token_store_error(
+                    STORE_FIELD, f"{self.path} cannot be written ({_reason(error)}). {_FIX_ACCESS}"
+                ) from None
 
     def keys(self) -> list[str]:
         """:returns: the keys of every stored token set."""
@@ -203,6 +286,13 @@ class EncryptedTokenStore:
 
     def __repr__(self) -> str:
         return f"EncryptedTokenStore(path={str(self.path)!r})"
+
+
+_FIX_ACCESS: Final = "Check its path and its permissions (the store and its key are the host user's, mode 0600)."
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
 
 
 def _write_lease(descriptor: int, holder: str, expires_at: float) -> None:

@@ -316,5 +316,6 @@ class ConnectorConformance(OperationsConformance):
 
 
 def _is_conditional_only(prop: Mapping[str, Any]) -> bool:
-    # Properties inside if/then/contains only restate a constraint on a field declared elsewhere.
-    return "title" not in prop and set(prop) <= {"const", "minLength", "contains", "type", "enum", "required"}
+    # Properties inside if/then/else/contains only restate a constraint on a field declared elsewhere.
+    restating = {"const", "minLength", "contains", "type", "enum", "required", "pattern"}
+    return "title" not in prop and set(prop) <= restating

@@ -129,6 +129,16 @@ def test_missing_parameter_names_the_parameter_field() -> None:
     assert result.field == "oauth2.access_token_parameters"
 
 
+@pytest.mark.parametrize("kind", ["secret", "jwt", "code"])
+def test_a_missing_scope_is_pinned_on_scope_even_when_none_is_set(kind: str) -> None:
+    """v2 with a resource parameter only: the resource is not sent, and Entra asks for scope (issue 12, item 10)."""
+    body = entra_body(900144, "invalid_request", "The request body must contain the following parameter: 'scope'.")
+    result = token_endpoint_error(body, oauth(kind), status=400, grant="client_credentials")
+    assert result.field == "oauth2.scope"
+    assert "Scope (oauth2.scope) is required" in result.user_message
+    assert "None" not in result.user_message
+
+
 @pytest.mark.parametrize(
     ("error", "kind", "grant", "field"),
     [

@@ -393,6 +393,62 @@ def test_refresh_sends_the_refresh_token(mock: responses.RequestsMock) -> None:
     ]
 
 
+V2_TOKEN_URL = TOKEN_URL.replace("/oauth2/token", "/oauth2/v2.0/token")
+V2_SCOPE = f"{RESOURCE}/user_impersonation offline_access"
+
+
+def v2_code_settings(**overrides: Any) -> ConnectionSettings:
+    """A v2 set-up that still carries a resource parameter in both lists, as one moved from v1 might."""
+    oauth = code_oauth(
+        access_token_url=V2_TOKEN_URL,
+        scope=V2_SCOPE,
+        access_token_parameters=[{"name": "resource", "value": RESOURCE}],
+    )
+    oauth.update(overrides)
+    return settings_for(oauth)
+
+
+def test_v2_authorization_url_carries_scope_and_never_resource() -> None:
+    settings = v2_code_settings().oauth
+    url = build_authorization_url(settings, state="st", code_challenge="ch")
+    assert url.startswith(V2_TOKEN_URL.replace("/token", "/authorize") + "?")
+    query = parse_qs(urlsplit(url).query)
+    assert query["scope"] == [V2_SCOPE]
+    assert "resource" not in query
+    given = v2_code_settings(authorization_url="https://login.microsoftonline.com/t/oauth2/v2.0/authorize").oauth
+    assert "resource" not in parse_qs(urlsplit(build_authorization_url(given, state="s", code_challenge="c")).query)
+
+
+def test_v2_code_redemption_and_refresh_never_send_resource(mock: responses.RequestsMock) -> None:
+    mock.post(V2_TOKEN_URL, json={**TOKEN_BODY, "refresh_token": "first", "scope": V2_SCOPE})
+    mock.post(V2_TOKEN_URL, json={**TOKEN_BODY, "refresh_token": "second", "scope": V2_SCOPE})
+    settings = v2_code_settings()
+    first = redeem(settings, callback(code=CANARY_CODE, state="kept-state"))
+    refresh_token_set(settings.oauth, first, quick_transport(settings), clock=FakeClock())
+    redemption, refresh = (dict(form_of(call)) for call in mock.calls)
+    assert "resource" not in redemption
+    assert "resource" not in refresh
+    assert redemption["scope"] == refresh["scope"] == V2_SCOPE
+    assert settings.oauth.resource is None  # what is sent
+    assert settings.oauth.given_resource == RESOURCE  # what was configured (connect warns)
+
+
+def test_v2_client_credentials_never_send_resource(mock: responses.RequestsMock) -> None:
+    mock.post(V2_TOKEN_URL, json=TOKEN_BODY)
+    cc(
+        settings_for(
+            secret_oauth(
+                access_token_url=V2_TOKEN_URL,
+                scope=f"{RESOURCE}/.default",
+                access_token_parameters=[{"name": "resource", "value": RESOURCE}],
+            )
+        )
+    )
+    form = dict(form_of(mock.calls[0]))
+    assert "resource" not in form
+    assert form["scope"] == f"{RESOURCE}/.default"
+
+
 def test_refused_refresh_means_authorize_again_and_hides_the_token(mock: responses.RequestsMock) -> None:
     mock.post(
         TOKEN_URL,

@@ -258,6 +258,30 @@ def test_expired_assertion_names_the_time_window(oidc_interop: InteropServer) ->
     assert "clock" in error.user_message
 
 
+@pytest.mark.parametrize(
+    ("jwt_fields", "ahead", "field"),
+    [
+        pytest.param({"jti": "NONE"}, 0.0, "oauth2.jwt.jti", id="jti NONE"),
+        pytest.param({"audience": "https://login.example/other/token"}, 0.0, "oauth2.jwt.audience", id="audience"),
+        pytest.param({}, 40.0, "oauth2.jwt.expiration_seconds", id="clock 40 s ahead"),
+    ],
+)
+def test_a_silent_assertion_refusal_names_the_likely_setting(
+    oidc_interop: InteropServer, jwt_fields: dict[str, Any], ahead: float, field: str
+) -> None:
+    """oidc-provider says only "client authentication failed" (its reason is on its stderr): the field is named from
+    the one setting changed from what Entra documents, or from the clock's offset to the server's ``Date``.
+    """
+    key = oidc_interop.assertion_keys["PS256"]
+
+    def clock() -> float:
+        return time.time() + ahead
+
+    error = refusal(assertion_tab(oidc_interop, key, **jwt_fields), clock=clock)
+    assert error.code == "invalid_client"
+    assert error.field == field
+
+
 def test_unknown_resource_names_the_resource_parameter(oidc_interop: InteropServer) -> None:
     client = oidc_interop.secret_post
     tab = secret_tab(oidc_interop, client.client_id, client.client_secret, client.auth_method)

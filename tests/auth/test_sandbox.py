@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -18,7 +18,7 @@ from connector.auth.entra_errors import AUTHORIZATION_REQUIRED
 from connector.auth.tokens import TokenSource, build_token_source
 from connector.context import RuntimeContext
 from connector.dataverse.odata.answers import describe_error
-from connector.errors import AuthError, TransientError
+from connector.errors import AuthError, ConfigError, TransientError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
 from connector.results import AuthorizationCallback, AuthorizationStart, TokenSet
@@ -134,12 +134,28 @@ def web_api(sb: Sandbox, oauth: dict[str, Any], store: RecordingStore | None = N
     return source, Transport(settings, bearer=source, sleep=lambda _seconds: None, describe_error=describe_error)
 
 
-def authorize_headlessly(sb: Sandbox, host: ConnectorHost, store: RecordingStore) -> tuple[Any, TokenSet]:
+def v2_code_tab(sb: Sandbox, **overrides: Any) -> dict[str, Any]:
+    """The documented v2 set-up: the v2 token URL, no resource parameter, Scope with offline_access."""
+    tab = code_tab(
+        sb,
+        access_token_url=sb.token_url_v2,
+        authorization_parameters=[],
+        scope=f"{sb.origin}/user_impersonation offline_access",
+    )
+    tab.update(overrides)
+    return tab
+
+
+def authorize_headlessly(
+    sb: Sandbox, host: ConnectorHost, store: RecordingStore, oauth: dict[str, Any] | None = None
+) -> tuple[Any, TokenSet]:
     """Run the authorization-code grant through the hook, signing in on the sandbox's pages as a browser would."""
     context = RuntimeContext(callback_url=DEFAULT_REDIRECT_URI, token_store=store)
-    connection = host.connect(CONNECTOR, raw_settings(sb, code_tab(sb)), context)
+    connection = host.connect(CONNECTOR, raw_settings(sb, oauth or code_tab(sb)), context)
     start = host.authorize(CONNECTOR, connection, "start")
     assert isinstance(start, AuthorizationStart)
+    authorize_query = parse_qs(urlsplit(start.url).query)
+    assert ("resource" in authorize_query) is (connection.settings.oauth.entra_version != "v2")
     user = clients(sb).users[0]
     with requests.Session() as browser:
         browser.trust_env = False
@@ -234,6 +250,49 @@ def test_authorization_code_headlessly_then_refresh_with_rotation(sandbox: Sandb
     assert caught.value.code == AUTHORIZATION_REQUIRED
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({}, id="documented"),
+        # A resource parameter left from a v1 set-up: connect warns, and it is never sent (the sandbox, like Entra,
+        # refuses it on v2 with AADSTS901002 at authorize, redemption and refresh alike).
+        pytest.param(
+            {"authorization_parameters": [{"name": "resource", "value": "https://placeholder.crm.dynamics.com"}]},
+            id="resource left in",
+        ),
+        pytest.param({"access_token_parameters": [{"name": "resource", "value": "x"}]}, id="resource in token"),
+    ],
+)
+def test_authorization_code_on_the_v2_endpoints(sandbox: Sandbox, host: ConnectorHost, extra: dict[str, Any]) -> None:
+    store = RecordingStore()
+    oauth = v2_code_tab(sandbox, **extra)
+    connection, first = authorize_headlessly(sandbox, host, store, oauth)
+    assert connection.settings.oauth.authorization_url == sandbox.authorize_url_v2
+    assert first.refresh_token  # offline_access was asked for
+    assert first.scope is not None
+    assert "user_impersonation" in first.scope
+    refreshed = host.authorize(CONNECTOR, connection, "token")
+    assert isinstance(refreshed, TokenSet)
+    assert refreshed.refresh_token not in (None, first.refresh_token)
+    response = who_am_i(connection.state.transport)
+    assert response.status_code == 200, response.text
+    warned = [d.field for d in connection.settings.oauth.diagnostics if d.level == "warning"]
+    assert warned == [
+        field
+        for field in ("oauth2.authorization_parameters", "oauth2.access_token_parameters")
+        if field.rsplit(".", 1)[1] in extra
+    ]
+
+
+def test_v2_authorization_code_without_a_scope_is_refused_by_connect(sandbox: Sandbox, host: ConnectorHost) -> None:
+    oauth = v2_code_tab(sandbox)
+    del oauth["scope"]
+    with pytest.raises(ConfigError) as caught:
+        host.connect(CONNECTOR, raw_settings(sandbox, oauth), RuntimeContext(callback_url=DEFAULT_REDIRECT_URI))
+    assert caught.value.fields == ["oauth2.scope"]
+    assert "/oauth2/v2.0/" in caught.value.user_message
+
+
 def test_declined_consent_is_an_auth_error(sandbox: Sandbox, host: ConnectorHost) -> None:
     context = RuntimeContext(callback_url=DEFAULT_REDIRECT_URI)
     # prompt=consent: the user may have consented in an earlier test of this module.
@@ -324,6 +383,20 @@ def test_unknown_resource_names_the_resource_parameter(sandbox: Sandbox) -> None
     assert "https://unknown.crm.dynamics.com" in error.user_message
 
 
+def test_v2_without_scope_is_warned_at_connect_and_its_refusal_names_scope(sandbox: Sandbox) -> None:
+    """A v1 set-up moved to the v2 URL: resource is not sent, and the token service's AADSTS900144 ("must contain
+    'scope'") names Scope, the field that was warned about at connect (issue 12, item 10).
+    """
+    tab = secret_tab(sandbox, access_token_url=sandbox.token_url_v2)
+    settings = parsed(sandbox, tab, RuntimeContext())
+    assert [(d.field, "set Scope to" in d.message) for d in settings.oauth.diagnostics] == [
+        ("oauth2.access_token_parameters", True)
+    ]
+    error = token_error(sandbox, tab)
+    assert (error.field, error.status) == ("oauth2.scope", 400)
+    assert "AADSTS900144" in error.user_message
+
+
 def test_unknown_tenant_names_the_token_url(sandbox: Sandbox) -> None:
     url = sandbox.token_url.replace(clients(sandbox).tenant_id, "99999999-9999-9999-9999-999999999999")
     error = token_error(sandbox, secret_tab(sandbox, access_token_url=url))
@@ -341,6 +414,60 @@ def test_assertion_signed_by_another_certificate_names_the_signature_key(sandbox
     error = token_error(sandbox, tab)
     assert error.field == "oauth2.jwt.signature_key"
     assert "AADSTS700027" in error.user_message
+
+
+# --- a refused assertion names the setting that caused it (issue 12, item 11) ---------------------------------------
+
+
+def assertion_error(sb: Sandbox, oauth: dict[str, Any], *, ahead: float = 0.0) -> AuthError:
+    context = RuntimeContext(token_store=RecordingStore())
+    source = build_token_source(parsed(sb, oauth, context), context, clock=lambda: sb.clock.now() + ahead)
+    with pytest.raises(AuthError) as caught:
+        source.bearer()
+    return caught.value
+
+
+def test_a_clock_ahead_of_the_token_service_names_the_time_window_and_the_clock(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256"), ahead=120)
+    assert error.field == "oauth2.jwt.expiration_seconds"
+    assert "AADSTS700024" in error.user_message
+    assert "clock is ahead" in error.user_message
+
+
+def test_a_clock_far_behind_says_the_assertion_expired_on_arrival(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", expiration_seconds=60), ahead=-600)
+    assert error.field == "oauth2.jwt.expiration_seconds"
+    assert "expired" in error.user_message
+
+
+def test_an_audience_override_names_the_audience(sandbox: Sandbox) -> None:
+    other = sandbox.token_url.replace(clients(sandbox).tenant_id, "99999999-9999-9999-9999-999999999999")
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", audience=other))
+    assert error.field == "oauth2.jwt.audience"
+    assert other in error.user_message
+    assert "AADSTS50027" in error.user_message
+
+
+def test_jti_none_names_the_id_claim_generator(sandbox: Sandbox) -> None:
+    error = assertion_error(sandbox, certificate_tab(sandbox, "PS256", jti="NONE"))
+    assert error.field == "oauth2.jwt.jti"
+    assert "choose UUID" in error.user_message
+
+
+def test_a_replayed_jti_names_the_id_claim_generator(sandbox: Sandbox) -> None:
+    """The connector never repeats a jti (a new one per attempt); a signer made to repeat one shows the mapping."""
+    from connector.auth.assertion import ClientAssertionSigner
+    from connector.auth.grants import request_client_credentials
+
+    settings = parsed(sandbox, certificate_tab(sandbox, "PS256"), RuntimeContext())
+    assert settings.oauth.jwt is not None
+    signer = ClientAssertionSigner(settings.oauth.jwt, clock=sandbox.clock.now, jti=lambda: "the-same-jti")
+    transport = Transport(settings, policy=RetryPolicy(max_attempts=1), sleep=lambda _seconds: None)
+    request_client_credentials(settings.oauth, transport, clock=sandbox.clock.now, signer=signer)
+    with pytest.raises(AuthError) as caught:
+        request_client_credentials(settings.oauth, transport, clock=sandbox.clock.now, signer=signer)
+    assert caught.value.field == "oauth2.jwt.jti"
+    assert "replay" in caught.value.user_message
 
 
 def test_token_service_outage_is_transient(sandbox: Sandbox) -> None:

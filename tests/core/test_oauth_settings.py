@@ -9,7 +9,13 @@ import pytest
 
 from connector.context import RuntimeContext
 from connector.errors import ConfigError
-from connector.oauth_settings import derive_authorization_url, is_loopback_url
+from connector.oauth_settings import (
+    ENTRA_V2_URL_PATTERN,
+    derive_authorization_url,
+    entra_endpoint_version,
+    is_loopback_url,
+)
+from connector.resources import load_schema
 from connector.settings import parse_settings
 from tests.support.auth import key_material
 from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
@@ -85,6 +91,49 @@ def test_resource_parameter_is_required_for_authorization_code() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings(settings, RuntimeContext())
     assert caught.value.fields == ["oauth2.authorization_parameters"]
+
+
+@pytest.mark.parametrize(
+    ("url", "version"),
+    [
+        ("https://login.microsoftonline.com/t/oauth2/token", "v1"),
+        ("https://login.microsoftonline.com/t/oauth2/authorize", "v1"),
+        ("https://login.microsoftonline.com/t/oauth2/v2.0/token", "v2"),
+        ("https://login.microsoftonline.us/t/oauth2/v2.0/authorize?p=x", "v2"),
+        ("http://127.0.0.1:8080/oauth2/v2.0/token", "v2"),
+        ("https://login.microsoftonline.com/t/oauth2/token?next=/oauth2/v2.0/", "v1"),  # the query does not count
+        ("https://idp.example/token", None),
+        ("https://idp.example/myoauth2/v2.0/token", None),
+        ("", None),
+    ],
+)
+def test_entra_endpoint_version(url: str, version: str | None) -> None:
+    assert entra_endpoint_version(url) == version
+
+
+def test_the_schema_tells_v2_urls_by_the_same_pattern() -> None:
+    section = load_schema("oauth2")["oneOf"][0]
+    condition = section["dependentSchemas"]["access_token_url"]["if"]
+    assert condition["properties"]["access_token_url"]["pattern"] == ENTRA_V2_URL_PATTERN
+
+
+V2_CODE = {
+    **{k: v for k, v in AUTH_CODE.items() if k != "authorization_parameters"},
+    "access_token_url": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+    "scope": "https://contoso.crm.dynamics.com/user_impersonation offline_access",
+}
+
+
+def test_v2_authorization_code_needs_scope_not_resource() -> None:
+    parsed = parse_settings(with_oauth(**V2_CODE), RuntimeContext())
+    assert (parsed.oauth.authorization_url or "").endswith("/oauth2/v2.0/authorize")
+    assert (parsed.oauth.resource, parsed.oauth.entra_version) == (None, "v2")
+    without_scope = {k: v for k, v in V2_CODE.items() if k != "scope"}
+    for oauth in (without_scope, {**without_scope, "scope": ""}):
+        with pytest.raises(ConfigError) as caught:
+            parse_settings(with_oauth(**oauth), RuntimeContext())
+        assert caught.value.fields == ["oauth2.scope"]
+        assert "v2" in caught.value.user_message or "blank" in caught.value.user_message
 
 
 def test_jwt_defaults_follow_entra() -> None:

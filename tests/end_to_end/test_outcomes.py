@@ -1,7 +1,8 @@
 """Outcomes under faults, checked against the sandbox's storage (issue 12, item 15): a create that carries its key
 ends ``success`` and stored exactly once, or ``failed`` and not stored, whatever the network does to its answers;
 a create without a key whose answer is lost, cut off or malformed ends ``outcome_unknown``, never ``failed``, and is
-never sent again.
+never sent again. A delete or upsert whose first attempt ran before its answer was lost is reported for what the
+repeat can know (item 2): ``deleted`` with ``already_deleted``, and no ``created``.
 """
 
 from __future__ import annotations
@@ -151,3 +152,40 @@ def test_a_keyed_create_whose_answer_is_cut_off_is_read_back_and_succeeds(quick:
     assert result.status is ResultStatus.SUCCESS, result.error
     assert result.properties["id"] == record_id
     assert len(stored_by_name(quick, marker)[marker]) == 1
+
+
+def test_a_delete_whose_answer_is_lost_after_it_ran_is_deleted_not_not_found(quick: Live) -> None:
+    """The service deletes the record and the connection is reset; the repeat finds nothing (issue 12, item 2)."""
+    marker = uuid.uuid4().hex
+    record_id = str(uuid.uuid4())
+    [created] = quick.run("create", {"entity_set": "accounts"}, [{"accountid": record_id, "name": marker}])
+    assert created.status is ResultStatus.SUCCESS
+    quick.sandbox.faults.update(FaultSettings(path_prefix=API_PATH, methods=("DELETE",)))
+    try:
+        quick.sandbox.faults.schedule("reset_after", 1)
+        [result] = quick.run("delete", {"entity_set": "accounts"}, [{"accountid": record_id}])
+    finally:
+        quick.sandbox.faults.update(FaultSettings())
+    assert result.status is ResultStatus.DELETED, result.error
+    assert result.properties["already_deleted"] == "true"
+    assert stored_by_name(quick, marker) == {}
+    [again] = quick.run("delete", {"entity_set": "accounts"}, [{"accountid": record_id}])
+    assert again.properties["reason"] == "not_found"  # a delete of a record that is not there, said plainly
+
+
+def test_an_upsert_that_created_the_record_before_its_answer_was_lost_does_not_say_it_updated(quick: Live) -> None:
+    marker = uuid.uuid4().hex
+    record_id = str(uuid.uuid4())
+    options = {"entity_set": "accounts", "return_representation": True, "bulk": {"mode": "off"}}
+    quick.run("get", {"entity_set": "accounts"}, [{"accountid": record_id}])  # metadata read, unfaulted
+    quick.sandbox.faults.update(FaultSettings(path_prefix=API_PATH, methods=("PATCH",)))
+    try:
+        quick.sandbox.faults.schedule("reset_after", 1)
+        [result] = quick.run("upsert", options, [{"accountid": record_id, "name": marker}])
+    finally:
+        quick.sandbox.faults.update(FaultSettings())
+    assert result.status is ResultStatus.SUCCESS, result.error
+    assert "created" not in result.properties  # the lost first attempt created it; the repeat was answered 200
+    assert len(stored_by_name(quick, marker)[marker]) == 1
+    [fresh] = quick.run("upsert", options, [{"accountid": str(uuid.uuid4()), "name": marker + "-2"}])
+    assert fresh.properties["created"] == "true"

@@ -84,7 +84,7 @@ def test_a_malformed_key_is_a_config_error_that_does_not_quote_it(
 def test_a_wrong_key_is_a_clear_error(store: RedisTokenStore, redis_server: RedisServer) -> None:
     store.save(KEY, {"access_token": ACCESS})
     other = RedisTokenStore(redis_server.url, key=Fernet.generate_key(), namespace=store.namespace)
-    with pytest.raises(ConfigError, match="cannot decrypt"):
+    with pytest.raises(ConfigError, match="cannot be decrypted with the key"):
         other.load(KEY)
     other.close()
 
@@ -109,3 +109,79 @@ def test_repr_shows_no_url_or_password(redis_server: RedisServer, namespace: str
     store = RedisTokenStore(url, key=Fernet.generate_key(), namespace=namespace)
     assert "canary-redis-password" not in repr(store)
     assert "127.0.0.1" not in repr(store)
+
+
+# --- a value that cannot be read (issue 12, item 14) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "words"),
+    [
+        (b"cut-off-c4n4ry", "token_store", "is damaged"),
+        (Fernet(Fernet.generate_key()).encrypt(b'{"access_token": "x"}'), "token_store_key", "another key"),
+    ],
+    ids=["garbled", "another key"],
+)
+def test_a_value_that_cannot_be_read_names_the_redis_key_and_is_left_as_it_is(
+    store: RedisTokenStore, redis_server: RedisServer, value: bytes, field: str, words: str
+) -> None:
+    name = f"{store.namespace}:tokens:{KEY}"
+    client = redis_server.client()
+    try:
+        client.set(name, value)
+        with pytest.raises(ConfigError) as caught:
+            store.load(KEY)
+        assert client.get(name) == value
+    finally:
+        client.close()
+    assert caught.value.fields == [field]
+    assert words in caught.value.user_message
+    assert name in caught.value.user_message
+    assert "redis-cli DEL" in caught.value.user_message
+    assert "c4n4ry" not in caught.value.user_message
+
+
+def test_a_non_ascii_key_in_the_environment_is_a_configuration_error(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "ключ" * 11)
+    with pytest.raises(ConfigError) as caught:
+        RedisTokenStore(redis_server.url, namespace=namespace)
+    assert caught.value.fields == ["token_store_key"]
+    assert "ключ" not in caught.value.user_message
+
+
+def test_a_client_that_decodes_responses_is_a_configuration_error(redis_server: RedisServer, namespace: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    text_store = RedisTokenStore(key=Fernet.generate_key(), namespace=namespace, client=client)
+    client.set(f"{namespace}:tokens:{KEY}", "text")
+    try:
+        with pytest.raises(ConfigError, match="decode_responses"):
+            text_store.load(KEY)
+    finally:
+        text_store.close()
+
+
+def test_authorize_reports_a_damaged_redis_value_as_configuration(
+    store: RedisTokenStore, redis_server: RedisServer
+) -> None:
+    from connector.auth.tokens import token_store_key
+    from connector.context import RuntimeContext
+    from connector.errors import FailureType
+    from connector.host.facade import ConnectorHost
+    from tests.support.auth import CONNECTION, code_oauth
+
+    host = ConnectorHost()
+    settings = {"connection": dict(CONNECTION), "oauth2": code_oauth()}
+    connection = host.connect("dynamics365-ce", settings, RuntimeContext(token_store=store))
+    client = redis_server.client()
+    try:
+        client.set(f"{store.namespace}:tokens:{token_store_key(connection.settings.oauth)}", b"garbled")
+    finally:
+        client.close()
+    with pytest.raises(ConfigError) as caught:
+        host.authorize("dynamics365-ce", connection, "token")
+    assert caught.value.failure_type is FailureType.CONFIG
+    assert caught.value.fields == ["token_store"]

@@ -63,7 +63,7 @@ def test_a_wrong_key_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv(KEY_ENV, raising=False)
     EncryptedTokenStore(tmp_path / "tokens.fernet").save("k", {"access_token": ACCESS})
     other = EncryptedTokenStore(tmp_path / "tokens.fernet", key=Fernet.generate_key())
-    with pytest.raises(ConfigError, match="cannot decrypt"):
+    with pytest.raises(ConfigError, match="cannot be decrypted with the key"):
         other.load("k")
 
 

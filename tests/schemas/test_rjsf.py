@@ -200,6 +200,29 @@ def test_authorization_code(page: Page, pages: Pages, connection_settings: dict[
     assert connection.settings.oauth.authorization_url.endswith("/oauth2/authorize")
 
 
+def test_authorization_code_on_entra_v2(page: Page, pages: Pages, connection_settings: dict[str, Any]) -> None:
+    """The documented v2 set-up: a v2 token URL asks for Scope (beside the field) and needs no resource parameter."""
+    open_form(page, pages.oauth2)
+    page.fill("#root_client_id", "535fb089-9ff3-47b6-9bfb-4f1264799865")
+    page.fill("#root_access_token_url", TOKEN_URL.replace("/oauth2/token", "/oauth2/v2.0/token"))
+    page.fill("#root_client_secret", CANARY_SECRET)
+    page.click("#root_authorization_parameters_0__remove")  # the v1 default: v2 takes the resource inside Scope
+    page.evaluate("() => { for (const f of document.querySelectorAll('form')) f.noValidate = true; }")
+    page.click("button[type=submit]")
+    page.wait_for_function("() => window.formErrors !== null")
+    beside_fields = page.locator("#root_scope").locator("xpath=ancestor::div[contains(@class,'form-group')][1]")
+    assert "scope" in beside_fields.locator(".error-detail").inner_text()
+    page.fill("#root_scope", "https://contoso.crm.dynamics.com/user_impersonation offline_access")
+    screenshot(page, "authorization-code-v2")
+    data = submit(page)
+    validate("oauth2", data)
+    assert data.get("authorization_parameters", []) == []
+    connection = connect(connection_settings, data)
+    assert connection.settings.oauth.authorization_url.endswith("/oauth2/v2.0/authorize")
+    assert connection.settings.oauth.resource is None
+    assert connection.settings.diagnostics == ()
+
+
 def test_client_credentials_with_a_secret(page: Page, pages: Pages, connection_settings: dict[str, Any]) -> None:
     open_form(page, pages.oauth2)
     page.fill("#root_authorization_url", "https://login.microsoftonline.com/t/oauth2/authorize")  # then switch

@@ -41,6 +41,7 @@ CONNECTIONS: Final[dict[str, dict[str, Any]]] = {
 
 TOKEN_URL: Final = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token"
 RESOURCE: Final = [{"name": "resource", "value": "https://contoso.crm.dynamics.com"}]
+V2_TOKEN_URL: Final = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
 
 RESOURCE_URL: Final = "https://contoso.crm.dynamics.com"
 OAUTHS: Final[dict[str, dict[str, Any]]] = {
@@ -60,6 +61,13 @@ OAUTHS: Final[dict[str, dict[str, Any]]] = {
         "access_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
         "authorization_url": "https://login.microsoftonline.com/t/oauth2/v2.0/authorize",
         "authorization_parameters": [*RESOURCE, {"name": "prompt", "value": "select_account"}],
+        "scope": "https://contoso.crm.dynamics.com/user_impersonation offline_access",
+    },
+    "authorization code, v2 as documented": {
+        "grant_type": "authorization_code",
+        "client_id": "535fb089-9ff3-47b6-9bfb-4f1264799865",
+        "client_secret": "s3cret",
+        "access_token_url": V2_TOKEN_URL,
         "scope": "https://contoso.crm.dynamics.com/user_impersonation offline_access",
     },
     "client secret (docs example)": {
@@ -201,6 +209,7 @@ def cases() -> list[Case]:
                     found.append((schema, f"{name}: {where} {label}", _with(example, path, changed)))
     secret, pem, code = OAUTHS["client secret (docs example)"], OAUTHS["JWT with PEM"], OAUTHS["authorization code"]
     federated, managed = OAUTHS["federated token file"], OAUTHS["managed identity"]
+    v2 = OAUTHS["authorization code, v2 as documented"]
     found += [
         ("oauth2", "secret with a JWT section", {**secret, "jwt": pem["jwt"]}),
         ("oauth2", "secret with an authorization URL", {**secret, "authorization_url": TOKEN_URL}),
@@ -210,6 +219,23 @@ def cases() -> list[Case]:
         ("oauth2", "authorization code with an assertion type", {**code, "client_assertion_type": "client_secret"}),
         ("oauth2", "authorization code with a JWT section", {**code, "jwt": pem["jwt"]}),
         ("oauth2", "authorization code without resource", {**code, "authorization_parameters": []}),
+        ("oauth2", "v1 authorization code with a scope only", {**code, "authorization_parameters": [], "scope": "x"}),
+        ("oauth2", "v2 authorization code without scope", {**code, "access_token_url": V2_TOKEN_URL}),
+        ("oauth2", "v2 authorization code, blank scope", {**code, "access_token_url": V2_TOKEN_URL, "scope": ""}),
+        ("oauth2", "v2 authorization code, scope null", {**code, "access_token_url": V2_TOKEN_URL, "scope": None}),
+        (
+            "oauth2",
+            "v2 path in the query only",
+            {**code, "access_token_url": TOKEN_URL + "?next=/oauth2/v2.0/", "authorization_parameters": []},
+        ),
+        (
+            "oauth2",
+            "v2 at the host's root",
+            {**v2, "access_token_url": "http://127.0.0.1:8080/oauth2/v2.0/token"},
+        ),
+        ("oauth2", "v2 with an upper-case path", {**v2, "access_token_url": V2_TOKEN_URL.upper()}),
+        ("oauth2", "v2 with a resource left in", {**v2, "authorization_parameters": RESOURCE}),
+        ("oauth2", "v2 URL given to client credentials without scope", {**secret, "access_token_url": V2_TOKEN_URL}),
         ("oauth2", "unknown grant", {**secret, "grant_type": "password"}),
         ("oauth2", "federated token with a client secret", {**federated, "client_secret": "s3cret"}),
         ("oauth2", "federated token with a JWT section", {**federated, "jwt": pem["jwt"]}),

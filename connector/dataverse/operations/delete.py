@@ -2,11 +2,13 @@
 
 The document addresses the record (edit link, primary key or alternate key), with ``If-Match`` when the concurrency
 mode is ``if_match`` and the document carries its ETag; the result is ``deleted``, or ``not_found`` /
-``changed_since_read``. It shares how a record is addressed and how an answer becomes a result with the other writes
-(:mod:`connector.dataverse.operations.write`). A delete is split into preparing its request (:func:`prepare_delete`)
-and reading its answer (:func:`delete_outcome`), so that a ``$batch`` part or a ``DeleteMultiple`` target
-(:mod:`connector.dataverse.bulk.deletes`) gives each record exactly the result a request of its own would give. Its
-options are :class:`DeleteOptions`. Not for the asynchronous ``BulkDelete`` job:
+``changed_since_read``. A ``404`` that answers a repeat, sent after an attempt the service may have carried out (its
+answer lost, or a gateway's ``502``/``504``), is ``deleted`` with ``already_deleted``: the record is gone, most likely
+by that attempt, and must not be reported as one that never existed. It shares how a record is addressed and how an
+answer becomes a result with the other writes (:mod:`connector.dataverse.operations.write`). A delete is split into
+preparing its request (:func:`prepare_delete`) and reading its answer (:func:`delete_outcome`), so that a ``$batch``
+part or a ``DeleteMultiple`` target (:mod:`connector.dataverse.bulk.deletes`) gives each record exactly the result a
+request of its own would give. Its options are :class:`DeleteOptions`. Not for the asynchronous ``BulkDelete`` job:
 :mod:`connector.dataverse.operations.delete_jobs`.
 """
 
@@ -26,6 +28,7 @@ from connector.dataverse.operations.outcomes import properties_of, success_resul
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write import condition_reason, error_outcome, known_properties, target_of
 from connector.results import OperationResult, ResultStatus
+from connector.retry import delivery_of
 
 __all__ = ["DeleteOptions", "PreparedDelete", "delete_outcome", "delete_record", "prepare_delete"]
 
@@ -95,7 +98,8 @@ def delete_record(context: OperationContext[DeleteOptions], index: int, document
     :param context: the run.
     :param index: the document's index.
     :param document: the record's address, optionally with its ETag.
-    :returns: ``deleted``, or the error result (``not_found``, ``changed_since_read``).
+    :returns: ``deleted`` (with ``already_deleted`` when a repeat found the record gone), or the error result
+        (``not_found``, ``changed_since_read``).
     """
     prepared = prepare_delete(context, document)
     response = context.client.send(
@@ -120,6 +124,12 @@ def delete_outcome(
     """
     etag = prepared.etag
     known = known_properties(context, prepared.entity, prepared.target.record_id, prepared.target)
+    if response.status_code == 404 and delivery_of(response).resent:
+        # A repeat after an attempt the service may have carried out found no record: that attempt most likely
+        # deleted it. Either way the record is gone, which is what the delete was for; the property says the answer
+        # was not the usual one, so a host need not report "not found" for a record this run deleted.
+        properties = properties_of(http_status=response.status_code, already_deleted="true")
+        return success_result(None, {**known, **properties}, index, ResultStatus.DELETED)
     if response.status_code >= 400:
         return error_outcome(
             context,

@@ -7,7 +7,7 @@
   conditional update whose answer was lost, or a gateway's ``502``/``504``, is ``outcome_unknown``.
 * **Upsert** ``PATCH <record>`` with no condition, by primary or alternate key, or by the id derived from the
   document's source id (``key_source_field``); ``created`` says which happened when the record is returned (201
-  against 200).
+  against 200), and is left out when a 200 answered a repeat (the lost first attempt may have created the record).
 
 Shared by every record write: how a record is addressed (:func:`target_of`), the properties known before an answer
 (:func:`known_properties`), an error answer's result (:func:`error_outcome`), a written record's result
@@ -212,7 +212,8 @@ def upsert_outcome(
     :param prepared: what was sent.
     :param response: the answer.
     :param index: the document's index.
-    :returns: ``success`` (property ``created`` when the record was returned), or the error result.
+    :returns: ``success`` (property ``created`` when the record was returned and the answer says which happened),
+        or the error result.
     """
     entity, target = prepared.entity, prepared.target
     if response.status_code >= 400:
@@ -220,9 +221,11 @@ def upsert_outcome(
             context, response, index, properties=known_properties(context, entity, target.record_id, target)
         )
     result = written_result(context, entity, response, index, target.record_id, target)
-    if response.status_code in (200, 201):
+    if response.status_code == 201 or (response.status_code == 200 and not delivery_of(response).resent):
         properties = {**result.properties, "created": "true" if response.status_code == 201 else "false"}
         return success_result(result.payload, properties, index)
+    # A 200 that answers a repeat says only that the record existed when the repeat arrived: the attempt whose answer
+    # was lost may have created it. ``created`` is left out rather than said wrongly.
     return result
 
 

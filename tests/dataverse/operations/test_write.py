@@ -405,6 +405,85 @@ def test_delete_with_the_etag(mocked: responses.RequestsMock, connection: Connec
     assert "If-Match" not in mocked.calls[2].request.headers
 
 
+NOT_FOUND = {"error": {"code": "0x80040217", "message": "Does Not Exist"}}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [requests.ConnectionError("connection reset by peer"), 504, 502],
+    ids=["answer lost", "504", "502"],
+)
+@pytest.mark.parametrize("etag", [None, 'W/"7"'], ids=["no etag", "if-match"])
+def test_a_delete_whose_repeat_finds_nothing_is_deleted_not_not_found(
+    mocked: responses.RequestsMock, connection: Connection, first: Any, etag: str | None
+) -> None:
+    """The first attempt may have deleted the record before its answer was lost: the repeat's 404 is not "the record
+    never existed" (issue 12, item 2).
+    """
+    add_entity(mocked)
+    if isinstance(first, Exception):
+        mocked.add("DELETE", f"{API}accounts({ID})", body=first)
+    else:
+        mocked.add("DELETE", f"{API}accounts({ID})", status=first)
+    mocked.add("DELETE", f"{API}accounts({ID})", status=404, json=NOT_FOUND)
+    document = {"accountid": ID, **({"@odata.etag": etag} if etag else {})}
+    [result] = run(connection, "delete", {"entity_set": "accounts"}, [document])
+    assert result.status is ResultStatus.DELETED
+    assert result.error is None
+    assert result.properties["already_deleted"] == "true"
+    assert result.properties["id"] == ID
+    assert result.properties["http_status"] == "404"
+    assert len(mocked.calls) == 3
+
+
+def test_a_delete_throttled_then_not_found_is_not_found(mocked: responses.RequestsMock, connection: Connection) -> None:
+    """A 429 says the first attempt was not processed: the 404 that follows is the record's own state."""
+    add_entity(mocked)
+    mocked.add("DELETE", f"{API}accounts({ID})", status=429, headers={"Retry-After": "1"})
+    mocked.add("DELETE", f"{API}accounts({ID})", status=404, json=NOT_FOUND)
+    [result] = run(connection, "delete", {"entity_set": "accounts"}, [{"accountid": ID}])
+    assert result.status is ResultStatus.FAILED
+    assert result.properties["reason"] == "not_found"
+    assert "already_deleted" not in result.properties
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "created"),
+    [
+        (requests.ConnectionError("connection reset by peer"), 200, None),
+        (504, 200, None),
+        (requests.ConnectionError("connection reset by peer"), 201, "true"),
+        (429, 200, "false"),
+    ],
+    ids=["200 after a lost answer", "200 after a 504", "201 after a lost answer", "200 after a 429"],
+)
+def test_an_upsert_answered_after_its_own_repeat_does_not_claim_what_it_cannot_know(
+    mocked: responses.RequestsMock, connection: Connection, first: Any, then: int, created: str | None
+) -> None:
+    """A 200 to a repeat says the record existed when the repeat arrived, perhaps created by the lost first attempt:
+    ``created`` is left out rather than said to be false (issue 12, item 2). A 201 is this attempt's creation.
+    """
+    add_entity(mocked)
+    url = f"{API}accounts(accountnumber='A1')?$select=accountid"
+    if isinstance(first, Exception):
+        mocked.add("PATCH", url, body=first)
+    elif first == 429:
+        mocked.add("PATCH", url, status=429, headers={"Retry-After": "1"})
+    else:
+        mocked.add("PATCH", url, status=first)
+    mocked.add("PATCH", url, status=then, json={"@odata.etag": 'W/"2"', "accountid": NEW_ID})
+    options = {
+        "entity_set": "accounts",
+        "key_fields": ["accountnumber"],
+        "return_representation": True,
+        "select": ["accountid"],
+    }
+    [result] = run(connection, "upsert", options, [{"accountnumber": "A1", "name": "one"}])
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties.get("created") == created
+    assert result.properties["id"] == NEW_ID
+
+
 @pytest.mark.parametrize(
     ("operation", "method", "document"),
     [
