@@ -23,7 +23,7 @@ from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import entity_path, guid_of, is_guid, record_id_of
 from connector.errors import ConnectorError
 
-__all__ = ["stored_as_sent"]
+__all__ = ["holds_as_sent", "stored_as_sent"]
 
 _BIND: Final = "@odata.bind"
 
@@ -47,19 +47,36 @@ def stored_as_sent(
         record = json_body(response)
         if not isinstance(record, Mapping):
             return None
-        navigations = _navigations(metadata, entity, body)
     except ConnectorError:
         return None
+    return record if holds_as_sent(metadata, entity, record, body) else None
+
+
+def holds_as_sent(
+    metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any], body: Mapping[str, Any]
+) -> bool:
+    """Check a stored record against the body a create sent (for records read back in bulk).
+
+    :param metadata: the connection's metadata (navigation properties of binds).
+    :param entity: the table.
+    :param record: the record as the service returned it.
+    :param body: the body the create sent.
+    :returns: whether the record holds every value sent.
+    """
+    try:
+        navigations = _navigations(metadata, entity, body)
+    except ConnectorError:
+        return False
     for name, value in body.items():
         if name == entity.primary_id or name.startswith("@"):
             continue
         if name.endswith(_BIND):
             attribute = navigations.get(name[: -len(_BIND)])
             if attribute is None or not _same_reference(value, record.get(f"_{attribute}_value")):
-                return None
+                return False
         elif isinstance(value, Mapping | list) or name not in record or not _same_value(value, record[name]):
-            return None
-    return record
+            return False
+    return True
 
 
 def _navigations(metadata: MetadataCache, entity: EntityInfo, body: Mapping[str, Any]) -> dict[str, str]:
