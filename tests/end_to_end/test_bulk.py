@@ -83,7 +83,7 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     since = live.sandbox.clock.now()
     live.sandbox.faults.schedule("reset_after", 1)
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
-    results = live.run("create", {"entity_set": "accounts"}, documents)
+    results = live.run("create", {"entity_set": "accounts", "bulk": {"batch_size": 100}}, documents)
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
     rows = marked(live, marker)
     assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
@@ -98,7 +98,7 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
     live.sandbox.faults.schedule("reset_after", 1)
-    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"initial_concurrency": 1}}
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"initial_concurrency": 1, "batch_size": 100}}
     results = live.run("create", options, [{"name": f"{marker} {index}"} for index in range(120)])
     failed = [result for result in results if result.status is ResultStatus.FAILED]
     assert len(failed) == 100
@@ -147,7 +147,7 @@ def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_wai
                 live.sandbox.limits.force_throttle(3, retry_after=1)
             yield {"name": f"{marker} {index}"}
 
-    options = {"entity_set": "accounts", "bulk": {"initial_concurrency": 4}}
+    options = {"entity_set": "accounts", "bulk": {"initial_concurrency": 4, "batch_size": 100}}
     results = live.run("create", options, documents())
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 3000
     rows = marked(live, marker)
