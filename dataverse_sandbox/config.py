@@ -41,6 +41,10 @@ class InferredBehaviour:
         ``error_description`` [False: Dataverse's observed bare form].
     :param delete_removes_links: deleting a row clears lookups that point at it instead of deleting the
         referencing rows [True; Dataverse cascades by relationship, the sandbox never deletes other rows].
+    :param guid_order: how primary keys and lookups sort and compare (``$orderby``, ``gt``/``lt``, paging):
+        ``sqlserver``, SQL Server's ``uniqueidentifier`` order, which Dataverse's storage has [default; documented
+        for SQL Server, inferred for the Web API]; ``text``, the lower-case text's order. Fixed when a database
+        file is created.
     """
 
     entity_definitions_key_as_object: bool = True
@@ -54,6 +58,7 @@ class InferredBehaviour:
     metadata_content_type: str = "application/xml"
     challenge_error_parameters: bool = False
     delete_removes_links: bool = True
+    guid_order: Literal["sqlserver", "text"] = "sqlserver"
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ class Sandbox:
             verifier = self._start_token_service(config)
         self._verifier = verifier
         catalog = build_catalog()
-        self._storage = Storage(config.db_path, catalog)
+        self._storage = Storage(config.db_path, catalog, config.behaviour.guid_order)
         self._service = Service(self._storage, catalog, self.clock, config.behaviour, config.organization_id)
         if config.seed_records:
             self.seed(config.seed_records, config.seed_records // 2)

@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from .guid_order import sql_order_key
 from .metadata import USD_CURRENCY_ID, EntityMeta
 from .storage import Storage
 from .values import format_timestamp
@@ -96,8 +97,10 @@ def seed_records(
                 "versionnumber": storage.next_version(),
             }
             rows.append(tuple(map(values.get, account.columns)))
-        # In primary-key order: SQLite appends to the key's B-tree instead of splitting pages at random.
-        rows.sort()
+        # In primary-key order (SQL Server's, the key's collation): SQLite appends to the key's B-tree instead of
+        # splitting pages at random.
+        key = account.columns.index(account.primary_id)
+        rows.sort(key=lambda row: sql_order_key(str(row[key])))
         storage.insert_many(account, account.columns, rows)
         parents = account_ids or [str(r) for r in storage.column("SELECT accountid FROM account LIMIT 10000")]
         rows = []
@@ -123,6 +126,7 @@ def seed_records(
             }
             rows.append(tuple(map(contact_values.get, contact.columns)))
         if rows:
-            rows.sort()
+            key = contact.columns.index(contact.primary_id)
+            rows.sort(key=lambda row: sql_order_key(str(row[key])))
             storage.insert_many(contact, contact.columns, rows)
     return account_ids, contact_ids

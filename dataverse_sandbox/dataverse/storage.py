@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import DataverseError, duplicate_key, duplicate_record
+from .guid_order import COLLATION, GuidOrder, register
 from .metadata import AttributeKind, EntityMeta
 
 __all__ = ["Row", "Storage"]
@@ -37,14 +38,16 @@ class Storage:
 
     :param path: a database file, or ``:memory:``.
     :param catalog: the tables to create (if missing).
+    :param guid_order: how GUID columns sort and compare (:mod:`.guid_order`): SQL Server's order by default.
     """
 
-    def __init__(self, path: str, catalog: Mapping[str, EntityMeta]) -> None:
+    def __init__(self, path: str, catalog: Mapping[str, EntityMeta], guid_order: GuidOrder = "sqlserver") -> None:
         self.catalog = catalog
         self._lock = threading.RLock()
         self._local = threading.local()
         # isolation_level=None: transactions are opened explicitly by :meth:`transaction`.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        register(self._conn, guid_order)
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -103,6 +106,9 @@ class Storage:
             elif attribute.kind in (AttributeKind.STRING, AttributeKind.MEMO):
                 # Dataverse compares and sorts text case-insensitively (SQL Server's default collation).
                 spec += " COLLATE NOCASE"
+            if attribute.kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER):
+                # Dataverse sorts and compares uniqueidentifier columns in SQL Server's order, not as text.
+                spec += f" COLLATE {COLLATION}"
             columns.append(spec)
         return f"CREATE TABLE IF NOT EXISTS {entity.logical_name} ({', '.join(columns)})"
 

@@ -83,7 +83,7 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     since = live.sandbox.clock.now()
     live.sandbox.faults.schedule("reset_after", 1)
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
-    results = live.run("create", {"entity_set": "accounts"}, documents)
+    results = live.run("create", {"entity_set": "accounts", "bulk": {"batch_size": 100}}, documents)
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
     rows = marked(live, marker)
     assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
@@ -98,7 +98,7 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
     live.sandbox.faults.schedule("reset_after", 1)
-    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"initial_concurrency": 1}}
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"initial_concurrency": 1, "batch_size": 100}}
     results = live.run("create", options, [{"name": f"{marker} {index}"} for index in range(120)])
     unknown = [result for result in results if result.status is ResultStatus.UNKNOWN]
     assert len(unknown) == 100  # never "failed": a host would send them again, and they were written
@@ -147,7 +147,7 @@ def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_wai
                 live.sandbox.limits.force_throttle(3, retry_after=1)
             yield {"name": f"{marker} {index}"}
 
-    options = {"entity_set": "accounts", "bulk": {"initial_concurrency": 4}}
+    options = {"entity_set": "accounts", "bulk": {"initial_concurrency": 4, "batch_size": 100}}
     results = live.run("create", options, documents())
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 3000
     rows = marked(live, marker)
@@ -223,3 +223,28 @@ def test_progress_reaches_the_runtime_callback(live: Live) -> None:
     assert (reports[-1].done, reports[-1].failed, reports[-1].total) == (500, 10, 500)
     assert reports[-1].rate > 0
     assert [report.done for report in reports] == sorted(report.done for report in reports)
+
+
+def test_a_rerun_after_a_crash_confirms_stored_records_in_bulk(live: Live) -> None:
+    marker = uuid.uuid4().hex
+    documents = [
+        {"accountid": str(uuid.uuid4()), "name": f"{marker} {index}", "revenue": index} for index in range(600)
+    ]
+    first = live.run("create", {"entity_set": "accounts"}, documents[:250])  # the run that crashed midway
+    assert all(result.ok for result in first)
+    changed = documents[3]["accountid"]
+    live.run("update", {"entity_set": "accounts"}, [{"@odata.editLink": f"accounts({changed})", "revenue": -1}])
+    since = live.sandbox.clock.now()
+    rerun = live.run("create", {"entity_set": "accounts"}, documents)
+    statuses = Counter("stored" if result.properties.get("already_stored") else result.status.value for result in rerun)
+    # Stored exactly as sent: done; stored otherwise (another writer changed it): not this job's record; new: written.
+    assert statuses == Counter({"stored": 249, "failed": 1, "success": 350})
+    assert rerun[3].error is not None
+    assert rerun[3].properties.get("reason") == "already_exists"
+    ids = [result.properties.get("id") for result in rerun]
+    assert ids[:3] + ids[4:] == [document["accountid"] for document in documents[:3] + documents[4:]]
+    assert len(marked(live, marker)) == 600
+    requests = live.sandbox.stats.requests(since=since, path_prefix=API_PATH)
+    one_by_one = [r for r in requests if r.method == "GET" and "accounts(" in r.path]
+    assert len(one_by_one) <= 1  # only the record that differs is read back on its own
+    assert len(requests) <= 2 * -(-600 // 100) + 4

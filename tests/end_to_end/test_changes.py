@@ -175,7 +175,7 @@ def test_a_page_that_fails_ends_the_run_without_a_checkpoint_and_the_rerun_loses
 ) -> None:
     sb, api, ids = seeded
     store = MemoryCheckpointStore()
-    reader = Reader(sb, store)
+    reader = Reader(sb, store, read_ahead=False)  # the second page is requested when the first is handed over
     reader.run()
     checkpoint = store.load(KEY)
     changed = rename(api, ids[: 2 * PAGE], "changed")

@@ -71,7 +71,8 @@ def test_a_throttling_storm_loses_and_duplicates_nothing_and_waits_as_told(live:
 
 def test_a_throttling_storm_in_the_middle_of_a_query(live: Live) -> None:
     since = live.sandbox.clock.now()
-    stream = live.stream("query", {"entity_set": "accounts", "select": ["name"], "page_size": 500}, [{}])
+    options = {"entity_set": "accounts", "select": ["name"], "page_size": 500, "parallel": {"mode": "off"}}
+    stream = live.stream("query", options, [{}])
     first = list(itertools.islice(stream, 600))
     live.sandbox.limits.force_throttle(2, retry_after=1)
     seen = [result.properties["id"] for result in itertools.chain(first, stream)]
@@ -177,7 +178,8 @@ def test_a_next_link_to_another_host_gets_no_request_and_no_token(live: Live) ->
     original = sandbox._app  # the recorder stays inside the wrapper: the real server still logs every request
     sandbox._app = poisoning(original, sandbox.origin, evil.origin)
     try:
-        results = live.run("query", {"entity_set": "accounts", "select": ["name"], "page_size": 1000}, [{}])
+        options = {"entity_set": "accounts", "select": ["name"], "page_size": 1000, "parallel": {"mode": "off"}}
+        results = live.run("query", options, [{}])
     finally:
         sandbox._app = original
         evil_requests = evil.stats.requests()

@@ -77,12 +77,20 @@ def test_every_page_of_a_query_and_every_single_request_carries_them(live: Live)
         "caller_id": OTHER,
         "custom_headers": [{"name": "x-run", "value": "q"}],
         "filter": {"conditions": [{"custom": f"startswith(name,'{marker}')"}]},
+        "parallel": {"mode": "off"},
     }
     results = live.run("query", options, [{}])
     assert len(results) == 5
     pages = seen(live, "accounts", "GET")
     assert len(pages) == 3
     assert {(page.header("MSCRMCallerID"), page.header("x-run")) for page in pages} == {(OTHER, "q")}
+
+    live.sandbox.service.headers_seen.clear()
+    results = live.run("query", {**options, "parallel": {"mode": "on"}}, [{}])
+    assert len(results) == 5
+    requests_seen = seen(live, "accounts", "GET")
+    assert requests_seen  # probes and partition pages alike
+    assert {(page.header("MSCRMCallerID"), page.header("x-run")) for page in requests_seen} == {(OTHER, "q")}
 
 
 def test_a_bad_header_fails_only_its_document_before_anything_is_sent(live: Live) -> None:

@@ -26,6 +26,7 @@ def test_every_record_exactly_once_through_several_pages(live: Live) -> None:
         "select": ["name"],
         "page_size": 1500,
         "custom_query_parameters": [{"name": "tag", "value": tag}],
+        "parallel": {"mode": "off"},
     }
     seen = [result.properties["id"] for result in live.stream("query", options, [{}])]
     assert len(seen) == len(set(seen))

@@ -5,7 +5,11 @@
   ids). On a standard table one bad record fails the whole request and nothing is written, so a refused request is
   **narrowed down**: its records are sent again as one ``$batch`` with ``Prefer: odata.continue-on-error``, one
   part each, and only the bad ones fail, each with its own error. A table that has no such action (the request
-  is refused as unknown or unsupported) makes the run switch to ``$batch`` in ``auto`` mode.
+  is refused as unknown or unsupported) makes the run switch to ``$batch`` in ``auto`` mode. A ``CreateMultiple``
+  of records with their own keys refused as a duplicate (``409``/``412``, typically a job re-run after a crash) first
+  reads the chunk's keys back with one request (:mod:`connector.dataverse.bulk.stored`): records stored exactly as
+  sent are done (``already_stored``), the others go again as one ``CreateMultiple``, and only a second refusal is
+  narrowed down.
 * **``$batch``**: one part per record (``Content-ID`` = its position); each part's answer is read by the same
   code as an answer of its own (reasons, replays of creates that carry their key). With ``all_or_nothing`` the
   parts form one change set: when one fails, it gets its error and the others fail with reason ``rolled_back``
@@ -33,12 +37,14 @@ from connector.dataverse.bulk.multipart import BatchFormatError, PartAnswer, bui
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.bulk.stored import find_stored
 from connector.dataverse.odata.literals import entity_path, is_guid
 from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
-from connector.dataverse.operations.resends import stored_as_sent
+from connector.dataverse.operations.output_records import record_result
+from connector.dataverse.operations.resends import holds_as_sent, stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
@@ -105,8 +111,13 @@ class ChunkWriter:
 
     # -- bulk actions -------------------------------------------------------------------------------------------
 
-    def write_action(self, action: str, chunk: Sequence[BulkItem]) -> list[OperationResult]:
-        """Send a chunk as one bulk action, narrowing it down through ``$batch`` when it is refused."""
+    def write_action(self, action: str, chunk: Sequence[BulkItem], *, confirmed: bool = False) -> list[OperationResult]:
+        """Send a chunk as one bulk action, narrowing it down through ``$batch`` when it is refused.
+
+        :param action: the bulk action.
+        :param chunk: its items.
+        :param confirmed: the chunk's stored records were already looked for (after an earlier refusal).
+        """
         client = self.context.client
         body = b'{"Targets":[' + b",".join(item.target or b"" for item in chunk) + b"]}"
         headers = client.headers(extra=self.context.options.headers())
@@ -130,9 +141,59 @@ class ChunkWriter:
         if response.status_code in (429, 502, 503, 504):
             # Retries are spent: sending the records again now would be refused too. A gateway may have passed on.
             return [_tagged(self._spent(response, item), action) for item in chunk]
+        if response.status_code in (409, 412) and action == "CreateMultiple" and not confirmed:
+            # Refused as a duplicate: typically a re-run whose first run stored some of these records.
+            found = self._confirm_stored(action, chunk, response)
+            if found is not None:
+                return found
         # All or nothing on standard tables: nothing was written. Each record as a part of its own finds the bad ones.
         _log.debug("%s refused (%d); narrowing %d records down", action, response.status_code, len(chunk))
         return self.write_batch(chunk)
+
+    def _confirm_stored(
+        self, action: str, chunk: Sequence[BulkItem], response: requests.Response
+    ) -> list[OperationResult] | None:
+        """Read the chunk's keys back with one request; records stored exactly as sent are done (``already_stored``,
+        as a create of its own reports them), the others are written again in bulk.
+
+        :returns: every item's result, or ``None`` when the chunk has no client keys or none of them is stored
+            (the refusal is about something else, and narrowing finds it).
+        """
+        keys = [getattr(item.prepared, "record_id", None) for item in chunk]
+        entity = chunk[0].prepared.entity
+        if not entity.primary_id or not all(isinstance(item.prepared, PreparedCreate) for item in chunk):
+            return None
+        if any(key is None for key in keys):
+            return None
+        client = self.context.client
+        stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, [str(key) for key in keys])
+        if not stored:
+            return None
+        results: dict[int, OperationResult] = {}
+        rest: list[BulkItem] = []
+        for item, key in zip(chunk, keys, strict=True):
+            record = stored.get(str(key).lower())
+            prepared = item.prepared
+            sent = prepared.body if isinstance(prepared, PreparedCreate) else None
+            if record is not None and sent is not None and holds_as_sent(self.context.metadata, entity, record, sent):
+                found = record_result(client, entity, record, item.index)
+                properties = {
+                    **found.properties,
+                    "already_stored": "true",
+                    "http_status": str(response.status_code),
+                }
+                results[item.index] = _tagged(success_result(found.payload, properties, item.index), action)
+            else:
+                rest.append(item)
+        _log.debug("%s refused: %d of %d records already stored", action, len(results), len(chunk))
+        if rest:
+            again = (
+                [self.write_single(item) for item in rest]
+                if len(rest) < self.options.min_batch_size
+                else self.write_action(action, rest, confirmed=True)
+            )
+            results.update((item.index, result) for item, result in zip(rest, again, strict=True))
+        return [results[item.index] for item in chunk]
 
     def _action_results(
         self, action: str, chunk: Sequence[BulkItem], response: requests.Response

@@ -5,7 +5,9 @@ Past 5000 rows FetchXML must page with the paging cookie, not with page numbers 
 otherwise). Each response asked with ``Prefer: odata.include-annotations="Microsoft.Dynamics.CRM.fetchxmlpagingcookie,
 Microsoft.Dynamics.CRM.morerecords"`` carries ``<cookie pagenumber="2" pagingcookie="%253ccookie…" … />``; the
 ``pagingcookie`` attribute is URL-encoded twice, and its decoded text goes into the next request's
-``paging-cookie`` attribute with ``page`` one higher. This module edits and reads XML text; it sends nothing.
+``paging-cookie`` attribute with ``page`` one higher. A query can also be restricted to a range of its table's
+primary key (:meth:`FetchQuery.with_key_conditions`), for partitioned reads; :meth:`FetchQuery.partition_refusal`
+says why one cannot be. This module edits and reads XML text; it sends nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 from urllib.parse import unquote
 
@@ -44,6 +47,55 @@ class FetchQuery:
     first_page: int
     has_top: bool
     has_count: bool
+
+    def partition_refusal(self) -> str | None:
+        """Why the query cannot be read as key ranges concurrently, if it cannot.
+
+        Each range is read in the key's order, page after page from the last key read, so the query must return
+        one row per record of its table in no other order: no ``link-entity`` (a joined row repeats its record),
+        no aggregate or ``distinct``, no ``order``, no ``top`` and no starting ``page``.
+
+        :returns: the reason, or ``None`` when it can be partitioned.
+        """
+        root = _parse(self.text)
+        entity = root.find("entity")
+        reasons = [
+            ("a top attribute", self.has_top),
+            ("a page attribute", self.first_page != 1),
+            ("an aggregate", root.get("aggregate", "").lower() in ("true", "1")),
+            ("distinct", root.get("distinct", "").lower() in ("true", "1")),
+            ("order elements", entity is not None and entity.find(".//order") is not None),
+            ("link-entity elements", entity is not None and entity.find(".//link-entity") is not None),
+        ]
+        found = [reason for reason, present in reasons if present]
+        return f"FetchXML with {', '.join(found)} cannot be partitioned" if found else None
+
+    def with_key_conditions(
+        self, primary_key: str, conditions: Sequence[tuple[str, str]], *, ordered: bool
+    ) -> FetchQuery:
+        """Restrict the query to a range of its table's primary key.
+
+        :param primary_key: the table's primary key attribute (``accountid``).
+        :param conditions: ``(operator, guid)`` comparisons with the key (``gt``, ``le``), all required.
+        :param ordered: also order the rows by the key (for reading the range page after page from the last key).
+        :returns: the restricted query (the query's own filters still apply: they and the range are joined by
+            ``and``).
+        """
+        root = _parse(self.text)
+        entity = root.find("entity")
+        if entity is None:  # parse_fetch refuses such a query
+            raise FetchXmlError("its <fetch> has no <entity> element")
+        if conditions:
+            joined = ET.Element("filter", {"type": "and"})
+            for existing in entity.findall("filter"):
+                entity.remove(existing)
+                joined.append(existing)
+            for operator, value in conditions:
+                ET.SubElement(joined, "condition", {"attribute": primary_key, "operator": operator, "value": value})
+            entity.append(joined)
+        if ordered:
+            ET.SubElement(entity, "order", {"attribute": primary_key})
+        return replace(self, text=ET.tostring(root, encoding="unicode"))
 
     def page(self, number: int, count: int | None, cookie: str | None) -> str:
         """Write the query for one page.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import unquote
@@ -32,6 +32,7 @@ from connector.results import OperationResult, ResultStatus
 
 __all__ = [
     "PAGE_READ_ATTEMPTS",
+    "PageSender",
     "RecordResults",
     "follow_link",
     "follow_pages",
@@ -45,9 +46,17 @@ _log = logging.getLogger(__name__)
 PAGE_READ_ATTEMPTS: Final = 3
 """Reads of one page whose body arrives malformed or cut off (GET is safe to repeat)."""
 
+PageSender = Callable[[str, Sequence[str]], requests.Response]
+"""Sends the GET of one page (its URL and ``Prefer`` values) and returns the final answer."""
+
 
 def read_page(
-    context: OperationContext[OperationOptions], index: int, url: str, prefer: Sequence[str]
+    context: OperationContext[OperationOptions],
+    index: int,
+    url: str,
+    prefer: Sequence[str],
+    *,
+    send: PageSender | None = None,
 ) -> Mapping[str, Any] | OperationResult:
     """GET one page of a collection.
 
@@ -55,6 +64,8 @@ def read_page(
     :param index: the input document's index (for an error result).
     :param url: the page's absolute URL.
     :param prefer: the ``Prefer`` values every page of the query sends.
+    :param send: how to send the request (``None``: the connection's client; a partitioned read sends through its
+        own concurrency limit).
     :returns: the page's body (a mapping with a ``value`` list), or the error result of an error answer.
     :raises ConnectorError: when the page could not be read in :data:`PAGE_READ_ATTEMPTS` attempts.
     """
@@ -62,7 +73,7 @@ def read_page(
     while True:
         attempt += 1
         try:
-            response = context.client.send("GET", url, prefer=prefer)
+            response = context.client.send("GET", url, prefer=prefer) if send is None else send(url, prefer)
         except requests.RequestException as error:
             # A body cut off while it was read; the transport retries only failures before an answer.
             if attempt >= PAGE_READ_ATTEMPTS:

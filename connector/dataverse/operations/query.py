@@ -10,8 +10,10 @@ another origin is not followed. ``$top`` is honoured across pages; Dataverse ign
 An error on any page ends that document's query with one error result after the records already returned.
 With the ``change_tracking`` option the document's query is incremental instead: see
 :mod:`connector.dataverse.operations.changes`; with the ``watermark`` option, by a watermark column: see
-:mod:`connector.dataverse.operations.watermarks`. Progress (records so far, failed, rate) goes to the runtime context's
-progress callback.
+:mod:`connector.dataverse.operations.watermarks`. With the ``parallel`` option (``auto`` by default) a read whose first
+page comes back full goes on as primary-key ranges read concurrently: see :mod:`connector.dataverse.partitions`;
+``key_range`` restricts any read to a range of keys, and ``plan_partitions`` returns ranges instead of records.
+Progress (records so far, failed, rate) goes to the runtime context's progress callback.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from connector.dataverse.operations.progress import ProgressMeter
 from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext, network_failure
 from connector.dataverse.operations.watermarks import read_since_watermark
+from connector.dataverse.partitions.plan import plan_partitions, plan_results
+from connector.dataverse.partitions.ranges import joined_filter, query_range, range_query
+from connector.dataverse.partitions.reader import read_partitioned
 from connector.errors import ConnectorError, OperationError
 from connector.results import OperationResult, ResultStatus
 
@@ -110,10 +115,39 @@ def run_query(
         yield from read_since_watermark(context, store, index, document, parameters)
         return
     entity = context.metadata.entity(context.entity_set)
-    if context.options.mode == "fetchxml":
+    options = context.options
+    ranged = options.key_after is not None or options.key_up_to is not None
+    if (ranged or options.plan_partitions) and not entity.primary_id:
+        raise OperationError(f"{context.entity_set} has no primary key to partition by", field="options.key_range")
+    if options.plan_partitions and entity.primary_id:
+        ranges = plan_partitions(context, entity.primary_id, query_range(options), options.plan_partitions)
+        yield from plan_results(ranges)
+        return
+    if entity.primary_id and options.parallel.mode != "off" and options.partition_refusal() is None:
+        yield from _partitioned(context, index, entity, entity.primary_id, document, parameters)
+    elif options.mode == "fetchxml":
         yield from _fetch_pages(context, index, entity, parameters)
     else:
         yield from _odata_pages(context, index, entity, document, parameters)
+
+
+def _partitioned(
+    context: OperationContext[QueryOptions],
+    index: int,
+    entity: EntityInfo,
+    primary_key: str,
+    document: Mapping[str, Any],
+    parameters: Sequence[tuple[str, str]],
+) -> Iterator[OperationResult]:
+    expression = _filter_expression(context, document) if context.options.mode == "odata" else ""
+    source = range_query(context, index, primary_key, expression, parameters)
+    result_of = RecordResults(context.client, entity)
+    for outcome in read_partitioned(source, primary_key, context.options.parallel):
+        if isinstance(outcome, OperationResult):
+            yield outcome
+            return
+        for record in records_of(outcome):
+            yield result_of(record)
 
 
 def _odata_pages(
@@ -128,6 +162,8 @@ def _odata_pages(
     page_size = options.page_size
     query = options.select_expand()
     expression = _filter_expression(context, document)
+    if entity.primary_id:
+        expression = joined_filter(expression, query_range(options), entity.primary_id)
     if expression:
         query.append(("$filter", expression))
     if options.order_by:
@@ -161,6 +197,9 @@ def _fetch_pages(
 ) -> Iterator[OperationResult]:
     options = context.options
     fetch = parse_fetch(options.fetch_xml or "")
+    key_range = query_range(options)
+    if entity.primary_id and key_range.conditions():
+        fetch = fetch.with_key_conditions(entity.primary_id, key_range.conditions(), ordered=False)
     top = options.top
     page_size = options.page_size
     annotations = options.annotation_preference(PAGING_ANNOTATIONS)

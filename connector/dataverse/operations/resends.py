@@ -39,7 +39,7 @@ from connector.dataverse.operations.output_records import record_result
 from connector.errors import ConnectorError, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
-__all__ = ["Found", "ReadBack", "read_back", "settle_create", "stored_as_sent"]
+__all__ = ["Found", "ReadBack", "holds_as_sent", "read_back", "settle_create", "stored_as_sent"]
 
 _BIND: Final = "@odata.bind"
 _READS: Final = 4
@@ -189,6 +189,23 @@ def _failed(
 ) -> OperationResult:
     info = ErrorInfo(message=message, failure_type=kind, field=field)
     return OperationResult(ResultStatus.FAILED, properties=dict(properties), error=info, input_index=index)
+
+
+def holds_as_sent(
+    metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any], body: Mapping[str, Any]
+) -> bool:
+    """Check a stored record against the body a create sent (for records read back in bulk).
+
+    :param metadata: the connection's metadata (navigation properties of binds).
+    :param entity: the table.
+    :param record: the record as the service returned it.
+    :param body: the body the create sent.
+    :returns: whether the record holds every value sent (``False`` when that cannot be told).
+    """
+    try:
+        return _holds(metadata, entity, record, body)
+    except ConnectorError:
+        return False
 
 
 def _holds(metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:

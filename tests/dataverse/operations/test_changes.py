@@ -298,7 +298,12 @@ def test_progress_goes_to_the_runtime_callback(
     )
     recorder = Recorder()
     results: list[OperationResult] = list(
-        run_operation(connect(client, store, recorder), "query", {"entity_set": "accounts", "select": ["name"]}, [{}])
+        run_operation(
+            connect(client, store, recorder),
+            "query",
+            {"entity_set": "accounts", "select": ["name"], "parallel": {"mode": "off"}},
+            [{}],
+        )
     )
     assert len(results) == 3
     final = recorder.reports[-1]

@@ -55,6 +55,7 @@ RENAMED: Mapping[str, Callable[[Any], Any]] = {
     "bypass_business_logic": lambda parsed: getattr(
         parsed, "bypass_business_logic", dict(parsed.common.headers).get("MSCRM.BypassBusinessLogicExecution", "none")
     ),
+    "parallel": lambda parsed: {},  # likewise
 }
 """Options whose parsed form is not the attribute of the same name."""
 
@@ -100,6 +101,37 @@ def test_the_bulk_defaults_are_the_schemas(operation: str) -> None:
     assert bulk["default"] == {}
     defaults = {name: prop["default"] for name, prop in bulk["properties"].items()}
     assert dataclasses.asdict(parse(operation, {}).bulk) == defaults
+
+
+def test_the_parallel_defaults_are_the_schemas() -> None:
+    parallel = schema_of("query")["properties"]["parallel"]
+    assert parallel["default"] == {}
+    defaults = {name: prop["default"] for name, prop in parallel["properties"].items()}
+    parsed = parse("query", {})
+    assert isinstance(parsed, QueryOptions)
+    assert dataclasses.asdict(parsed.parallel) == defaults
+
+
+def test_parallel_on_refuses_what_cannot_be_partitioned() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse("query", {"parallel": {"mode": "on"}, "order_by": [{"field": "name"}]})
+    assert [error.path for error in raised.value.errors] == ["options.parallel.mode"]
+    joined = "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'/>"
+    with pytest.raises(ConfigError) as raised:
+        parse("query", {"parallel": {"mode": "on"}, "mode": "fetchxml", "fetch_xml": joined + "</entity></fetch>"})
+    assert "link-entity" in raised.value.errors[0].message
+    # auto reads such queries one page at a time instead
+    assert isinstance(parse("query", {"order_by": [{"field": "name"}]}), QueryOptions)
+
+
+def test_key_ranges_and_plans_are_read_and_checked() -> None:
+    guid = "0000000A-0000-0000-0000-000000000001"
+    parsed = parse("query", {"key_range": {"after": guid}, "plan_partitions": 4})
+    assert isinstance(parsed, QueryOptions)
+    assert (parsed.key_after, parsed.key_up_to, parsed.plan_partitions) == (guid.lower(), None, 4)
+    with pytest.raises(ConfigError) as raised:
+        parse("query", {"key_range": {"up_to": guid}, "plan_partitions": 2, "change_tracking": True})
+    assert {error.path for error in raised.value.errors} == {"options.key_range", "options.plan_partitions"}
 
 
 def test_nested_defaults_are_the_schemas() -> None:

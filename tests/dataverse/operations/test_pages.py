@@ -87,7 +87,9 @@ def test_read_ahead_requests_the_next_page_while_this_one_is_handed_over(
     mocked.add("GET", f"{API}accounts", json=accounts_page(GUIDS[:2], f"{API}accounts?$skiptoken=2"))
     mocked.add("GET", f"{API}accounts?$skiptoken=2", json=accounts_page(GUIDS[2:4], f"{API}accounts?$skiptoken=4"))
     mocked.add("GET", f"{API}accounts?$skiptoken=4", json=accounts_page(GUIDS[4:]))
-    results = run_operation(connection, "query", {"entity_set": "accounts", "read_ahead": True}, [{}])
+    results = run_operation(
+        connection, "query", {"entity_set": "accounts", "read_ahead": True, "parallel": {"mode": "off"}}, [{}]
+    )
     first = next(results)
     wait_for_calls(mocked, 3)  # metadata, page 1, and page 2 before its records are asked for
     assert [first.properties["id"], *(result.properties["id"] for result in results)] == GUIDS
@@ -104,7 +106,11 @@ def test_read_ahead_keeps_errors_after_the_records_before_them(
     add_entity(mocked)
     mocked.add("GET", f"{API}accounts", json=accounts_page(GUIDS[:2], f"{API}accounts?$skiptoken=2"))
     mocked.add("GET", f"{API}accounts?$skiptoken=2", json=accounts_page(GUIDS[2:4], "https://evil.example/next"))
-    results = list(run_operation(connection, "query", {"entity_set": "accounts", "read_ahead": True}, [{}]))
+    results = list(
+        run_operation(
+            connection, "query", {"entity_set": "accounts", "read_ahead": True, "parallel": {"mode": "off"}}, [{}]
+        )
+    )
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 4 + [ResultStatus.FAILED]
     assert results[4].error is not None
     assert results[4].error.field == "@odata.nextLink"
@@ -121,7 +127,11 @@ def test_read_ahead_hands_over_an_error_page_in_its_place(
         status=503,
         json={"error": {"code": "0x80040203", "message": "Unavailable."}},
     )
-    results = list(run_operation(connection, "query", {"entity_set": "accounts", "read_ahead": True}, [{}]))
+    results = list(
+        run_operation(
+            connection, "query", {"entity_set": "accounts", "read_ahead": True, "parallel": {"mode": "off"}}, [{}]
+        )
+    )
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
 
 

@@ -62,6 +62,7 @@ def test_pages_are_followed_and_custom_parameters_go_on_the_first_only(
         "select": ["fullname"],
         "page_size": 2,
         "custom_query_parameters": [{"name": "tag", "value": "nightly"}],
+        "parallel": {"mode": "off"},
     }
     results = run(connection, "query", options, [{}])
     assert [result.properties["id"] for result in results] == GUIDS
@@ -80,7 +81,8 @@ def test_the_query_is_lazy(mocked: responses.RequestsMock, connection: Connectio
     contacts(mocked)
     mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], f"{API}contacts?$skiptoken=2"))
     mocked.add("GET", f"{API}contacts?$skiptoken=2", json=page(GUIDS[2:4]))
-    results = run_operation(connection, "query", {"entity_set": "contacts"}, [{}])
+    options = {"entity_set": "contacts", "parallel": {"mode": "off"}, "read_ahead": False}
+    results = run_operation(connection, "query", options, [{}])
     assert len(mocked.calls) == 0
     next(results)
     next(results)
@@ -186,7 +188,7 @@ def test_an_error_page_ends_the_query_with_one_result(mocked: responses.Requests
         status=400,
         json={"error": {"code": "0x80040203", "message": "Invalid argument."}},
     )
-    results = run(connection, "query", {"entity_set": "contacts"}, [{}])
+    results = run(connection, "query", {"entity_set": "contacts", "parallel": {"mode": "off"}}, [{}])
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
     assert results[2].error is not None
     assert results[2].error.message == "(0x80040203)Invalid argument.[400]"
@@ -196,7 +198,7 @@ def test_an_error_page_ends_the_query_with_one_result(mocked: responses.Requests
 def test_a_next_link_to_another_origin_is_not_followed(mocked: responses.RequestsMock, connection: Connection) -> None:
     contacts(mocked)
     mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], "https://evil.example/api/data/v9.2/contacts?p=2"))
-    results = run(connection, "query", {"entity_set": "contacts"}, [{}])
+    results = run(connection, "query", {"entity_set": "contacts", "parallel": {"mode": "off"}}, [{}])
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
     assert results[2].error is not None
     assert "https://evil.example is not the API's origin" in results[2].error.message
@@ -238,6 +240,7 @@ def test_fetchxml_pages_with_the_paging_cookie(mocked: responses.RequestsMock, c
         "page_size": 2,
         "fetch_xml": "<fetch><entity name='account'><attribute name='accountid'/></entity></fetch>",
         "custom_query_parameters": [{"name": "tag", "value": "x"}],
+        "parallel": {"mode": "off"},
     }
     results = run(connection, "query", options, [{}])
     assert [result.properties["id"] for result in results] == GUIDS[:3]
