@@ -21,6 +21,7 @@ from connector.host.facade import ConnectorHost
 from connector.host.form import FormIO, FormPart, fill_form
 from tests.support.auth import key_material, pkcs12_b64
 from tests.support.examples import CANARY_PROXY_PASSWORD, CANARY_SECRET
+from tests.support.paths import REPO_ROOT
 
 CONNECTOR = "dynamics365-ce"
 
@@ -62,12 +63,17 @@ def finish(child: pexpect.spawn[str], transcript: list[str]) -> str:
     return screen
 
 
+METHODS = len(json.loads((REPO_ROOT / "schemas" / "oauth2.schema.json").read_text(encoding="utf-8"))["oneOf"])
+"""The sign-in methods the OAuth tab offers (2 is the client secret, 3 the certificate JWT)."""
+METHOD_PROMPT = f"Sign-in method [1-{METHODS}] (default 1): "
+
+
 def test_form_in_a_terminal_writes_references_not_secrets(tmp_path: Path) -> None:
     output = tmp_path / "d365.json"
     child, transcript = spawn_form(tmp_path, output)
     answer_connection(child)
-    answer(child, "Sign-in method [1-3] (default 1): ", "4")  # out of range: asked again
-    answer(child, "Sign-in method [1-3] (default 1): ", "2")
+    answer(child, METHOD_PROMPT, str(METHODS + 1))  # out of range: asked again
+    answer(child, METHOD_PROMPT, "2")
     answer(child, "Client ID: ", "app-id")
     answer(child, "Client secret (hidden; blank to use an environment variable): ", CANARY_SECRET)
     answer(child, "Client authentication [client_secret_post/client_secret_basic]", "")
@@ -140,7 +146,7 @@ def test_a_pasted_multi_line_key_is_read_through_its_end_line(tmp_path: Path) ->
     output = tmp_path / "d365.json"
     child, transcript = spawn_form(tmp_path, output)
     answer_connection(child)
-    answer(child, "Sign-in method [1-3] (default 1): ", "3")
+    answer(child, METHOD_PROMPT, "3")
     answer(child, "Client ID: ", "app-id")
     answer(child, "Access token URL: ", "https://login.microsoftonline.com/t/oauth2/v2.0/token")
     answer(child, "another parameter name (blank to finish): ", "")
