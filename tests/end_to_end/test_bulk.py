@@ -161,10 +161,10 @@ def test_a_throttling_storm_during_a_bulk_job_loses_nothing_and_every_thread_wai
     assert early == []
     # The server: nothing came back early, except a request another thread had already sent when a 429 left the
     # server and that arrived a moment later (the sandbox cannot tell it from an early one; see the report).
-    # On a loaded 2-core machine a request granted just before the 429 reached the client can take a few hundred ms
-    # to arrive; the client-side check above (no grant inside a wait) is the exact one, this one catches gross misses.
-    violations = live.sandbox.stats.retry_after_violations(tolerance=0.25)
-    assert [violation for violation in violations if violation.waited > 0.01] == []
+    # On a loaded 2-core machine a request granted just before the 429 reached the client can arrive tens of ms after
+    # it; the client-side check above (no grant inside a wait) is the exact one, this one catches gross misses.
+    violations = live.sandbox.stats.retry_after_violations(tolerance=0.05)
+    assert [violation for violation in violations if violation.waited > 0.25] == []
 
 
 def test_all_or_nothing_rolls_a_change_set_back_around_its_bad_record(live: Live) -> None:
