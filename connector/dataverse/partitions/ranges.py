@@ -34,7 +34,7 @@ from connector.dataverse.operations.pages import PageSender, follow_link, follow
 from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.partitions.keys import KeyRange
-from connector.errors import OperationError
+from connector.errors import ConnectorError, OperationError
 from connector.results import OperationResult
 
 __all__ = ["RangeQuery", "joined_filter", "query_range", "range_query"]
@@ -125,6 +125,27 @@ class RangeQuery:
         :raises ConnectorError: when the page cannot be read.
         """
         return read_page(self.context, self.index, self.url(key_range), self.prefer, send=send)
+
+    def last_key(self, send: PageSender | None = None) -> str | None:
+        """Ask for the query's last key (``$select=<key>&$orderby=<key> desc&$top=1``, with the query's OData filter
+        and range; FetchXML queries are probed over their whole range): how far ranges are worth cutting.
+
+        :param send: how to send (``None``: the connection's client).
+        :returns: the key, or ``None`` when there is none or the probe failed (ranges are then cut without it).
+        """
+        query = [("$select", self.primary_key)]
+        expression = joined_filter(self.expression, self.within, self.primary_key)
+        if expression:
+            query.append(("$filter", expression))
+        query += [("$orderby", f"{self.primary_key} desc"), ("$top", "1")]
+        url = self.context.client.url(self.context.entity_set, query)
+        try:
+            page = read_page(self.context, self.index, url, (), send=send)
+        except ConnectorError:
+            return None
+        rows = [] if isinstance(page, OperationResult) else page["value"]
+        key = rows[0].get(self.primary_key) if rows and isinstance(rows[0], Mapping) else None
+        return key if isinstance(key, str) else None
 
     def more(self, page: Mapping[str, Any]) -> bool:
         """:returns: whether the range holds records after the page (the service says so)."""

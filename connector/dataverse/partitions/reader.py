@@ -8,14 +8,16 @@ How a read goes:
    :mod:`~connector.dataverse.partitions.keys` models it; if they are not, the model is not the service's order and
    the read goes on sequentially.
 2. Otherwise the rest of the query, the keys after the last one of page 1, is a *range* read page after page from
-   its last key (:mod:`~connector.dataverse.partitions.ranges`). Whenever a request could go out and no range is
-   waiting for one, a range that has just returned a full page is **cut ahead**: from its last key, at steps of
-   nine tenths of a page's worth of keys, estimated from how densely that page's keys lay (the denser half of it,
-   so a page that straddles a gap between key clusters does not spread the estimate). The range keeps the first
-   step, new ranges take the next steps, and the last new range takes the remainder up to the old range's bound.
-   A range that turns out to hold more than a page is read on from its last key and cut again by its own density;
-   one that holds none costs one short request. So the read adapts to however the keys are spread (Dataverse's
-   sequential GUIDs cluster by the server that created them; client-assigned ones are uniform).
+   its last key (:mod:`~connector.dataverse.partitions.ranges`), and the query's last key is asked for once
+   (``$orderby=<key> desc&$top=1``). Whenever a request may go out, a waiting range gives a *piece* of it: its first
+   nine tenths of a page's worth of keys, estimated from how densely the keys of its last page lay (the denser half
+   of that page, so a page that straddles a gap between clusters of keys does not spread the estimate); the rest of
+   the range keeps waiting, so the next free place goes to it at once. Pieces stop at the query's last key; past
+   it, one request reads whatever was created since. A piece that holds more than a page is read on from its last
+   key and split again by its own density; a piece that comes back empty makes the ranges after it forget their
+   density, so their next request reads a page whole and finds where the keys go on. So the read follows however
+   the keys are spread (Dataverse's sequential GUIDs cluster by the server that created them; client-assigned ones
+   are uniform).
 3. Requests go out through an adaptive concurrency limit
    (:class:`~connector.dataverse.bulk.concurrency.AdaptiveLimit`, the bulk writer's): it starts at
    ``initial_concurrency``, grows while answers come back unthrottled, halves on a ``429``, learns a ceiling from
@@ -94,6 +96,7 @@ class _Run:
     ready: deque[Mapping[str, Any]] = field(default_factory=deque)
     accepted: bool = False
     sent: int = 0
+    last_key: Future[str | None] | None = None
 
     def send(self, url: str, prefer: Sequence[str]) -> requests.Response:
         headers = self.source.context.client.headers(prefer)
@@ -108,48 +111,49 @@ class _Run:
         """Requests allowed out, counting received pages not yet handed over."""
         return max(1, self.limit.snapshot().limit) - len(self.pending) - len(self.ready)
 
+    @property
+    def end(self) -> int | None:
+        """The rank of the query's last key when the probe has said it (``None`` before, or for an empty answer)."""
+        if self.last_key is None or not self.last_key.done() or self.last_key.exception() is not None:
+            return None
+        found = self.last_key.result()
+        return sql_order(found) if found is not None else None
+
     def schedule(self) -> None:
-        """Send requests for waiting ranges, cutting ranges ahead when there is room for more requests than ranges."""
+        """Send a request for each waiting range while there is room, each time splitting a piece of at most
+        :data:`FILL` pages off the range's front, so that the rest of it stays waiting and the next free place can
+        go to it at once, without waiting for any page.
+        """
         free = self.capacity()
-        if free <= 0:
-            return
-        waiting = [cursor for cursor in self.cursors if not cursor.busy]
-        extra = free - len(waiting)
-        if extra > 0:
-            for cursor in sorted(waiting, key=self.expected, reverse=True):
-                cut = self.cut(cursor, extra)
-                self.cursors.extend(cut)
-                waiting.extend(cut)
-                extra -= len(cut)
-                if extra <= 0:
-                    break
-        for cursor in waiting[:free]:
-            self.submit(cursor)
+        while free > 0:
+            waiting = [cursor for cursor in self.cursors if not cursor.busy]
+            if not waiting:
+                return
+            # Bounded ranges first (pieces that turned out to hold more), then the rest of the query, in key order.
+            cursor = min(waiting, key=lambda item: (item.remaining.up_to is None, item.remaining.low))
+            self.submit(self.split_off(cursor))
+            free -= 1
 
-    def expected(self, cursor: _Cursor) -> float:
-        """Records a waiting range is expected to hold (by its density; unknown density counts as none)."""
-        if cursor.rate is None:
-            return 0.0
-        return (cursor.remaining.high - cursor.remaining.low) / cursor.rate
-
-    def cut(self, cursor: _Cursor, pieces: int) -> list[_Cursor]:
-        """Cut up to ``pieces`` new ranges off the end of a waiting range, each a step of :data:`FILL` pages.
-
-        :returns: the new ranges (none when the range is expected to fit one request).
+    def split_off(self, cursor: _Cursor) -> _Cursor:
+        """The piece of a waiting range to request now: the whole range when it is expected to fit one request
+        (or lies past the query's last key: one request then reads what was created since), else its first
+        :data:`FILL` pages' worth of keys (by its density), the rest staying waiting.
         """
         if cursor.rate is None:
-            return []
-        low, high = cursor.remaining.low, cursor.remaining.high
+            return cursor
+        low, high, end = cursor.remaining.low, cursor.remaining.high, self.end
+        if end is not None and low >= end:
+            return cursor
         step = max(1, int(FILL * self.source.page_size * cursor.rate))
-        if (high - low) <= step:
-            return []
-        bounds = [low + step * number for number in range(1, pieces + 1) if low + step * number < high]
-        up_to = cursor.remaining.up_to
-        cursor.remaining = KeyRange(cursor.remaining.after, guid_at(bounds[0]))
-        new: list[_Cursor] = []
-        for start, end in zip(bounds, [*bounds[1:], None], strict=True):
-            new.append(_Cursor(KeyRange(guid_at(start), up_to if end is None else guid_at(end)), cursor.rate))
-        return new
+        cut = low + step
+        if end is not None and cut >= end:
+            cut = end  # the data ends within this step: the piece up to the last key, then one request past it
+        if cut >= high:
+            return cursor
+        piece = _Cursor(KeyRange(cursor.remaining.after, guid_at(cut)), cursor.rate)
+        cursor.remaining = KeyRange(guid_at(cut), cursor.remaining.up_to)
+        self.cursors.append(piece)
+        return piece
 
     def collect(self) -> OperationResult | None:
         """Wait for at least one answer and take in every answer that has come.
@@ -173,8 +177,19 @@ class _Run:
                 cursor.rate = _rate(keys) or cursor.rate
             else:
                 self.cursors.remove(cursor)
+                if not outcome["value"]:
+                    self.lost_density(cursor.remaining.high)
             self.ready.append(outcome)
         return None
+
+    def lost_density(self, after: int) -> None:
+        """A piece came back empty: past it the keys may lie anywhere (a gap between clusters of keys), so the
+        waiting ranges after it forget their density, and the next request for each reads its first page whole,
+        which finds where the keys go on and how densely.
+        """
+        for cursor in self.cursors:
+            if not cursor.busy and cursor.remaining.low >= after:
+                cursor.rate = None
 
 
 def read_partitioned(source: RangeQuery, primary_key: str, options: ParallelOptions) -> Iterator[PageOutcome]:
@@ -205,6 +220,7 @@ def read_partitioned(source: RangeQuery, primary_key: str, options: ParallelOpti
     failure: OperationResult | None = None
     try:
         run.cursors.append(_Cursor(KeyRange(keys[-1], source.within.up_to), _rate(keys)))
+        run.last_key = executor.submit(source.last_key, run.send)
         run.schedule()
         del keys
         yield first  # handed over while the next requests run
