@@ -26,8 +26,8 @@ COMMANDS: dict[str, list[str]] = {
     "B4": ["benchmarks.throttled", *_THROTTLED],
     "B5": ["benchmarks.startup", "--runs", "21"],
     "B6": ["benchmarks.peers_read", "--records", "100000", "--rounds", "3"],
-    "B7": ["benchmarks.latency_read", "--records", "100000", "--rounds", "3", "--latency-ms", "500"],
-    "B8": ["benchmarks.growth"],
+    "B7": ["benchmarks.latency_read", "--records", "100000", "--rounds", "3", "--latency-ms", "500,1000"],
+    "B8": ["benchmarks.growth", "--creates", "10000,100000,1000000"],
     "B9": ["benchmarks.rerun", "--records", "20000"],
 }
 """Each benchmark's command (``python -m`` and its arguments), as its section in ``docs/benchmarks.md`` gives it."""

@@ -12,8 +12,8 @@ How a read goes:
    (``$orderby=<key> desc&$top=1``). Whenever a request may go out, a waiting range gives a *piece* of it: its first
    nine tenths of a page's worth of keys, estimated from how densely the keys of its last page lay (the denser half
    of that page, so a page that straddles a gap between clusters of keys does not spread the estimate); the rest of
-   the range keeps waiting, so the next free place goes to it at once. Pieces stop at the query's last key; past
-   it, one request reads whatever was created since. A piece that holds more than a page is read on from its last
+   the range keeps waiting, so the next free place goes to it at once. Pieces stop at the query's last key (past it
+   there was nothing when the read began). A piece that holds more than a page is read on from its last
    key and split again by its own density; a piece that comes back empty makes the ranges after it forget their
    density, so their next request reads a page whole and finds where the keys go on. So the read follows however
    the keys are spread (Dataverse's sequential GUIDs cluster by the server that created them; client-assigned ones
@@ -125,6 +125,11 @@ class _Run:
         go to it at once, without waiting for any page.
         """
         free = self.capacity()
+        end = self.end
+        if end is not None:
+            # Past the query's last key there was nothing when the read began: a record created there since need
+            # not be read (nor can a sequential read promise it), so no request goes there.
+            self.cursors = [c for c in self.cursors if c.busy or c.remaining.low < end]
         while free > 0:
             waiting = [cursor for cursor in self.cursors if not cursor.busy]
             if not waiting:
@@ -135,19 +140,16 @@ class _Run:
             free -= 1
 
     def split_off(self, cursor: _Cursor) -> _Cursor:
-        """The piece of a waiting range to request now: the whole range when it is expected to fit one request
-        (or lies past the query's last key: one request then reads what was created since), else its first
-        :data:`FILL` pages' worth of keys (by its density), the rest staying waiting.
+        """The piece of a waiting range to request now: the whole range when it is expected to fit one request,
+        else its first :data:`FILL` pages' worth of keys (by its density), the rest staying waiting.
         """
         if cursor.rate is None:
             return cursor
         low, high, end = cursor.remaining.low, cursor.remaining.high, self.end
-        if end is not None and low >= end:
-            return cursor
         step = max(1, int(FILL * self.source.page_size * cursor.rate))
         cut = low + step
         if end is not None and cut >= end:
-            cut = end  # the data ends within this step: the piece up to the last key, then one request past it
+            cut = end  # the data ends within this step: the piece up to the last key, nothing past it
         if cut >= high:
             return cursor
         piece = _Cursor(KeyRange(cursor.remaining.after, guid_at(cut)), cursor.rate)
