@@ -320,7 +320,7 @@ def report(
             "Airbyte's source an `AirbyteMessage` (pydantic) per row, read in-process through its "
             "`AbstractSource.read` (without the JSON serialisation to standard output that its CLI adds); the "
             "connector an `OperationResult` per row through the `execute_operation` hook. None of the peers asks for "
-            "the next page before the current one is handed over; the connector's defaults (decision D28) read the "
+            "the next page before the current one is handed over; the connector's defaults (decision D58) read the "
             "rest of a query larger than a page as primary-key ranges, several at once, and the second row reads "
             "one page at a time (`parallel` and `read_ahead` off). On loopback the sandbox's CPU is the limit for "
             "every side; B7 adds a remote tenant's latency."

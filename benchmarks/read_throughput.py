@@ -31,7 +31,7 @@ ODATA_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData
 TARGET = 0.95
 SIDES = ("bare", "connector", "one_page")
 """The bare loop, the connector with its defaults (parallel ranges, ``read_ahead``), the connector one page at a time
-(``parallel`` off, ``read_ahead`` off: the defaults before decision D28)."""
+(``parallel`` off, ``read_ahead`` off: the defaults before decision D58)."""
 ONE_PAGE = {"parallel": {"mode": "off"}, "read_ahead": False}
 CHART = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "read_throughput.png"
 
@@ -211,7 +211,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> s
             "client parses it (`json`), and the connector also builds one result per record (the record copied, "
             "`@odata.editLink` added, `id`/`etag`/`entity_url` properties, a frozen `OperationResult`): a few "
             "microseconds per record. One page at a time, that work adds to the loop's time, because the next page "
-            "is requested only once the previous one has been handed over. With the defaults (decision D28) the "
+            "is requested only once the previous one has been handed over. With the defaults (decision D58) the "
             "read goes on as primary-key ranges requested concurrently once the first page comes back full, so the "
             "server prepares pages while the connector hands over earlier ones: the connector's work overlaps the "
             "server's instead of adding to it. On loopback the server's CPU is the limit (it shares the machine's "

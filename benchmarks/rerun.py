@@ -184,8 +184,8 @@ def report(records: int, original: dict[str, Any], at_kill: int, rerun: dict[str
         "",
         (
             "The re-run's chunks that the crashed run had written are refused as duplicates (`412`); each such chunk "
-            "is then confirmed with one query for its keys (decision D30) instead of one GET per record, and the "
-            "chunk that was half written sends its remaining records again as one `CreateMultiple`. Before D30, "
+            "is then confirmed with one query for its keys (decision D60) instead of one GET per record, and the "
+            "chunk that was half written sends its remaining records again as one `CreateMultiple`. Before D60, "
             "confirming 17,900 records took 903 s under the same limits (issue 15): one request per record against "
             "6,000 per 5 minutes."
         ),

@@ -52,7 +52,7 @@ from connector.dataverse.operations.write_options import CreateOptions, RecordWr
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
 
-__all__ = ["ItemPlanner", "bulk_results", "metered", "write_in_bulk", "write_record"]
+__all__ = ["RAMP", "ItemPlanner", "bulk_results", "first_chunk_size", "metered", "write_in_bulk", "write_record"]
 
 _log = logging.getLogger(__name__)
 
@@ -115,6 +115,20 @@ def metered(results: Iterator[OperationResult], meter: ProgressMeter) -> Iterato
         meter.finish()
 
 
+RAMP: Final = 8
+"""A route's first chunk holds ``batch_size / RAMP`` records (at least ``min_batch_size``); each next one doubles."""
+
+
+def first_chunk_size(options: BulkOptions) -> int:
+    """:returns: the records of a route's first chunk: an eighth of ``batch_size``, at least ``min_batch_size``
+    (so it is still a bulk request) and at most ``batch_size``; with ``all_or_nothing`` a whole ``batch_size``
+    (its change sets are as large as the user said from the first).
+    """
+    if options.all_or_nothing:
+        return options.batch_size
+    return min(options.batch_size, max(options.min_batch_size, -(-options.batch_size // RAMP)))
+
+
 @dataclass
 class _Chunk:
     route: str
@@ -168,6 +182,10 @@ class _BulkRun:
         self.writer = ChunkWriter(context, options, self.sender, single)
         self.planner = planner
         self._open: dict[str, _Chunk] = {}
+        # Each route's first chunk is small and each next one twice as large, up to batch_size: the first request
+        # goes out after a few records are prepared, not a thousand, and the service starts while the rest are.
+        self._first = first_chunk_size(options)
+        self._caps: dict[str, int] = {}
         self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
         self._records: set[str] = set()
         self._ready: dict[int, OperationResult] = {}
@@ -226,7 +244,9 @@ class _BulkRun:
             chunk = self._open[route] = _Chunk(route)
         chunk.items.append(item)
         chunk.size += item.size
-        if len(chunk.items) >= self.options.batch_size:
+        cap = self._caps.get(route, self._first)
+        if len(chunk.items) >= cap:
+            self._caps[route] = min(self.options.batch_size, 2 * cap)
             self._submit(executor, self._open.pop(route))
 
     def _submit(self, executor: ThreadPoolExecutor, chunk: _Chunk) -> None:

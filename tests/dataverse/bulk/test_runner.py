@@ -9,11 +9,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import responses
 
 from connector.context import Progress, RuntimeContext
+from connector.dataverse.bulk.options import BulkOptions
+from connector.dataverse.bulk.runner import first_chunk_size
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.operations.options import validate_options
 from connector.dataverse.registry import run_operation
@@ -69,14 +72,35 @@ def test_a_streamed_input_is_read_only_a_bounded_way_ahead(
     consumer = threading.Thread(target=lambda: collected.extend(results))
     consumer.start()
     deadline = time.monotonic() + 5
-    while read < 30 and time.monotonic() < deadline:
+    while read < 24 and time.monotonic() < deadline:
         threading.Event().wait(0.01)
     threading.Event().wait(0.2)
-    # One request out (the limit), two chunks queued behind it, one chunk being filled.
-    assert 30 <= read <= 41
+    # One request out (the limit), two chunks queued behind it, one chunk being filled: 2 + 4 + 8 + 10 (the ramp).
+    assert 24 <= read <= 25
     release.set()
     consumer.join(10)
     assert len(collected) == 200
+
+
+def test_chunks_start_small_and_double_up_to_the_batch_size(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked)
+    mocked.add_callback("POST", MULTIPLE, callback=ids_for)
+    documents = [{"name": str(n)} for n in range(50)]
+    results = run(connection, "create", {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 16}}, documents)
+    assert [result.input_index for result in results] == list(range(50))
+    sizes = [len(json.loads(call.request.body or b"")["Targets"]) for call in list(mocked.calls)[1:]]
+    # The first request goes out after an eighth of a batch (at least min_batch_size), each next one doubles.
+    assert sizes == [2, 4, 8, 16, 16, 4]
+
+
+def test_the_first_chunk_is_an_eighth_of_a_batch_but_a_whole_one_all_or_nothing() -> None:
+    options = BulkOptions.from_values("create", {"batch_size": 100, "min_batch_size": 10})
+    assert first_chunk_size(options) == 13
+    assert first_chunk_size(replace(options, batch_size=40)) == 10
+    assert first_chunk_size(replace(options, batch_size=5)) == 5
+    assert first_chunk_size(replace(options, all_or_nothing=True)) == 100
 
 
 def test_two_documents_for_one_record_are_written_in_order(
