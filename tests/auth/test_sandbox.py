@@ -21,6 +21,7 @@ from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, ConfigError, TransientError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
+from connector.live import has_own_settings
 from connector.results import AuthorizationCallback, AuthorizationStart, TokenSet
 from connector.settings import ConnectionSettings, parse_settings
 from connector.transport import RetryPolicy, Transport
@@ -155,6 +156,7 @@ def authorize_headlessly(
     start = host.authorize(CONNECTOR, connection, "start")
     assert isinstance(start, AuthorizationStart)
     authorize_query = parse_qs(urlsplit(start.url).query)
+    assert has_own_settings(connection)
     assert ("resource" in authorize_query) is (connection.settings.oauth.entra_version != "v2")
     user = clients(sb).users[0]
     with requests.Session() as browser:
@@ -243,6 +245,7 @@ def test_authorization_code_headlessly_then_refresh_with_rotation(sandbox: Sandb
     # The first refresh token was single-use: the token service refuses it now.
     other_worker = RuntimeContext(token_store=RecordingStore())
     stale = host.connect(CONNECTOR, raw_settings(sandbox, code_tab(sandbox)), other_worker)
+    assert has_own_settings(stale)
     stale_source = build_token_source(stale.settings, stale.context)
     stale.context.token_store.save(stale_source.store_key, first.to_dict())
     with pytest.raises(AuthError) as caught:
