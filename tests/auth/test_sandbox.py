@@ -31,6 +31,7 @@ from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
 from dataverse_sandbox.server import Sandbox
 from tests.support.auth import RecordingStore, key_material
+from tests.support.clock import FakeClock
 from tests.support.entra import redirect_params, sign_in
 from tests.support.sandbox import start_sandbox
 
@@ -348,8 +349,8 @@ def test_long_run_outlives_several_access_tokens_without_a_failed_call(
 def test_a_token_the_web_api_rejects_is_renewed_once_and_the_call_succeeds(sandbox: Sandbox) -> None:
     context = RuntimeContext(token_store=RecordingStore())
     settings = parsed(sandbox, secret_tab(sandbox), context)
-    frozen = sandbox.clock.now()
-    source = build_token_source(settings, context, clock=lambda: frozen)  # believes its token never ages
+    frozen = FakeClock(sandbox.clock.now())
+    source = build_token_source(settings, context, clock=frozen)  # believes its token never ages
     transport = Transport(settings, bearer=source, sleep=lambda _seconds: None, describe_error=describe_error)
     assert who_am_i(transport).status_code == 200
     sandbox.clock.advance(2 * HOUR)  # the service sees the token expire

@@ -78,7 +78,7 @@ def make_client(clock: FakeClock | None = None, **policy: Any) -> DataverseClien
         policy=RetryPolicy(**policy),
         clock=clock,
         sleep=clock.sleep,
-        wall_clock=lambda: 1_700_000_000.0,
+        wall_clock=FakeClock(),  # the wall clock stands still while the monotonic one moves
         describe_error=describe_error,
     )
     return DataverseClient(transport, settings)
