@@ -7,15 +7,18 @@ worker with its own connection needs nothing from this one.
 A :class:`LiveConnection` is the ``state`` of every connection this plugin's ``connect`` makes. The hook contract
 types that field ``object`` (it may not name a plugin's types); the plugin's code reads it through the protocols of
 what it needs, checked with ``isinstance``: ``connector.dataverse.registry.WebApiState`` (the Web API client) and
-``connector.auth.tokens.TokenState`` (the token source). Not for settings parsing (``connector.settings``).
+``connector.auth.tokens.TokenState`` (the token source). Its settings are typed: ``connect`` returns a
+``Connection[ConnectionSettings]``, and :func:`has_own_settings` narrows a connection passed back to a hook.
+Not for settings parsing (``connector.settings``).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from connector.context import RuntimeContext
+from connector.results import Connection
 from connector.settings import ConnectionSettings
 
 if TYPE_CHECKING:
@@ -23,7 +26,15 @@ if TYPE_CHECKING:
     from connector.dataverse.client import DataverseClient
     from connector.transport import Transport
 
-__all__ = ["LiveConnection"]
+__all__ = ["LiveConnection", "has_own_settings"]
+
+
+def has_own_settings(connection: Connection) -> TypeGuard[Connection[ConnectionSettings]]:
+    """:returns: whether the connection holds this connector's settings, so that its ``settings`` may be read as a
+    :class:`~connector.settings.ConnectionSettings` (the hook contract types a connection passed back as any
+    connector's).
+    """
+    return isinstance(connection.settings, ConnectionSettings)
 
 
 class LiveConnection:

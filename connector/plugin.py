@@ -8,7 +8,7 @@ inside the hooks that need them. Every hook returns ``None`` for a connector id 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from connector.context import RuntimeContext
 from connector.hookspecs import hookimpl
@@ -23,13 +23,18 @@ from connector.results import (
     TokenSet,
 )
 
+if TYPE_CHECKING:
+    from connector.settings import ConnectionSettings
+
 __all__ = ["CONNECTOR_ID", "authorize", "browse", "connect", "execute_operation", "test"]
 
 CONNECTOR_ID: Final = "dynamics365-ce"
 
 
 @hookimpl
-def connect(connector_id: str, settings: Mapping[str, Any], context: RuntimeContext) -> Connection | None:
+def connect(
+    connector_id: str, settings: Mapping[str, Any], context: RuntimeContext
+) -> Connection[ConnectionSettings] | None:
     """Validate the settings and return a connection; see :func:`connector.hookspecs.connect`."""
     if connector_id != CONNECTOR_ID:
         return None
@@ -58,7 +63,13 @@ def test(connector_id: str, connection: Connection) -> TestReport | None:
     if connector_id != CONNECTOR_ID:
         return None
     from connector.diagnostics.plan import run_test_connection
+    from connector.errors import ConfigError
+    from connector.live import has_own_settings
 
+    if not has_own_settings(connection):
+        raise ConfigError.single(
+            "connection", f"is not a {CONNECTOR_ID} connection: its settings are not this connector's"
+        )
     return run_test_connection(connection)
 
 

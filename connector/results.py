@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from connector.context import RuntimeContext
 from connector.secrets import REDACTED
@@ -30,9 +30,22 @@ __all__ = [
     "ObjectType",
     "OperationResult",
     "ResultStatus",
+    "SettingsT",
     "TestReport",
     "TokenSet",
 ]
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    SettingsT = TypeVar("SettingsT", covariant=True, default=object)
+else:
+    from typing import TypeVar
+
+    # Python 3.11's TypeVar takes no default; only the type checker reads it (typing_extensions ships with mypy).
+    SettingsT = TypeVar("SettingsT", covariant=True)
+"""The type of a :class:`Connection`'s settings: the connector's own, which the contract cannot name. A bare
+``Connection`` is ``Connection[object]``: any connector's connection, whose settings a host only passes back."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +63,16 @@ class Diagnostic:
 
 
 @dataclass(frozen=True)
-class Connection:
+class Connection(Generic[SettingsT]):
     """A live connection returned by ``connect``: validated settings and the connector's private state.
 
+    Generic over its settings' type: the connector that made it returns ``Connection[ItsSettings]`` and narrows a
+    ``Connection`` passed back to its hooks with ``isinstance`` on ``settings``. Hosts see ``Connection`` (of
+    ``object``) and read nothing of the settings: they only pass the connection back (docs/decisions.md D62).
+
     :param connector_id: the id of the connector that made it; hooks of other connectors ignore it.
-    :param settings: the connector's validated, immutable settings object.
+    :param settings: the connector's validated, immutable settings object. Its ``repr`` must show no secret: the
+        connection's ``repr`` includes it.
     :param context: the runtime context the host lent.
     :param diagnostics: remarks about the settings (warnings such as ``http`` in production).
     :param state: connector-private live state (HTTP session, token source), opaque to the host: typed ``object``
@@ -63,7 +81,7 @@ class Connection:
     """
 
     connector_id: str
-    settings: Any
+    settings: SettingsT
     context: RuntimeContext
     diagnostics: tuple[Diagnostic, ...] = ()
     state: object = field(default=None, compare=False)

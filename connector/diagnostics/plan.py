@@ -35,20 +35,19 @@ _SLACK_S: Final = 1.0
 
 
 def run_test_connection(
-    connection: Connection,
+    connection: Connection[ConnectionSettings],
     *,
     resolver: Resolver | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> TestReport:
     """Run every check for a connection.
 
-    :param connection: a connection of this connector (its settings are a
-        :class:`~connector.settings.ConnectionSettings`).
+    :param connection: a connection of this connector.
     :param resolver: name resolution; ``socket.getaddrinfo`` by default.
     :param clock: monotonic seconds, for durations and the deadline.
     :returns: the report; expected failures are in it, never raised.
     """
-    settings: ConnectionSettings = connection.settings
+    settings = connection.settings
     probes = [EndpointProbe(endpoint, settings, resolver=resolver) for endpoint in _endpoints(settings)]
     service = ServiceProbe(settings, connection.context)
     connect_s, read_s = effective_timeouts(settings.timeouts)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
+from connector.errors import ConfigError
 from connector.host.config_file import ConfigFileError
 from connector.host.loopback import LoopbackListener
 from connector.host.redaction import scrub_text
@@ -45,12 +46,15 @@ def cmd_authorize(args: argparse.Namespace) -> int:
         except ConfigFileError as error:
             return _usage(error.user_message)
         host, connector_id, connection = session.host, session.connector_id, session.connection
-        if connection.settings.oauth.grant_type != "authorization_code":
+        try:
+            start = host.authorize(connector_id, connection, "start")
+        except ConfigError:
+            # The connector says its grant has no start step (client credentials): ask for tokens directly, as the
+            # web host does. A host reads nothing of a connection's settings (docs/decisions.md D62).
             tokens = host.authorize(connector_id, connection, "token")
             assert isinstance(tokens, TokenSet)
             print(f"Authorized with client credentials; the token is cached in {session.token_store.path} (encrypted).")
             return EXIT_OK
-        start = host.authorize(connector_id, connection, "start")
         assert isinstance(start, AuthorizationStart)
         print(f"Redirect URI (register it with the identity provider): {listener.redirect_uri}")
         opened = not args.no_browser and _open_browser(start.url)

@@ -30,6 +30,7 @@ from dataverse_sandbox.contracts import ClientRegistration, FederatedCredential
 from dataverse_sandbox.limits import LimitSettings
 from dataverse_sandbox.server import Sandbox
 from tests.support.auth import RecordingStore
+from tests.support.clock import FakeClock
 from tests.support.diagnostics import check, failed_check
 from tests.support.sandbox import start_sandbox
 
@@ -254,7 +255,7 @@ def test_every_attempt_reads_the_file_and_sends_it_as_a_jwt_bearer_assertion(tmp
     assert errors == []
     assert oauth is not None
     transport = RetryingTransport(token_file)
-    token_set = request_client_credentials(oauth, transport, clock=lambda: 1000.0)
+    token_set = request_client_credentials(oauth, transport, clock=FakeClock(1000.0))
     assert token_set.access_token == "at"
     # Each attempt reads the file again: the retry carries the token the platform rotated in meanwhile.
     assertions = [form["client_assertion"] for form in transport.forms]

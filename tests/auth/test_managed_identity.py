@@ -21,6 +21,7 @@ from connector.context import RuntimeContext
 from connector.errors import AuthError, ConfigError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
+from connector.live import has_own_settings
 from connector.oauth_settings import IMDS_ENDPOINT
 from connector.results import CheckStatus, TokenSet
 from connector.settings import ProxyPolicy, parse_settings
@@ -155,6 +156,8 @@ def test_app_service_endpoint_and_header_come_from_the_environment(
     raw = settings(sandbox, "auto")
     del raw["oauth2"]["identity_endpoint"]
     connection = host.connect(CONNECTOR, raw, RuntimeContext(token_store=RecordingStore()))
+    assert has_own_settings(connection)
+    assert connection.settings.oauth.managed_identity is not None
     assert connection.settings.oauth.managed_identity.endpoint_type == "app_service"
     assert isinstance(host.authorize(CONNECTOR, connection, "token"), TokenSet)
 

@@ -21,6 +21,7 @@ from connector.dataverse.odata.answers import describe_error
 from connector.errors import AuthError, ConfigError, TransientError
 from connector.host.facade import ConnectorHost
 from connector.host.loader import get_plugin_manager
+from connector.live import has_own_settings
 from connector.results import AuthorizationCallback, AuthorizationStart, TokenSet
 from connector.settings import ConnectionSettings, parse_settings
 from connector.transport import RetryPolicy, Transport
@@ -30,6 +31,7 @@ from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
 from dataverse_sandbox.server import Sandbox
 from tests.support.auth import RecordingStore, key_material
+from tests.support.clock import FakeClock
 from tests.support.entra import redirect_params, sign_in
 from tests.support.sandbox import start_sandbox
 
@@ -155,6 +157,7 @@ def authorize_headlessly(
     start = host.authorize(CONNECTOR, connection, "start")
     assert isinstance(start, AuthorizationStart)
     authorize_query = parse_qs(urlsplit(start.url).query)
+    assert has_own_settings(connection)
     assert ("resource" in authorize_query) is (connection.settings.oauth.entra_version != "v2")
     user = clients(sb).users[0]
     with requests.Session() as browser:
@@ -243,6 +246,7 @@ def test_authorization_code_headlessly_then_refresh_with_rotation(sandbox: Sandb
     # The first refresh token was single-use: the token service refuses it now.
     other_worker = RuntimeContext(token_store=RecordingStore())
     stale = host.connect(CONNECTOR, raw_settings(sandbox, code_tab(sandbox)), other_worker)
+    assert has_own_settings(stale)
     stale_source = build_token_source(stale.settings, stale.context)
     stale.context.token_store.save(stale_source.store_key, first.to_dict())
     with pytest.raises(AuthError) as caught:
@@ -345,8 +349,8 @@ def test_long_run_outlives_several_access_tokens_without_a_failed_call(
 def test_a_token_the_web_api_rejects_is_renewed_once_and_the_call_succeeds(sandbox: Sandbox) -> None:
     context = RuntimeContext(token_store=RecordingStore())
     settings = parsed(sandbox, secret_tab(sandbox), context)
-    frozen = sandbox.clock.now()
-    source = build_token_source(settings, context, clock=lambda: frozen)  # believes its token never ages
+    frozen = FakeClock(sandbox.clock.now())
+    source = build_token_source(settings, context, clock=frozen)  # believes its token never ages
     transport = Transport(settings, bearer=source, sleep=lambda _seconds: None, describe_error=describe_error)
     assert who_am_i(transport).status_code == 200
     sandbox.clock.advance(2 * HOUR)  # the service sees the token expire

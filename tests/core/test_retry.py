@@ -112,7 +112,7 @@ def make_retrier(clock: FakeClock, gate: Any = None, backoff: Any = None, **poli
         gate=gate or SharedPause(clock, clock.sleep),
         clock=clock,
         sleep=clock.sleep,
-        wall_clock=lambda: NOW,
+        wall_clock=FakeClock(NOW),
     )
 
 

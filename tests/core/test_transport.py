@@ -39,7 +39,7 @@ def make_transport(
         policy=RetryPolicy(**policy),
         clock=clock,
         sleep=clock.sleep,
-        wall_clock=lambda: 1_700_000_000.0,
+        wall_clock=FakeClock(),  # the wall clock stands still while the monotonic one moves
         gate=gate,
         describe_error=describe_error,
     )

@@ -20,6 +20,7 @@ from connector.errors import ConfigError, ConnectorError
 from connector.live import LiveConnection
 from connector.resources import load_manifest, load_schema
 from connector.results import Connection, OperationResult, ResultStatus
+from connector.settings import ConnectionSettings
 from tests.support.dataverse import API, run
 from tests.support.paths import REPO_ROOT
 
@@ -103,7 +104,9 @@ def test_a_defect_fails_one_document_and_the_run_goes_on(
     assert "KeyError" in results[0].error.message
 
 
-def test_the_plugins_live_state_is_what_operations_and_authorization_read(connection: Connection) -> None:
+def test_the_plugins_live_state_is_what_operations_and_authorization_read(
+    connection: Connection[ConnectionSettings],
+) -> None:
     state = LiveConnection(connection.settings, connection.context)
     # Annotated so that mypy holds LiveConnection to the protocols the plugin narrows Connection.state with.
     web_api: WebApiState = state

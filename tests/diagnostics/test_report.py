@@ -12,18 +12,7 @@ from connector.diagnostics.report import CheckSpec, Deadline, Outcome, run_check
 from connector.errors import AuthError, ConfigError, FieldError
 from connector.host.report_view import settings_failure_report
 from connector.results import CheckStatus
-
-
-class SteppingClock:
-    """A monotonic clock that moves forward a fixed step each time it is read."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
@@ -48,7 +37,7 @@ def test_checks_run_in_order_with_durations() -> None:
 
         return CheckSpec(name, name.title(), run, 5.0)
 
-    report = run_checks("c", [make("a"), make("b"), make("c")], Deadline(60), clock=SteppingClock(0.25))
+    report = run_checks("c", [make("a"), make("b"), make("c")], Deadline(60), clock=FakeClock(step=0.25))
     assert ran == ["a", "b", "c"]
     assert [check.name for check in report.checks] == ["a", "b", "c"]
     assert all(check.duration_ms == 250.0 for check in report.checks)

@@ -19,6 +19,7 @@ from connector.context import RuntimeContext
 from connector.host.config_file import load_config_file
 from connector.host.facade import ConnectorHost
 from connector.host.form import FormIO, FormPart, fill_form
+from connector.live import has_own_settings
 from tests.support.auth import key_material, pkcs12_b64
 from tests.support.examples import CANARY_PROXY_PASSWORD, CANARY_SECRET
 from tests.support.paths import REPO_ROOT
@@ -136,6 +137,7 @@ def test_form_in_a_terminal_writes_references_not_secrets(tmp_path: Path) -> Non
     assert loaded.context.proxy.host == "proxy.corp"
     assert loaded.context.network_timeouts.connect_ms == 15000
     connection = ConnectorHost().connect(CONNECTOR, loaded.settings, loaded.context)
+    assert has_own_settings(connection)
     assert connection.settings.proxy.enabled
 
 
@@ -180,6 +182,7 @@ def test_a_pasted_multi_line_key_is_read_through_its_end_line(tmp_path: Path) ->
     assert "password" not in key
     loaded = load_config_file(output)
     connection = ConnectorHost().connect(CONNECTOR, loaded.settings, RuntimeContext())
+    assert has_own_settings(connection)
     assert connection.settings.oauth.jwt is not None
     assert connection.settings.oauth.jwt.algorithm == "PS256"
 
@@ -262,6 +265,7 @@ def test_a_pkcs12_file_given_by_path_is_saved_as_a_base64_secret(tmp_path: Path,
     settings = {"connection": {"base_url": "contoso.crm.dynamics.com"}, "oauth2": config["oauth2"]}
     settings["oauth2"]["jwt"]["signature_key"]["pkcs12"] = saved.read_text()
     connection = ConnectorHost().connect(CONNECTOR, settings, RuntimeContext())
+    assert has_own_settings(connection)
     assert connection.settings.oauth.jwt is not None
 
 

@@ -10,6 +10,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -26,14 +27,20 @@ from tests.support.examples import CANARY_SECRET, CLIENT_SECRET_SETTINGS
 
 DUMMY_PLUGIN = textwrap.dedent(
     """
+    from dataclasses import dataclass
+
     from connector.hookspecs import hookimpl
     from connector.results import BrowseResult, Connection, ObjectType
+
+    @dataclass(frozen=True)
+    class DummySettings:
+        parts: tuple[str, ...]
 
     @hookimpl
     def connect(connector_id, settings, context):
         if connector_id != "dummy":
             return None
-        return Connection("dummy", dict(settings), context)
+        return Connection("dummy", DummySettings(tuple(sorted(settings))), context)
 
     @hookimpl
     def browse(connector_id, connection, request):
@@ -118,6 +125,11 @@ def test_a_misspelt_hook_fails_loudly() -> None:
         get_plugin_manager(extra_plugins={"misspelt": misspelt}, environ={})
 
 
+@dataclass(frozen=True)
+class _SilentSettings:
+    """The settings of a connector that needs none: a connection's settings are the connector's own type."""
+
+
 class _SilentConnector:
     """A buggy connector that answers None even for its own id."""
 
@@ -128,7 +140,7 @@ class _SilentConnector:
 
 def test_a_connector_that_ignores_its_own_id_is_reported() -> None:
     host = ConnectorHost(get_plugin_manager(extra_plugins={"silent": _SilentConnector()}, environ={}))
-    connection = Connection("silent", {}, RuntimeContext())
+    connection = Connection("silent", _SilentSettings(), RuntimeContext())
     with pytest.raises(ConnectorError, match="returned nothing for its own id"):
         host.browse("silent", connection, BrowseRequest("list"))
 

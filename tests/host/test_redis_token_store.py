@@ -171,11 +171,13 @@ def test_authorize_reports_a_damaged_redis_value_as_configuration(
     from connector.context import RuntimeContext
     from connector.errors import FailureType
     from connector.host.facade import ConnectorHost
+    from connector.live import has_own_settings
     from tests.support.auth import CONNECTION, code_oauth
 
     host = ConnectorHost()
     settings = {"connection": dict(CONNECTION), "oauth2": code_oauth()}
     connection = host.connect("dynamics365-ce", settings, RuntimeContext(token_store=store))
+    assert has_own_settings(connection)
     client = redis_server.client()
     try:
         client.set(f"{store.namespace}:tokens:{token_store_key(connection.settings.oauth)}", b"garbled")

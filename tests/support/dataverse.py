@@ -20,7 +20,7 @@ from connector.dataverse.metadata.definitions import ATTRIBUTE_COLUMNS, ENTITY_C
 from connector.dataverse.odata.answers import describe_error
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, OperationResult
-from connector.settings import parse_settings
+from connector.settings import ConnectionSettings, parse_settings
 from connector.transport import RetryPolicy, Transport
 from tests.support.clock import FakeClock
 from tests.support.examples import CLIENT_SECRET_SETTINGS
@@ -78,7 +78,7 @@ def make_client(clock: FakeClock | None = None, **policy: Any) -> DataverseClien
         policy=RetryPolicy(**policy),
         clock=clock,
         sleep=clock.sleep,
-        wall_clock=lambda: 1_700_000_000.0,
+        wall_clock=FakeClock(),  # the wall clock stands still while the monotonic one moves
         describe_error=describe_error,
     )
     return DataverseClient(transport, settings)
@@ -98,7 +98,7 @@ def client() -> DataverseClient:
 
 
 @pytest.fixture
-def connection(client: DataverseClient) -> Connection:
+def connection(client: DataverseClient) -> Connection[ConnectionSettings]:
     """A connection whose live state holds ``client``."""
     settings = client.transport.settings
     return Connection("dynamics365-ce", settings, RuntimeContext(), state=FakeState(client))

@@ -9,6 +9,7 @@ import pytest
 
 from connector.context import Progress
 from connector.dataverse.operations.progress import ProgressMeter
+from tests.support.clock import FakeClock
 
 
 class Recorder:
@@ -21,22 +22,12 @@ class Recorder:
         self.reports.append(progress)
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_reports_are_throttled_and_carry_done_failed_and_rate() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     recorder = Recorder()
     meter = ProgressMeter(recorder, "query", interval=0.5, clock=clock)
     for _ in range(10):
-        clock.now += 0.125
+        clock.advance(0.125)
         meter.add()
     meter.add(3, failed=2)
     reports = recorder.reports
@@ -51,7 +42,7 @@ def test_reports_are_throttled_and_carry_done_failed_and_rate() -> None:
 
 def test_the_total_is_passed_on() -> None:
     recorder = Recorder()
-    meter = ProgressMeter(recorder, "create", total=7, clock=Clock())
+    meter = ProgressMeter(recorder, "create", total=7, clock=FakeClock(100.0))
     meter.add(7)
     meter.finish()
     assert recorder.reports == [Progress("create", 7, 0, 0.0, 7)]
@@ -80,7 +71,7 @@ def test_a_callback_that_raises_is_dropped_and_the_run_goes_on(caplog: pytest.Lo
         calls.append(progress)
         raise RuntimeError("host bug")
 
-    clock = Clock()
+    clock = FakeClock(100.0)
     meter = ProgressMeter(broken, "query", interval=0, clock=clock)
     with caplog.at_level(logging.WARNING, logger="connector.dataverse.operations.progress"):
         meter.add()
