@@ -213,7 +213,7 @@ def run_connector(sandbox: SandboxProcess, records: int, bulk: dict[str, Any]) -
             )
         )
         documents = ({"name": f"{marker} {index}", "revenue": index} for index in range(records))
-        options = {"entity_set": "accounts", "bulk": {k: v for k, v in bulk.items() if k != "_ck"}, **({"client_keys": bulk["_ck"]} if "_ck" in bulk else {})}
+        options = {"entity_set": "accounts", "bulk": bulk}
         started = time.perf_counter()
         statuses = [
             result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options, documents)
