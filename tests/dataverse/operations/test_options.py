@@ -166,6 +166,17 @@ def test_given_options_are_read_into_their_attributes() -> None:
     assert (parsed.bulk.mode, parsed.bulk.max_concurrency, parsed.bulk.initial_concurrency) == ("batch", 3, 3)
 
 
+def test_a_parallel_read_starts_at_its_maximum_concurrency_by_default() -> None:
+    # Reads are GETs, sent again after any Retry-After: they need no slow start (D58), and a lower maximum given
+    # alone lowers the start with it.
+    parsed = parse("query", {})
+    assert isinstance(parsed, QueryOptions)
+    assert parsed.parallel.initial_concurrency == parsed.parallel.max_concurrency == 8
+    lowered = parse("query", {"parallel": {"max_concurrency": 3}})
+    assert isinstance(lowered, QueryOptions)
+    assert lowered.parallel.initial_concurrency == 3
+
+
 def test_options_are_frozen() -> None:
     parsed = parse("get", {})
     with pytest.raises(dataclasses.FrozenInstanceError):
