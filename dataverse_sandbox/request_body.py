@@ -36,6 +36,8 @@ DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
 
 _CHUNK = 1 << 16
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Where a decoded value can get a surrogate from: one in the text itself, or a ``\\uD800``-``\\uDFFF`` escape.
+_SURROGATE_SOURCE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 #: The error code of a refused body: Dataverse's ``InvalidArgument`` (the code of a 413 is not documented).
 _CODE = "0x80040203"
 
@@ -64,7 +66,8 @@ def decode_json(raw: bytes | str) -> Any:
         raise InvalidJsonError("The JSON is nested too deeply.") from None
     except json.JSONDecodeError as exc:
         raise InvalidJsonError(f"Invalid JSON. {exc}") from None
-    if _has_lone_surrogate(value):
+    # Only a body whose text holds a surrogate or its escape can decode to one: most bodies skip the walk.
+    if _SURROGATE_SOURCE.search(text) and _has_lone_surrogate(value):
         raise InvalidJsonError("The JSON holds a lone surrogate (\\ud800-\\udfff) that is not a character.")
     return value
 

@@ -181,6 +181,8 @@ def test_admin_bodies_nested_too_deeply_or_with_lone_surrogates_are_a_400(sandbo
         ("[" * 100_000, "nested"),
         ('"\\udc00"', "surrogate"),
         ('{"a": ["\\ud800"]}', "surrogate"),
+        ('{"a": {"b": "x\\uDBFFy"}}', "surrogate"),
+        ('{"a": "\ud800"}', "surrogate"),
         ("{", "Invalid JSON"),
     ],
 )
@@ -191,3 +193,4 @@ def test_decode_json_refuses(raw: bytes | str, reason: str) -> None:
 
 def test_decode_json_accepts_a_bom_and_surrogate_pairs() -> None:
     assert decode_json(b'\xef\xbb\xbf{"a": "\\ud83d\\ude00"}') == {"a": "\N{GRINNING FACE}"}
+    assert decode_json(b'{"a": "\\\\ud800"}') == {"a": "\\ud800"}  # an escaped backslash, then text
