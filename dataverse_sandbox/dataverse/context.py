@@ -92,6 +92,23 @@ class Service:
         """:returns: the root business unit's id (stable per organization)."""
         return str(uuid.uuid5(_USER_NAMESPACE, f"businessunit:{self.organization_id}"))
 
+    def put_table(self, entity: EntityMeta) -> None:
+        """Add a table to the catalog, or replace its metadata (a column, key or relationship changed)."""
+        catalog = self.catalog
+        assert isinstance(catalog, dict), "the catalog must be a dict to change tables"
+        old = catalog.get(entity.logical_name)
+        if old is not None:
+            self._by_set.pop(old.entity_set_name, None)
+        catalog[entity.logical_name] = entity
+        self._by_set[entity.entity_set_name] = entity
+
+    def drop_table(self, entity: EntityMeta) -> None:
+        """Remove a table from the catalog."""
+        catalog = self.catalog
+        assert isinstance(catalog, dict), "the catalog must be a dict to change tables"
+        catalog.pop(entity.logical_name, None)
+        self._by_set.pop(entity.entity_set_name, None)
+
     def by_entity_set(self, name: str) -> EntityMeta | None:
         """:returns: the table whose entity set name is exactly ``name``, or ``None``."""
         return self._by_set.get(name)

@@ -177,6 +177,8 @@ class AttributeMeta:
     :param max_value: for numbers, the largest accepted value.
     :param max_size_kb: for file and image columns, ``MaxSizeInKB`` (the largest file accepted).
     :param attribute_of: for a column that belongs to another (a file column's ``_name``), that column's name.
+    :param schema: the schema name given when the column was created through the Web API (else derived).
+    :param custom: a column created through the Web API (``IsCustomAttribute``; it may be deleted).
     """
 
     logical_name: str
@@ -193,6 +195,8 @@ class AttributeMeta:
     max_value: float | None = None
     max_size_kb: int | None = None
     attribute_of: str | None = None
+    schema: str | None = None
+    custom: bool = False
 
     @cached_property
     def property_name(self) -> str:
@@ -208,7 +212,9 @@ class AttributeMeta:
 
     @property
     def schema_name(self) -> str:
-        """:returns: a Pascal-cased schema name in Dataverse's style."""
+        """:returns: the schema name it was created with, else a Pascal-cased one in Dataverse's style."""
+        if self.schema is not None:
+            return self.schema
         return "".join(part[:1].upper() + part[1:] for part in self.logical_name.split("_"))
 
     @property
@@ -230,10 +236,14 @@ class AlternateKey:
 
     :param schema_name: the key's name in metadata.
     :param attributes: logical names of the key's columns, in declaration order.
+    :param metadata_id: its ``MetadataId`` (keys created through the Web API; else derived from the table's).
+    :param index_status: ``EntityKeyIndexStatus``: ``Active``, or ``Failed`` when existing rows break uniqueness.
     """
 
     schema_name: str
     attributes: tuple[str, ...]
+    metadata_id: str | None = None
+    index_status: str = "Active"
 
 
 @dataclass(frozen=True)
@@ -243,11 +253,15 @@ class CollectionNavigation:
     :param name: the navigation property's name (case-sensitive), e.g. ``contact_customer_accounts``.
     :param target: the logical name of the related table.
     :param lookup: the lookup attribute on ``target`` that holds this row's id.
+    :param relationship: the relationship's schema name when it differs from ``name`` (created relationships).
+    :param custom: a relationship created through the Web API (``IsCustomRelationship``).
     """
 
     name: str
     target: str
     lookup: str
+    relationship: str | None = None
+    custom: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,6 +281,9 @@ class EntityMeta:
     :param change_tracking: whether ``Prefer: odata.track-changes`` is allowed.
     :param elastic: an elastic table (Azure Cosmos DB storage in Dataverse): ``DeleteMultiple`` is served.
     :param writable: whether the Web API may create, update and delete its rows (system job tables may not).
+    :param schema: the schema name given when the table was created through the Web API (else derived).
+    :param custom: a table created through the Web API (``IsCustomEntity``; it may be deleted).
+    :param intersect: the intersect table of a many-to-many relationship (``IsIntersect``).
     """
 
     logical_name: str
@@ -282,6 +299,9 @@ class EntityMeta:
     change_tracking: bool = True
     elastic: bool = False
     writable: bool = True
+    schema: str | None = None
+    custom: bool = False
+    intersect: bool = False
     _by_property: dict[str, AttributeMeta] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -290,7 +310,9 @@ class EntityMeta:
 
     @property
     def schema_name(self) -> str:
-        """:returns: the Pascal-cased schema name."""
+        """:returns: the schema name it was created with, else the Pascal-cased display name."""
+        if self.schema is not None:
+            return self.schema
         return self.display_name.replace(" ", "")
 
     @property

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import DataverseError, duplicate_key, duplicate_record
 from .guid_order import COLLATION, GuidOrder, register
-from .metadata import AttributeKind, EntityMeta
+from .metadata import AlternateKey, AttributeKind, AttributeMeta, EntityMeta
 
 __all__ = ["Row", "Storage"]
 
@@ -97,20 +97,80 @@ class Storage:
             )
 
     @staticmethod
-    def _table_ddl(entity: EntityMeta) -> str:
-        columns = []
-        for attribute in entity.attributes:
-            spec = f"{attribute.column} {attribute.kind.sql_type}"
-            if attribute.logical_name == entity.primary_id:
-                spec += " PRIMARY KEY"
-            elif attribute.kind in (AttributeKind.STRING, AttributeKind.MEMO):
-                # Dataverse compares and sorts text case-insensitively (SQL Server's default collation).
-                spec += " COLLATE NOCASE"
-            if attribute.kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER):
-                # Dataverse sorts and compares uniqueidentifier columns in SQL Server's order, not as text.
-                spec += f" COLLATE {COLLATION}"
-            columns.append(spec)
+    def _column_ddl(entity: EntityMeta, attribute: AttributeMeta) -> str:
+        spec = f"{attribute.column} {attribute.kind.sql_type}"
+        if attribute.logical_name == entity.primary_id:
+            spec += " PRIMARY KEY"
+        elif attribute.kind in (AttributeKind.STRING, AttributeKind.MEMO):
+            # Dataverse compares and sorts text case-insensitively (SQL Server's default collation).
+            spec += " COLLATE NOCASE"
+        if attribute.kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER):
+            # Dataverse sorts and compares uniqueidentifier columns in SQL Server's order, not as text.
+            spec += f" COLLATE {COLLATION}"
+        return spec
+
+    @classmethod
+    def _table_ddl(cls, entity: EntityMeta) -> str:
+        columns = [cls._column_ddl(entity, attribute) for attribute in entity.attributes]
         return f"CREATE TABLE IF NOT EXISTS {entity.logical_name} ({', '.join(columns)})"
+
+    # -- schema changes (metadata writes through the Web API; see .schema_changes) ----------------------------
+
+    def add_table(self, entity: EntityMeta) -> None:
+        """Create the SQLite table of a new table (inside the caller's transaction)."""
+        with self.transaction() as conn:
+            conn.execute(self._table_ddl(entity))
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_{entity.logical_name}_version ON {entity.logical_name}(versionnumber)"
+            )
+
+    def drop_table(self, entity: EntityMeta) -> None:
+        """Drop a table with its rows, files and deletion log."""
+        with self.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {entity.logical_name}")
+            conn.execute(
+                "DELETE FROM sandbox_file_parts WHERE file_id IN (SELECT file_id FROM sandbox_files WHERE entity = ?)",
+                (entity.logical_name,),
+            )
+            conn.execute("DELETE FROM sandbox_files WHERE entity = ?", (entity.logical_name,))
+            conn.execute("DELETE FROM sandbox_deleted WHERE entity = ?", (entity.logical_name,))
+
+    def add_column(self, entity: EntityMeta, attribute: AttributeMeta) -> None:
+        """Add a column to an existing table (existing rows hold null)."""
+        with self.transaction() as conn:
+            conn.execute(f"ALTER TABLE {entity.logical_name} ADD COLUMN {self._column_ddl(entity, attribute)}")
+
+    def drop_column(self, entity: EntityMeta, attribute: AttributeMeta) -> None:
+        """Drop a column (and the indexes on it) from a table."""
+        with self.transaction() as conn:
+            for (index,) in conn.execute(
+                "SELECT DISTINCT il.name FROM sqlite_master m, pragma_index_list(m.name) il, "
+                "pragma_index_info(il.name) ii WHERE m.name = ? AND ii.name = ?",
+                (entity.logical_name, attribute.column),
+            ).fetchall():
+                conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+            conn.execute(f"ALTER TABLE {entity.logical_name} DROP COLUMN {attribute.column}")
+
+    def add_key(self, entity: EntityMeta, key: AlternateKey) -> bool:
+        """Create the unique index of an alternate key.
+
+        :returns: ``False`` when existing rows hold duplicate values (no index is created: the key is ``Failed``).
+        """
+        columns = ", ".join(key.attributes)
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    f'CREATE UNIQUE INDEX IF NOT EXISTS "ak_{entity.logical_name}_{key.schema_name}" '
+                    f"ON {entity.logical_name}({columns})"
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def drop_key(self, entity: EntityMeta, key: AlternateKey) -> None:
+        """Drop the unique index of an alternate key."""
+        with self.transaction() as conn:
+            conn.execute(f'DROP INDEX IF EXISTS "ak_{entity.logical_name}_{key.schema_name}"')
 
     def _load_version(self) -> int:
         highest = 0
