@@ -93,21 +93,35 @@ class Service:
         return str(uuid.uuid5(_USER_NAMESPACE, f"businessunit:{self.organization_id}"))
 
     def put_table(self, entity: EntityMeta) -> None:
-        """Add a table to the catalog, or replace its metadata (a column, key or relationship changed)."""
-        catalog = self.catalog
-        assert isinstance(catalog, dict), "the catalog must be a dict to change tables"
-        old = catalog.get(entity.logical_name)
-        if old is not None:
-            self._by_set.pop(old.entity_set_name, None)
+        """Add a table to the catalog, or replace its metadata (a column, key or relationship changed).
+
+        Copy on write: requests reading the catalog meanwhile keep iterating the one they started with.
+        """
+        catalog = dict(self.catalog)
+        old = catalog.pop(entity.logical_name, None)
         catalog[entity.logical_name] = entity
-        self._by_set[entity.entity_set_name] = entity
+        by_set = dict(self._by_set)
+        if old is not None:
+            by_set.pop(old.entity_set_name, None)
+        by_set[entity.entity_set_name] = entity
+        self._swap(catalog, by_set)
 
     def drop_table(self, entity: EntityMeta) -> None:
-        """Remove a table from the catalog."""
-        catalog = self.catalog
-        assert isinstance(catalog, dict), "the catalog must be a dict to change tables"
-        catalog.pop(entity.logical_name, None)
-        self._by_set.pop(entity.entity_set_name, None)
+        """Remove a table from the catalog (copy on write, as :meth:`put_table`)."""
+        catalog = {name: e for name, e in self.catalog.items() if name != entity.logical_name}
+        by_set = {name: e for name, e in self._by_set.items() if name != entity.entity_set_name}
+        self._swap(catalog, by_set)
+
+    def _swap(self, catalog: Mapping[str, EntityMeta], by_set: dict[str, EntityMeta]) -> None:
+        previous = (self.catalog, self._by_set)
+        # A change set (or any transaction) that rolls back takes the metadata change back with the DDL.
+        self.storage.on_rollback(lambda: self._set(*previous))
+        self._set(catalog, by_set)
+
+    def _set(self, catalog: Mapping[str, EntityMeta], by_set: dict[str, EntityMeta]) -> None:
+        self.catalog = catalog
+        self.storage.catalog = catalog
+        self._by_set = by_set
 
     def by_entity_set(self, name: str) -> EntityMeta | None:
         """:returns: the table whose entity set name is exactly ``name``, or ``None``."""

@@ -179,6 +179,7 @@ class AttributeMeta:
     :param attribute_of: for a column that belongs to another (a file column's ``_name``), that column's name.
     :param schema: the schema name given when the column was created through the Web API (else derived).
     :param custom: a column created through the Web API (``IsCustomAttribute``; it may be deleted).
+    :param given_id: its ``MetadataId`` when created through the Web API (else derived from its logical name).
     """
 
     logical_name: str
@@ -197,6 +198,7 @@ class AttributeMeta:
     attribute_of: str | None = None
     schema: str | None = None
     custom: bool = False
+    given_id: str | None = None
 
     @cached_property
     def property_name(self) -> str:
@@ -219,7 +221,9 @@ class AttributeMeta:
 
     @property
     def metadata_id(self) -> str:
-        """:returns: a stable ``MetadataId``."""
+        """:returns: the ``MetadataId`` it was created with, else a stable one derived from its logical name."""
+        if self.given_id is not None:
+            return self.given_id
         return str(uuid.uuid5(_METADATA_NAMESPACE, f"attribute:{self.logical_name}"))
 
     def option_label(self, value: int) -> str | None:

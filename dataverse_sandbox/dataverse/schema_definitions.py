@@ -21,7 +21,7 @@ from typing import Any
 from .errors import DataverseError, invalid_argument
 from .metadata import AttributeKind, AttributeMeta, EntityMeta, Option
 
-__all__ = ["label_text", "plural", "read_attribute", "read_entity", "schema_name_of"]
+__all__ = ["label_text", "plural", "read_attribute", "read_entity", "schema_name_of", "valid_name"]
 
 _STATE = (Option(0, "Active"), Option(1, "Inactive"))
 _STATUS = (Option(1, "Active", state=0), Option(2, "Inactive", state=1))
@@ -81,16 +81,22 @@ def plural(logical_name: str) -> str:
     return logical_name + "s"
 
 
+def valid_name(name: Any, what: str) -> str:
+    """:returns: ``name`` when it is a valid schema name: an ASCII letter first, then letters, digits, underscores.
+
+    :raises DataverseError: 400 ``0x80040203`` otherwise (names reach SQL and CSDL only after this check).
+    """
+    if not isinstance(name, str) or not name.isascii() or not name[:1].isalpha() or not name.replace("_", "").isalnum():
+        raise invalid_argument(f"The {what} needs a valid name (a letter, then letters, digits or '_'); got {name!r}.")
+    return name
+
+
 def schema_name_of(body: dict[str, Any], what: str) -> str:
     """:returns: the definition's ``SchemaName``.
 
-    :raises DataverseError: 400 ``0x80040203`` when it is missing or not a valid name (a letter first, then
-        letters, digits and underscores).
+    :raises DataverseError: 400 ``0x80040203`` when it is missing or not a valid name (:func:`valid_name`).
     """
-    name = body.get("SchemaName")
-    if not isinstance(name, str) or not name or not name[0].isalpha() or not name.replace("_", "").isalnum():
-        raise invalid_argument(f"The {what} definition needs a valid SchemaName; got {name!r}.")
-    return name
+    return valid_name(body.get("SchemaName"), f"{what} definition's SchemaName")
 
 
 def _type_name(body: dict[str, Any]) -> str:
@@ -162,6 +168,7 @@ def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[Attri
         max_size_kb=int(body.get("MaxSizeInKB") or 32768) if kind is AttributeKind.FILE else None,
         schema=schema,
         custom=True,
+        given_id=str(uuid.uuid4()),
     )
     if kind is not AttributeKind.FILE:
         return [attribute]
@@ -174,6 +181,7 @@ def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[Attri
         valid_for_update=False,
         attribute_of=logical,
         custom=True,
+        given_id=str(uuid.uuid4()),
     )
     return [attribute, name_column]
 

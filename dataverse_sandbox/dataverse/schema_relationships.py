@@ -27,7 +27,7 @@ from .errors import DataverseError, invalid_argument, method_not_allowed, unknow
 from .metadata import AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta
 from .paths import Segment, parse_parameters
 from .schema_changes import drop_columns, read_body, require_customizer, with_changes
-from .schema_definitions import label_text, schema_name_of
+from .schema_definitions import label_text, schema_name_of, valid_name
 
 __all__ = ["change_relationships"]
 
@@ -78,13 +78,16 @@ def _one_to_many(call: Call, body: dict[str, Any]) -> Response:
         AttributeKind.LOOKUP,
         label_text(lookup_body.get("DisplayName"), lookup_schema),
         target=referenced.logical_name,
-        navigation=str(body.get("ReferencingEntityNavigationPropertyName") or lookup_schema),
+        navigation=valid_name(
+            body.get("ReferencingEntityNavigationPropertyName") or lookup_schema, "navigation property"
+        ),
         required=str(required.get("Value") or "None") if isinstance(required, dict) else "None",
         schema=lookup_schema,
         custom=True,
+        given_id=str(uuid.uuid4()),
     )
     collection = CollectionNavigation(
-        str(body.get("ReferencedEntityNavigationPropertyName") or schema),
+        valid_name(body.get("ReferencedEntityNavigationPropertyName") or schema, "navigation property"),
         referencing.logical_name,
         lookup.logical_name,
         relationship=schema,
@@ -133,7 +136,7 @@ def _many_to_many(call: Call, body: dict[str, Any]) -> Response:
     first = _table(call, body.get("Entity1LogicalName"))
     second = _table(call, body.get("Entity2LogicalName"))
     _unique(call, schema)
-    name = str(body.get("IntersectEntityName") or schema).lower()
+    name = valid_name(body.get("IntersectEntityName") or schema, "intersect entity").lower()
     if name in call.service.catalog:
         raise DataverseError(
             400, "0x80044363", f"An entity with the specified name '{name}' already exists. Specify a unique name."
@@ -150,8 +153,8 @@ def _many_to_many(call: Call, body: dict[str, Any]) -> Response:
         "IntersectEntityName": name,
         "Entity1IntersectAttribute": one,
         "Entity2IntersectAttribute": two,
-        "Entity1NavigationPropertyName": str(body.get("Entity1NavigationPropertyName") or schema),
-        "Entity2NavigationPropertyName": str(body.get("Entity2NavigationPropertyName") or schema),
+        "Entity1NavigationPropertyName": valid_name(body.get("Entity1NavigationPropertyName") or schema, "navigation"),
+        "Entity2NavigationPropertyName": valid_name(body.get("Entity2NavigationPropertyName") or schema, "navigation"),
     }
     service = call.service
     with service.storage.transaction():

@@ -14,20 +14,23 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import DataverseError, duplicate_key, duplicate_record
+from .errors import DataverseError, duplicate_key, duplicate_record, invalid_argument
 from .guid_order import COLLATION, GuidOrder, register
 from .metadata import AlternateKey, AttributeKind, AttributeMeta, EntityMeta
 
-__all__ = ["Row", "Storage"]
+__all__ = ["RESERVED_TABLES", "Row", "Storage"]
 
 logger = logging.getLogger(__name__)
 
 #: A stored row: column name to stored value (storage convention of :mod:`.metadata`).
 Row = dict[str, Any]
+
+#: The storage's own tables: no table created through the Web API may take these names (nor ``sqlite_…``).
+RESERVED_TABLES = frozenset({"sandbox_deleted", "sandbox_version", "sandbox_files", "sandbox_file_parts"})
 
 # Columns clients commonly sort or filter on, plus the lookups that deletes and related-row queries follow.
 _INDEXED = ("name", "modifiedon", "lastname", "_parentcustomerid_value", "_primarycontactid_value")
@@ -117,8 +120,15 @@ class Storage:
     # -- schema changes (metadata writes through the Web API; see .schema_changes) ----------------------------
 
     def add_table(self, entity: EntityMeta) -> None:
-        """Create the SQLite table of a new table (inside the caller's transaction)."""
+        """Create the SQLite table of a new table.
+
+        A table of that name left in a database file by an earlier run goes first: table definitions created
+        through the Web API live in memory, so its metadata went with that run.
+        """
+        if entity.logical_name in RESERVED_TABLES or entity.logical_name.startswith("sqlite_"):
+            raise invalid_argument(f"The name '{entity.logical_name}' is reserved by the sandbox's storage.")
         with self.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {entity.logical_name}")
             conn.execute(self._table_ddl(entity))
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS ix_{entity.logical_name}_version ON {entity.logical_name}(versionnumber)"
@@ -126,6 +136,8 @@ class Storage:
 
     def drop_table(self, entity: EntityMeta) -> None:
         """Drop a table with its rows, files and deletion log."""
+        if entity.logical_name in RESERVED_TABLES or entity.logical_name.startswith("sqlite_"):
+            raise invalid_argument(f"The name '{entity.logical_name}' is reserved by the sandbox's storage.")
         with self.transaction() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {entity.logical_name}")
             conn.execute(
@@ -197,6 +209,8 @@ class Storage:
             name = f"sp{depth}"
             self._conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
             self._local.depth = depth + 1
+            undo = self._undo_stack()
+            undo.append([])
             try:
                 yield self._conn
             except BaseException:
@@ -206,13 +220,34 @@ class Storage:
                 else:
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
+                for callback in reversed(undo.pop()):
+                    callback()
                 raise
             self._local.depth = depth
+            done = undo.pop()
+            if undo:
+                undo[-1].extend(done)
             if depth == 0:
                 self._conn.execute("INSERT OR REPLACE INTO sandbox_version (id, value) VALUES (1, ?)", (self._version,))
                 self._conn.execute("COMMIT")
             else:
                 self._conn.execute(f"RELEASE {name}")
+
+    def _undo_stack(self) -> list[list[Callable[[], None]]]:
+        stack: list[list[Callable[[], None]]] | None = getattr(self._local, "undo", None)
+        if stack is None:
+            stack = []
+            self._local.undo = stack
+        return stack
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` if the current transaction (or an enclosing one) rolls back: the catalog's undo.
+
+        Outside a transaction the change is final and nothing is kept.
+        """
+        stack = self._undo_stack()
+        if stack:
+            stack[-1].append(callback)
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

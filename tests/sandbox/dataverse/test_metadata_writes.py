@@ -4,13 +4,16 @@ deleted over HTTP, then used as tables (records, queries, ``$metadata``, lookups
 
 from __future__ import annotations
 
+import json
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.sandbox import WebApiSession
+from dataverse_sandbox.config import SandboxConfig
+from tests.support.sandbox import WebApiSession, bearer_token, start_sandbox
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 CRM = "Microsoft.Dynamics.CRM."
@@ -319,3 +322,58 @@ def test_system_tables_cannot_be_deleted(api: WebApiSession) -> None:
 def test_a_read_only_principal_cannot_change_metadata(read_only_api: WebApiSession, method: str, path: str) -> None:
     response = read_only_api.request(method, path, json=_table(_unique("new_Ro")))
     assert (response.status_code, response.json()["error"]["code"]) == (403, "0x80040220")
+
+
+@pytest.mark.parametrize("schema", ["sandbox_files", "new_x; DROP TABLE account", "new_Bad-Name", "1new"])
+def test_names_that_are_not_schema_names_or_are_reserved_are_refused(api: WebApiSession, schema: str) -> None:
+    response = api.post("EntityDefinitions", json=_table(schema))
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "0x80040203")
+    assert api.get("accounts?$top=1").status_code == 200
+
+
+def test_columns_of_different_tables_have_their_own_metadata_ids(api: WebApiSession) -> None:
+    first, second = _unique("new_First"), _unique("new_Second")
+    ids = set()
+    for schema in (first, second):
+        _created_table(api, schema, _string("new_Code"))
+        column = api.get(f"EntityDefinitions(LogicalName='{schema.lower()}')/Attributes(LogicalName='new_code')")
+        ids.add(column.json()["MetadataId"])
+    assert len(ids) == 2
+
+
+def test_a_table_left_in_a_database_file_by_an_earlier_run_is_replaced(tmp_path: Path) -> None:
+    config = SandboxConfig(db_path=str(tmp_path / "sandbox.db"))
+    schema = _unique("new_Again")
+    for column in ("new_Old", "new_New"):
+        sandbox = start_sandbox(config)
+        try:
+            with WebApiSession(sandbox, bearer_token(sandbox, "full")) as session:
+                _created_table(session, schema, _string(column))
+                session.create(schema.lower() + "s", {"new_accountname": "x", column.lower(): "v"})
+        finally:
+            sandbox.stop()
+
+
+def test_a_failing_change_set_takes_a_created_table_back(api: WebApiSession) -> None:
+    schema = _unique("new_Rolled")
+    boundary, changeset = "batch_meta", "changeset_meta"
+    parts = [
+        ("EntityDefinitions", _table(schema)),
+        ("accounts", {"name": "x" * 161}),  # longer than MaxLength 160: the change set fails here
+    ]
+    inner = "".join(
+        f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+        f"Content-ID: {index}\r\n\r\nPOST /api/data/v9.2/{path} HTTP/1.1\r\n"
+        f"Content-Type: application/json\r\n\r\n{json.dumps(body)}\r\n"
+        for index, (path, body) in enumerate(parts, 1)
+    )
+    body = (
+        f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n{inner}--{changeset}--\r\n"
+        f"--{boundary}--\r\n"
+    )
+    response = api.post("$batch", data=body.encode(), headers={"Content-Type": f"multipart/mixed; boundary={boundary}"})
+    assert response.status_code == 400, response.text
+    assert api.get(f"EntityDefinitions(LogicalName='{schema.lower()}')").status_code == 404
+    assert api.get(f"{schema.lower()}s").status_code == 404
+    _created_table(api, schema)
+    api.create(schema.lower() + "s", {"new_accountname": "after"})
