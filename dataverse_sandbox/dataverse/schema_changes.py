@@ -1,8 +1,8 @@
 """Metadata writes: tables, columns and alternate keys created, changed and deleted through the Web API.
 
 * ``POST EntityDefinitions`` and the ``CreateEntities`` action: a new custom table (:func:`create_entities`);
-  ``PUT EntityDefinitions(<id>)`` changes its labels; ``DELETE EntityDefinitions(<id>)`` (or
-  ``(LogicalName='x')``) drops a custom table with its relationships.
+  ``PUT EntityDefinitions(<id>)`` changes its labels (metadata is updated with ``PUT`` only: ``PATCH`` is 405);
+  ``DELETE EntityDefinitions(<id>)`` (or ``(LogicalName='x')``) drops a custom table with its relationships.
 * ``POST EntityDefinitions(…)/Attributes``, ``PUT …/Attributes(<id>)`` (the whole definition; labels are merged
   with ``MSCRM.MergeLabels``), ``DELETE …/Attributes(<id>)``.
 * ``POST EntityDefinitions(…)/Keys``, ``DELETE …/Keys(<id>)``: the unique index is built at once, so
@@ -345,7 +345,7 @@ def change_entity_definitions(call: Call, segments: Sequence[Segment]) -> Respon
     if len(segments) == 1:
         if call.method == "DELETE":
             return _delete_entity(call, entity)
-        if call.method in ("PUT", "PATCH"):
+        if call.method == "PUT":
             return _update_entity(call, entity)
         raise method_not_allowed(f"The method {call.method} is not allowed on an entity definition.")
     child = segments[1]
@@ -357,7 +357,7 @@ def change_entity_definitions(call: Call, segments: Sequence[Segment]) -> Respon
                 return _add_attribute(call, entity, call.root + head.raw)
         else:
             attribute = _find_attribute(call, entity, child)
-            if call.method in ("PUT", "PATCH"):
+            if call.method == "PUT":
                 return _update_attribute(call, entity, attribute)
             if call.method == "DELETE":
                 return _delete_attribute(call, entity, attribute)

@@ -176,6 +176,8 @@ def test_columns_are_added_written_updated_and_removed(api: WebApiSession) -> No
         headers={"MSCRM.MergeLabels": "true"},
     )
     assert response.status_code == 204, response.text
+    patch = api.patch(f"{table}/Attributes(LogicalName='new_notes')", json={"MaxLength": 5})
+    assert patch.status_code == 405  # metadata is updated with PUT, the whole definition
     updated = api.get(f"{table}/Attributes(LogicalName='new_notes')").json()
     assert updated["MaxLength"] == 300
     assert updated["DisplayName"]["UserLocalizedLabel"]["Label"] == "Notes again"
