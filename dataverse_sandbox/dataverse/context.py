@@ -123,6 +123,12 @@ class Service:
         self.storage.catalog = catalog
         self._by_set = by_set
 
+    def set_many_to_many(self, relationships: list[dict[str, Any]]) -> None:
+        """Replace the many-to-many relationships (copy on write, taken back on rollback as :meth:`put_table`)."""
+        previous = self.many_to_many
+        self.storage.on_rollback(lambda: setattr(self, "many_to_many", previous))
+        self.many_to_many = relationships
+
     def by_entity_set(self, name: str) -> EntityMeta | None:
         """:returns: the table whose entity set name is exactly ``name``, or ``None``."""
         return self._by_set.get(name)

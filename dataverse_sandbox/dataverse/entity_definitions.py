@@ -37,9 +37,9 @@ __all__ = [
 _CAST_PREFIX = "Microsoft.Dynamics.CRM."
 
 
-def _label(text: str, translations: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
-    localized = {"Label": text, "LanguageCode": 1033, "IsManaged": True}
-    others = [{"Label": label, "LanguageCode": code, "IsManaged": True} for code, label in translations]
+def _label(text: str, translations: Sequence[tuple[int, str]] = (), *, managed: bool = True) -> dict[str, Any]:
+    localized = {"Label": text, "LanguageCode": 1033, "IsManaged": managed}
+    others = [{"Label": label, "LanguageCode": code, "IsManaged": managed} for code, label in translations]
     return {"LocalizedLabels": [localized, *others], "UserLocalizedLabel": localized}
 
 
@@ -67,8 +67,8 @@ def entity_json(entity: EntityMeta) -> dict[str, Any]:
         "IsActivity": False,
         "IsValidForAdvancedFind": True,
         "OwnershipType": "UserOwned",
-        "DisplayName": _label(entity.display_name),
-        "DisplayCollectionName": _label(entity.display_name + "s"),
+        "DisplayName": _label(entity.display_name, managed=not custom),
+        "DisplayCollectionName": _label(entity.display_name + "s", managed=not custom),
         "CanCreateAttributes": {
             "Value": True,
             "CanBeChanged": False,
@@ -103,7 +103,7 @@ def attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_optio
             "CanBeChanged": True,
             "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
         },
-        "DisplayName": _label(attribute.display_name),
+        "DisplayName": _label(attribute.display_name, managed=not attribute.custom),
     }
     if attribute.max_length is not None:
         item["MaxLength"] = attribute.max_length
@@ -111,7 +111,7 @@ def attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_optio
         item["MinValue"] = attribute.min_value
         item["MaxValue"] = attribute.max_value
     if kind in (AttributeKind.DATETIME, AttributeKind.DATEONLY):
-        item["Format"] = "DateOnly" if kind is AttributeKind.DATEONLY else "DateAndTime"
+        item["Format"] = attribute.date_format or ("DateOnly" if kind is AttributeKind.DATEONLY else "DateAndTime")
         item["DateTimeBehavior"] = {"Value": "DateOnly" if kind is AttributeKind.DATEONLY else "UserLocal"}
     if kind is AttributeKind.LOOKUP:
         item["Targets"] = [attribute.target]

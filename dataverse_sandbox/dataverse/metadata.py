@@ -180,6 +180,8 @@ class AttributeMeta:
     :param schema: the schema name given when the column was created through the Web API (else derived).
     :param custom: a column created through the Web API (``IsCustomAttribute``; it may be deleted).
     :param given_id: its ``MetadataId`` when created through the Web API (else derived from its logical name).
+    :param date_format: for a date and time column created through the Web API, its ``Format`` (``DateOnly`` or
+        ``DateAndTime``: how apps show it; the value keeps its time unless ``DateTimeBehavior`` is ``DateOnly``).
     """
 
     logical_name: str
@@ -199,6 +201,7 @@ class AttributeMeta:
     schema: str | None = None
     custom: bool = False
     given_id: str | None = None
+    date_format: str | None = None
 
     @cached_property
     def property_name(self) -> str:

@@ -144,9 +144,9 @@ def _drop_entity(call: Call, entity: EntityMeta) -> None:
             kept = tuple(c for c in other.collections if c.target != entity.logical_name)
             if kept != other.collections:
                 service.put_table(with_changes(other, collections=kept))
-        for item in list(service.many_to_many):
+        for item in service.many_to_many:
             if entity.logical_name in (item["Entity1LogicalName"], item["Entity2LogicalName"]):
-                service.many_to_many.remove(item)
+                service.set_many_to_many([m for m in service.many_to_many if m is not item])
                 intersect = service.catalog.get(item["IntersectEntityName"])
                 if intersect is not None:
                     storage.drop_table(intersect)

@@ -125,6 +125,15 @@ def _options(body: dict[str, Any], kind: AttributeKind) -> tuple[Option, ...]:
     return tuple(options)
 
 
+def _date_format(body: dict[str, Any], kind: AttributeKind) -> str | None:
+    if kind not in (AttributeKind.DATETIME, AttributeKind.DATEONLY):
+        return None
+    value = body.get("Format")
+    if value in ("DateOnly", "DateAndTime"):
+        return str(value)
+    return "DateOnly" if kind is AttributeKind.DATEONLY else "DateAndTime"
+
+
 def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[AttributeMeta]:
     """Read a column definition.
 
@@ -169,6 +178,7 @@ def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[Attri
         schema=schema,
         custom=True,
         given_id=str(uuid.uuid4()),
+        date_format=_date_format(body, kind),
     )
     if kind is not AttributeKind.FILE:
         return [attribute]

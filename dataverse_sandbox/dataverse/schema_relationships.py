@@ -160,7 +160,7 @@ def _many_to_many(call: Call, body: dict[str, Any]) -> Response:
     with service.storage.transaction():
         service.storage.add_table(intersect)
         service.put_table(intersect)
-        service.many_to_many.append(item)
+        service.set_many_to_many([*service.many_to_many, item])
     return call.empty(204, {"OData-EntityId": f"{call.root}RelationshipDefinitions({item['MetadataId']})"})
 
 
@@ -183,8 +183,7 @@ def _delete(call: Call, head: Segment) -> Response:
     service = call.service
     with service.storage.transaction():
         if item["RelationshipType"] == "ManyToManyRelationship":
-            stored = next(m for m in service.many_to_many if m["MetadataId"] == item["MetadataId"])
-            service.many_to_many.remove(stored)
+            service.set_many_to_many([m for m in service.many_to_many if m["MetadataId"] != item["MetadataId"]])
             intersect = service.catalog.get(item["IntersectEntityName"])
             if intersect is not None:
                 service.storage.drop_table(intersect)

@@ -158,6 +158,12 @@ def test_columns_are_added_written_updated_and_removed(api: WebApiSession) -> No
         response = api.post(f"{table}/Attributes", json=column)
         assert response.status_code == 204, response.text
         assert "/Attributes(" in response.headers["OData-EntityId"]
+    due = api.get(f"{table}/Attributes(LogicalName='new_due')").json()
+    assert (due["Format"], due["DateTimeBehavior"]["Value"], due["IsCustomAttribute"]) == (
+        "DateOnly",
+        "UserLocal",
+        True,
+    )
     changes = {"new_notes": "abc", "new_price": 2.5, "new_done": True, "new_due": "2026-01-02T00:00:00Z"}
     assert api.patch(f"{logical}s({record})", json={**changes, "new_kind": 7}).status_code == 204
     row = api.get(f"{logical}s({record})", headers={"Prefer": 'odata.include-annotations="*"'}).json()
