@@ -25,6 +25,7 @@ __all__ = [
     "AttributeMeta",
     "CollectionNavigation",
     "EntityMeta",
+    "ManyToManyNavigation",
     "Option",
 ]
 
@@ -272,6 +273,26 @@ class CollectionNavigation:
 
 
 @dataclass(frozen=True)
+class ManyToManyNavigation:
+    """A collection-valued navigation property of a many-to-many relationship: rows linked through an intersect table.
+
+    :param name: the navigation property's name (case-sensitive).
+    :param target: the logical name of the related table.
+    :param intersect: the intersect table's logical name.
+    :param own: the intersect column holding this row's id.
+    :param other: the intersect column holding the related row's id.
+    :param relationship: the relationship's schema name.
+    """
+
+    name: str
+    target: str
+    intersect: str
+    own: str
+    other: str
+    relationship: str
+
+
+@dataclass(frozen=True)
 class EntityMeta:
     """One table.
 
@@ -291,6 +312,7 @@ class EntityMeta:
     :param schema: the schema name given when the table was created through the Web API (else derived).
     :param custom: a table created through the Web API (``IsCustomEntity``; it may be deleted).
     :param intersect: the intersect table of a many-to-many relationship (``IsIntersect``).
+    :param associations: collection-valued navigation properties of many-to-many relationships.
     """
 
     logical_name: str
@@ -309,6 +331,7 @@ class EntityMeta:
     schema: str | None = None
     custom: bool = False
     intersect: bool = False
+    associations: tuple[ManyToManyNavigation, ...] = ()
     _by_property: dict[str, AttributeMeta] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -353,6 +376,13 @@ class EntityMeta:
     def collection(self, name: str) -> CollectionNavigation | None:
         """:returns: the collection-valued navigation property exactly named ``name``, or ``None``."""
         for nav in self.collections:
+            if nav.name == name:
+                return nav
+        return None
+
+    def association(self, name: str) -> ManyToManyNavigation | None:
+        """:returns: the many-to-many navigation property exactly named ``name``, or ``None``."""
+        for nav in self.associations:
             if nav.name == name:
                 return nav
         return None

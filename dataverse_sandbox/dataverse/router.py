@@ -139,7 +139,11 @@ def _keyed(call: Call, entity: EntityMeta, head: Segment, rest: list[Segment]) -
             if served is not None:
                 return served
         return entities.single_property(call, entity, key, second.name, raw == ["$value"])
-    if entity.by_navigation(second.name) is not None or entity.collection(second.name) is not None:
+    if (
+        entity.by_navigation(second.name) is not None
+        or entity.collection(second.name) is not None
+        or entity.association(second.name) is not None
+    ):
         return navigation.navigate(call, entity, key, rest)
     if second.name.startswith("$"):
         raise bad_request(f"The segment '{second.raw}' is not valid after a record.")

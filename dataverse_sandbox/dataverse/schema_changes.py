@@ -35,6 +35,7 @@ __all__ = [
     "change_entity_definitions",
     "create_entities",
     "drop_columns",
+    "drop_intersect",
     "read_body",
     "require_customizer",
     "with_changes",
@@ -76,12 +77,13 @@ def _next_type_code(call: Call) -> int:
 
 def _add_entity(call: Call, body: dict[str, Any]) -> EntityMeta:
     schema = schema_name_of(body, "entity")
+    entity = read_entity(body, _next_type_code(call))
     catalog = call.service.catalog
-    if schema.lower() in catalog or any(e.entity_set_name == schema.lower() for e in catalog.values()):
+    taken = {e.entity_set_name for e in catalog.values()}
+    if entity.logical_name in catalog or {entity.logical_name, entity.entity_set_name} & taken:
         raise DataverseError(
             400, "0x80044363", f"An entity with the specified name '{schema}' already exists. Specify a unique name."
         )
-    entity = read_entity(body, _next_type_code(call))
     storage = call.service.storage
     with storage.transaction():
         storage.add_table(entity)
@@ -147,12 +149,23 @@ def _drop_entity(call: Call, entity: EntityMeta) -> None:
         for item in service.many_to_many:
             if entity.logical_name in (item["Entity1LogicalName"], item["Entity2LogicalName"]):
                 service.set_many_to_many([m for m in service.many_to_many if m is not item])
-                intersect = service.catalog.get(item["IntersectEntityName"])
-                if intersect is not None:
-                    storage.drop_table(intersect)
-                    service.drop_table(intersect)
+                drop_intersect(call, item["IntersectEntityName"])
         storage.drop_table(entity)
         service.drop_table(entity)
+
+
+def drop_intersect(call: Call, name: str) -> None:
+    """Drop a many-to-many relationship's intersect table and the navigation properties that go through it."""
+    service = call.service
+    with service.storage.transaction():
+        for other in list(service.catalog.values()):
+            kept = tuple(nav for nav in other.associations if nav.intersect != name)
+            if kept != other.associations:
+                service.put_table(with_changes(other, associations=kept))
+        intersect = service.catalog.get(name)
+        if intersect is not None:
+            service.storage.drop_table(intersect)
+            service.drop_table(intersect)
 
 
 def _delete_entity(call: Call, entity: EntityMeta) -> Response:

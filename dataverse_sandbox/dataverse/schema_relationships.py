@@ -4,9 +4,10 @@
   table (``_<lookup>_value``, single-valued navigation ``ReferencingEntityNavigationPropertyName``, by default the
   lookup's schema name, for ``@odata.bind``), and the referenced table gets the collection-valued navigation
   ``ReferencedEntityNavigationPropertyName`` (by default the relationship's schema name).
-* Many-to-many (``ManyToManyRelationshipMetadata``): the relationship's metadata and its intersect table
-  (``IntersectEntityName``, default the lower-cased schema name; read-only, as Dataverse's are). Associating rows
-  through it is not served.
+* Many-to-many (``ManyToManyRelationshipMetadata``): the relationship's metadata, its intersect table
+  (``IntersectEntityName``, default the lower-cased schema name; read-only, as Dataverse's are) and a
+  collection-valued navigation property on each table (``Entity1NavigationPropertyName`` on the first…), through
+  which rows are associated (:mod:`.associations`).
 * ``DELETE RelationshipDefinitions(<id>)`` or ``(SchemaName='x')`` of a custom relationship: its lookup column (and
   navigation properties) or its intersect table go with it.
 
@@ -24,9 +25,9 @@ from werkzeug.wrappers import Response
 from .context import Call
 from .entity_definitions import all_relationships
 from .errors import DataverseError, invalid_argument, method_not_allowed, unknown_segment
-from .metadata import AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta
+from .metadata import AlternateKey, AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta, ManyToManyNavigation
 from .paths import Segment, parse_parameters
-from .schema_changes import drop_columns, read_body, require_customizer, with_changes
+from .schema_changes import drop_columns, drop_intersect, read_body, require_customizer, with_changes
 from .schema_definitions import label_text, schema_name_of, valid_name
 
 __all__ = ["change_relationships"]
@@ -142,6 +143,8 @@ def _many_to_many(call: Call, body: dict[str, Any]) -> Response:
             400, "0x80044363", f"An entity with the specified name '{name}' already exists. Specify a unique name."
         )
     intersect, one, two = _intersect_table(name, first, second)
+    nav1 = valid_name(body.get("Entity1NavigationPropertyName") or schema, "navigation property")
+    nav2 = valid_name(body.get("Entity2NavigationPropertyName") or schema, "navigation property")
     item = {
         "MetadataId": str(uuid.uuid4()),
         "SchemaName": schema,
@@ -153,13 +156,24 @@ def _many_to_many(call: Call, body: dict[str, Any]) -> Response:
         "IntersectEntityName": name,
         "Entity1IntersectAttribute": one,
         "Entity2IntersectAttribute": two,
-        "Entity1NavigationPropertyName": valid_name(body.get("Entity1NavigationPropertyName") or schema, "navigation"),
-        "Entity2NavigationPropertyName": valid_name(body.get("Entity2NavigationPropertyName") or schema, "navigation"),
+        "Entity1NavigationPropertyName": nav1,
+        "Entity2NavigationPropertyName": nav2,
     }
     service = call.service
+    navs = [
+        (first, ManyToManyNavigation(nav1, second.logical_name, name, one, two, schema)),
+        (second, ManyToManyNavigation(nav2, first.logical_name, name, two, one, schema)),
+    ]
+    if first.logical_name == second.logical_name and navs[0][1].name == navs[1][1].name:
+        navs.pop()
     with service.storage.transaction():
         service.storage.add_table(intersect)
+        # A pair is linked once: associating it again is Dataverse's "Cannot insert duplicate key".
+        service.storage.add_key(intersect, AlternateKey("pair", (one, two)))
         service.put_table(intersect)
+        for table, nav in navs:
+            current = service.catalog[table.logical_name]
+            service.put_table(with_changes(current, associations=(*current.associations, nav)))
         service.set_many_to_many([*service.many_to_many, item])
     return call.empty(204, {"OData-EntityId": f"{call.root}RelationshipDefinitions({item['MetadataId']})"})
 
@@ -184,10 +198,7 @@ def _delete(call: Call, head: Segment) -> Response:
     with service.storage.transaction():
         if item["RelationshipType"] == "ManyToManyRelationship":
             service.set_many_to_many([m for m in service.many_to_many if m["MetadataId"] != item["MetadataId"]])
-            intersect = service.catalog.get(item["IntersectEntityName"])
-            if intersect is not None:
-                service.storage.drop_table(intersect)
-                service.drop_table(intersect)
+            drop_intersect(call, item["IntersectEntityName"])
         else:
             referencing = service.catalog[item["ReferencingEntity"]]
             lookup = referencing.by_logical_name(item["ReferencingAttribute"])

@@ -389,6 +389,11 @@ class Storage:
                 (self.next_version(), entity.logical_name, record_id),
             )
 
+    def delete_where(self, entity: EntityMeta, where: str, params: Sequence[Any]) -> None:
+        """Delete the rows matching ``where`` without logging them (intersect tables keep no change log)."""
+        with self.transaction() as conn:
+            conn.execute(f"DELETE FROM {entity.logical_name} WHERE {where}", tuple(params))  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+
     def insert_many(self, entity: EntityMeta, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many complete rows in one statement (the seeding path).
 

@@ -291,7 +291,27 @@ def test_many_to_many_relationship_has_an_intersect_table(api: WebApiSession) ->
     assert [(m["MetadataId"], m["Entity2IntersectAttribute"]) for m in many] == [(relationship_id, "contactid")]
     intersect = api.get(f"EntityDefinitions(LogicalName='new_{logical}_contact')?$select=IsIntersect").json()
     assert intersect["IsIntersect"] is True
+
+    nav = f"new_{logical}_contact"  # both navigation properties default to the relationship's schema name
+    team = api.create(logical + "s", {"new_accountname": "team"})
+    first, second = (api.create("contacts", {"lastname": name}) for name in ("First", "Second"))
+    for contact in (first, second):
+        linked = api.post(f"{logical}s({team})/{nav}/$ref", json={"@odata.id": f"{api.root}contacts({contact})"})
+        assert linked.status_code == 204, linked.text
+    again = api.post(f"{logical}s({team})/{nav}/$ref", json={"@odata.id": f"contacts({first})"})
+    assert (again.status_code, again.json()["error"]["code"]) == (412, "0x80040237")
+    members = api.get(f"{logical}s({team})/{nav}?$select=lastname&$orderby=lastname").json()["value"]
+    assert [m["lastname"] for m in members] == ["First", "Second"]
+    assert api.get(f"contacts({first})/{nav}?$select=new_accountname").json()["value"][0]["new_accountname"] == "team"
+    assert api.get(f"{logical}s({team})/{nav}/$count").text == "2"
+    assert f'NavigationProperty Name="{nav}"' in api.get("$metadata").text
+    assert api.delete(f"{logical}s({team})/{nav}({second})/$ref").status_code == 204
+    assert [m["contactid"] for m in api.get(f"{logical}s({team})/{nav}").json()["value"]] == [first]
+    assert api.delete(f"contacts({first})").status_code == 204
+    assert api.get(f"{logical}s({team})/{nav}").json()["value"] == []
+
     assert api.delete(f"RelationshipDefinitions({relationship_id})").status_code == 204
+    assert api.get(f"{logical}s({team})/{nav}").status_code in (400, 404)
     assert api.get(f"EntityDefinitions(LogicalName='new_{logical}_contact')").status_code == 404
 
 
