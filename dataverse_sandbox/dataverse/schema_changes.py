@@ -42,6 +42,20 @@ __all__ = [
 ]
 
 
+#: Column types an alternate key may use (Learn: decimal, whole number, single line of text, date and time, choice;
+#: lookups too, which the sandbox's keys do not take).
+_KEY_KINDS = frozenset(
+    {
+        AttributeKind.STRING,
+        AttributeKind.INTEGER,
+        AttributeKind.DECIMAL,
+        AttributeKind.DATETIME,
+        AttributeKind.DATEONLY,
+        AttributeKind.PICKLIST,
+    }
+)
+
+
 def require_customizer(call: Call) -> None:
     """Refuse a metadata write when the principal may only read.
 
@@ -232,9 +246,7 @@ def _find_attribute(call: Call, entity: EntityMeta, segment: Segment) -> Attribu
                 name == "LogicalName" and value == attribute.logical_name
             ):
                 return attribute
-    raise DataverseError(
-        404, "0x80040217", f"Could not find attribute '{segment.args}' on entity '{entity.logical_name}'."
-    )
+    raise unknown_segment(segment.raw)
 
 
 def _add_attribute(call: Call, entity: EntityMeta, base: str) -> Response:
@@ -289,6 +301,13 @@ def _delete_attribute(call: Call, entity: EntityMeta, attribute: AttributeMeta) 
             f"The attribute '{attribute.logical_name}' is not a custom attribute of '{entity.logical_name}' and "
             "cannot be deleted.",
         )
+    used = [key.schema_name for key in entity.alternate_keys if attribute.logical_name in key.attributes]
+    if used:
+        raise DataverseError(
+            400,
+            "0x80040203",
+            f"The attribute '{attribute.logical_name}' cannot be deleted: the alternate key '{used[0]}' uses it.",
+        )
     if attribute.kind is AttributeKind.LOOKUP:
         raise DataverseError(
             400,
@@ -312,7 +331,7 @@ def _add_key(call: Call, entity: EntityMeta, base: str) -> Response:
         raise invalid_argument("An entity key needs between 1 and 16 KeyAttributes.")
     for name in columns:
         attribute = entity.by_logical_name(str(name))
-        if attribute is None or attribute.kind in (AttributeKind.MEMO, AttributeKind.FILE, AttributeKind.IMAGE):
+        if attribute is None or attribute.kind not in _KEY_KINDS:
             raise invalid_argument(f"'{name}' is not a valid key attribute of entity '{entity.logical_name}'.")
     if any(key.schema_name.lower() == schema.lower() for key in entity.alternate_keys):
         raise DataverseError(400, "0x80044363", f"An entity key with the name '{schema}' already exists.")
@@ -340,7 +359,7 @@ def _delete_key(call: Call, entity: EntityMeta, segment: Segment) -> Response:
                 keys = tuple(k for k in entity.alternate_keys if k is not key)
                 call.service.put_table(with_changes(entity, alternate_keys=keys))
             return call.empty(204)
-    raise DataverseError(404, "0x80040217", f"Could not find entity key '{segment.args}' on '{entity.logical_name}'.")
+    raise unknown_segment(segment.raw)
 
 
 def change_entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:

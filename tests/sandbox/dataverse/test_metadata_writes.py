@@ -221,14 +221,19 @@ def test_alternate_keys_are_created_enforced_and_deleted(api: WebApiSession) -> 
     assert (duplicate.status_code, duplicate.json()["error"]["code"]) == (412, "0x80060892")
     csdl = api.get("$metadata").text
     assert "new_code" in csdl.split(f'Name="{logical}"')[1].split("</EntityType>")[0].split("AlternateKeys")[1]
+    code = api.get(f"{table}/Attributes(LogicalName='new_code')").json()
+    in_use = api.delete(f"{table}/Attributes({code['MetadataId']})")
+    assert (in_use.status_code, in_use.json()["error"]["code"]) == (400, "0x80040203")
     assert api.delete(f"{table}/Keys({key_id})").status_code == 204
     assert api.get(f"{table}/Keys").json()["value"] == []
     api.create(logical + "s", {"new_accountname": "b", "new_code": "K1"})
     failed = api.post(f"{table}/Keys", json={"SchemaName": "new_code_key", "KeyAttributes": ["new_code"]})
     assert failed.status_code == 204
     assert api.get(f"{table}/Keys").json()["value"][0]["EntityKeyIndexStatus"] == "Failed"
-    bad = api.post(f"{table}/Keys", json={"SchemaName": "new_other", "KeyAttributes": ["new_nosuch"]})
-    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "0x80040203")
+    for columns in (["new_nosuch"], ["statecode", "createdon", "versionnumber"], []):
+        bad = api.post(f"{table}/Keys", json={"SchemaName": "new_other", "KeyAttributes": columns})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, "0x80040203"), columns
+    assert api.delete(f"{table}/Keys(LogicalName='new_nosuch')").status_code == 404
 
 
 def test_one_to_many_relationship_adds_a_bindable_lookup(api: WebApiSession) -> None:
