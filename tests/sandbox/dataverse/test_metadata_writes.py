@@ -309,6 +309,10 @@ def test_many_to_many_relationship_has_an_intersect_table(api: WebApiSession) ->
     assert [m["lastname"] for m in members] == ["First", "Second"]
     assert api.get(f"contacts({first})/{nav}?$select=new_accountname").json()["value"][0]["new_accountname"] == "team"
     assert api.get(f"{logical}s({team})/{nav}/$count").text == "2"
+    expanded = api.get(f"{logical}s({team})?$expand={nav}($select=lastname;$orderby=lastname desc;$top=1)").json()
+    assert [m["lastname"] for m in expanded[nav]] == ["Second"]
+    listed = api.get(f"contacts?$filter=contactid eq {first}&$expand={nav}($select=new_accountname)").json()
+    assert [t["new_accountname"] for t in listed["value"][0][nav]] == ["team"]
     assert f'NavigationProperty Name="{nav}"' in api.get("$metadata").text
     assert api.delete(f"{logical}s({team})/{nav}({second})/$ref").status_code == 204
     assert [m["contactid"] for m in api.get(f"{logical}s({team})/{nav}").json()["value"]] == [first]
