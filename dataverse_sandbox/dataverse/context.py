@@ -92,6 +92,43 @@ class Service:
         """:returns: the root business unit's id (stable per organization)."""
         return str(uuid.uuid5(_USER_NAMESPACE, f"businessunit:{self.organization_id}"))
 
+    def put_table(self, entity: EntityMeta) -> None:
+        """Add a table to the catalog, or replace its metadata (a column, key or relationship changed).
+
+        Copy on write: requests reading the catalog meanwhile keep iterating the one they started with.
+        """
+        catalog = dict(self.catalog)
+        old = catalog.pop(entity.logical_name, None)
+        catalog[entity.logical_name] = entity
+        by_set = dict(self._by_set)
+        if old is not None:
+            by_set.pop(old.entity_set_name, None)
+        by_set[entity.entity_set_name] = entity
+        self._swap(catalog, by_set)
+
+    def drop_table(self, entity: EntityMeta) -> None:
+        """Remove a table from the catalog (copy on write, as :meth:`put_table`)."""
+        catalog = {name: e for name, e in self.catalog.items() if name != entity.logical_name}
+        by_set = {name: e for name, e in self._by_set.items() if name != entity.entity_set_name}
+        self._swap(catalog, by_set)
+
+    def _swap(self, catalog: Mapping[str, EntityMeta], by_set: dict[str, EntityMeta]) -> None:
+        previous = (self.catalog, self._by_set)
+        # A change set (or any transaction) that rolls back takes the metadata change back with the DDL.
+        self.storage.on_rollback(lambda: self._set(*previous))
+        self._set(catalog, by_set)
+
+    def _set(self, catalog: Mapping[str, EntityMeta], by_set: dict[str, EntityMeta]) -> None:
+        self.catalog = catalog
+        self.storage.catalog = catalog
+        self._by_set = by_set
+
+    def set_many_to_many(self, relationships: list[dict[str, Any]]) -> None:
+        """Replace the many-to-many relationships (copy on write, taken back on rollback as :meth:`put_table`)."""
+        previous = self.many_to_many
+        self.storage.on_rollback(lambda: setattr(self, "many_to_many", previous))
+        self.many_to_many = relationships
+
     def by_entity_set(self, name: str) -> EntityMeta | None:
         """:returns: the table whose entity set name is exactly ``name``, or ``None``."""
         return self._by_set.get(name)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import quoteattr
 
 from .bulk import BULK_ACTIONS
-from .metadata import AttributeKind, EntityMeta
+from .metadata import AttributeKind, CollectionNavigation, EntityMeta, ManyToManyNavigation
 from .operations import OPERATIONS, Operation
 
 __all__ = ["render_csdl"]
@@ -19,6 +19,11 @@ __all__ = ["render_csdl"]
 
 def _attr(value: str) -> str:
     return quoteattr(value)
+
+
+def _collections(entity: EntityMeta) -> list[CollectionNavigation | ManyToManyNavigation]:
+    """:returns: the collection-valued navigation properties: one-to-many, then many-to-many."""
+    return [*entity.collections, *entity.associations]
 
 
 def _entity_type(entity: EntityMeta, catalog: Mapping[str, EntityMeta]) -> Iterable[str]:
@@ -35,7 +40,7 @@ def _entity_type(entity: EntityMeta, catalog: Mapping[str, EntityMeta]) -> Itera
                 f'<ReferentialConstraint Property="{attribute.property_name}" '
                 f'ReferencedProperty="{target.primary_id}"/></NavigationProperty>'
             )
-    for collection in entity.collections:
+    for collection in _collections(entity):
         yield f'<NavigationProperty Name="{collection.name}" Type="Collection(mscrm.{collection.target})"/>'
     if entity.alternate_keys:
         yield '<Annotation Term="OData.Community.Keys.V1.AlternateKeys"><Collection>'
@@ -126,7 +131,7 @@ def render_csdl(catalog: Mapping[str, EntityMeta], *, annotations: bool) -> str:
             if attribute.navigation and attribute.target in catalog:
                 target_set = catalog[str(attribute.target)].entity_set_name
                 parts.append(f'<NavigationPropertyBinding Path="{attribute.navigation}" Target="{target_set}"/>')
-        for collection in entity.collections:
+        for collection in _collections(entity):
             target_set = catalog[collection.target].entity_set_name
             parts.append(f'<NavigationPropertyBinding Path="{collection.name}" Target="{target_set}"/>')
         if annotations and entity.change_tracking:

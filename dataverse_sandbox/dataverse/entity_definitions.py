@@ -17,25 +17,35 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from .context import Call
-from .errors import bad_request, method_not_allowed, unknown_property, unknown_segment
+from .errors import bad_request, unknown_property, unknown_segment
 from .metadata import AttributeKind, AttributeMeta, EntityMeta
 from .metadata_filter import compile_metadata_filter
 from .paths import Segment, parse_parameters
 from .preferences import split_top_level
 from .values import parse_guid
 
-__all__ = ["all_relationships", "entity_definitions", "relationship_definitions"]
+__all__ = [
+    "all_relationships",
+    "attribute_json",
+    "entity_definitions",
+    "entity_json",
+    "find_entity",
+    "key_json",
+    "relationship_definitions",
+]
 
 _CAST_PREFIX = "Microsoft.Dynamics.CRM."
 
 
-def _label(text: str, translations: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
-    localized = {"Label": text, "LanguageCode": 1033, "IsManaged": True}
-    others = [{"Label": label, "LanguageCode": code, "IsManaged": True} for code, label in translations]
+def _label(text: str, translations: Sequence[tuple[int, str]] = (), *, managed: bool = True) -> dict[str, Any]:
+    localized = {"Label": text, "LanguageCode": 1033, "IsManaged": managed}
+    others = [{"Label": label, "LanguageCode": code, "IsManaged": managed} for code, label in translations]
     return {"LocalizedLabels": [localized, *others], "UserLocalizedLabel": localized}
 
 
-def _entity_json(entity: EntityMeta) -> dict[str, Any]:
+def entity_json(entity: EntityMeta) -> dict[str, Any]:
+    """:returns: a table's ``EntityMetadata`` (without ``Attributes`` and ``Keys``)."""
+    custom = entity.custom or entity.logical_name.startswith(("sample_", "new_"))
     return {
         "MetadataId": entity.metadata_id,
         "LogicalName": entity.logical_name,
@@ -48,17 +58,17 @@ def _entity_json(entity: EntityMeta) -> dict[str, Any]:
         "ObjectTypeCode": entity.object_type_code,
         "ChangeTrackingEnabled": entity.change_tracking,
         "IsPrivate": False,
-        "IsIntersect": False,
+        "IsIntersect": entity.intersect,
         "IsLogicalEntity": False,
         "TableType": "Elastic" if entity.elastic else "Standard",
-        "IsManaged": not entity.logical_name.startswith(("sample_", "new_")),
+        "IsManaged": not custom,
         "IsOptimisticConcurrencyEnabled": True,
-        "IsCustomEntity": entity.logical_name.startswith(("sample_", "new_")),
+        "IsCustomEntity": custom,
         "IsActivity": False,
         "IsValidForAdvancedFind": True,
         "OwnershipType": "UserOwned",
-        "DisplayName": _label(entity.display_name),
-        "DisplayCollectionName": _label(entity.display_name + "s"),
+        "DisplayName": _label(entity.display_name, managed=not custom),
+        "DisplayCollectionName": _label(entity.display_name + "s", managed=not custom),
         "CanCreateAttributes": {
             "Value": True,
             "CanBeChanged": False,
@@ -67,7 +77,8 @@ def _entity_json(entity: EntityMeta) -> dict[str, Any]:
     }
 
 
-def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_options: bool) -> dict[str, Any]:
+def attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_options: bool) -> dict[str, Any]:
+    """:returns: a column's ``AttributeMetadata`` of its derived type (``@odata.type``)."""
     kind = attribute.kind
     type_name = "DateTime" if kind is AttributeKind.DATEONLY else kind.value
     item: dict[str, Any] = {
@@ -84,7 +95,7 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         "IsValidForCreate": attribute.valid_for_create,
         "IsValidForUpdate": attribute.valid_for_update,
         "IsValidForRead": True,
-        "IsCustomAttribute": attribute.logical_name.startswith(("sample_", "new_")),
+        "IsCustomAttribute": attribute.custom or attribute.logical_name.startswith(("sample_", "new_")),
         "AttributeOf": attribute.attribute_of,
         "IsLogical": False,
         "RequiredLevel": {
@@ -92,7 +103,7 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
             "CanBeChanged": True,
             "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
         },
-        "DisplayName": _label(attribute.display_name),
+        "DisplayName": _label(attribute.display_name, managed=not attribute.custom),
     }
     if attribute.max_length is not None:
         item["MaxLength"] = attribute.max_length
@@ -100,7 +111,7 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
         item["MinValue"] = attribute.min_value
         item["MaxValue"] = attribute.max_value
     if kind in (AttributeKind.DATETIME, AttributeKind.DATEONLY):
-        item["Format"] = "DateOnly" if kind is AttributeKind.DATEONLY else "DateAndTime"
+        item["Format"] = attribute.date_format or ("DateOnly" if kind is AttributeKind.DATEONLY else "DateAndTime")
         item["DateTimeBehavior"] = {"Value": "DateOnly" if kind is AttributeKind.DATEONLY else "UserLocal"}
     if kind is AttributeKind.LOOKUP:
         item["Targets"] = [attribute.target]
@@ -120,15 +131,16 @@ def _attribute_json(entity: EntityMeta, attribute: AttributeMeta, *, expand_opti
     return item
 
 
-def _key_json(entity: EntityMeta, index: int) -> dict[str, Any]:
+def key_json(entity: EntityMeta, index: int) -> dict[str, Any]:
+    """:returns: the ``EntityKeyMetadata`` of the table's ``index``-th alternate key."""
     key = entity.alternate_keys[index]
     return {
-        "MetadataId": parse_guid(f"{entity.metadata_id[:-4]}{index:04x}"),
+        "MetadataId": key.metadata_id or parse_guid(f"{entity.metadata_id[:-4]}{index:04x}"),
         "SchemaName": key.schema_name,
         "LogicalName": key.schema_name.lower(),
         "KeyAttributes": list(key.attributes),
         "EntityLogicalName": entity.logical_name,
-        "EntityKeyIndexStatus": "Active",
+        "EntityKeyIndexStatus": key.index_status,
         "DisplayName": _label(key.schema_name),
     }
 
@@ -148,13 +160,15 @@ def _relationship_json(
         None,
     )
     schema_name = (
-        collection.name if collection is not None else f"{target}_{referencing.logical_name}_{lookup.logical_name}"
+        (collection.relationship or collection.name)
+        if collection is not None
+        else f"{target}_{referencing.logical_name}_{lookup.logical_name}"
     )
     return {
         "MetadataId": str(uuid.uuid5(uuid.UUID(referencing.metadata_id), f"relationship:{schema_name}")),
         "SchemaName": schema_name,
         "RelationshipType": "OneToManyRelationship",
-        "IsCustomRelationship": False,
+        "IsCustomRelationship": lookup.custom,
         "ReferencedEntity": target,
         "ReferencedAttribute": referenced.primary_id if referenced is not None else f"{target}id",
         "ReferencedEntityNavigationPropertyName": collection.name if collection is not None else None,
@@ -242,7 +256,11 @@ def _select(items: Sequence[dict[str, Any]], select: str | None, type_name: str)
     return chosen
 
 
-def _find_entity(call: Call, segment: Segment) -> EntityMeta:
+def find_entity(call: Call, segment: Segment) -> EntityMeta:
+    """:returns: the table addressed by ``EntityDefinitions(<MetadataId>)`` or ``(LogicalName='…')``.
+
+    :raises DataverseError: 404 when no table matches.
+    """
     pairs = parse_parameters(segment.args or "", call.aliases)
     if len(pairs) == 1:
         name, value = pairs[0]
@@ -285,7 +303,7 @@ def relationship_definitions(call: Call, segments: Sequence[Segment]) -> Respons
     the casts ``/Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata`` / ``…ManyToManyRelationshipMetadata``.
     """
     if call.method != "GET":
-        from .schema_changes import change_relationships
+        from .schema_relationships import change_relationships
 
         return change_relationships(call, segments)
     args = call.request.args
@@ -324,7 +342,9 @@ def entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:
     :param segments: the path segments, starting with ``EntityDefinitions``.
     """
     if call.method != "GET":
-        raise method_not_allowed("Metadata is read-only in the sandbox.")
+        from .schema_changes import change_entity_definitions
+
+        return change_entity_definitions(call, segments)
     args = call.request.args
     root = f"{call.root}$metadata#"
     head = segments[0]
@@ -332,18 +352,18 @@ def entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:
     if head.args is None:
         if len(segments) > 1:
             raise unknown_segment(segments[1].raw)
-        every = [_entity_json(e) for e in call.service.catalog.values()]
+        every = [entity_json(e) for e in call.service.catalog.values()]
         predicate = compile_metadata_filter(args.get("$filter"), _known(every), "EntityMetadata")
-        entities = [e for e in call.service.catalog.values() if predicate(_entity_json(e))]
-        items = _select([_entity_json(e) for e in entities], args.get("$select"), "EntityMetadata")
+        entities = [e for e in call.service.catalog.values() if predicate(entity_json(e))]
+        items = _select([entity_json(e) for e in entities], args.get("$select"), "EntityMetadata")
         for entity, item in zip(entities, items, strict=True):
             _attach(entity, item, expansions)
         select = args.get("$select")
         context = f"{root}EntityDefinitions" + (f"({select})" if select else "")
         return call.json({"@odata.context": context, "value": items})
-    entity = _find_entity(call, head)
+    entity = find_entity(call, head)
     if len(segments) == 1:
-        item = _select([_entity_json(entity)], args.get("$select"), "EntityMetadata")[0]
+        item = _select([entity_json(entity)], args.get("$select"), "EntityMetadata")[0]
         _attach(entity, item, expansions)
         select = args.get("$select")
         context = f"{root}EntityDefinitions" + (f"({select})" if select else "")
@@ -355,10 +375,10 @@ def entity_definitions(call: Call, segments: Sequence[Segment]) -> Response:
 
 def _attach(entity: EntityMeta, item: dict[str, Any], expansions: dict[str, str | None]) -> None:
     if "Attributes" in expansions:
-        attributes = [_attribute_json(entity, a, expand_options=False) for a in entity.attributes]
+        attributes = [attribute_json(entity, a, expand_options=False) for a in entity.attributes]
         item["Attributes"] = _select(attributes, expansions["Attributes"], "AttributeMetadata")
     if "Keys" in expansions:
-        keys = [_key_json(entity, i) for i in range(len(entity.alternate_keys))]
+        keys = [key_json(entity, i) for i in range(len(entity.alternate_keys))]
         item["Keys"] = _select(keys, expansions["Keys"], "EntityKeyMetadata")
 
 
@@ -369,7 +389,7 @@ def _children(
     base = f"{call.root}$metadata#EntityDefinitions('{entity.metadata_id}')"
     child = segments[0]
     if child.name == "Keys":
-        keys = [_key_json(entity, i) for i in range(len(entity.alternate_keys))]
+        keys = [key_json(entity, i) for i in range(len(entity.alternate_keys))]
         selected = _select(keys, args.get("$select"), "EntityKeyMetadata")
         return call.json({"@odata.context": f"{base}/Keys", "value": selected})
     if child.name in ("ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships"):
@@ -408,11 +428,11 @@ def _children(
         wanted = pairs[0][1] if len(pairs) == 1 else None
         for attribute in attributes:
             if wanted in (attribute.logical_name, attribute.metadata_id):
-                item = _attribute_json(entity, attribute, expand_options=expand_options)
+                item = attribute_json(entity, attribute, expand_options=expand_options)
                 item = _select([item], args.get("$select"), "AttributeMetadata")[0]
                 return call.json({"@odata.context": f"{base}/Attributes/$entity", **item})
         raise unknown_segment(child.raw)
-    items = [_attribute_json(entity, a, expand_options=expand_options) for a in attributes]
+    items = [attribute_json(entity, a, expand_options=expand_options) for a in attributes]
     predicate = compile_metadata_filter(args.get("$filter"), _known(items, _ATTRIBUTE_PROPERTIES), "AttributeMetadata")
     items = [item for item in items if type_filter(item) and predicate(item)]
     suffix = f"/{cast}" if cast else ""

@@ -25,6 +25,7 @@ __all__ = [
     "AttributeMeta",
     "CollectionNavigation",
     "EntityMeta",
+    "ManyToManyNavigation",
     "Option",
 ]
 
@@ -177,6 +178,11 @@ class AttributeMeta:
     :param max_value: for numbers, the largest accepted value.
     :param max_size_kb: for file and image columns, ``MaxSizeInKB`` (the largest file accepted).
     :param attribute_of: for a column that belongs to another (a file column's ``_name``), that column's name.
+    :param schema: the schema name given when the column was created through the Web API (else derived).
+    :param custom: a column created through the Web API (``IsCustomAttribute``; it may be deleted).
+    :param given_id: its ``MetadataId`` when created through the Web API (else derived from its logical name).
+    :param date_format: for a date and time column created through the Web API, its ``Format`` (``DateOnly`` or
+        ``DateAndTime``: how apps show it; the value keeps its time unless ``DateTimeBehavior`` is ``DateOnly``).
     """
 
     logical_name: str
@@ -193,6 +199,10 @@ class AttributeMeta:
     max_value: float | None = None
     max_size_kb: int | None = None
     attribute_of: str | None = None
+    schema: str | None = None
+    custom: bool = False
+    given_id: str | None = None
+    date_format: str | None = None
 
     @cached_property
     def property_name(self) -> str:
@@ -208,12 +218,16 @@ class AttributeMeta:
 
     @property
     def schema_name(self) -> str:
-        """:returns: a Pascal-cased schema name in Dataverse's style."""
+        """:returns: the schema name it was created with, else a Pascal-cased one in Dataverse's style."""
+        if self.schema is not None:
+            return self.schema
         return "".join(part[:1].upper() + part[1:] for part in self.logical_name.split("_"))
 
     @property
     def metadata_id(self) -> str:
-        """:returns: a stable ``MetadataId``."""
+        """:returns: the ``MetadataId`` it was created with, else a stable one derived from its logical name."""
+        if self.given_id is not None:
+            return self.given_id
         return str(uuid.uuid5(_METADATA_NAMESPACE, f"attribute:{self.logical_name}"))
 
     def option_label(self, value: int) -> str | None:
@@ -230,10 +244,14 @@ class AlternateKey:
 
     :param schema_name: the key's name in metadata.
     :param attributes: logical names of the key's columns, in declaration order.
+    :param metadata_id: its ``MetadataId`` (keys created through the Web API; else derived from the table's).
+    :param index_status: ``EntityKeyIndexStatus``: ``Active``, or ``Failed`` when existing rows break uniqueness.
     """
 
     schema_name: str
     attributes: tuple[str, ...]
+    metadata_id: str | None = None
+    index_status: str = "Active"
 
 
 @dataclass(frozen=True)
@@ -243,11 +261,35 @@ class CollectionNavigation:
     :param name: the navigation property's name (case-sensitive), e.g. ``contact_customer_accounts``.
     :param target: the logical name of the related table.
     :param lookup: the lookup attribute on ``target`` that holds this row's id.
+    :param relationship: the relationship's schema name when it differs from ``name`` (created relationships).
+    :param custom: a relationship created through the Web API (``IsCustomRelationship``).
     """
 
     name: str
     target: str
     lookup: str
+    relationship: str | None = None
+    custom: bool = False
+
+
+@dataclass(frozen=True)
+class ManyToManyNavigation:
+    """A collection-valued navigation property of a many-to-many relationship: rows linked through an intersect table.
+
+    :param name: the navigation property's name (case-sensitive).
+    :param target: the logical name of the related table.
+    :param intersect: the intersect table's logical name.
+    :param own: the intersect column holding this row's id.
+    :param other: the intersect column holding the related row's id.
+    :param relationship: the relationship's schema name.
+    """
+
+    name: str
+    target: str
+    intersect: str
+    own: str
+    other: str
+    relationship: str
 
 
 @dataclass(frozen=True)
@@ -267,6 +309,10 @@ class EntityMeta:
     :param change_tracking: whether ``Prefer: odata.track-changes`` is allowed.
     :param elastic: an elastic table (Azure Cosmos DB storage in Dataverse): ``DeleteMultiple`` is served.
     :param writable: whether the Web API may create, update and delete its rows (system job tables may not).
+    :param schema: the schema name given when the table was created through the Web API (else derived).
+    :param custom: a table created through the Web API (``IsCustomEntity``; it may be deleted).
+    :param intersect: the intersect table of a many-to-many relationship (``IsIntersect``).
+    :param associations: collection-valued navigation properties of many-to-many relationships.
     """
 
     logical_name: str
@@ -282,6 +328,10 @@ class EntityMeta:
     change_tracking: bool = True
     elastic: bool = False
     writable: bool = True
+    schema: str | None = None
+    custom: bool = False
+    intersect: bool = False
+    associations: tuple[ManyToManyNavigation, ...] = ()
     _by_property: dict[str, AttributeMeta] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -290,7 +340,9 @@ class EntityMeta:
 
     @property
     def schema_name(self) -> str:
-        """:returns: the Pascal-cased schema name."""
+        """:returns: the schema name it was created with, else the Pascal-cased display name."""
+        if self.schema is not None:
+            return self.schema
         return self.display_name.replace(" ", "")
 
     @property
@@ -324,6 +376,13 @@ class EntityMeta:
     def collection(self, name: str) -> CollectionNavigation | None:
         """:returns: the collection-valued navigation property exactly named ``name``, or ``None``."""
         for nav in self.collections:
+            if nav.name == name:
+                return nav
+        return None
+
+    def association(self, name: str) -> ManyToManyNavigation | None:
+        """:returns: the many-to-many navigation property exactly named ``name``, or ``None``."""
+        for nav in self.associations:
             if nav.name == name:
                 return nav
         return None

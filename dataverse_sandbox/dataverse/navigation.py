@@ -4,7 +4,7 @@
 (with paging); ``POST`` to a collection navigation creates a related row. ``$ref``: ``POST`` on a collection,
 ``PUT`` on a single-valued navigation, ``DELETE`` in both forms (``…/<collection>(<id>)/$ref`` and
 ``…/<collection>/$ref?$id=<url>``) and ``GET`` to list references. Navigation names are case-sensitive.
-Not for ``@odata.bind`` in bodies: see :mod:`.writes`.
+Many-to-many navigation properties: :mod:`.associations`. Not for ``@odata.bind`` in bodies: see :mod:`.writes`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from werkzeug.wrappers import Response
 
+from .associations import navigate_association
 from .context import Call
 from .entities import entity_url, read_json, render_entity
 from .errors import bad_request, method_not_allowed, unknown_property
@@ -42,7 +43,10 @@ def navigate(call: Call, entity: EntityMeta, key: KeyPredicate, segments: Sequen
         return _single(call, entity, row, lookup, is_ref=rest == ["$ref"])
     collection = entity.collection(nav.name)
     if collection is None:
-        raise unknown_property(nav.name, entity.logical_name)
+        association = entity.association(nav.name)
+        if association is None:
+            raise unknown_property(nav.name, entity.logical_name)
+        return navigate_association(call, entity, row, association, nav, rest)
     if rest == ["$ref"]:
         return _collection_ref(call, entity, row, collection, nav)
     if nav.args is not None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import bad_request, unknown_property
-from .metadata import AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta
+from .metadata import AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta, ManyToManyNavigation
 from .preferences import split_top_level
 
 __all__ = ["Expansion", "Projection", "parse_projection"]
@@ -24,6 +24,7 @@ class Expansion:
     :param projection: what to return of the related rows.
     :param lookup: for a single-valued navigation, the parent's lookup attribute.
     :param collection: for a collection-valued navigation, its definition.
+    :param association: for a many-to-many navigation, its definition.
     :param top: ``$top`` inside the expansion (collections only).
     :param filter: ``$filter`` inside the expansion (collections only).
     :param orderby: ``$orderby`` inside the expansion (collections only).
@@ -33,6 +34,7 @@ class Expansion:
     projection: Projection
     lookup: AttributeMeta | None = None
     collection: CollectionNavigation | None = None
+    association: ManyToManyNavigation | None = None
     top: int | None = None
     filter: str | None = None
     orderby: str | None = None
@@ -133,10 +135,13 @@ def _expansion(catalog: Mapping[str, EntityMeta], entity: EntityMeta, item: str)
             options[key.strip()] = value.strip()
     lookup = entity.by_navigation(name)
     collection = entity.collection(name)
+    association = entity.association(name)
     if lookup is not None and lookup.target is not None and lookup.target in catalog:
         target = catalog[lookup.target]
     elif collection is not None:
         target = catalog[collection.target]
+    elif association is not None and association.target in catalog:
+        target = catalog[association.target]
     else:
         raise unknown_property(name, entity.logical_name)
     projection = parse_projection(catalog, target, options.get("$select"), options.get("$expand"))
@@ -153,6 +158,7 @@ def _expansion(catalog: Mapping[str, EntityMeta], entity: EntityMeta, item: str)
         projection=projection,
         lookup=lookup,
         collection=collection,
+        association=association if collection is None else None,
         top=top,
         filter=options.get("$filter"),
         orderby=options.get("$orderby"),

@@ -141,6 +141,8 @@ class Renderer:
                 )
             rendered = self.render(expansion.projection, related)
             return {row[target.primary_id]: out for row, out in zip(related, rendered, strict=True)}
+        if expansion.association is not None:
+            return self._expand_association(entity, expansion, rows)
         assert expansion.collection is not None
         link = target.by_logical_name(expansion.collection.lookup)
         assert link is not None
@@ -161,6 +163,34 @@ class Renderer:
             group = grouped.setdefault(child[link.column], [])
             if expansion.top is None or len(group) < expansion.top:
                 group.append(child)
+        return {parent: self.render(expansion.projection, group) for parent, group in grouped.items()}
+
+    def _expand_association(self, entity: EntityMeta, expansion: Expansion, rows: Sequence[Row]) -> dict[str, Any]:
+        """Related rows of a many-to-many navigation: the intersect table's pairs, then the rows they name."""
+        nav = expansion.association
+        assert nav is not None
+        target = expansion.projection.entity
+        intersect = self._catalog[nav.intersect]
+        pairs: list[Row] = []
+        for chunk in _chunks(sorted({row[entity.primary_id] for row in rows})):
+            pairs.extend(self._storage.fetch_all(intersect, f"{nav.own} IN ({','.join('?' * len(chunk))})", chunk))
+        where, params, order = self._compile_expansion(target, expansion.filter, expansion.orderby)
+        related: dict[str, Row] = {}
+        for chunk in _chunks(sorted({pair[nav.other] for pair in pairs})):
+            for child in self._storage.fetch_all(
+                target,
+                f"({where}) AND {target.primary_id} IN ({','.join('?' * len(chunk))})",
+                [*params, *chunk],
+                order_by=order or target.primary_id,
+            ):
+                related[child[target.primary_id]] = child
+        position = {key: index for index, key in enumerate(related)}
+        grouped: dict[str, list[Row]] = {}
+        for pair in sorted(pairs, key=lambda p: position.get(p[nav.other], -1)):
+            linked = related.get(pair[nav.other])
+            group = grouped.setdefault(pair[nav.own], [])
+            if linked is not None and (expansion.top is None or len(group) < expansion.top):
+                group.append(linked)
         return {parent: self.render(expansion.projection, group) for parent, group in grouped.items()}
 
 

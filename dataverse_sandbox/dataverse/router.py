@@ -1,8 +1,9 @@
 """Routing of one authenticated Web API request below the service root to the handler that serves it.
 
 Resource paths (reference §1): the service document, ``$metadata``, ``EntityDefinitions``, unbound functions and
-actions, entity sets (collections, ``$count``, bulk actions), keyed rows (their properties, navigation properties,
-``$ref`` and bound operations). Unknown names are 404 ``Resource not found for the segment '…'``; wrong methods 405.
+actions (``CreateEntities`` creates tables: :mod:`.schema_changes`), entity sets (collections, ``$count``, bulk
+actions), keyed rows (their properties, navigation properties, ``$ref`` and bound operations). Unknown names are
+404 ``Resource not found for the segment '…'``; wrong methods 405.
 Not for authentication or ``$batch``: see :mod:`.app`.
 """
 
@@ -21,6 +22,7 @@ from .keys import parse_key, require_row
 from .metadata import AttributeKind, EntityMeta
 from .operations import NAMESPACE, find, invoke
 from .paths import Segment, split_path
+from .schema_changes import create_entities
 from .sql_queries import sql_query
 
 __all__ = ["route"]
@@ -46,11 +48,10 @@ def route(call: Call) -> Response:
         )
     if head.name == "EntityDefinitions":
         return entity_definitions(call, segments)
-    if head.name in ("CreateEntities", "CreateEntity", "UpdateEntity", "DeleteEntity"):
-        raise method_not_allowed(
-            "Creating or changing tables is not served by the sandbox: its tables are fixed "
-            "(account, contact, asyncoperation, sample_event)."
-        )
+    if head.name == "CreateEntities" and head.args is None and len(segments) == 1:
+        if call.method != "POST":
+            raise method_not_allowed("The action 'CreateEntities' must be called with POST.")
+        return create_entities(call)
     if head.name == "RelationshipDefinitions":
         return relationship_definitions(call, segments)
     operation = find(head.name, None)
@@ -138,7 +139,11 @@ def _keyed(call: Call, entity: EntityMeta, head: Segment, rest: list[Segment]) -
             if served is not None:
                 return served
         return entities.single_property(call, entity, key, second.name, raw == ["$value"])
-    if entity.by_navigation(second.name) is not None or entity.collection(second.name) is not None:
+    if (
+        entity.by_navigation(second.name) is not None
+        or entity.collection(second.name) is not None
+        or entity.association(second.name) is not None
+    ):
         return navigation.navigate(call, entity, key, rest)
     if second.name.startswith("$"):
         raise bad_request(f"The segment '{second.raw}' is not valid after a record.")

@@ -14,20 +14,23 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import DataverseError, duplicate_key, duplicate_record
+from .errors import DataverseError, duplicate_key, duplicate_record, invalid_argument
 from .guid_order import COLLATION, GuidOrder, register
-from .metadata import AttributeKind, EntityMeta
+from .metadata import AlternateKey, AttributeKind, AttributeMeta, EntityMeta
 
-__all__ = ["Row", "Storage"]
+__all__ = ["RESERVED_TABLES", "Row", "Storage"]
 
 logger = logging.getLogger(__name__)
 
 #: A stored row: column name to stored value (storage convention of :mod:`.metadata`).
 Row = dict[str, Any]
+
+#: The storage's own tables: no table created through the Web API may take these names (nor ``sqlite_…``).
+RESERVED_TABLES = frozenset({"sandbox_deleted", "sandbox_version", "sandbox_files", "sandbox_file_parts"})
 
 # Columns clients commonly sort or filter on, plus the lookups that deletes and related-row queries follow.
 _INDEXED = ("name", "modifiedon", "lastname", "_parentcustomerid_value", "_primarycontactid_value")
@@ -97,20 +100,89 @@ class Storage:
             )
 
     @staticmethod
-    def _table_ddl(entity: EntityMeta) -> str:
-        columns = []
-        for attribute in entity.attributes:
-            spec = f"{attribute.column} {attribute.kind.sql_type}"
-            if attribute.logical_name == entity.primary_id:
-                spec += " PRIMARY KEY"
-            elif attribute.kind in (AttributeKind.STRING, AttributeKind.MEMO):
-                # Dataverse compares and sorts text case-insensitively (SQL Server's default collation).
-                spec += " COLLATE NOCASE"
-            if attribute.kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER):
-                # Dataverse sorts and compares uniqueidentifier columns in SQL Server's order, not as text.
-                spec += f" COLLATE {COLLATION}"
-            columns.append(spec)
+    def _column_ddl(entity: EntityMeta, attribute: AttributeMeta) -> str:
+        spec = f"{attribute.column} {attribute.kind.sql_type}"
+        if attribute.logical_name == entity.primary_id:
+            spec += " PRIMARY KEY"
+        elif attribute.kind in (AttributeKind.STRING, AttributeKind.MEMO):
+            # Dataverse compares and sorts text case-insensitively (SQL Server's default collation).
+            spec += " COLLATE NOCASE"
+        if attribute.kind in (AttributeKind.LOOKUP, AttributeKind.UNIQUEIDENTIFIER):
+            # Dataverse sorts and compares uniqueidentifier columns in SQL Server's order, not as text.
+            spec += f" COLLATE {COLLATION}"
+        return spec
+
+    @classmethod
+    def _table_ddl(cls, entity: EntityMeta) -> str:
+        columns = [cls._column_ddl(entity, attribute) for attribute in entity.attributes]
         return f"CREATE TABLE IF NOT EXISTS {entity.logical_name} ({', '.join(columns)})"
+
+    # -- schema changes (metadata writes through the Web API; see .schema_changes) ----------------------------
+
+    def add_table(self, entity: EntityMeta) -> None:
+        """Create the SQLite table of a new table.
+
+        A table of that name left in a database file by an earlier run goes first: table definitions created
+        through the Web API live in memory, so its metadata went with that run.
+        """
+        if entity.logical_name in RESERVED_TABLES or entity.logical_name.startswith("sqlite_"):
+            raise invalid_argument(f"The name '{entity.logical_name}' is reserved by the sandbox's storage.")
+        with self.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {entity.logical_name}")
+            conn.execute(self._table_ddl(entity))
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_{entity.logical_name}_version ON {entity.logical_name}(versionnumber)"
+            )
+
+    def drop_table(self, entity: EntityMeta) -> None:
+        """Drop a table with its rows, files and deletion log."""
+        if entity.logical_name in RESERVED_TABLES or entity.logical_name.startswith("sqlite_"):
+            raise invalid_argument(f"The name '{entity.logical_name}' is reserved by the sandbox's storage.")
+        with self.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {entity.logical_name}")
+            conn.execute(
+                "DELETE FROM sandbox_file_parts WHERE file_id IN (SELECT file_id FROM sandbox_files WHERE entity = ?)",
+                (entity.logical_name,),
+            )
+            conn.execute("DELETE FROM sandbox_files WHERE entity = ?", (entity.logical_name,))
+            conn.execute("DELETE FROM sandbox_deleted WHERE entity = ?", (entity.logical_name,))
+
+    def add_column(self, entity: EntityMeta, attribute: AttributeMeta) -> None:
+        """Add a column to an existing table (existing rows hold null)."""
+        with self.transaction() as conn:
+            conn.execute(f"ALTER TABLE {entity.logical_name} ADD COLUMN {self._column_ddl(entity, attribute)}")
+
+    def drop_column(self, entity: EntityMeta, attribute: AttributeMeta) -> None:
+        """Drop a column (and the indexes on it) from a table."""
+        with self.transaction() as conn:
+            for (index,) in conn.execute(
+                "SELECT DISTINCT il.name FROM sqlite_master m, pragma_index_list(m.name) il, "
+                "pragma_index_info(il.name) ii WHERE m.name = ? AND ii.name = ?",
+                (entity.logical_name, attribute.column),
+            ).fetchall():
+                conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+            conn.execute(f"ALTER TABLE {entity.logical_name} DROP COLUMN {attribute.column}")
+
+    def add_key(self, entity: EntityMeta, key: AlternateKey) -> bool:
+        """Create the unique index of an alternate key.
+
+        :returns: ``False`` when existing rows hold duplicate values (no index is created: the key is ``Failed``).
+        """
+        columns = ", ".join(key.attributes)
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    f'CREATE UNIQUE INDEX IF NOT EXISTS "ak_{entity.logical_name}_{key.schema_name}" '
+                    f"ON {entity.logical_name}({columns})"
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def drop_key(self, entity: EntityMeta, key: AlternateKey) -> None:
+        """Drop the unique index of an alternate key."""
+        with self.transaction() as conn:
+            conn.execute(f'DROP INDEX IF EXISTS "ak_{entity.logical_name}_{key.schema_name}"')
 
     def _load_version(self) -> int:
         highest = 0
@@ -137,6 +209,8 @@ class Storage:
             name = f"sp{depth}"
             self._conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
             self._local.depth = depth + 1
+            undo = self._undo_stack()
+            undo.append([])
             try:
                 yield self._conn
             except BaseException:
@@ -146,13 +220,34 @@ class Storage:
                 else:
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
+                for callback in reversed(undo.pop()):
+                    callback()
                 raise
             self._local.depth = depth
+            done = undo.pop()
+            if undo:
+                undo[-1].extend(done)
             if depth == 0:
                 self._conn.execute("INSERT OR REPLACE INTO sandbox_version (id, value) VALUES (1, ?)", (self._version,))
                 self._conn.execute("COMMIT")
             else:
                 self._conn.execute(f"RELEASE {name}")
+
+    def _undo_stack(self) -> list[list[Callable[[], None]]]:
+        stack: list[list[Callable[[], None]]] | None = getattr(self._local, "undo", None)
+        if stack is None:
+            stack = []
+            self._local.undo = stack
+        return stack
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` if the current transaction (or an enclosing one) rolls back: the catalog's undo.
+
+        Outside a transaction the change is final and nothing is kept.
+        """
+        stack = self._undo_stack()
+        if stack:
+            stack[-1].append(callback)
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
@@ -293,6 +388,11 @@ class Storage:
                 "INSERT INTO sandbox_deleted (version, entity, id) VALUES (?, ?, ?)",
                 (self.next_version(), entity.logical_name, record_id),
             )
+
+    def delete_where(self, entity: EntityMeta, where: str, params: Sequence[Any]) -> None:
+        """Delete the rows matching ``where`` without logging them (intersect tables keep no change log)."""
+        with self.transaction() as conn:
+            conn.execute(f"DELETE FROM {entity.logical_name} WHERE {where}", tuple(params))  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
 
     def insert_many(self, entity: EntityMeta, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many complete rows in one statement (the seeding path).

@@ -257,4 +257,8 @@ def delete_row(call: Call, entity: EntityMeta, row: Row) -> None:
                         str(linked[other.primary_id]),
                         {attribute.column: None, "modifiedon": _now(call), "versionnumber": storage.next_version()},
                     )
+        for nav in entity.associations:
+            intersect = call.service.catalog.get(nav.intersect)
+            if intersect is not None:
+                storage.delete_where(intersect, f"{nav.own} = ?", (record_id,))
         storage.delete(entity, record_id)
