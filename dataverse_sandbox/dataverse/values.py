@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -43,8 +44,13 @@ def format_timestamp(epoch_seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
+_CANONICAL_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def parse_guid(text: str) -> str | None:
     """:returns: the lower-case canonical form of a GUID (braces allowed), or ``None`` when it is not one."""
+    if _CANONICAL_GUID.fullmatch(text if isinstance(text, str) else ""):
+        return text.lower()  # the usual form, without building a UUID (a bulk request carries thousands)
     try:
         return str(uuid.UUID(text.strip().strip("{}")))
     except (ValueError, AttributeError):
