@@ -27,7 +27,9 @@ COMMANDS: dict[str, list[str]] = {
     "B5": ["benchmarks.startup", "--runs", "21"],
     "B6": ["benchmarks.peers_read", "--records", "100000", "--rounds", "3"],
     "B7": ["benchmarks.latency_read", "--records", "100000", "--rounds", "3", "--latency-ms", "500,1000"],
-    "B8": ["benchmarks.growth", "--creates", "10000,100000,1000000"],
+    # 1M creates are left out: against the sandbox's Dataverse limits they spend the 1,200 s of execution time per
+    # 5 minutes (52 concurrent requests, each slow on a 2-core machine) and wait out Retry-After for minutes.
+    "B8": ["benchmarks.growth", "--reads", "10000,100000,1000000", "--creates", "10000,100000"],
     "B9": ["benchmarks.rerun", "--records", "20000"],
 }
 """Each benchmark's command (``python -m`` and its arguments), as its section in ``docs/benchmarks.md`` gives it."""

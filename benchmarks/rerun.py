@@ -31,6 +31,8 @@ from benchmarks.bulk_write import CONNECTOR_ID, SandboxProcess
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
 from benchmarks.report import write_section
+from connector.dataverse.bulk.options import BulkOptions
+from connector.dataverse.bulk.runner import first_chunk_size
 
 CHART = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "rerun.png"
 TARGET = 2.0
@@ -86,13 +88,28 @@ def _stalling(docs: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]
     threading.Event().wait()
 
 
+def chunked(count: int) -> int:
+    """:returns: how many of ``count`` documents handed over the bulk writer has formed into chunks (and sent) while
+    it waits for more: its ramp's chunks, then whole batches, with the defaults (small records: no chunk closes on
+    its byte size).
+    """
+    options = BulkOptions.from_values("create", None)
+    size, formed = first_chunk_size(options), 0
+    while formed + size <= count:
+        formed += size
+        size = min(options.batch_size, 2 * size)
+    return formed
+
+
 def crash(settings: dict[str, Any], sandbox: SandboxProcess, marker: str, seed: int, records: int) -> int:
     """Run a job in a child that stops reading its input at half, and kill it (``SIGKILL``) once the sandbox holds
-    the records of that half (the bulk writer has sent every chunk it could form).
+    the records of every chunk that half filled (the bulk writer has sent every chunk it could form; the rest of the
+    half waits in a chunk for more input).
 
     :returns: the records the sandbox holds once the child is dead.
     """
     half = records // 2
+    sent = chunked(half)
     job = {"settings": settings, "marker": marker, "seed": seed, "records": records, "stall_after": half}
     child = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.rerun", "--child"],
@@ -107,7 +124,7 @@ def crash(settings: dict[str, Any], sandbox: SandboxProcess, marker: str, seed: 
     child.stdout.readline()  # ready: connected and warmed up
     child.stdout.readline()  # stalled: half of the input handed over
     deadline = time.monotonic() + 600
-    while sandbox.count_marked(marker) < half:
+    while sandbox.count_marked(marker) < sent:
         if child.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the job did not store its first half")
         time.sleep(0.01)
@@ -179,7 +196,8 @@ def report(records: int, original: dict[str, Any], at_kill: int, rerun: dict[str
             "with the bulk defaults, against a sandbox with Dataverse's default service-protection limits (6,000 "
             f"requests per 300 s, 52 concurrent) in a process of its own; the re-run saw {rerun['throttled']} "
             "throttled answers. The crashed run stopped reading its input after half of it and was `SIGKILL`ed once "
-            f"the sandbox held that half ({at_kill:,} records when it died). One run of each phase."
+            f"the sandbox held the records of every chunk that half filled ({at_kill:,} records when it died; the "
+            "rest of the half waited in a chunk for more input). One run of each phase."
         ),
         "",
         (

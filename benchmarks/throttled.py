@@ -118,7 +118,8 @@ time is `floor((R - 1) / N) * W` plus the median service time of one bulk reques
 ({outcome["service_seconds"]:.2f} s); the sandbox's `Retry-After` is whole seconds rounded up, so every window
 costs up to a second more than the bound. Requests that came back before a `Retry-After` had elapsed, as the
 sandbox counts them: {outcome["violations"]}. The connector ran with its defaults but for the chunk size
-({args.batch_size} records per request, so that the job needs many windows): it learned the concurrency limit
+({args.batch_size} records per request, so that the job needs many windows; a run's first requests ramp up to
+that size, decision D61, so the job takes a few requests more than its full chunks): it learned the concurrency limit
 from the first `0x80072326` refusal and kept under it, and every `429` closed the gate for all its threads until
 `Retry-After` had passed.{chart}"""
     command = (
