@@ -18,6 +18,7 @@ import pytest
 from connector.context import Progress, RuntimeContext
 from connector.dataverse.bulk import runner as bulk
 from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
+from connector.dataverse.bulk.options import BulkOptions
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
 from dataverse_sandbox.faults import FaultSettings
@@ -28,6 +29,10 @@ API_PATH = "/api/data/v9.2/"
 
 def marked(live: Live, marker: str) -> list[dict[str, Any]]:
     return live.rows("account", "name LIKE ?", [f"%{marker}%"])
+
+
+FIRST_OF_100 = bulk.first_chunk_size(BulkOptions.from_values("create", {"batch_size": 100}))
+"""The records of a run's first request with ``batch_size`` 100: where the ramp starts (13)."""
 
 
 def posts_since(live: Live, since: float, path: str, count: int) -> list[Any]:
@@ -88,10 +93,13 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     rows = marked(live, marker)
     assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
     assert {row["accountid"] for row in rows} == {result.properties["id"] for result in results}
-    posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 4)
+    # Requests of 13, 25, 50, 100 and 62 records (the ramp), and the reset one's re-send.
+    posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 6)
     assert [record.fault for record in posts].count("reset_after") == 1
     replayed = [result for result in results if result.properties.get("already_stored") == "true"]
-    assert len(replayed) == 100  # the reset request's records: refused as duplicates when re-sent, found as sent
+    assert (
+        len(replayed) == FIRST_OF_100
+    )  # the reset request's records: refused as duplicates when re-sent, found as sent
 
 
 def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts_only: None) -> None:
@@ -101,11 +109,12 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
     options = {"entity_set": "accounts", "client_keys": "never", "bulk": {"initial_concurrency": 1, "batch_size": 100}}
     results = live.run("create", options, [{"name": f"{marker} {index}"} for index in range(120)])
     unknown = [result for result in results if result.status is ResultStatus.UNKNOWN]
-    assert len(unknown) == 100  # never "failed": a host would send them again, and they were written
+    assert len(unknown) == FIRST_OF_100  # never "failed": a host would send them again, and they were written
     assert all(result.error is not None and "may have been processed" in result.error.message for result in unknown)
     assert len(marked(live, marker)) == 120  # the service did write the reset request: the results say it may have
-    posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 2)
-    assert [record.fault for record in posts] == ["reset_after", None]  # 100 records, then the last 20; no re-send
+    posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 4)
+    # 13, 25 and 50 records (the ramp), then the last 32; the reset request is not sent again.
+    assert [record.fault for record in posts] == ["reset_after", None, None, None]
 
 
 class Gate(NamedTuple):

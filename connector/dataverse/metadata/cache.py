@@ -69,6 +69,10 @@ class MetadataCache:
             self._entities.update({entity.entity_set: entity for entity in found})
         return found
 
+    def knows(self, entity_set: str) -> bool:
+        """:returns: whether :meth:`entity` answers ``entity_set`` from the cache, without a request."""
+        return entity_set in self._entities
+
     def entity(self, entity_set: str, *, use_cache: bool = True) -> EntityInfo:
         """One table's names and primary key.
 

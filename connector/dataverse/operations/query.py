@@ -43,6 +43,7 @@ from connector.dataverse.operations.progress import ProgressMeter
 from connector.dataverse.operations.query_options import QueryOptions
 from connector.dataverse.operations.running import OperationContext, network_failure
 from connector.dataverse.operations.watermarks import read_since_watermark
+from connector.dataverse.partitions.ahead import FirstPageAhead
 from connector.dataverse.partitions.plan import plan_partitions, plan_results
 from connector.dataverse.partitions.ranges import joined_filter, query_range, range_query
 from connector.dataverse.partitions.reader import read_partitioned
@@ -114,21 +115,50 @@ def run_query(
     if context.options.watermark is not None:
         yield from read_since_watermark(context, store, index, document, parameters)
         return
-    entity = context.metadata.entity(context.entity_set)
+    ahead = _first_page_ahead(context, index, document, parameters)
+    try:
+        entity = context.metadata.entity(context.entity_set)
+        options = context.options
+        ranged = options.key_after is not None or options.key_up_to is not None
+        if (ranged or options.plan_partitions) and not entity.primary_id:
+            raise OperationError(f"{context.entity_set} has no primary key to partition by", field="options.key_range")
+        if options.plan_partitions and entity.primary_id:
+            ranges = plan_partitions(context, entity.primary_id, query_range(options), options.plan_partitions)
+            yield from plan_results(ranges)
+            return
+        if entity.primary_id and options.parallel.mode != "off" and options.partition_refusal() is None:
+            yield from _partitioned(context, index, entity, entity.primary_id, document, parameters, ahead)
+        elif options.mode == "fetchxml":
+            yield from _fetch_pages(context, index, entity, parameters)
+        else:
+            yield from _odata_pages(context, index, entity, document, parameters)
+    finally:
+        if ahead is not None:
+            ahead.discard()
+
+
+def _first_page_ahead(
+    context: OperationContext[QueryOptions],
+    index: int,
+    document: Mapping[str, Any],
+    parameters: Sequence[tuple[str, str]],
+) -> FirstPageAhead | None:
+    """Request the first page while the table's metadata is read, when the read will be partitioned if it can and
+    its first request does not need the metadata (decision D58).
+    """
     options = context.options
-    ranged = options.key_after is not None or options.key_up_to is not None
-    if (ranged or options.plan_partitions) and not entity.primary_id:
-        raise OperationError(f"{context.entity_set} has no primary key to partition by", field="options.key_range")
-    if options.plan_partitions and entity.primary_id:
-        ranges = plan_partitions(context, entity.primary_id, query_range(options), options.plan_partitions)
-        yield from plan_results(ranges)
-        return
-    if entity.primary_id and options.parallel.mode != "off" and options.partition_refusal() is None:
-        yield from _partitioned(context, index, entity, entity.primary_id, document, parameters)
-    elif options.mode == "fetchxml":
-        yield from _fetch_pages(context, index, entity, parameters)
-    else:
-        yield from _odata_pages(context, index, entity, document, parameters)
+    if (
+        context.metadata.knows(context.entity_set)
+        or options.mode != "odata"
+        or options.parallel.mode == "off"
+        or options.partition_refusal() is not None
+        or options.plan_partitions
+        or query_range(options).conditions()
+        or _filter_needs_metadata(context)
+    ):
+        return None
+    # The primary key is not known yet; a first page without a key range does not name it.
+    return FirstPageAhead.start(range_query(context, index, "", _filter_expression(context, document), parameters))
 
 
 def _partitioned(
@@ -138,11 +168,13 @@ def _partitioned(
     primary_key: str,
     document: Mapping[str, Any],
     parameters: Sequence[tuple[str, str]],
+    ahead: FirstPageAhead | None,
 ) -> Iterator[OperationResult]:
     expression = _filter_expression(context, document) if context.options.mode == "odata" else ""
     source = range_query(context, index, primary_key, expression, parameters)
+    first = ahead.take(source.first_url()) if ahead is not None else None
     result_of = RecordResults(context.client, entity)
-    for outcome in read_partitioned(source, primary_key, context.options.parallel):
+    for outcome in read_partitioned(source, primary_key, context.options.parallel, first):
         if isinstance(outcome, OperationResult):
             yield outcome
             return
@@ -231,12 +263,18 @@ def _fetch_pages(
         page += 1
 
 
+def _filter_needs_metadata(context: OperationContext[QueryOptions]) -> bool:
+    """:returns: whether rendering the filter reads the table's attribute types (a value without a literal type)."""
+    group = context.options.filter
+    return group is not None and any(condition.literal_type in (None, "option_set") for condition in group.conditions())
+
+
 def _filter_expression(context: OperationContext[QueryOptions], document: Mapping[str, Any]) -> str:
     group = context.options.filter
     if group is None:
         return ""
     types: AttributeTypes | None = None
-    if any(condition.literal_type in (None, "option_set") for condition in group.conditions()):
+    if _filter_needs_metadata(context):
         # Only then is the table's metadata worth reading (once per connection).
         types = context.metadata.describe(context.entity_set)
     try:

@@ -6,5 +6,6 @@ limit.
   can be partitioned;
 * :mod:`~connector.dataverse.partitions.plan`: :func:`plan_partitions`, the ranges a distributed engine's tasks
   read;
-* :mod:`~connector.dataverse.partitions.reader`: the concurrent reader behind the Query option ``parallel``.
+* :mod:`~connector.dataverse.partitions.reader`: the concurrent reader behind the Query option ``parallel``;
+* :mod:`~connector.dataverse.partitions.ahead`: the first page requested while the table's metadata is read.
 """

@@ -3,10 +3,10 @@
 How a read goes:
 
 1. The query's first page is requested exactly as a sequential read requests it (Dataverse orders a query that
-   names no order by its primary key). When it holds every record, that is the whole read: one request, as without
-   this option. Its keys, in the order the service returned them, must be in SQL Server's order as
-   :mod:`~connector.dataverse.partitions.keys` models it; if they are not, the model is not the service's order and
-   the read goes on sequentially.
+   names no order by its primary key), or handed in when it was requested ahead (:mod:`.ahead`). When it holds
+   every record, that is the whole read: one request, as without this option. Its keys, in the order the service
+   returned them, must be in SQL Server's order as :mod:`~connector.dataverse.partitions.keys` models it; if they
+   are not, the model is not the service's order and the read goes on sequentially.
 2. Otherwise the rest of the query, the keys after the last one of page 1, is a *range* read page after page from
    its last key (:mod:`~connector.dataverse.partitions.ranges`), and the query's last key is asked for once
    (``$orderby=<key> desc&$top=1``). Whenever a request may go out, a waiting range gives a *piece* of it: its first
@@ -194,16 +194,20 @@ class _Run:
                 cursor.rate = None
 
 
-def read_partitioned(source: RangeQuery, primary_key: str, options: ParallelOptions) -> Iterator[PageOutcome]:
+def read_partitioned(
+    source: RangeQuery, primary_key: str, options: ParallelOptions, first: PageOutcome | None = None
+) -> Iterator[PageOutcome]:
     """Read a query's pages, the rest of it in parallel once its first page comes back full.
 
     :param source: the query's range requests.
     :param primary_key: the table's primary key.
     :param options: the ``parallel`` option.
+    :param first: the first page's outcome when it was read already (:mod:`~connector.dataverse.partitions.ahead`).
     :returns: the pages' bodies in the order they are handed over, or an error result that ends them.
     :raises ConnectorError: when a page cannot be read.
     """
-    first = source.read_first()
+    if first is None:
+        first = source.read_first()
     if isinstance(first, OperationResult) or not source.more(first):
         yield first
         return

@@ -174,7 +174,9 @@ def test_one_page_is_one_request_as_without_the_option(mocked: responses.Request
     serve(mocked, service)
     seen = ids(run_operation(connection, "query", {"entity_set": "accounts", "select": ["name"]}, [{}]))
     assert Counter(seen) == Counter(service.keys)
-    assert [str(call.request.url) for call in mocked.calls][1:] == [f"{API}accounts?$select=name"]
+    urls = [str(call.request.url) for call in mocked.calls]
+    # The page may go out before the metadata lookup answers (the first page read ahead).
+    assert [url for url in urls if not url.startswith(f"{API}EntityDefinitions")] == [f"{API}accounts?$select=name"]
 
 
 def test_a_cut_covers_its_range_exactly() -> None:
