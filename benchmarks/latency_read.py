@@ -373,9 +373,9 @@ def report(args: argparse.Namespace, runs: dict[float, SideRuns], unavailable: d
             "overlap. What they cannot overlap is the sandbox's own work: one Python process on this 2-core machine "
             "builds every page of every range (about a fifth of a second per 5,000-record page under TLS here: once "
             "the ranges are in flight, their pages come back about that far apart), so no reader gets more than "
-            "about five pages a second out of it. The defaults also pay, one after another, the table lookup and the "
-            "first page before any range is read, so the ratio they reach stays below (latency + the sandbox's time "
-            "per page) / the sandbox's time per page, and grows with the latency. A tenant serves "
+            "about five pages a second out of it. The defaults also wait for the first page (sent together with the "
+            "table lookup) before any range is read, so the ratio they reach stays below (latency + the sandbox's "
+            "time per page) / the sandbox's time per page, and grows with the latency. A tenant serves "
             "concurrent requests on many servers, up to the 52 concurrent requests per user its limits allow."
         ),
     ]
