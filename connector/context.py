@@ -11,7 +11,7 @@ This module defines types only; it performs no I/O and imports nothing heavy.
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -186,7 +186,7 @@ class MemoryTokenStore:
             lease = self._leases.get(key)
             if lease is not None and now < lease[1]:
                 return None
-            holder = secrets.token_hex(16)
+            holder = os.urandom(16).hex()  # what secrets.token_hex does, without importing hmac and hashlib
             self._leases[key] = (holder, now + lease_seconds)
             return holder
 

@@ -49,6 +49,10 @@ def test_another_host_name_is_refused(web_host: WebHost) -> None:
     assert answer.status_code == 403
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_connector_ui_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, "CONNECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
@@ -57,6 +61,9 @@ def test_connector_ui_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As from a terminal: a suite started as a background job of a script runs with SIGINT ignored, and a child
+        # that inherits that never sees Ctrl-C (Python installs its KeyboardInterrupt handler only when not ignored).
+        preexec_fn=_interruptible,
     )
     try:
         assert child.stdout is not None
