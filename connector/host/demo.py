@@ -150,7 +150,7 @@ def _round_trip(host: ConnectorHost, connection: Connection, say: _Printer) -> N
     rate = len(bulk) / (time.monotonic() - started)
     say.step(
         "Create (bulk)",
-        f"{ok} of {len(bulk)} created, {len(bulk) - ok} failed; CreateMultiple, 100 per request ({rate:,.0f}/s)",
+        f"{ok} of {len(bulk)} created, {len(bulk) - ok} failed; CreateMultiple, up to 100 per request ({rate:,.0f}/s)",
     )
     if ok != BULK_CREATES:
         raise DemoError("some creates failed")
