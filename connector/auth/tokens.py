@@ -187,12 +187,22 @@ class TokenSource:
         from connector.auth.grants import redeem_authorization_code
 
         with self._lock:
-            sent_at = self._clock()
-            self.requests += 1
-            token_set = redeem_authorization_code(self.settings, callback, self._transport, clock=self._clock)
-            self._commit(token_set, sent_at)
-            self._dead_refresh_token = None
-            return token_set
+            # Under the store's lock too: a worker renewing meanwhile would otherwise save tokens of the old grant
+            # over the new ones (or the new ones would be saved while it still sends the old refresh token).
+            lease = self.shared_lock.acquire(lambda: None) if self.shared_lock.available else None
+            try:
+                sent_at = self._clock()
+                self.requests += 1
+                token_set = redeem_authorization_code(self.settings, callback, self._transport, clock=self._clock)
+                self._commit(token_set, sent_at)
+                self._dead_refresh_token = None
+                return token_set
+            finally:
+                if lease is not None:
+                    if self._unsaved is None:
+                        lease.release()
+                    else:
+                        self._held = lease  # kept until the new tokens are saved, as after a renewal
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:

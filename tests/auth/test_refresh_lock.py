@@ -21,6 +21,7 @@ from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS, DEFAULT_WAIT_SECO
 from connector.auth.tokens import TokenSource
 from connector.context import RuntimeContext
 from connector.errors import AuthError, TransientError
+from connector.results import AuthorizationCallback
 from tests.support.auth import LockingRecordingStore, RecordingStore, code_oauth, secret_oauth, settings_for
 from tests.support.clock import FakeClock
 from tests.support.token_service import WAIT_S, FakeTokenService
@@ -303,3 +304,28 @@ def test_a_401_renews_under_the_lock_and_adopts_a_different_stored_token(
     assert first.renew("access-1") == "access-2"  # the service rejected access-1
     assert second.renew("access-1") == "access-2"  # adopts, does not refresh again
     assert service.requests == 1
+
+
+def test_an_authorization_completed_while_another_worker_renews_waits_for_the_lock(
+    clock: FakeClock, service: FakeTokenService
+) -> None:
+    store = LockingRecordingStore(clock)
+    redeemed_while_held: list[int] = []
+    holder: list[str] = []
+
+    def the_renewer_finishes(seconds: float) -> None:
+        # Called while this worker waits for the lock: the code must not have been redeemed yet.
+        redeemed_while_held.append(service.requests)
+        store.release_lock(key, holder[0])
+
+    source = worker(service, clock, store, sleep=the_renewer_finishes)
+    key = source.store_key
+    taken = store.acquire_lock(key, DEFAULT_LEASE_SECONDS)
+    assert taken is not None
+    holder.append(taken)
+    callback = AuthorizationCallback({"code": "c", "state": "s"}, state="s", code_verifier="v")
+    token_set = source.complete_authorization(callback)
+    assert redeemed_while_held == [0]
+    assert service.forms[-1]["grant_type"] == "authorization_code"
+    assert store.items[key]["refresh_token"] == token_set.refresh_token
+    assert store.acquire_lock(key, DEFAULT_LEASE_SECONDS) is not None  # released once the new tokens were saved
