@@ -15,6 +15,7 @@ Not for applying a change (storage, catalog): see :mod:`.schema_changes`.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -118,11 +119,37 @@ def _options(body: dict[str, Any], kind: AttributeKind) -> tuple[Option, ...]:
     for index, item in enumerate(option_set.get("Options") or []):
         if not isinstance(item, dict):
             continue
-        value = item.get("Value")
-        value = int(value) if isinstance(value, int) else 100000000 + index
+        given = _number(item, "Value", whole=True, bounds=(-(2**31), 2**31 - 1), owner="option")
+        value = given if given is not None else 100000000 + index
         text = label_text(item.get("Label"), str(value))
         options.append(Option(value, text, translations=_translations(item.get("Label"))))
     return tuple(options)
+
+
+#: The largest MaxLength of a text column (a memo's; a string's is 4000) and MaxSizeInKB of a file (10 GB).
+_LONGEST_TEXT = 1_048_576
+_LARGEST_FILE_KB = 10_485_760
+
+
+def _number(
+    body: dict[str, Any], name: str, *, whole: bool, bounds: tuple[float, float] | None = None, owner: str = "attribute"
+) -> Any:
+    """:returns: the definition's numeric property ``name`` (``None`` when absent).
+
+    :raises DataverseError: 400 ``0x80040203`` naming the property when it is not a (whole) number or out of bounds.
+    """
+    value = body.get(name)
+    if value is None:
+        return None
+    numeric = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not numeric or (whole and not float(value).is_integer()):
+        shown = repr(value)[:60]
+        raise invalid_argument(f"The attribute's {name} must be a {'whole ' if whole else ''}number; got {shown}.")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise invalid_argument(
+            f"The attribute's {name} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}."
+        )
+    return int(value) if whole else float(value)
 
 
 def _date_format(body: dict[str, Any], kind: AttributeKind) -> str | None:
@@ -165,16 +192,20 @@ def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[Attri
         logical,
         kind,
         label_text(body.get("DisplayName"), schema),
-        max_length=int(body.get("MaxLength") or _DEFAULT_LENGTH[kind]) if kind in _DEFAULT_LENGTH else None,
+        max_length=(_number(body, "MaxLength", whole=True, bounds=(1, _LONGEST_TEXT)) or _DEFAULT_LENGTH[kind])
+        if kind in _DEFAULT_LENGTH
+        else None,
         options=_options(body, kind)
         if kind.is_option_set or kind in (AttributeKind.BOOLEAN, AttributeKind.MULTISELECT)
         else (),
         valid_for_create=kind is not AttributeKind.FILE,
         valid_for_update=kind is not AttributeKind.FILE,
         required=str(required.get("Value") or "None") if isinstance(required, dict) else "None",
-        min_value=float(body["MinValue"]) if body.get("MinValue") is not None else low,
-        max_value=float(body["MaxValue"]) if body.get("MaxValue") is not None else high,
-        max_size_kb=int(body.get("MaxSizeInKB") or 32768) if kind is AttributeKind.FILE else None,
+        min_value=_or(_number(body, "MinValue", whole=False), low),
+        max_value=_or(_number(body, "MaxValue", whole=False), high),
+        max_size_kb=(_number(body, "MaxSizeInKB", whole=True, bounds=(1, _LARGEST_FILE_KB)) or 32768)
+        if kind is AttributeKind.FILE
+        else None,
         schema=schema,
         custom=True,
         given_id=str(uuid.uuid4()),
@@ -194,6 +225,10 @@ def read_attribute(entity_logical_name: str, body: dict[str, Any]) -> list[Attri
         given_id=str(uuid.uuid4()),
     )
     return [attribute, name_column]
+
+
+def _or(value: float | None, default: float | None) -> float | None:
+    return default if value is None else value
 
 
 def read_entity(body: dict[str, Any], object_type_code: int) -> EntityMeta:

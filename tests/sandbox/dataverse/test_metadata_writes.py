@@ -368,6 +368,34 @@ def test_names_that_are_not_schema_names_or_are_reserved_are_refused(api: WebApi
     assert api.get("accounts?$top=1").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("column", "named"),
+    [
+        ({**_string("new_Text"), "MaxLength": "big"}, "MaxLength"),
+        ({**_string("new_Text"), "MaxLength": 0}, "MaxLength"),
+        ({**_string("new_Text"), "MaxLength": 10**9}, "MaxLength"),
+        ({"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MinValue": "a"}, "MinValue"),
+        ({"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MaxValue": True}, "MaxValue"),
+        (
+            {
+                "@odata.type": CRM + "PicklistAttributeMetadata",
+                "SchemaName": "new_Kind",
+                "OptionSet": {"Options": [{"Value": "x", "Label": _label("X")}]},
+            },
+            "Value",
+        ),
+        ({"@odata.type": CRM + "FileAttributeMetadata", "SchemaName": "new_Doc", "MaxSizeInKB": 2.5}, "MaxSizeInKB"),
+    ],
+)
+def test_a_column_definition_with_a_bad_number_is_a_400_naming_it(
+    api: WebApiSession, column: dict[str, Any], named: str
+) -> None:
+    response = api.post("EntityDefinitions(LogicalName='account')/Attributes", json=column)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "0x80040203")
+    assert named in response.json()["error"]["message"]
+    assert api.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='new_text')").status_code == 404
+
+
 def test_columns_of_different_tables_have_their_own_metadata_ids(api: WebApiSession) -> None:
     first, second = _unique("new_First"), _unique("new_Second")
     ids = set()
