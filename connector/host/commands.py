@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
-from connector.errors import ConfigError
 from connector.host.config_file import ConfigFileError
 from connector.host.loopback import LoopbackListener
 from connector.host.redaction import scrub_text
 from connector.host.run import RunSummary, read_documents, run_operation
-from connector.host.session import open_session
-from connector.results import AuthorizationCallback, AuthorizationStart, BrowseRequest, TokenSet
+from connector.host.session import begin_sign_in, open_session
+from connector.results import AuthorizationCallback, BrowseRequest, TokenSet
 
 __all__ = ["cmd_authorize", "cmd_browse", "cmd_run"]
 
@@ -46,16 +45,10 @@ def cmd_authorize(args: argparse.Namespace) -> int:
         except ConfigFileError as error:
             return _usage(error.user_message)
         host, connector_id, connection = session.host, session.connector_id, session.connection
-        try:
-            start = host.authorize(connector_id, connection, "start")
-        except ConfigError:
-            # The connector says its grant has no start step (client credentials): ask for tokens directly, as the
-            # web host does. A host reads nothing of a connection's settings (docs/decisions.md D62).
-            tokens = host.authorize(connector_id, connection, "token")
-            assert isinstance(tokens, TokenSet)
+        start = begin_sign_in(session)
+        if start is None:
             print(f"Authorized with client credentials; the token is cached in {session.token_store.path} (encrypted).")
             return EXIT_OK
-        assert isinstance(start, AuthorizationStart)
         print(f"Redirect URI (register it with the identity provider): {listener.redirect_uri}")
         opened = not args.no_browser and _open_browser(start.url)
         print("Opened your browser; if nothing appears, open:" if opened else "Open this URL to sign in:")

@@ -10,13 +10,14 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from connector.errors import ConfigError
 from connector.host.checkpoint_store import FileCheckpointStore
 from connector.host.config_file import HostConfig, load_config_file
 from connector.host.facade import ConnectorHost
 from connector.host.token_store import EncryptedTokenStore
-from connector.results import Connection
+from connector.results import AuthorizationStart, Connection
 
-__all__ = ["OpenSession", "open_session"]
+__all__ = ["OpenSession", "begin_sign_in", "open_session"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,24 @@ def open_session(
     facade = host or ConnectorHost()
     connection = facade.connect(connector_id, config.settings, config.context)
     return OpenSession(facade, connector_id, config, connection, store)
+
+
+def begin_sign_in(session: OpenSession) -> AuthorizationStart | None:
+    """Start the connection's sign-in the way every reference host does: the grant's ``start`` step, or, when the
+    connector refuses it because of the grant type (client credentials has no start step), the ``token`` step at
+    once. A host reads nothing of a connection's settings (docs/decisions.md D62); the refusal says which field.
+
+    :param session: the open session.
+    :returns: where to send the person to sign in, or ``None`` when tokens were obtained and stored.
+    :raises ConnectorError: the start step's refusal of any other setting (a missing authorization URL ...), or
+        the token step's failure.
+    """
+    host, connector_id, connection = session.host, session.connector_id, session.connection
+    try:
+        start = host.authorize(connector_id, connection, "start")
+    except ConfigError as refusal:
+        if not all(error.path.endswith("grant_type") for error in refusal.errors):
+            raise
+        host.authorize(connector_id, connection, "token")
+        return None
+    return start if isinstance(start, AuthorizationStart) else None

@@ -27,7 +27,7 @@ from connector.host.config_file import ConfigFileError
 from connector.host.facade import ConnectorHost
 from connector.host.redaction import scrub_text
 from connector.host.report_view import report_to_dict, settings_failure_report
-from connector.host.session import OpenSession, open_session
+from connector.host.session import OpenSession, begin_sign_in, open_session
 from connector.results import AuthorizationCallback, AuthorizationStart, BrowseRequest, Connection, ResultStatus
 
 __all__ = ["PREVIEW_MAX", "ConnectionActions"]
@@ -136,13 +136,8 @@ class ConnectionActions:
         """
 
         def work(session: OpenSession) -> dict[str, Any]:
-            try:
-                start = self.host.authorize(self.connector_id, session.connection, "start")
-            except ConfigError:
-                # The connector says its grant has no start step: ask for tokens directly.
-                self.host.authorize(self.connector_id, session.connection, "token")
-                return {"ok": True, "kind": "tokens", "message": self._stored_message()}
-            if not isinstance(start, AuthorizationStart):
+            start = begin_sign_in(session)
+            if start is None:
                 return {"ok": True, "kind": "tokens", "message": self._stored_message()}
             with self._lock:
                 self._expire()
