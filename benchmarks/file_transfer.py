@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.children import run_json_child
+from benchmarks.probes import peak_mb
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
@@ -56,11 +56,11 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     # Warm up: token, metadata, imports and the first requests belong to the baseline, not to the file.
     run("upload_file", base, {**record, "file_path": "warm-up.bin"})
     run("download_file", {**base, "output": "file", "overwrite": True}, {**record, "file_path": "warm-up.out"})
-    before = _peak_mb()
+    before = peak_mb()
     started = time.perf_counter()
     uploaded = run("upload_file", base, {**record, "file_path": job["file"]})
     upload_seconds = time.perf_counter() - started
-    after_upload = _peak_mb()
+    after_upload = peak_mb()
     started = time.perf_counter()
     downloaded = run("download_file", {**base, "output": "file"}, {**record, "file_path": job["file"] + ".out"})
     download_seconds = time.perf_counter() - started
@@ -73,24 +73,12 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "bytes": int(uploaded["file_size"]),
         "peak_before_mb": before,
         "peak_after_upload_mb": after_upload,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "upload_seconds": upload_seconds,
         "download_seconds": download_seconds,
         "transfers": [uploaded["transfer"], downloaded["transfer"]],
         "agree": uploaded["sha256"] == downloaded["sha256"] == copy.hexdigest() == job["sha256"],
     }
-
-
-def _peak_mb() -> float:
-    # VmHWM is this process image's own peak (ru_maxrss would count the parent's memory at fork time).
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _new_account(settings: dict[str, Any]) -> str:

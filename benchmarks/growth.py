@@ -25,19 +25,12 @@ from typing import Any
 
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
+from benchmarks.probes import peak_mb
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
 CHART = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "growth.png"
 READ_SIDES = {"defaults": {}, "one page at a time": {"parallel": {"mode": "off"}, "read_ahead": False}}
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +46,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     host = ConnectorHost()
     connection = host.connect(CONNECTOR_ID, job["settings"], RuntimeContext())
     list(host.execute_operation(CONNECTOR_ID, connection, "query", {"entity_set": "accounts", "top": 1}, [{}]))
-    before = _peak_mb()
+    before = peak_mb()
     count = failed = 0
     started = time.perf_counter()
     if job["kind"] == "read":
@@ -67,7 +60,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         failed += 0 if result.ok else 1
     seconds = time.perf_counter() - started
     host.close()
-    return {"records": count, "failed": failed, "seconds": seconds, "before_mb": before, "peak_mb": _peak_mb()}
+    return {"records": count, "failed": failed, "seconds": seconds, "before_mb": before, "peak_mb": peak_mb()}
 
 
 def run_child(job: dict[str, Any]) -> dict[str, Any]:

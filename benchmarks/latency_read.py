@@ -26,7 +26,6 @@ Run: ``python -m benchmarks.latency_read [--records 100000] [--rounds 3] [--late
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -38,7 +37,8 @@ from typing import Any
 
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
-from benchmarks.peers_read import AIRBYTE, MICROSOFT, peer_environment, prepare_peer
+from benchmarks.peers_read import AIRBYTE, AIRBYTE_DRIVER, MICROSOFT, MICROSOFT_DRIVER, peer_environment, prepare_peer
+from benchmarks.probes import id_digest, peak_mb
 from benchmarks.report import write_section
 from benchmarks.venvs import CACHE_ENV, VenvError
 
@@ -55,85 +55,6 @@ MICROSOFT_SIDE = "Microsoft powerplatform-dataverse-client 1.1.0"
 AIRBYTE_SIDE = "Airbyte source-microsoft-dataverse 1.0.2"
 SEQUENTIAL = "connector, one page at a time (parallel off)"
 PARALLEL = "connector, defaults (parallel ranges)"
-
-_PEAK_AND_DIGEST = """
-import hashlib
-
-def peak_mb():
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-def digest(ids):
-    ordered = sorted(ids)
-    return hashlib.sha256("\\n".join(ordered).encode()).hexdigest(), len(ordered), len(set(ordered))
-"""
-
-MICROSOFT_DRIVER = (
-    _PEAK_AND_DIGEST
-    + """
-import json, sys, time
-from azure.identity import ClientSecretCredential
-from PowerPlatform.Dataverse.client import DataverseClient
-
-job = json.loads(sys.stdin.read())
-credential = ClientSecretCredential(job["tenant"], job["client_id"], job["secret"], authority=job["origin"],
-                                    disable_instance_discovery=True)
-ids = []
-started = time.perf_counter()
-with DataverseClient(job["origin"], credential) as client:
-    for page in client.records.list_pages("account", page_size=job["page_size"]):
-        for record in page:
-            ids.append(record.get("accountid"))
-seconds = time.perf_counter() - started
-sha, count, distinct = digest(ids)
-print(json.dumps({"records": count, "distinct": distinct, "digest": sha, "seconds": seconds, "peak_mb": peak_mb()}))
-"""
-)
-
-AIRBYTE_DRIVER = (
-    _PEAK_AND_DIGEST
-    + """
-import json, logging, sys, time
-from airbyte_cdk.models import ConfiguredAirbyteCatalog, Type
-from source_microsoft_dataverse.source import SourceMicrosoftDataverse
-
-job = json.loads(sys.stdin.read())
-config = {"url": job["origin"], "tenant_id": job["tenant"], "client_id": job["client_id"],
-          "client_secret_value": job["secret"], "odata_maxpagesize": job["page_size"]}
-stream = {"name": "account", "json_schema": {"type": "object", "properties": {}},
-          "supported_sync_modes": ["full_refresh"], "source_defined_primary_key": [["accountid"]]}
-catalog = ConfiguredAirbyteCatalog.parse_obj({"streams": [{"stream": stream, "sync_mode": "full_refresh",
-                                                           "destination_sync_mode": "overwrite",
-                                                           "primary_key": [["accountid"]]}]})
-logger = logging.getLogger("airbyte")
-logger.setLevel(logging.WARNING)
-ids = []
-started = time.perf_counter()
-for message in SourceMicrosoftDataverse().read(logger, config, catalog, None):
-    if message.type == Type.RECORD:
-        ids.append(message.record.data.get("accountid"))
-seconds = time.perf_counter() - started
-sha, count, distinct = digest(ids)
-print(json.dumps({"records": count, "distinct": distinct, "digest": sha, "seconds": seconds, "peak_mb": peak_mb()}))
-"""
-)
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _digest(ids: list[str]) -> dict[str, Any]:
-    ordered = sorted(ids)
-    sha = hashlib.sha256("\n".join(ordered).encode()).hexdigest()
-    return {"records": len(ordered), "distinct": len(set(ordered)), "digest": sha}
 
 
 def measure_bare(job: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +91,7 @@ def measure_bare(job: dict[str, Any]) -> dict[str, Any]:
         ids.extend(record["accountid"] for record in body["value"])
         url = body.get("@odata.nextLink")
     seconds = time.perf_counter() - started
-    return {**_digest(ids), "seconds": seconds, "peak_mb": _peak_mb()}
+    return {**id_digest(ids), "seconds": seconds, "peak_mb": peak_mb()}
 
 
 def measure_connector(job: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +114,7 @@ def measure_connector(job: dict[str, Any]) -> dict[str, Any]:
         ids.append(result.properties["id"])
     seconds = time.perf_counter() - started
     host.close()
-    return {**_digest(ids), "seconds": seconds, "peak_mb": _peak_mb()}
+    return {**id_digest(ids), "seconds": seconds, "peak_mb": peak_mb()}
 
 
 def run_own(side: str, job: dict[str, Any]) -> dict[str, Any]:

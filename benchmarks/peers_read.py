@@ -35,6 +35,7 @@ from typing import Any
 
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
+from benchmarks.probes import DRIVER_PRELUDE, peak_mb
 from benchmarks.report import write_section
 from benchmarks.venvs import CACHE_ENV, VenvError, cache_dir, ensure_venv
 
@@ -73,17 +74,8 @@ if _login:
     requests.sessions.Session.request = _redirected
 '''
 
-_PEAK = """
-def peak_mb():
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-"""
-
 MICROSOFT_DRIVER = (
-    _PEAK
+    DRIVER_PRELUDE
     + """
 import json, sys, time
 from azure.identity import ClientSecretCredential
@@ -92,19 +84,19 @@ from PowerPlatform.Dataverse.client import DataverseClient
 job = json.loads(sys.stdin.read())
 credential = ClientSecretCredential(job["tenant"], job["client_id"], job["secret"], authority=job["origin"],
                                     disable_instance_discovery=True)
-count = 0
+ids = []
 started = time.perf_counter()
 with DataverseClient(job["origin"], credential) as client:
     for page in client.records.list_pages("account", page_size=job["page_size"]):
         for record in page:
-            count += 1
+            ids.append(record.get("accountid"))
 seconds = time.perf_counter() - started
-print(json.dumps({"records": count, "seconds": seconds, "peak_mb": peak_mb()}))
+print(json.dumps({**id_digest(ids), "seconds": seconds, "peak_mb": peak_mb()}))
 """
 )
 
 AIRBYTE_DRIVER = (
-    _PEAK
+    DRIVER_PRELUDE
     + """
 import json, logging, sys, time
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, Type
@@ -120,13 +112,13 @@ catalog = ConfiguredAirbyteCatalog.parse_obj({"streams": [{"stream": stream, "sy
                                                            "primary_key": [["accountid"]]}]})
 logger = logging.getLogger("airbyte")
 logger.setLevel(logging.WARNING)
-count = 0
+ids = []
 started = time.perf_counter()
 for message in SourceMicrosoftDataverse().read(logger, config, catalog, None):
     if message.type == Type.RECORD:
-        count += 1
+        ids.append(message.record.data.get("accountid"))
 seconds = time.perf_counter() - started
-print(json.dumps({"records": count, "seconds": seconds, "peak_mb": peak_mb()}))
+print(json.dumps({**id_digest(ids), "seconds": seconds, "peak_mb": peak_mb()}))
 """
 )
 
@@ -138,7 +130,6 @@ def measure_ours(job: dict[str, Any]) -> dict[str, Any]:
         the entity set and the page size).
     :returns: records, seconds and peak RSS.
     """
-    from benchmarks.query_memory import _peak_mb
     from connector.context import RuntimeContext
     from connector.host.facade import ConnectorHost
 
@@ -153,7 +144,7 @@ def measure_ours(job: dict[str, Any]) -> dict[str, Any]:
         count += 1
     seconds = time.perf_counter() - started
     host.close()
-    return {"records": count, "seconds": seconds, "peak_mb": _peak_mb()}
+    return {"records": count, "seconds": seconds, "peak_mb": peak_mb()}
 
 
 def prepare_peer(name: str, requirement: str) -> Path:

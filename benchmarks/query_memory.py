@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from typing import Any
 
 from benchmarks.children import run_json_child
+from benchmarks.probes import peak_mb
 from benchmarks.report import write_section
 
 CONNECTOR_ID = "dynamics365-ce"
@@ -46,7 +46,7 @@ def measure(settings: dict[str, Any], records: int, page_size: int, read_ahead: 
     connection = host.connect(CONNECTOR_ID, settings, RuntimeContext())
     # Warm up: token, metadata and imports belong to the baseline, not to the records.
     list(host.execute_operation(CONNECTOR_ID, connection, "query", {"entity_set": "accounts", "top": 1}, [{}]))
-    before = _peak_mb()
+    before = peak_mb()
     started = time.perf_counter()
     options = {"entity_set": "accounts", "top": records, "page_size": page_size, "read_ahead": read_ahead}
     count = 0
@@ -56,20 +56,7 @@ def measure(settings: dict[str, Any], records: int, page_size: int, read_ahead: 
         count += 1
     elapsed = time.perf_counter() - started
     host.close()
-    return {"records": count, "peak_before_mb": before, "peak_mb": _peak_mb(), "seconds": elapsed}
-
-
-def _peak_mb() -> float:
-    # VmHWM is this process image's own peak: ru_maxrss would also count the parent's memory at fork time,
-    # which survives exec on Linux (the parent holds the seeded sandbox).
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"records": count, "peak_before_mb": before, "peak_mb": peak_mb(), "seconds": elapsed}
 
 
 def run_child(settings: dict[str, Any], records: int, page_size: int, read_ahead: bool = False) -> dict[str, Any]:
