@@ -268,7 +268,7 @@ def main() -> None:
                     f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
                     file=sys.stderr,
                 )
-    body = report(args, ours, runs, unavailable)
+    body = report(args, ours, runs, unavailable, write=not args.no_write)
     print(body)
     if not args.no_write:
         write_section(
@@ -280,9 +280,14 @@ def main() -> None:
 
 
 def report(
-    args: argparse.Namespace, ours: str, runs: dict[str, list[dict[str, Any]]], unavailable: dict[str, str]
+    args: argparse.Namespace,
+    ours: str,
+    runs: dict[str, list[dict[str, Any]]],
+    unavailable: dict[str, str],
+    *,
+    write: bool,
 ) -> str:
-    """:returns: the Markdown section."""
+    """:returns: the Markdown section; with ``write``, its chart is drawn into the docs too."""
     medians = {
         side: statistics.median(item["records"] / item["seconds"] for item in items)
         for side, items in runs.items()
@@ -329,8 +334,12 @@ def report(
     ]
     for side, reason in unavailable.items():
         lines += ["", f"**{side}** was not measured: {reason}"]
-    if len(medians) > 1 and bar_chart(
-        CHART, "B6: the same Query through each client (median records/s)", list(medians.items()), "records/s"
+    if (
+        write
+        and len(medians) > 1
+        and bar_chart(
+            CHART, "B6: the same Query through each client (median records/s)", list(medians.items()), "records/s"
+        )
     ):
         lines += ["", f"![B6 peers on reads](benchmarks/{CHART.name})"]
     return "\n".join(lines)
