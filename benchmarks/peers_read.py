@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
-from benchmarks.probes import DRIVER_PRELUDE, peak_mb
+from benchmarks.probes import DRIVER_PRELUDE, id_digest, peak_mb
 from benchmarks.report import write_section
 from benchmarks.venvs import CACHE_ENV, VenvError, cache_dir, ensure_venv
 
@@ -128,7 +128,7 @@ def measure_ours(job: dict[str, Any]) -> dict[str, Any]:
 
     :param job: ``settings``, ``context`` (runtime context fields), ``page_size``, ``options`` (Query options beyond
         the entity set and the page size).
-    :returns: records, seconds and peak RSS.
+    :returns: records, the digest of their ids, seconds and peak RSS (the ids held, as the peers' drivers hold them).
     """
     from connector.context import RuntimeContext
     from connector.host.facade import ConnectorHost
@@ -136,15 +136,15 @@ def measure_ours(job: dict[str, Any]) -> dict[str, Any]:
     host = ConnectorHost()
     connection = host.connect(CONNECTOR_ID, job["settings"], RuntimeContext(**job["context"]))
     options = {"entity_set": "accounts", "page_size": job["page_size"], **job["options"]}
-    count = 0
+    ids: list[str] = []
     started = time.perf_counter()
     for result in host.execute_operation(CONNECTOR_ID, connection, "query", options, [{}]):
         if not result.ok:
             raise SystemExit(f"the query failed: {result.error}")
-        count += 1
+        ids.append(result.properties["id"])
     seconds = time.perf_counter() - started
     host.close()
-    return {"records": count, "seconds": seconds, "peak_mb": peak_mb()}
+    return {**id_digest(ids), "seconds": seconds, "peak_mb": peak_mb()}
 
 
 def prepare_peer(name: str, requirement: str) -> Path:
@@ -225,6 +225,7 @@ def main() -> None:
             unavailable[label] = f"could not be installed: {error}"
     ours, ours_one_page = "this connector (defaults)", "this connector (one page at a time)"
     runs: dict[str, list[dict[str, Any]]] = {ours: [], ours_one_page: [], **{label: [] for label in peers}}
+    digests: dict[str, set[str]] = {}  # digest of the ids read -> the sides that read them
     with Sandbox(SandboxConfig(tls=True)) as sandbox:
         sandbox.seed(n_accounts=args.records)
         assert sandbox.clients is not None
@@ -259,10 +260,13 @@ def main() -> None:
                     unavailable[side] = f"failed against the sandbox: {error}"
                     runs.pop(side, None)
                     continue
-                if measured["records"] != args.records:
+                if measured["records"] != args.records or measured["distinct"] != args.records:
                     unavailable[side] = f"returned {measured['records']} records instead of {args.records}"
                     runs.pop(side, None)
                     continue
+                digests.setdefault(measured["digest"], set()).add(side)
+                if len(digests) > 1:
+                    raise SystemExit(f"the sides read different id sets: {sorted(map(sorted, digests.values()))}")
                 runs[side].append(measured)
                 print(
                     f"round {round_index + 1} {side}: {measured['records'] / measured['seconds']:,.0f} records/s",
@@ -308,7 +312,9 @@ def report(
             f"{args.records:,} accounts, every column, {args.page_size:,}-record pages, https on loopback with the "
             "sandbox's own CA; each side in a fresh process (peers in their own virtual environments under the "
             "benchmark cache), timed from its first request (token and table lookup included) to its last record; "
-            f"medians of {args.rounds} rounds in rotating order. Peak RSS is the process's `VmHWM`, imports included."
+            f"medians of {args.rounds} rounds in rotating order; every side returned the same id set (one SHA-256 "
+            "digest of the sorted ids, each side holding its ids until the end). Peak RSS is the process's `VmHWM`, "
+            "imports included."
         ),
         "",
         (
