@@ -88,7 +88,9 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     since = live.sandbox.clock.now()
     live.sandbox.faults.schedule("reset_after", 1)
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
-    results = live.run("create", {"entity_set": "accounts", "bulk": {"batch_size": 100}}, documents)
+    # One request at a time, so the reset one is the first (the ramp makes requests of different sizes).
+    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
+    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
     rows = marked(live, marker)
     assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)

@@ -8,11 +8,14 @@ import json
 import threading
 from typing import Any
 
+import pytest
 import requests
 import responses
 from responses import matchers
 
 from connector.dataverse.metadata.definitions import ENTITY_COLUMNS
+from connector.dataverse.partitions.ahead import FirstPageAhead
+from connector.dataverse.partitions.ranges import RangeQuery
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, ResultStatus
 from tests.dataverse.partitions.test_reader import COLLECTION, FakeService, ids, random_keys
@@ -86,11 +89,22 @@ def test_a_read_one_page_at_a_time_asks_the_metadata_first(
     assert [str(call.request.url).split("?")[0] for call in mocked.calls] == [METADATA, f"{API}accounts"]
 
 
-def test_a_known_table_is_read_without_a_page_ahead(mocked: responses.RequestsMock, connection: Connection) -> None:
+def test_a_known_table_is_read_without_a_page_ahead(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = FakeService(random_keys(5, seed=9))
     add_entity(mocked)
     mocked.add_callback("GET", COLLECTION, callback=service)
+    started: list[str] = []
+    start = FirstPageAhead.start
+
+    def counted(source: RangeQuery) -> FirstPageAhead:
+        started.append(source.first_url())
+        return start(source)
+
+    monkeypatch.setattr(FirstPageAhead, "start", staticmethod(counted))
     for _ in range(2):
         assert len(ids(run_operation(connection, "query", {"entity_set": "accounts"}, [{}]))) == 5
-    # One metadata lookup, then one page per read; no page is requested twice.
+    # The first read looks the table up and sends its page ahead; the second knows the table and sends none.
+    assert started == [f"{API}accounts"]
     assert [str(call.request.url).split("?")[0] for call in mocked.calls].count(f"{API}accounts") == 2
