@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
+from http.cookiejar import DefaultCookiePolicy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, Protocol
@@ -146,6 +147,8 @@ class Transport:
     :param wall_clock: epoch seconds, for ``Retry-After`` dates.
     :param rng: the jitter's random source.
     :param pool_size: connections kept per host (at least the concurrency the connection uses).
+    :param session: another transport's HTTP session, whose pooled connections this one sends through (see
+        :meth:`sharing_pool`); ``None``: a session of its own.
     :param gate: admits every attempt of every request (see :class:`~connector.retry.Gate`); defaults to a
         :class:`~connector.retry.SharedPause` of this transport's own.
     :param resend: when a request that is not idempotent is sent again; defaults to
@@ -168,6 +171,7 @@ class Transport:
         gate: Gate[Any] | None = None,
         resend: ResendRule | None = None,
         describe_error: ErrorDescriber | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.settings = settings
         self.bearer = bearer
@@ -185,17 +189,60 @@ class Transport:
             wall_clock=wall_clock,
         )
         self.origin = origin_of(settings.api_root)
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = settings.ca_bundle or True
-        self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.pool_size = pool_size
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = settings.ca_bundle or True
+            session.headers["User-Agent"] = USER_AGENT
+            # No cookies, kept or sent: requests carry their bearer token, and Dataverse's server-affinity cookie
+            # (ARRAffinity) would pin every concurrent request to one web server, which Microsoft advises against
+            # for parallel clients (Learn, "Send parallel requests": server affinity).
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+
+    def sharing_pool(
+        self,
+        *,
+        gate: Gate[Any],
+        concurrency: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> Transport:
+        """A transport for one run of concurrent requests (a bulk write, a partitioned read): the same settings,
+        token source, retry bounds and error describer, its own gate and clocks, and this transport's connection
+        pool, so the run starts on connections the connection already holds (no new TCP connection or TLS
+        handshake) and leaves its own there for the next run. Closing it leaves the pool open.
+
+        :param gate: admits every attempt of the run's requests.
+        :param concurrency: the most requests the run has in flight; above this pool's size the run gets a pool of
+            its own, sized for it (a shared pool would open and drop connections past its size).
+        """
+        shared = self.session if self.pool_size >= concurrency else None
+        return Transport(
+            self.settings,
+            bearer=self.bearer,
+            policy=self.policy,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=wall_clock,
+            rng=rng,
+            pool_size=max(self.pool_size, concurrency),
+            gate=gate,
+            describe_error=self.describe_error,
+            session=shared,
+        )
 
     def close(self) -> None:
-        """Close pooled connections."""
-        self.session.close()
+        """Close pooled connections (a transport sharing another's pool leaves it open)."""
+        if self._owns_session:
+            self.session.close()
 
     def __repr__(self) -> str:
         return f"Transport(origin={self.origin!r})"

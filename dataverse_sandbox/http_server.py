@@ -182,6 +182,8 @@ class SandboxHTTPServer(ThreadedWSGIServer):
 
     def __init__(self, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
         self.keep_alive = keep_alive
+        self.opened = 0
+        """Connections accepted since the server started."""
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(*args, **kwargs)
@@ -190,6 +192,7 @@ class SandboxHTTPServer(ThreadedWSGIServer):
         """Note a connection opening or closing (called by the request handler)."""
         with self._connections_lock:
             if is_open:
+                self.opened += 1
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)

@@ -290,6 +290,13 @@ class Sandbox:
         return self._origin
 
     @property
+    def connections_opened(self) -> int:
+        """:returns: the TCP connections the server has accepted since it started (a client that reuses its pooled
+        connections opens none).
+        """
+        return self._server.opened if self._server is not None else 0
+
+    @property
     def api_root(self) -> str:
         """:returns: the Web API root, ``<origin>/api/data/v9.2/``."""
         return f"{self._origin}/api/data/{API_VERSION}/"

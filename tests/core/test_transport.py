@@ -570,3 +570,38 @@ def test_without_a_describer_error_answers_give_the_reason_phrase(mocked: Any) -
     with pytest.raises(RemoteError) as caught:
         Transport(settings).request("GET", API + "x")
     assert caught.value.user_message == "Not Found[404]"
+
+
+def test_a_run_shares_the_connections_pool_and_closing_it_leaves_the_pool_open(clock: FakeClock) -> None:
+    connection = make_transport(clock, FakeBearer())
+    run = connection.sharing_pool(gate=SharedPause(clock, clock.sleep), concurrency=connection.pool_size)
+    assert run.session is connection.session
+    assert run.bearer is connection.bearer
+    assert run.policy is connection.policy
+    adapter = connection.session.get_adapter(API)
+    pool = adapter.poolmanager.connection_from_url(API)  # type: ignore[attr-defined]
+    run.close()
+    assert adapter.poolmanager.connection_from_url(API) is pool  # type: ignore[attr-defined]
+    connection.close()
+    assert adapter.poolmanager.connection_from_url(API) is not pool  # type: ignore[attr-defined]
+
+
+def test_a_run_more_concurrent_than_the_pool_gets_a_pool_of_its_own(clock: FakeClock) -> None:
+    connection = make_transport(clock, FakeBearer())
+    run = connection.sharing_pool(gate=SharedPause(clock, clock.sleep), concurrency=connection.pool_size + 1)
+    assert run.session is not connection.session
+    assert run.pool_size == connection.pool_size + 1
+    run.close()
+    connection.close()
+
+
+def test_cookies_are_neither_kept_nor_sent(mocked: Any, clock: FakeClock) -> None:
+    # Dataverse sets a server-affinity cookie on its answers; sent back, it pins every request to one web server.
+    affinity = "ARRAffinity=0123abcd; Path=/; HttpOnly; Secure"
+    mocked.add("GET", f"{API}WhoAmI", json={}, headers={"Set-Cookie": affinity})
+    mocked.add("GET", f"{API}WhoAmI", json={})
+    transport = make_transport(clock, FakeBearer())
+    transport.send("GET", f"{API}WhoAmI")
+    transport.send("GET", f"{API}WhoAmI")
+    assert len(transport.session.cookies) == 0
+    assert "Cookie" not in mocked.calls[1].request.headers

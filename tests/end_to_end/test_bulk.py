@@ -57,6 +57,22 @@ def posts_only(live: Live) -> Iterator[None]:
         live.sandbox.faults.update(FaultSettings())
 
 
+def test_bulk_runs_send_through_the_connections_pooled_connections(live: Live) -> None:
+    # Each run used to open a pool of its own and close it at the end: new TCP connections (and, on https, TLS
+    # handshakes) for every run. A run now sends through the connection's pool and leaves its connections there.
+    bulk_options = {"entity_set": "accounts", "bulk": {"initial_concurrency": 2, "max_concurrency": 2}}
+    marker = uuid.uuid4().hex
+    opened: list[int] = []
+    for run in range(3):
+        documents = [{"name": f"{marker} {run} {index}"} for index in range(400)]
+        results = live.run("create", bulk_options, documents)
+        assert [result.status for result in results] == [ResultStatus.SUCCESS] * 400
+        opened.append(live.sandbox.connections_opened)
+    assert opened[1] == opened[0]
+    assert opened[2] == opened[0]
+    assert len(marked(live, marker)) == 1200
+
+
 def test_five_thousand_creates_with_three_percent_invalid_fail_exactly_those(live: Live) -> None:
     marker = uuid.uuid4().hex
     invalid = set(range(7, 5000, 33))  # 152 documents, 3 %

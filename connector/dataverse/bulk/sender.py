@@ -2,7 +2,8 @@
 gate.
 
 A bulk run sends through a :class:`~connector.transport.Transport` of its own (same settings, token source, retry
-bounds and error describer as the connection's; a connection pool sized for the run) whose
+bounds and error describer as the connection's, and the connection's pool of open connections:
+:meth:`~connector.transport.Transport.sharing_pool`) whose
 :class:`~connector.retry.Gate` is a :class:`LimitGate` over the run's
 :class:`~connector.dataverse.bulk.concurrency.AdaptiveLimit`. So the retries are :class:`~connector.retry.Retrier`'s,
 as for every other request, and only what the limit learns is bulk's own: every ``429`` (or ``503``) with
@@ -94,21 +95,12 @@ class BulkSender:
     ) -> None:
         self.limit = limit
         self.policy = transport.policy
-        self._transport = Transport(
-            transport.settings,
-            bearer=transport.bearer,
-            policy=transport.policy,
-            clock=clock,
-            sleep=sleep,
-            wall_clock=wall_clock,
-            rng=rng,
-            pool_size=limit.maximum + 1,
-            gate=LimitGate(limit),
-            describe_error=transport.describe_error,
+        self._transport = transport.sharing_pool(
+            gate=LimitGate(limit), concurrency=limit.maximum, clock=clock, sleep=sleep, wall_clock=wall_clock, rng=rng
         )
 
     def close(self) -> None:
-        """Close the run's pooled connections."""
+        """Close the run's own pooled connections, if it has any (normally it shares the connection's)."""
         self._transport.close()
 
     def send(
