@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import logging
 import random
-from http.cookiejar import DefaultCookiePolicy
 import time
 from collections.abc import Callable, Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import urljoin, urlsplit
 

@@ -7,7 +7,6 @@ Not for HTTP concerns (conditional headers, status codes, response bodies): see 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from .context import Call
 from .errors import bad_request, not_found, unknown_property
 from .keys import parse_reference
 from .metadata import USD_CURRENCY_ID, AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta
+from .new_ids import next_record_id
 from .storage import Row
 from .values import format_timestamp, parse_guid, to_storage
 
@@ -173,7 +173,7 @@ def create_row(
         row: Row = dict.fromkeys(entity.columns)
         row.update(defaults or {})
         row.update(changes.values)
-        row[entity.primary_id] = record_id or row.get(entity.primary_id) or str(uuid.uuid4())
+        row[entity.primary_id] = record_id or row.get(entity.primary_id) or next_record_id()
         now = _now(call)
         row["createdon"] = now
         row["modifiedon"] = now

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import random
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -38,6 +35,7 @@ from connector.dataverse.operations.creates import PreparedCreate, create_outcom
 from connector.dataverse.operations.delete import PreparedDelete
 from connector.dataverse.operations.document_headers import HEADERS, document_headers
 from connector.dataverse.operations.inputs import QUERY_PARAMETERS, DocumentError, document_query_parameters
+from connector.dataverse.operations.keys import SequentialKeys
 from connector.dataverse.operations.running import OperationContext, runs_with
 from connector.dataverse.operations.write import (
     PreparedPatch,
@@ -128,11 +126,8 @@ class Planner:
         self._create_url = context.client.url(context.entity_set, self._part_query({}))
         self._bulk_actions = options.mode in ("auto", "multiple") and not options.all_or_nothing
         self._bulk_actions = self._bulk_actions and not context.options.return_representation
-        # Keys need to be unique, not unpredictable: one seed from the OS per run, not an OS call per record.
-        self._random = random.Random(os.urandom(32))  # noqa: S311 - record ids are not secrets
-
-    def _new_key(self) -> str:
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+        # The run's keys ascend in SQL Server's order (one OS seed per run, not an OS call per record).
+        self._new_key = SequentialKeys()
 
     def plan(self, index: int, document: Mapping[str, Any]) -> BulkItem:
         """Prepare one document.

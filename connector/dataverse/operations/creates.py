@@ -17,7 +17,6 @@ a bulk run sends alone keeps the key it was given (:func:`send_create`). Not for
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import entity_url_of
 from connector.dataverse.odata.literals import LiteralError, guid_of, is_guid, record_id_of
 from connector.dataverse.operations.inputs import DocumentError, document_query_parameters, write_body
-from connector.dataverse.operations.keys import source_key
+from connector.dataverse.operations.keys import new_record_key, source_key
 from connector.dataverse.operations.option_labels import with_option_values
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import failure_result, success_result, unknown_result
@@ -70,15 +69,15 @@ def prepare_create(
     document: Mapping[str, Any],
     *,
     assign_key: bool = False,
-    new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
+    new_key: Callable[[], str] = new_record_key,
     derive_from: str | None = None,
 ) -> PreparedCreate:
     """Build the body of a create and find the primary key it carries (:mod:`~connector.dataverse.operations.keys`).
 
     :param context: the run.
     :param document: the record (with nested records for a deep insert).
-    :param assign_key: give a document without its primary key a new one (a random UUID), so that the create can
-        be re-sent after a lost answer without making a second record.
+    :param assign_key: give a document without its primary key a new one (:data:`new_record_key`'s), so that the
+        create can be re-sent after a lost answer without making a second record.
     :param new_key: makes that key.
     :param derive_from: the ``key_source_field`` option: a document without its primary key gets the id derived
         from this member's value instead, the same in every run.

@@ -12,9 +12,11 @@ import pytest
 import responses
 
 from connector.dataverse.operations.inputs import DocumentError
-from connector.dataverse.operations.keys import RECORD_KEY_NAMESPACE, derived_key, source_key
+from connector.dataverse.operations.keys import RECORD_KEY_NAMESPACE, SequentialKeys, derived_key, source_key
+from connector.dataverse.partitions.keys import in_sql_order
 from connector.errors import ConfigError
 from connector.results import Connection, ResultStatus
+from tests.support.clock import FakeClock
 from tests.support.dataverse import API, add_entity, run, url_of
 
 A1001 = "aa80b41e-0b4f-59dc-b220-add52d121f80"  # documented in docs/operations.md: account:A-1001
@@ -110,3 +112,38 @@ def test_an_upsert_cannot_name_its_record_twice(connection: Connection) -> None:
     with pytest.raises(ConfigError) as caught:
         run(connection, "upsert", options, [])
     assert caught.value.fields == ["options.key_source_field"]
+
+
+def test_new_keys_ascend_in_sql_servers_order_even_within_one_millisecond() -> None:
+    clock = FakeClock(1_796_540_354.0)
+    keys = SequentialKeys(clock=clock)
+    made = [keys() for _ in range(200)]  # 200 keys in one millisecond: more than its 64, the rest borrow the next
+    clock.advance(0.5)
+    made += [keys() for _ in range(200)]
+    assert in_sql_order(made)
+    assert all(uuid.UUID(key).version == 4 for key in made)
+    assert len({key[:23] for key in made}) == len(made)  # the ten leading bytes are random
+
+
+def test_keys_of_two_generators_in_the_same_millisecond_differ() -> None:
+    clock = FakeClock(1_796_540_354.0)
+    first, second = SequentialKeys(clock=clock), SequentialKeys(clock=clock)
+    ones, others = [first() for _ in range(1000)], [second() for _ in range(1000)]
+    assert not set(ones) & set(others)
+    assert [key[24:] for key in ones] == [key[24:] for key in others]  # the same sequence, told apart by the rest
+
+
+def test_a_bulk_runs_records_get_ascending_keys(mocked: responses.RequestsMock, connection: Connection) -> None:
+    add_entity(mocked)
+
+    def ids(request: Any) -> tuple[int, dict[str, str], str]:
+        return 200, {}, json.dumps({"Ids": [target["accountid"] for target in json.loads(request.body)["Targets"]]})
+
+    mocked.add_callback("POST", f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple", callback=ids)
+    documents = [{"name": f"n{index}"} for index in range(50)]
+    results = run(connection, "create", {"entity_set": "accounts", "bulk": {"min_batch_size": 2}}, documents)
+    assert in_sql_order([result.properties["id"] for result in results])
+    sent = [json.loads(call.request.body)["Targets"] for call in mocked.calls if "CreateMultiple" in call.request.url]
+    keys = [target["accountid"] for request in sent for target in request]
+    assert len(keys) == 50
+    assert in_sql_order(keys)

@@ -154,3 +154,19 @@ def test_unknown_operation_is_404(api: WebApiSession) -> None:
 
 def test_retrieve_version(api: WebApiSession) -> None:
     assert api.get("RetrieveVersion()").json()["Version"].startswith("9.2.")
+
+
+def test_ids_the_service_assigns_ascend_in_its_key_order_as_dataverses_do(api: WebApiSession) -> None:
+    # Dataverse assigns sequential ids (its CreateMultiple example: 8f4c3f92-…, then 904c3f92-…): a table's key
+    # order is then its creation order, and new records go to the end of the primary-key index.
+    marker = unique("order")
+    names = [f"{marker} {index:02d}" for index in range(20)]
+    response = api.post(
+        "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+        json={"Targets": [{"name": name, "@odata.type": ACCOUNT} for name in names[:10]]},
+    )
+    assert response.status_code == 200
+    for name in names[10:]:
+        assert api.post("accounts", json={"name": name}).status_code == 204
+    listed = api.get(f"accounts?$select=name&$filter=startswith(name,'{marker}')&$orderby=accountid").json()["value"]
+    assert [row["name"] for row in listed] == names
