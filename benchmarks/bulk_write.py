@@ -27,11 +27,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 from benchmarks.venvs import VenvError, ensure_venv
 from connector.context import RuntimeContext
+from connector.dataverse.operations.keys import SequentialKeys
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
 from dataverse_sandbox.config import SandboxConfig
@@ -195,7 +198,9 @@ class SandboxProcess:
         return answer
 
 
-def run_connector(sandbox: SandboxProcess, records: int, bulk: dict[str, Any]) -> dict[str, Any]:
+def run_connector(
+    sandbox: SandboxProcess, records: int, bulk: dict[str, Any], *, client_keys: str = "always"
+) -> dict[str, Any]:
     """Create ``records`` accounts through the connector with the given ``bulk`` option and time it."""
     marker = uuid.uuid4().hex
     host = ConnectorHost()
@@ -213,7 +218,7 @@ def run_connector(sandbox: SandboxProcess, records: int, bulk: dict[str, Any]) -
             )
         )
         documents = ({"name": f"{marker} {index}", "revenue": index} for index in range(records))
-        options = {"entity_set": "accounts", "bulk": bulk}
+        options = {"entity_set": "accounts", "bulk": bulk, "client_keys": client_keys}
         started = time.perf_counter()
         statuses = [
             result.status for result in host.execute_operation(CONNECTOR_ID, connection, "create", options, documents)
@@ -224,6 +229,46 @@ def run_connector(sandbox: SandboxProcess, records: int, bulk: dict[str, Any]) -
     succeeded = statuses.count(ResultStatus.SUCCESS)
     stored = sandbox.count_marked(marker)
     return {"seconds": elapsed, "succeeded": succeeded, "failed": len(statuses) - succeeded, "stored": stored}
+
+
+def run_bare(sandbox: SandboxProcess, records: int, chunk: int) -> dict[str, Any]:
+    """Create ``records`` accounts with a bare ``requests`` loop: ``CreateMultiple`` requests of ``chunk`` records,
+    one after another, each record with its own key as the connector gives it; what the service's side costs for
+    the connector's requests, without the connector. Like Microsoft's client, the records are built before the clock
+    starts and serialized after.
+    """
+    marker = uuid.uuid4().hex
+    verify: str | bool = sandbox.ca_bundle or True
+    with requests.Session() as session:
+        token = session.post(
+            sandbox.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+                "resource": sandbox.origin,
+            },
+            verify=verify,
+            timeout=30,
+        ).json()["access_token"]
+        session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        url = f"{sandbox.origin}/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
+        keys = SequentialKeys()
+        targets = [
+            {
+                "@odata.type": "Microsoft.Dynamics.CRM.account",
+                "name": f"{marker} {index}",
+                "revenue": index,
+                "accountid": keys(),
+            }
+            for index in range(records)
+        ]
+        started = time.perf_counter()
+        for start in range(0, records, chunk):
+            answer = session.post(url, data=json.dumps({"Targets": targets[start : start + chunk]}), verify=verify)
+            answer.raise_for_status()
+        elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "stored": sandbox.count_marked(marker)}
 
 
 def run_peer(sandbox: SandboxProcess, records: int, chunk: int) -> dict[str, Any]:
@@ -262,6 +307,8 @@ def main() -> None:
             {"mode": "auto"},
         ),
         ("connector, bulk, 100 per request (the default before D61)", "ours", {"mode": "auto", "batch_size": 100}),
+        ("connector, bulk defaults, without client keys (client_keys never)", "ours-keyless", {"mode": "auto"}),
+        ("bare requests loop, CreateMultiple of 1000 with client keys, one after another", "bare", 1000),
         ("connector, $batch, 100 per request", "ours", {"mode": "batch", "batch_size": 100}),
     ]
     if not args.no_peer:
@@ -277,11 +324,14 @@ def main() -> None:
                 if round_number and "one request per record" in label:
                     continue  # 10,000 requests once is enough to know their cost
                 try:
-                    run = (
-                        run_connector(sandbox, records, option)
-                        if kind == "ours"
-                        else run_peer(sandbox, records, option)
-                    )
+                    if kind == "ours":
+                        run = run_connector(sandbox, records, option)
+                    elif kind == "ours-keyless":
+                        run = run_connector(sandbox, records, option, client_keys="never")
+                    elif kind == "bare":
+                        run = run_bare(sandbox, records, option)
+                    else:
+                        run = run_peer(sandbox, records, option)
                 except (VenvError, RuntimeError) as error:
                     print(f"{label}: skipped ({error})", file=sys.stderr)
                     continue
@@ -361,21 +411,27 @@ def report(records: int, rows: dict[str, dict[str, Any]], *, write: bool) -> Non
                 else ")."
             )
         )
+        bare = rows.get("bare requests loop, CreateMultiple of 1000 with client keys, one after another")
+        keyless = rows.get("connector, bulk defaults, without client keys (client_keys never)")
         peer_note += (
-            " Microsoft's client sends what it is handed as one request and reads back ids only; the connector"
-            " prepares every record (its own key, its own result with id and URL, its own error on failure) and"
-            " groups records into requests by size (decision D61: up to 1000 records, closed at 1 MiB; a run's"
-            " first requests hold 125, 250 and 500, so the service starts while the rest is prepared), written"
-            " concurrently; the 100-per-request row is the former default, each request paying the server's"
-            " per-request work (token check, parsing, a transaction). Both sides are bound by the sandbox's CPU"
-            " (one Python process building every record; its CPU time over a run is the run's time, within a few"
-            " percent, on both sides), and the sandbox does more work per record in ten 1,000-record transactions"
-            " than in one of 10,000 (about 63 against 56 microseconds per record on this machine, measured with"
-            " and without client-assigned keys alike): that is the gap, not the connector's own work, which runs"
-            " on the other core. Dataverse sets no record limit on `CreateMultiple` but suggests about 1,000 records"
-            " per request (Learn, bulk operation messages), with each request bounded by its 2-minute timeout; the"
-            " connector's default follows that, where Microsoft's client sends whatever it is handed."
+            " Microsoft's client sends what it is handed as one request, whose records get the service's own ids, and"
+            " reads back ids only; the connector prepares every record (its own key, so a request whose answer is"
+            " lost can be re-sent or read back; its own result with id and URL; its own error on failure) and groups"
+            " records into requests of up to 1000 (Dataverse's suggested size for bulk actions, D61; a run's first"
+            " requests hold 125, 250 and 500, so the service starts while the rest is prepared), written"
+            " concurrently. Both sides are bound by the sandbox's CPU: one Python process does the service's work for"
+            " every record, so ten requests cannot finish sooner than one holding them all, and what the service"
+            " does for the connector's requests and not for the one request is the difference."
         )
+        if bare and keyless:
+            bare_factor = bare["seconds"] / fastest["seconds"]
+            keyless_factor = keyless["seconds"] / fastest["seconds"]
+            peer_note += (
+                f" Two rows of this run measure that: a bare `requests` loop sending the same 1000-record requests with"
+                f" the same keys, prepared before its clock starts, takes **{bare_factor:.2f}x** Microsoft's client's"
+                f" time; the connector without client keys (`client_keys: never`, which gives up re-sending safely)"
+                f" **{keyless_factor:.2f}x**."
+            )
     charted = bar_chart(
         CHART,
         f"B3: {records:,} creates, records per second (higher is better)",

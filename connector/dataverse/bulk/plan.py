@@ -8,7 +8,8 @@ action is narrowed down through ``$batch``.
 
 * **Create** goes to ``CreateMultiple`` unless it needs what the action cannot do: return the record, nested
   records (deep insert), its own query parameters or headers. By default (``client_keys: always``, or ``bulk``) a
-  record without its primary key gets a new one (a random UUID), so a request whose answer was lost can be sent again;
+  record without its primary key gets a new one (:class:`~connector.dataverse.operations.keys.SequentialKeys`), so
+  a request whose answer was lost can be sent again;
   with ``key_source_field``, the id derived from the document's source id (:mod:`connector.dataverse.operations.keys`),
   the same in every run.
 * **Update** without an ETag is an upsert (as on its own) and goes to ``UpsertMultiple``; with ``If-Match: *`` and

@@ -1,11 +1,11 @@
 """The Create operation: ``POST <entity set>``, one request per input document, and what a create's answer means.
 
 A document carrying its primary key creates the record with that id; by default the connector gives one to a document
-without it (``client_keys: always``, a random UUID) or derives it from the document's source id
-(``key_source_field``, :mod:`connector.dataverse.operations.keys`). Only a create that carries its key is marked
-idempotent: re-sending it after an answer was lost cannot make a second record. When its answer still does not say
-what happened (lost after the retries, cut off or malformed, a gateway's ``502``/``504``, or a re-sent create refused
-as a duplicate), the record is read back and the result says what was found
+without it (``client_keys: always``, a new key ascending in SQL Server's order) or derives it from the document's
+source id (``key_source_field``, :mod:`connector.dataverse.operations.keys`). Only a create that carries its key is
+marked idempotent: re-sending it after an answer was lost cannot make a second record. When its answer still does
+not say what happened (lost after the retries, cut off or malformed, a gateway's ``502``/``504``, or a re-sent create
+refused as a duplicate), the record is read back and the result says what was found
 (:mod:`connector.dataverse.operations.resends`). Without a key, a create whose answer was lost is never re-sent and
 its result is ``outcome_unknown``. Nested records (deep insert) and binds are sent exactly as given.
 
