@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONCURRENCY_CODE",
+    "DOP_HINT_HEADER",
     "EXECUTION_TIME_CODE",
     "REQUEST_COUNT_CODE",
     "LimitSettings",
@@ -46,6 +47,8 @@ REQUEST_COUNT_CODE = "0x80072322"
 EXECUTION_TIME_CODE = "0x80072321"
 #: Number of concurrent requests exceeded (decimal -2147015898).
 CONCURRENCY_CODE = "0x80072326"
+#: The degree of parallelism Dataverse recommends, on every answer (Learn, "Send parallel requests").
+DOP_HINT_HEADER = "x-ms-dop-hint"
 
 _CODES = (REQUEST_COUNT_CODE, EXECUTION_TIME_CODE, CONCURRENCY_CODE)
 
@@ -64,6 +67,9 @@ class LimitSettings:
     :param enforcement_lag_seconds: how long the request-count and execution-time limits may stay exceeded
         before they bite. Dataverse documents a lag of up to five minutes; 0 (the default) makes them bite
         at once, which is what tests want. The concurrency limit never lags.
+    :param dop_hint: the ``x-ms-dop-hint`` header of every answer to a principal's request: the degree of
+        parallelism Dataverse recommends for the environment, which depends on the resources it has (Learn, "Send
+        parallel requests"); ``None`` answers ``max_concurrent``. Set it lower to stand for a small environment.
     """
 
     max_requests: int = 6000
@@ -73,6 +79,7 @@ class LimitSettings:
     retry_after_seconds: int | None = None
     enabled: bool = True
     enforcement_lag_seconds: float = 0
+    dop_hint: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_requests < 1:
@@ -87,6 +94,8 @@ class LimitSettings:
             raise ValueError(f"retry_after_seconds must not be negative, got {self.retry_after_seconds}")
         if self.enforcement_lag_seconds < 0:
             raise ValueError(f"enforcement_lag_seconds must not be negative, got {self.enforcement_lag_seconds}")
+        if self.dop_hint is not None and self.dop_hint < 1:
+            raise ValueError(f"dop_hint must be at least 1, got {self.dop_hint}")
 
 
 def _format_seconds(seconds: float) -> str:
@@ -222,9 +231,16 @@ class ServiceProtection:
             environ[ENVIRON_THROTTLED] = verdict.code
             logger.info("throttled principal %s with %s, Retry-After %s", principal, verdict.code, verdict.retry_after)
             return _refuse(verdict, start_response)
+        hint = self._settings.dop_hint or self._settings.max_concurrent
+
+        def start_with_hint(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            return start_response(status, [*headers, (DOP_HINT_HEADER, str(hint))], exc_info)
+
         if verdict is None:
-            return self._app(environ, start_response)
-        return self._run_counted(principal, verdict, environ, start_response)
+            return self._app(environ, start_with_hint)
+        return self._run_counted(principal, verdict, environ, start_with_hint)
 
     def _admit(self, principal: str) -> _Refusal | _Admission | None:
         """Decide on one request and count it if admitted (``None``: limits disabled, nothing counted)."""

@@ -22,6 +22,7 @@ from connector.dataverse.bulk.options import BulkOptions
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
 from dataverse_sandbox.faults import FaultSettings
+from dataverse_sandbox.limits import LimitSettings
 from tests.support.operations import CONNECTOR_ID, Live, sandbox_settings
 
 API_PATH = "/api/data/v9.2/"
@@ -71,6 +72,34 @@ def test_bulk_runs_send_through_the_connections_pooled_connections(live: Live) -
     assert opened[1] == opened[0]
     assert opened[2] == opened[0]
     assert len(marked(live, marker)) == 1200
+
+
+def most_at_once(requests: list[Any]) -> int:
+    """The most of the server's request records that overlapped in time."""
+    events = sorted([(r.time, 1) for r in requests] + [(r.finished, -1) for r in requests], key=lambda e: (e[0], e[1]))
+    now = most = 0
+    for _, change in events:
+        now += change
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.parametrize("hint", [1, 3])
+def test_a_bulk_run_keeps_to_the_services_dop_hint(live: Live, hint: int) -> None:
+    # Dataverse's x-ms-dop-hint is the parallelism it recommends for the environment: the run never goes above it.
+    live.sandbox.limits.update(LimitSettings(dop_hint=hint))
+    since = live.sandbox.clock.now()
+    marker = uuid.uuid4().hex
+    documents = [{"name": f"{marker} {index}"} for index in range(3000)]
+    options = {"entity_set": "accounts", "bulk": {"batch_size": 50, "initial_concurrency": 1, "max_concurrency": 52}}
+    try:
+        results = live.run("create", options, documents)
+    finally:
+        live.sandbox.limits.update(LimitSettings())
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 3000
+    posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 60)
+    assert len(posts) >= 60  # 3000 records in requests of at most 50 (a run's first ones hold fewer)
+    assert most_at_once(posts) <= hint
 
 
 def test_five_thousand_creates_with_three_percent_invalid_fail_exactly_those(live: Live) -> None:

@@ -133,7 +133,8 @@ def test_throttling_is_waited_out_by_every_range(live: Live) -> None:
 
 
 def test_the_concurrency_limit_is_learned(live: Live) -> None:
-    live.sandbox.limits.update(LimitSettings(max_concurrent=2))
+    # A service that refuses a third concurrent request but advises more (x-ms-dop-hint): only its refusal teaches.
+    live.sandbox.limits.update(LimitSettings(max_concurrent=2, dop_hint=8))
     since = live.sandbox.clock.now()
     try:
         parallel = {"mode": "on", "max_concurrency": 8, "initial_concurrency": 8}

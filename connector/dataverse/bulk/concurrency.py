@@ -13,7 +13,9 @@ user's other clients may have been the cause). When an answer says that little o
 (``x-ms-ratelimit-burst-remaining-xrm-requests``, no more than the limit), requests go one at a time until an
 answer says more is left: the request that finds the budget spent is then the only one out, and no other thread's
 request arrives after its ``429`` (Dataverse says not to rely on the header, so it only ever makes the limit more
-careful).
+careful). An answer that carries ``x-ms-dop-hint``, the degree of parallelism Dataverse recommends for the
+environment (Learn, "Send parallel requests": use that value rather than a fixed number), caps the limit at it from
+then on; each answer's hint replaces the last, since the environment's resources change.
 
 Not for sending or retrying: the retry engine (:mod:`connector.retry`) does that, with this limit as its gate
 through :class:`connector.dataverse.bulk.sender.LimitGate`, which reports each answer here.
@@ -64,6 +66,7 @@ class LimitSnapshot:
     :param throttles: ``429`` answers seen.
     :param decreases: times the limit was lowered.
     :param ceiling: the concurrency the service was seen to refuse, minus one, if it was.
+    :param hint: the degree of parallelism the service last recommended (``x-ms-dop-hint``), if it did.
     """
 
     limit: int
@@ -72,6 +75,7 @@ class LimitSnapshot:
     throttles: int
     decreases: int
     ceiling: int | None = None
+    hint: int | None = None
 
 
 class AdaptiveLimit:
@@ -97,6 +101,7 @@ class AdaptiveLimit:
         self._epoch = 0
         self._throttles = 0
         self._ceiling: int | None = None
+        self._hint: int | None = None
         self._healthy_streak = 0
 
     def acquire(self) -> Ticket:
@@ -125,6 +130,7 @@ class AdaptiveLimit:
         *,
         concurrency: bool = False,
         remaining: int | None = None,
+        hint: int | None = None,
     ) -> None:
         """Report a request's outcome and free its place.
 
@@ -133,12 +139,16 @@ class AdaptiveLimit:
         :param retry_after: for a throttled request, the seconds the service asked to wait.
         :param concurrency: for a throttled request, whether the service's concurrent-request limit refused it.
         :param remaining: for a healthy answer, the requests left in the service's budget, when it said.
+        :param hint: for a healthy answer, the degree of parallelism the service recommends, when it said: the limit
+            never grows above it, and comes down to it at once.
         """
         with self._condition:
             self._in_flight -= 1
             if outcome is Outcome.THROTTLED:
                 self._throttled(ticket, retry_after, concurrency)
             elif outcome is Outcome.HEALTHY:
+                if hint is not None:
+                    self._hint = hint
                 self._healthy(ticket, remaining)
             self._condition.notify_all()
 
@@ -169,10 +179,12 @@ class AdaptiveLimit:
         if self._ceiling is not None and self._healthy_streak >= 20 * self._ceiling:
             self._ceiling += 1  # the ceiling may have been other clients' doing: probe one higher now and then
             self._healthy_streak = 0
+        top = float(min(self.maximum, self._ceiling or self.maximum, self._hint or self.maximum))
         if ticket.epoch == self._epoch:
             growth = 1.0 if self._slow_start else 1.0 / self._limit
-            top = float(self.maximum if self._ceiling is None else min(self.maximum, self._ceiling))
             self._limit = max(min(top, self._limit + growth), min(self._limit, top))
+        elif self._limit > top:
+            self._limit = top
 
     def snapshot(self) -> LimitSnapshot:
         """:returns: the current state."""
@@ -184,4 +196,5 @@ class AdaptiveLimit:
                 throttles=self._throttles,
                 decreases=self._epoch,
                 ceiling=self._ceiling,
+                hint=self._hint,
             )

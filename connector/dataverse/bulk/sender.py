@@ -29,10 +29,14 @@ from connector.dataverse.odata.answers import describe_error
 from connector.retry import Action, Attempt
 from connector.transport import Transport
 
-__all__ = ["BUDGET_HEADER", "CONCURRENCY_LIMIT_CODE", "BulkSender", "LimitGate"]
+__all__ = ["BUDGET_HEADER", "CONCURRENCY_LIMIT_CODE", "DOP_HINT_HEADER", "BulkSender", "LimitGate", "dop_hint"]
 
 CONCURRENCY_LIMIT_CODE: Final = "0x80072326"
 """Dataverse's error code for "Number of concurrent requests exceeded the limit" (reference §5)."""
+DOP_HINT_HEADER: Final = "x-ms-dop-hint"
+"""The degree of parallelism the service recommends (Learn, "Send parallel requests": use its value)."""
+MOST_PARALLEL: Final = 256
+"""The largest hint taken: the most concurrency the bulk option allows."""
 BUDGET_HEADER: Final = "x-ms-ratelimit-burst-remaining-xrm-requests"
 """Requests left in the service's window (reference §5: a debug header, not to be relied on)."""
 
@@ -67,7 +71,7 @@ class LimitGate:
         if attempt.action in (Action.RETRY_AFTER, Action.RETRY_BACKOFF):
             self.limit.release(admitted, Outcome.FAILED)
             return False
-        self.limit.release(admitted, Outcome.HEALTHY, remaining=_remaining(response))
+        self.limit.release(admitted, Outcome.HEALTHY, remaining=_remaining(response), hint=dop_hint(response))
         return False
 
 
@@ -121,7 +125,19 @@ class BulkSender:
         return self._transport.send(method, url, headers=headers, data=body, idempotent=idempotent)
 
 
+def dop_hint(response: requests.Response) -> int | None:
+    """The degree of parallelism the service recommends for the environment (``x-ms-dop-hint``: Learn, "Send parallel
+    requests"), or ``None`` when the answer has none or an unusable one (the header is the service's text: only a
+    whole number from 1 to :data:`MOST_PARALLEL` is taken).
+    """
+    value = response.headers.get(DOP_HINT_HEADER, "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 4:
+        return None
+    hint = int(value)
+    return hint if 1 <= hint <= MOST_PARALLEL else None
+
+
 def _remaining(response: requests.Response) -> int | None:
     """The requests left in the service's budget, from its debug header (a hint only; absent or odd: ``None``)."""
     value = response.headers.get(BUDGET_HEADER, "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None

@@ -113,3 +113,24 @@ def test_a_nearly_spent_budget_sends_one_request_at_a_time_until_more_is_left() 
     limit.release(alone, Outcome.HEALTHY, remaining=9)  # a fresh window
     waiter.join(5)
     assert len(blocked) == 1
+
+
+def test_the_services_dop_hint_caps_the_limit_and_a_later_hint_replaces_it() -> None:
+    limit = AdaptiveLimit(2, 52)
+    limit.release(limit.acquire(), Outcome.HEALTHY, hint=3)
+    for _ in range(5):
+        limit.release(limit.acquire(), Outcome.HEALTHY)  # answers without the header keep the last hint
+    assert (limit.snapshot().limit, limit.snapshot().hint) == (3, 3)
+    limit.release(limit.acquire(), Outcome.HEALTHY, hint=6)
+    for _ in range(5):
+        limit.release(limit.acquire(), Outcome.HEALTHY)
+    assert limit.snapshot().limit == 6
+
+
+def test_a_lower_hint_brings_the_limit_down_at_once() -> None:
+    limit = AdaptiveLimit(8, 52)
+    old = limit.acquire()
+    limit.release(limit.acquire(), Outcome.THROTTLED, 0)  # a new round: the old ticket's answer does not grow it
+    limit.release(old, Outcome.HEALTHY, hint=2)
+    assert limit.snapshot().limit == 2
+    assert limit.snapshot().hint == 2

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome
-from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.bulk.sender import BulkSender, dop_hint
 from connector.errors import TransientError
 from tests.support.dataverse import API, make_client
 
@@ -131,3 +131,25 @@ def test_a_401_renews_the_token_once_and_the_retry_takes_a_place_in_the_limit(mo
     assert send(bulk).status_code == 200
     assert [call.request.headers["Authorization"] for call in mocked.calls] == ["Bearer token-1", "Bearer token-2"]
     assert limit.snapshot().in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4", 4),
+        (" 12 ", 12),
+        ("256", 256),
+        ("0", None),
+        ("257", None),
+        ("99999", None),
+        ("", None),
+        ("²", None),
+        ("٣", None),
+        ("4.5", None),
+        ("-3", None),
+    ],
+)
+def test_only_a_plain_whole_dop_hint_in_range_is_taken(value: str, expected: int | None) -> None:
+    response = requests.Response()
+    response.headers["x-ms-dop-hint"] = value
+    assert dop_hint(response) == expected
