@@ -153,3 +153,11 @@ def test_only_a_plain_whole_dop_hint_in_range_is_taken(value: str, expected: int
     response = requests.Response()
     response.headers["x-ms-dop-hint"] = value
     assert dop_hint(response) == expected
+
+
+def test_a_budget_header_that_is_not_a_plain_number_is_ignored(mocked: responses.RequestsMock) -> None:
+    # '²' passes str.isdigit but not int(): the service's header text must not fail the request.
+    mocked.add("POST", URL, status=200, json={"Ids": []}, headers={"x-ms-ratelimit-burst-remaining-xrm-requests": "²"})
+    limit = AdaptiveLimit(4, 8)
+    assert send(sender(Sleeps(), limit)).status_code == 200
+    assert limit.snapshot().in_flight == 0
