@@ -140,7 +140,7 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     rows = marked(live, marker)
     assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
     assert {row["accountid"] for row in rows} == {result.properties["id"] for result in results}
-    # Requests of 13, 25, 50, 100 and 62 records (the ramp), and the reset one's re-send.
+    # Requests of 13, 26, 52, 100 and 59 records (the ramp doubles from 13), and the reset one's re-send.
     posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 6)
     assert [record.fault for record in posts].count("reset_after") == 1
     replayed = [result for result in results if result.properties.get("already_stored") == "true"]
@@ -160,7 +160,7 @@ def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts
     assert all(result.error is not None and "may have been processed" in result.error.message for result in unknown)
     assert len(marked(live, marker)) == 120  # the service did write the reset request: the results say it may have
     posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 4)
-    # 13, 25 and 50 records (the ramp), then the last 32; the reset request is not sent again.
+    # 13, 26 and 52 records (the ramp), then the last 29; the reset request is not sent again.
     assert [record.fault for record in posts] == ["reset_after", None, None, None]
 
 
