@@ -32,6 +32,7 @@ import requests
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
 from benchmarks.report import write_section
+from benchmarks.sandboxes import client_credentials_token
 from benchmarks.venvs import VenvError, ensure_venv
 from connector.context import RuntimeContext
 from connector.dataverse.operations.keys import SequentialKeys
@@ -239,18 +240,11 @@ def run_bare(sandbox: SandboxProcess, records: int, chunk: int) -> dict[str, Any
     """
     marker = uuid.uuid4().hex
     verify: str | bool = sandbox.ca_bundle or True
+    token = client_credentials_token(
+        sandbox.token_url, sandbox.client_id, sandbox.client_secret, sandbox.origin, verify=verify
+    )
     with requests.Session() as session:
-        token = session.post(
-            sandbox.token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sandbox.client_id,
-                "client_secret": sandbox.client_secret,
-                "resource": sandbox.origin,
-            },
-            verify=verify,
-            timeout=30,
-        ).json()["access_token"]
+        session.trust_env = False
         session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         url = f"{sandbox.origin}/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
         keys = SequentialKeys()

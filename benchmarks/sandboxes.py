@@ -13,7 +13,7 @@ import requests
 
 from dataverse_sandbox.server import Sandbox
 
-__all__ = ["access_token", "connector_settings", "runtime_context_fields", "verify_of"]
+__all__ = ["access_token", "client_credentials_token", "connector_settings", "runtime_context_fields", "verify_of"]
 
 
 def verify_of(sandbox: Sandbox) -> str | bool:
@@ -48,16 +48,27 @@ def access_token(sandbox: Sandbox) -> str:
     """:returns: a client-credentials access token for the sandbox's full-access application."""
     assert sandbox.clients is not None
     client = sandbox.clients.secret_client
+    return client_credentials_token(
+        sandbox.token_url, client.client_id, client.read_secret(), sandbox.origin, verify=verify_of(sandbox)
+    )
+
+
+def client_credentials_token(
+    token_url: str, client_id: str, client_secret: str, resource: str, *, verify: str | bool
+) -> str:
+    """:returns: an access token from a sandbox's token service for a client-credentials application (a sandbox in
+    another process is known only by these coordinates).
+    """
     response = requests.post(
-        sandbox.token_url,
+        token_url,
         data={
             "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.read_secret(),
-            "resource": sandbox.origin,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "resource": resource,
         },
         timeout=30,
-        verify=verify_of(sandbox),
+        verify=verify,
     )
     response.raise_for_status()
     token: str = response.json()["access_token"]

@@ -136,6 +136,8 @@ def _number(
 ) -> Any:
     """:returns: the definition's numeric property ``name`` (``None`` when absent).
 
+    :param owner: what the property belongs to, as the message names it (``attribute``, ``option``).
+
     :raises DataverseError: 400 ``0x80040203`` naming the property when it is not a (whole) number or out of bounds.
     """
     value = body.get(name)
@@ -144,11 +146,9 @@ def _number(
     numeric = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not numeric or (whole and not float(value).is_integer()):
         shown = repr(value)[:60]
-        raise invalid_argument(f"The attribute's {name} must be a {'whole ' if whole else ''}number; got {shown}.")
+        raise invalid_argument(f"The {owner}'s {name} must be a {'whole ' if whole else ''}number; got {shown}.")
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        raise invalid_argument(
-            f"The attribute's {name} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}."
-        )
+        raise invalid_argument(f"The {owner}'s {name} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}.")
     return int(value) if whole else float(value)
 
 

@@ -53,6 +53,7 @@ LEASE_S = DEFAULT_LEASE_SECONDS  # 30 s, renewed every 10 s: a loaded machine ca
 REDIS_KILL_LEASE_S = 5.0  # short, so the killed-holder test with Redis waits it out quickly
 FILE_KILL_LEASE_S = 60.0  # long: the file store's lock must come free long before its lease ends
 WAIT_S = 60.0
+HELD_S = 2.0  # how long a sign-in is watched while another worker holds the lock
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Authority:
     :ivar access_token_ttl: seconds its access tokens live.
     :ivar sign_in: completes the authorization URL headlessly and returns the callback's parameters.
     :ivar refreshes: how many refresh-token grants it has served so far.
+    :ivar codes: how many authorization codes it has redeemed so far.
     :ivar revocations: how many times it has revoked a grant for a reused refresh token (the server is shared with
         other tests, some of which revoke on purpose: compare with the count before).
     :ivar check_token: fails unless the access token is one it issued and still accepts.
@@ -75,6 +77,7 @@ class Authority:
     access_token_ttl: float
     sign_in: Callable[[str], dict[str, str]]
     refreshes: Callable[[], int]
+    codes: Callable[[], int]
     revocations: Callable[[], int]
     check_token: Callable[[str], None]
 
@@ -120,6 +123,7 @@ def _oidc_authority(server: InteropServer) -> Authority:
         access_token_ttl=server.access_token_ttl,
         sign_in=lambda url: dict(parse_qsl(urlsplit(server.complete_authorization(url)).query)),
         refreshes=lambda: log_lines(f"grant.success client={server.auth_code.client_id} grant_type=refresh_token"),
+        codes=lambda: log_lines(f"grant.success client={server.auth_code.client_id} grant_type=authorization_code"),
         revocations=lambda: log_lines("grant.revoked"),
         check_token=check_token,
     )
@@ -163,6 +167,7 @@ def _sandbox_authority(sb: Sandbox) -> Authority:
         access_token_ttl=3600.0,
         sign_in=sign_in_headlessly,
         refreshes=counter("tokens_by_grant", "refresh_token"),
+        codes=counter("tokens_by_grant", "authorization_code"),
         revocations=counter("tokens_refused_by_code", "50173"),
         check_token=check_token,
     )
@@ -320,4 +325,45 @@ def test_a_worker_killed_while_holding_the_lock_blocks_the_others_at_most_its_le
         doomed.stop()
         for worker in workers:
             worker.stop()
+    assert_grant_alive(host, connection, authority, revoked)
+
+
+def test_a_sign_in_completed_while_another_worker_holds_the_lock_waits_for_it(
+    host: ConnectorHost, authority: Authority, store_spec: StoreSpec
+) -> None:
+    # A worker renewing the old grant holds the store's lock: a sign-in completed meanwhile must not redeem its code
+    # and save the new grant until the holder is done, or one would save over the other (decision D30).
+    authorize(host, authority, store_spec)
+    revoked = authority.revocations()
+    holder = RefreshWorker(job(authority, store_spec, 1))
+    try:
+        holder.send({"op": "hold"})
+        assert holder.reply()["held"] is True
+        context = RuntimeContext(callback_url=authority.callback_url, token_store=open_store(store_spec))
+        connection = host.connect(CONNECTOR, authority.settings, context)
+        start = host.authorize(CONNECTOR, connection, "start")
+        assert isinstance(start, AuthorizationStart)
+        callback = AuthorizationCallback(authority.sign_in(start.url), start.state, start.code_verifier)
+        codes = authority.codes()
+        outcome: list[object] = []
+
+        def complete() -> None:
+            try:
+                outcome.append(host.authorize(CONNECTOR, connection, callback))
+            except Exception as error:  # reported by the assertion below
+                outcome.append(error)
+
+        completion = threading.Thread(target=complete)
+        completion.start()
+        completion.join(HELD_S)
+        assert completion.is_alive()  # waiting for the lock
+        assert authority.codes() == codes  # the code is not redeemed while the lock is held
+        holder.send({"op": "release"})
+        assert holder.reply()["released"] == 1
+        completion.join(WAIT_S)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], TokenSet), outcome
+        assert authority.codes() == codes + 1
+    finally:
+        holder.stop()
     assert_grant_alive(host, connection, authority, revoked)

@@ -7,7 +7,8 @@ and how many connections). The worker reads one JSON command per line on stdin a
 * ``{"op": "bearer", "offset": S}``: move this worker's clock to ``time.time() + S`` and let every connection ask
   for a token at the same moment (a barrier); answer the tokens, grants attempted so far and errors.
 * ``{"op": "hold"}``: take the store's refresh lock as a token source does before renewing (lease kept alive by its
-  renewal thread) and answer; the test then kills the process while it holds the lock.
+  renewal thread) and answer; the test then kills the process while it holds the lock, or sends ``release``.
+* ``{"op": "release"}``: release the locks it holds, as a renewal does once its tokens are saved.
 
 It exits when stdin closes. :class:`RefreshWorker` is the test's side. Not for: anything the connector ships.
 """
@@ -116,6 +117,12 @@ def main(argv: list[str]) -> int:
             lease = sources[0].shared_lock.try_acquire()
             held.append(lease)
             reply = {"held": lease is not None, "pid": os.getpid()}
+        elif command["op"] == "release":
+            for lease in held:
+                if lease is not None:
+                    lease.release()
+            reply = {"released": len(held)}
+            held.clear()
         else:
             reply = {"error": f"unknown op {command['op']!r}"}
         sys.stdout.write(json.dumps(reply) + "\n")

@@ -371,20 +371,29 @@ def test_names_that_are_not_schema_names_or_are_reserved_are_refused(api: WebApi
 @pytest.mark.parametrize(
     ("column", "named"),
     [
-        ({**_string("new_Text"), "MaxLength": "big"}, "MaxLength"),
-        ({**_string("new_Text"), "MaxLength": 0}, "MaxLength"),
-        ({**_string("new_Text"), "MaxLength": 10**9}, "MaxLength"),
-        ({"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MinValue": "a"}, "MinValue"),
-        ({"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MaxValue": True}, "MaxValue"),
+        ({**_string("new_Text"), "MaxLength": "big"}, "attribute's MaxLength"),
+        ({**_string("new_Text"), "MaxLength": 0}, "attribute's MaxLength"),
+        ({**_string("new_Text"), "MaxLength": 10**9}, "attribute's MaxLength"),
+        (
+            {"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MinValue": "a"},
+            "attribute's MinValue",
+        ),
+        (
+            {"@odata.type": CRM + "IntegerAttributeMetadata", "SchemaName": "new_Count", "MaxValue": True},
+            "attribute's MaxValue",
+        ),
         (
             {
                 "@odata.type": CRM + "PicklistAttributeMetadata",
                 "SchemaName": "new_Kind",
                 "OptionSet": {"Options": [{"Value": "x", "Label": _label("X")}]},
             },
-            "Value",
+            "option's Value",
         ),
-        ({"@odata.type": CRM + "FileAttributeMetadata", "SchemaName": "new_Doc", "MaxSizeInKB": 2.5}, "MaxSizeInKB"),
+        (
+            {"@odata.type": CRM + "FileAttributeMetadata", "SchemaName": "new_Doc", "MaxSizeInKB": 2.5},
+            "attribute's MaxSizeInKB",
+        ),
     ],
 )
 def test_a_column_definition_with_a_bad_number_is_a_400_naming_it(
