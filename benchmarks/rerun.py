@@ -1,7 +1,8 @@
 """B9, re-run after a crash: 20,000 creates with their own primary keys, killed when half of them are stored, then
 run again in full, against a sandbox with Dataverse's service-protection limits (6,000 requests per 5 minutes).
 
-Three child processes, each connected through the reference host with the bulk defaults: the **original write**
+Three child processes, each connected through the reference host with the bulk defaults (but at most 1000
+records per request, :data:`BULK`): the **original write**
 (20,000 records with keys of their own into an empty marker, start to end, the reference), the **crashed run** (the
 same kind of job with other keys, ``SIGKILL``ed as soon as the sandbox holds half of its records), and the
 **re-run** (the crashed job's documents again, all of them). The re-run must end with every record stored once and
@@ -25,14 +26,14 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from benchmarks.bulk_write import CONNECTOR_ID, SandboxProcess
 from benchmarks.charts import bar_chart
 from benchmarks.children import run_json_child
 from benchmarks.report import write_section
 from connector.dataverse.bulk.options import BulkOptions
-from connector.dataverse.bulk.runner import first_chunk_size
+from connector.dataverse.bulk.sizing import RequestSizes
 
 CHART = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "rerun.png"
 TARGET = 2.0
@@ -69,7 +70,8 @@ def write(job: dict[str, Any]) -> dict[str, Any]:
     docs: Iterable[dict[str, Any]] = documents(job["marker"], job["seed"], job["records"])
     if job.get("stall_after"):
         docs = _stalling(list(docs), job["stall_after"])
-    for result in host.execute_operation(CONNECTOR_ID, connection, "create", {"entity_set": "accounts"}, docs):
+    options = {"entity_set": "accounts", "bulk": BULK}
+    for result in host.execute_operation(CONNECTOR_ID, connection, "create", options, docs):
         if not result.ok:
             failed += 1
         elif result.properties.get("already_stored") == "true":
@@ -88,16 +90,20 @@ def _stalling(docs: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]
     threading.Event().wait()
 
 
+BULK: Final = {"batch_size": 1000}
+"""The jobs' bulk option: the defaults but requests of at most 1000 records, so that the records the crashed run has
+sent when it stalls are known in advance (past 1000, request sizes follow the answers' timing)."""
+
+
 def chunked(count: int) -> int:
     """:returns: how many of ``count`` documents handed over the bulk writer has formed into chunks (and sent) while
-    it waits for more: its ramp's chunks, then whole batches, with the defaults (small records: no chunk closes on
-    its byte size).
+    it waits for more: its ramp's chunks, then whole batches (small records: no chunk closes on its byte size).
     """
-    options = BulkOptions.from_values("create", None)
-    size, formed = first_chunk_size(options), 0
-    while formed + size <= count:
-        formed += size
-        size = min(options.batch_size, 2 * size)
+    sizes = RequestSizes(BulkOptions.from_values("create", BULK), budget=30)
+    formed = 0
+    while formed + sizes.size("CreateMultiple") <= count:
+        formed += sizes.size("CreateMultiple")
+        sizes.closed("CreateMultiple")
     return formed
 
 
@@ -193,7 +199,8 @@ def report(records: int, original: dict[str, Any], at_kill: int, rerun: dict[str
             f"Re-run / original write: **{ratio:.2f}x** (target ≤ {TARGET:g}x: {verdict}); no record duplicated (the "
             "sandbox's count of the job's names is also a check that each appears once), every document a success. "
             "Each job creates records that carry their own primary key (`accountid`), through the reference host "
-            "with the bulk defaults, against a sandbox with Dataverse's default service-protection limits (6,000 "
+            "with the bulk defaults but at most 1000 records per request, against a sandbox with Dataverse's default "
+            "service-protection limits (6,000 "
             f"requests per 300 s, 52 concurrent) in a process of its own; the re-run saw {rerun['throttled']} "
             "throttled answers. The crashed run stopped reading its input after half of it and was `SIGKILL`ed once "
             f"the sandbox held the records of every chunk that half filled ({at_kill:,} records when it died; the "

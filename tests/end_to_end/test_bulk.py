@@ -19,6 +19,7 @@ from connector.context import Progress, RuntimeContext
 from connector.dataverse.bulk import runner as bulk
 from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
 from connector.dataverse.bulk.options import BulkOptions
+from connector.dataverse.bulk.sizing import RequestSizes
 from connector.host.facade import ConnectorHost
 from connector.results import ResultStatus
 from dataverse_sandbox.faults import FaultSettings
@@ -32,7 +33,7 @@ def marked(live: Live, marker: str) -> list[dict[str, Any]]:
     return live.rows("account", "name LIKE ?", [f"%{marker}%"])
 
 
-FIRST_OF_100 = bulk.first_chunk_size(BulkOptions.from_values("create", {"batch_size": 100}))
+FIRST_OF_100 = RequestSizes(BulkOptions.from_values("create", {"batch_size": 100}), budget=30).first("CreateMultiple")
 """The records of a run's first request with ``batch_size`` 100: where the ramp starts (13)."""
 
 
@@ -100,6 +101,49 @@ def test_a_bulk_run_keeps_to_the_services_dop_hint(live: Live, hint: int) -> Non
     posts = posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 60)
     assert len(posts) >= 60  # 3000 records in requests of at most 50 (a run's first ones hold fewer)
     assert most_at_once(posts) <= hint
+
+
+def test_requests_grow_past_a_thousand_once_the_service_answers_quickly(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Requests grow past Microsoft's suggested 1000 only on what an answer says; the input waits for the first one.
+    answered = threading.Event()
+    original = RequestSizes.answered
+
+    def answers(self: RequestSizes, route: str, records: int, seconds: float, *, elastic: bool = False) -> None:
+        original(self, route, records, seconds, elastic=elastic)
+        answered.set()
+
+    monkeypatch.setattr(RequestSizes, "answered", answers)
+    marker = uuid.uuid4().hex
+
+    def documents() -> Iterator[dict[str, Any]]:
+        for index in range(5000):
+            if index == 125:  # the first request (125 records) has gone: wait for its answer
+                assert answered.wait(10)
+            yield {"name": f"{marker} {index}", "revenue": index}
+
+    since = live.sandbox.clock.now()
+    results = live.run("create", {"entity_set": "accounts"}, documents())
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 5000
+    assert len({result.properties["id"] for result in results}) == 5000
+    assert sorted(row["revenue"] for row in marked(live, marker)) == list(range(5000))
+    # 125, 250, 500, 1000, then 2000 and the last 1125: six requests where a thousand at most would take eight.
+    assert len(posts_since(live, since, "accounts/Microsoft.Dynamics.CRM.CreateMultiple", 6)) == 6
+
+
+def test_an_elastic_tables_requests_hold_a_hundred_records(live: Live) -> None:
+    # Microsoft recommends 100 records per bulk request on elastic tables; the table type comes from the metadata.
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    documents = [{"sample_name": f"{marker} {index}"} for index in range(1000)]
+    results = live.run("create", {"entity_set": "sample_events"}, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 1000
+    assert len(live.rows("sample_event", "sample_name LIKE ?", [f"{marker} %"])) == 1000
+    # 13, 26, 52, then nine of 100 and the last 9 on their own (fewer than the fewest records per bulk request).
+    posts = posts_since(live, since, "sample_events/Microsoft.Dynamics.CRM.CreateMultiple", 12)
+    assert len(posts) == 12
+    assert len(posts_since(live, since, "sample_events", 21)) == 21
 
 
 def test_five_thousand_creates_with_three_percent_invalid_fail_exactly_those(live: Live) -> None:

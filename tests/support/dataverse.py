@@ -122,6 +122,7 @@ def add_entity(
     logical_name: str = "account",
     primary_id: str = "accountid",
     primary_name: str = "name",
+    table_type: str = "Standard",
 ) -> None:
     """Answer the entity lookup the operations make once per connection (exactly the documented query form)."""
     rsps.add(
@@ -141,6 +142,7 @@ def add_entity(
                     "PrimaryIdAttribute": primary_id,
                     "PrimaryNameAttribute": primary_name,
                     "DisplayName": {"UserLocalizedLabel": {"Label": logical_name.title()}},
+                    "TableType": table_type,
                     "MetadataId": "70816501-edb9-4740-a16c-6a5efbc05d84",
                 }
             ],

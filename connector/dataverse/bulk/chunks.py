@@ -5,7 +5,10 @@
   ids). On a standard table one bad record fails the whole request and nothing is written, so a refused request is
   **narrowed down**: its records are sent again as one ``$batch`` with ``Prefer: odata.continue-on-error``, one
   part each, and only the bad ones fail, each with its own error. A table that has no such action (the request
-  is refused as unknown or unsupported) makes the run switch to ``$batch`` in ``auto`` mode. A ``CreateMultiple``
+  is refused as unknown or unsupported) makes the run switch to ``$batch`` in ``auto`` mode. A refused request of
+  more than 1000 records (requests grow past it on quick answers: :mod:`connector.dataverse.bulk.sizing`) is first
+  halved, each half sent as the action again, down to 1000 or fewer, so a bad record costs the narrowing of at most
+  a thousand records; a ``$batch`` holds at most 1000 parts, so a longer one is sent as several. A ``CreateMultiple``
   of records with their own keys refused as a duplicate (``409``/``412``, typically a job re-run after a crash) first
   reads the chunk's keys back with one request (:mod:`connector.dataverse.bulk.stored`): records stored exactly as
   sent are done (``already_stored``), the others go again as one ``CreateMultiple``, and only a second refusal is
@@ -37,8 +40,9 @@ from connector.dataverse.bulk.multipart import BatchFormatError, PartAnswer, bui
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem
 from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.bulk.sizing import BATCH_PARTS, SUGGESTED, RequestSizes
 from connector.dataverse.bulk.stored import find_stored
-from connector.dataverse.odata.literals import entity_path, is_guid
+from connector.dataverse.odata.literals import LiteralError, entity_path, guid_of
 from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
@@ -64,6 +68,7 @@ class ChunkWriter:
     :param options: the run's bulk options.
     :param sender: sends the run's bulk requests.
     :param single: the operation's handler for a document sent on its own.
+    :param sizes: the run's request sizes, told how long each bulk action's answer took.
     """
 
     def __init__(
@@ -72,11 +77,13 @@ class ChunkWriter:
         options: BulkOptions,
         sender: BulkSender,
         single: DocumentHandler[Any],
+        sizes: RequestSizes | None = None,
     ) -> None:
         self.context = context
         self.options = options
         self.sender = sender
         self._single = single
+        self._sizes = sizes
         self.actions_supported = True
 
     # -- entry points ---------------------------------------------------------------------------------------------
@@ -131,6 +138,9 @@ class ChunkWriter:
         except ConnectorError as error:
             return [_tagged(self._uncertain(item, error), action) for item in chunk]
         if response.status_code < 300:
+            if self._sizes is not None:
+                seconds = response.elapsed.total_seconds()
+                self._sizes.answered(action, len(chunk), seconds, elastic=chunk[0].prepared.entity.elastic)
             return self._action_results(action, chunk, response)
         if _unsupported(response):
             if self.options.mode == "multiple":
@@ -146,7 +156,13 @@ class ChunkWriter:
             found = self._confirm_stored(action, chunk, response)
             if found is not None:
                 return found
-        # All or nothing on standard tables: nothing was written. Each record as a part of its own finds the bad ones.
+        # All or nothing on standard tables: nothing was written. A request grown past the suggested size is halved and
+        # each half sent as the action again, so a bad record sends a thousand records through $batch, not all of them.
+        if len(chunk) > SUGGESTED:
+            half = len(chunk) // 2
+            first = self.write_action(action, chunk[:half], confirmed=confirmed)
+            return first + self.write_action(action, chunk[half:], confirmed=confirmed)
+        # Each record as a part of its own finds the bad ones.
         _log.debug("%s refused (%d); narrowing %d records down", action, response.status_code, len(chunk))
         return self.write_batch(chunk)
 
@@ -200,36 +216,33 @@ class ChunkWriter:
     ) -> list[OperationResult]:
         ids: list[str | None] = [None] * len(chunk)
         if action == "CreateMultiple":
-            try:
-                answered = response.json().get("Ids") if response.content else None
-            except (ValueError, AttributeError):
-                answered = None
-            if isinstance(answered, list) and len(answered) == len(chunk) and all(is_guid(i) for i in answered):
-                ids = [str(i) for i in answered]
-            else:
-                ids = [getattr(item.prepared, "record_id", None) for item in chunk]
+            ids = _answered_ids(response, len(chunk)) or [getattr(item.prepared, "record_id", None) for item in chunk]
         results = []
+        status = str(response.status_code)
         for item, record_id in zip(chunk, ids, strict=True):
             if action == "CreateMultiple" and record_id is not None:
-                results.append(self._created(item, record_id, response.status_code, action))
+                results.append(self._created(item, record_id, status, action))
                 continue
             answer = self._answer_of(item, response, record_id)
             results.append(_tagged(item.outcome(self.context, item.prepared, answer, item.index), action))
         return results
 
-    def _created(self, item: BulkItem, record_id: str, status: int, action: str) -> OperationResult:
+    def _created(self, item: BulkItem, record_id: str, status: str, action: str) -> OperationResult:
         """What ``create_outcome`` gives a record created without its representation, built directly (it is the
         commonest result of a bulk run, and a response object per record would cost more than the record).
+
+        :param record_id: the record's id, a GUID in Dataverse's form (checked by :func:`_answered_ids`, or the key
+            the connector gave it).
         """
         entity = item.prepared.entity
-        link = entity_path(entity.entity_set, record_id)
+        link = f"{entity.entity_set}({record_id})"
         payload = {"@odata.editLink": link}
         if entity.primary_id:
             payload[entity.primary_id] = record_id
         properties = {
             "id": record_id,
-            "entity_url": self.context.client.url(link),
-            "http_status": str(status),
+            "entity_url": self.context.client.api_root + link,
+            "http_status": status,
             "bulk": action,
         }
         return OperationResult(ResultStatus.SUCCESS, payload, properties, input_index=item.index)
@@ -253,7 +266,15 @@ class ChunkWriter:
     # -- $batch -------------------------------------------------------------------------------------------------
 
     def write_batch(self, chunk: Sequence[BulkItem]) -> list[OperationResult]:
-        """Send a chunk as one ``$batch`` (one part per record, or one change set)."""
+        """Send a chunk as one ``$batch`` (one part per record, or one change set); a refused bulk action's chunk of
+        more than :data:`~connector.dataverse.bulk.sizing.BATCH_PARTS` records as several, one after another.
+        """
+        if len(chunk) > BATCH_PARTS:
+            return [
+                result
+                for start in range(0, len(chunk), BATCH_PARTS)
+                for result in self.write_batch(chunk[start : start + BATCH_PARTS])
+            ]
         client = self.context.client
         atomic = self.options.all_or_nothing
         body, content_type = build_batch([item.part for item in chunk], change_set=atomic)
@@ -391,6 +412,22 @@ def _unsupported(response: requests.Response) -> bool:
     if response.status_code == 404:
         return message.startswith("resource not found for the segment")
     return response.status_code == 400 and any(hint in message for hint in _UNSUPPORTED_HINTS)
+
+
+def _answered_ids(response: requests.Response, expected: int) -> list[str | None] | None:
+    """:returns: the ``Ids`` of a ``CreateMultiple`` answer in Dataverse's form (lower-case, no braces), when it
+    holds one GUID for each record sent, else ``None`` (they come from the document: checked before they reach a URL).
+    """
+    try:
+        answered = response.json().get("Ids") if response.content else None
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(answered, list) or len(answered) != expected:
+        return None
+    try:
+        return [guid_of(value) for value in answered]
+    except LiteralError:
+        return None
 
 
 def _tagged(result: OperationResult, request: str) -> OperationResult:

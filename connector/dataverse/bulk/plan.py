@@ -225,13 +225,19 @@ def _typed(body: bytes, logical_name: str, members: Mapping[str, Any] | None = N
     Members the body already has are overridden: JSON readers keep the last of repeated names, so they go first
     only when the body lacks them.
     """
-    extra = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}", **(members or {})}
-    head = _head(logical_name) if not members else encode_json(extra)
+    if members:
+        extra = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}", **members}
+        head, names = encode_json(extra), tuple(f'"{name}":'.encode() for name in extra)
+    else:
+        head, names = _head(logical_name), _TYPE_NAME  # every create's case: nothing built per record
     if body == b"{}":
         return head
-    if any(f'"{name}":'.encode() in body for name in extra):
-        return encode_json({**json.loads(body), **extra})
+    if any(name in body for name in names):
+        return encode_json({**json.loads(body), **json.loads(head)})
     return head[:-1] + b"," + body[1:]
+
+
+_TYPE_NAME: Final = (b'"@odata.type":',)
 
 
 @functools.lru_cache(maxsize=64)

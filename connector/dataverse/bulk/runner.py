@@ -2,7 +2,8 @@
 
 :func:`write_in_bulk` is the runner of the three write operations. It reads the documents lazily, prepares each
 (:mod:`connector.dataverse.bulk.plan`), and groups them by route (a bulk action, or ``$batch``) into chunks of at
-most ``batch_size`` records and ``max_request_bytes`` bytes. Chunks are written by worker threads
+most ``max_request_bytes`` bytes and as many records as the route's request size allows (small first, then larger
+as the service answers: :mod:`connector.dataverse.bulk.sizing`). Chunks are written by worker threads
 (:mod:`connector.dataverse.bulk.chunks`) within an adaptive concurrency limit
 (:mod:`connector.dataverse.bulk.concurrency`). Results come out **in input order**, each with ``input_index`` set: a
 chunk's results wait until every earlier document's result is out. Memory stays bounded for an input of any
@@ -34,6 +35,7 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
+from connector.dataverse.bulk.sizing import BUDGET_SHARE, RequestSizes
 from connector.dataverse.operations.creates import create_record
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
@@ -51,8 +53,9 @@ from connector.dataverse.operations.write import update_record, upsert_record
 from connector.dataverse.operations.write_options import CreateOptions, RecordWriteOptions, UpdateOptions, UpsertOptions
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
+from connector.settings import DEFAULT_TIMEOUT_MS
 
-__all__ = ["RAMP", "ItemPlanner", "bulk_results", "first_chunk_size", "metered", "write_in_bulk", "write_record"]
+__all__ = ["ItemPlanner", "bulk_results", "metered", "write_in_bulk", "write_record"]
 
 _log = logging.getLogger(__name__)
 
@@ -109,24 +112,11 @@ def metered(results: Iterator[OperationResult], meter: ProgressMeter) -> Iterato
     """
     try:
         for result in results:
-            meter.add(1, failed=1 if result.status in _FAILED else 0)
+            status = result.status
+            meter.add(1, failed=0 if status is ResultStatus.SUCCESS or status not in _FAILED else 1)
             yield result
     finally:
         meter.finish()
-
-
-RAMP: Final = 8
-"""A route's first chunk holds ``batch_size / RAMP`` records (at least ``min_batch_size``); each next one doubles."""
-
-
-def first_chunk_size(options: BulkOptions) -> int:
-    """:returns: the records of a route's first chunk: an eighth of ``batch_size``, at least ``min_batch_size``
-    (so it is still a bulk request) and at most ``batch_size``; with ``all_or_nothing`` a whole ``batch_size``
-    (its change sets are as large as the user said from the first).
-    """
-    if options.all_or_nothing:
-        return options.batch_size
-    return min(options.batch_size, max(options.min_batch_size, -(-options.batch_size // RAMP)))
 
 
 @dataclass
@@ -179,13 +169,13 @@ class _BulkRun:
         self.options = options
         self.limit = AdaptiveLimit(options.initial_concurrency, options.max_concurrency)
         self.sender = BulkSender(context.client.transport, self.limit)
-        self.writer = ChunkWriter(context, options, self.sender, single)
+        read = context.client.transport.settings.timeouts.read
+        # Each route's first chunk is small and each next one larger: the first request goes out after a few records
+        # are prepared, not a thousand, and the service starts while the rest are.
+        self.sizes = RequestSizes(options, BUDGET_SHARE * (read or DEFAULT_TIMEOUT_MS / 1000))
+        self.writer = ChunkWriter(context, options, self.sender, single, self.sizes)
         self.planner = planner
         self._open: dict[str, _Chunk] = {}
-        # Each route's first chunk is small and each next one twice as large, up to batch_size: the first request
-        # goes out after a few records are prepared, not a thousand, and the service starts while the rest are.
-        self._first = first_chunk_size(options)
-        self._caps: dict[str, int] = {}
         self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
         self._records: set[str] = set()
         self._ready: dict[int, OperationResult] = {}
@@ -237,16 +227,17 @@ class _BulkRun:
             self._records.add(item.record)
         route = item.route if self.writer.actions_supported else BATCH
         chunk = self._open.get(route)
-        if chunk is not None and chunk.items and chunk.size + item.size > self.options.max_request_bytes:
+        size = item.size
+        if chunk is not None and chunk.items and chunk.size + size > self.options.max_request_bytes:
             self._submit(executor, self._open.pop(route))
             chunk = None
         if chunk is None:
             chunk = self._open[route] = _Chunk(route)
         chunk.items.append(item)
-        chunk.size += item.size
-        cap = self._caps.get(route, self._first)
-        if len(chunk.items) >= cap:
-            self._caps[route] = min(self.options.batch_size, 2 * cap)
+        chunk.size += size
+        elastic = item.prepared.entity.elastic
+        if len(chunk.items) >= self.sizes.size(route, elastic=elastic):
+            self.sizes.closed(route, elastic=elastic)
             self._submit(executor, self._open.pop(route))
 
     def _submit(self, executor: ThreadPoolExecutor, chunk: _Chunk) -> None:

@@ -32,7 +32,14 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-ENTITY_COLUMNS: Final = ("LogicalName", "EntitySetName", "PrimaryIdAttribute", "PrimaryNameAttribute", "DisplayName")
+ENTITY_COLUMNS: Final = (
+    "LogicalName",
+    "EntitySetName",
+    "PrimaryIdAttribute",
+    "PrimaryNameAttribute",
+    "DisplayName",
+    "TableType",
+)
 ATTRIBUTE_COLUMNS: Final = (
     "LogicalName",
     "AttributeType",
@@ -64,6 +71,7 @@ def entities_of(body: Any) -> list[EntityInfo]:
                 primary_id=_text(item.get("PrimaryIdAttribute")),
                 primary_name=_text(item.get("PrimaryNameAttribute")),
                 label=_label(item.get("DisplayName")) or entity_set,
+                elastic=item.get("TableType") == "Elastic",
             )
         )
     return found

@@ -45,6 +45,8 @@ class EntityInfo:
     :param primary_id: the primary key attribute (``accountid``).
     :param primary_name: the primary name attribute (``name``).
     :param label: the display name (``Account``).
+    :param elastic: an elastic table (``TableType`` ``Elastic``: stored in Azure Cosmos DB; its bulk requests hold
+        fewer records and may partly succeed).
     """
 
     entity_set: str
@@ -52,6 +54,7 @@ class EntityInfo:
     primary_id: str | None
     primary_name: str | None
     label: str
+    elastic: bool = False
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def as_document(document: Any) -> Mapping[str, Any]:
 
     :raises DocumentError: when it is not one.
     """
-    if isinstance(document, Mapping):
+    if type(document) is dict or isinstance(document, Mapping):
         return document
     kind = "null" if document is None else "a list" if isinstance(document, list) else type(document).__name__
     raise DocumentError("(document)", f"must be a JSON object, not {kind}")
@@ -113,17 +113,22 @@ def write_body(document: Mapping[str, Any]) -> dict[str, Any]:
     """
     body: dict[str, Any] = {}
     for name, value in document.items():
-        if name.startswith("@"):
-            if name in _KEPT_ANNOTATIONS:
-                body[name] = value
-            continue
-        if "@" in name and not name.endswith(_BIND_SUFFIX):
-            continue
-        if _LOOKUP_VALUE.match(name):
+        if "@" in name:
+            if name.startswith("@"):
+                if name in _KEPT_ANNOTATIONS:
+                    body[name] = value
+                continue
+            if not name.endswith(_BIND_SUFFIX):
+                continue
+        elif name.startswith("_") and _LOOKUP_VALUE.match(name):
             # A lookup's read-only value (as Get and Query return it); lookups are written through binds.
             continue
-        body[name] = _clean(value)
+        # Most values are plain: tested by exact type first (a bulk run cleans every member of every record).
+        body[name] = value if type(value) in _PLAIN else _clean(value)
     return body
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _clean(value: Any) -> Any:

@@ -103,11 +103,18 @@ class SequentialKeys:
             now = int(self._clock() * 1000) << _COUNT_BITS & _LAST_SIX_BYTES
             self._sequence = max(now, self._sequence + 1)
             value = self._random.getrandbits(80) << 48 | self._sequence
-        return str(uuid.UUID(int=value, version=4))
+        # RFC 4122 version 4 and variant bits set, written directly: a bulk run makes one key per record, and a
+        # uuid.UUID built only to be printed cost a quarter of a record's planning.
+        digits = f"{value & _RANDOM_BITS | _VERSION_4:032x}"
+        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 _COUNT_BITS: Final = 6
 _LAST_SIX_BYTES: Final = (1 << 48) - 1
+_VERSION_4: Final = 0x4 << 76 | 0x2 << 62
+"""The version digit (4) and the variant bits (``10``) of an RFC 4122 random UUID."""
+_RANDOM_BITS: Final = ((1 << 128) - 1) ^ (0xF << 76) ^ (0x3 << 62)
+"""Every bit but those."""
 
 new_record_key: Final = SequentialKeys()
 """The connector's generator for creates sent on their own (a bulk run has one of its own)."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import responses
 
+from connector.dataverse.bulk.sizing import RequestSizes
 from connector.results import Connection, ResultStatus
 from tests.support.dataverse import API, add_entity, run
 
@@ -168,3 +170,65 @@ def test_a_batch_refused_as_a_whole_is_sent_record_by_record(
     options = {"entity_set": "accounts", "bulk": {**STEADY, "mode": "batch"}}
     results = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
     assert [result.properties["id"] for result in results] == IDS
+
+
+def test_a_refused_bulk_action_of_more_than_a_thousand_is_halved_before_it_is_narrowed(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Requests of more than 1000 records only follow quick answers; here the first one holds 2500 from the start.
+    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    add_entity(mocked)
+    sizes: list[int] = []
+
+    def create_multiple(request: Any) -> tuple[int, dict[str, str], str]:
+        names = [target["name"] for target in json.loads(request.body)["Targets"]]
+        sizes.append(len(names))
+        if "bad" in names:  # all or nothing: one bad record refuses the request
+            return 400, {}, json.dumps(TOO_LONG)
+        return 200, {}, json.dumps({"Ids": [f"00000000-0000-0000-0000-{n:012x}" for n in range(len(names))]})
+
+    parts: list[int] = []
+
+    def batch(request: Any) -> tuple[int, dict[str, str], str]:
+        count = request.body.count(b"Content-ID:")
+        parts.append(count)
+        refused: tuple[int, dict[str, str], Any] = (400, {"Content-Type": "application/json"}, TOO_LONG)
+        reply = batch_answer(refused, *(created(f"00000000-0000-0000-0000-{n:012x}") for n in range(1, count)))
+        return 200, {"Content-Type": reply["content_type"]}, reply["body"]
+
+    mocked.add_callback("POST", MULTIPLE, callback=create_multiple)
+    mocked.add_callback("POST", BATCH, callback=batch)
+    documents = [{"name": "bad"}] + [{"name": str(n)} for n in range(1, 2500)]
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 5000}}
+    results = run(connection, "create", options, documents)
+    # 2500 refused, its first half refused, that half's first half refused and narrowed; the rest written in bulk.
+    assert sizes == [2500, 1250, 625, 625, 1250]
+    assert parts == [625]
+    assert [result.input_index for result in results] == list(range(2500))
+    assert [result.status for result in results] == [ResultStatus.FAILED] + [ResultStatus.SUCCESS] * 2499
+    assert results[1].properties["bulk"] == "$batch"
+    assert results[625].properties["bulk"] == "CreateMultiple"
+
+
+def test_a_batch_of_more_than_a_thousand_records_goes_as_several(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A table without CreateMultiple switches the run to $batch with the chunk in hand, whatever its size.
+    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    add_entity(mocked)
+    unknown = {"error": {"code": "0x80060888", "message": "Resource not found for the segment 'CreateMultiple'."}}
+    mocked.add("POST", MULTIPLE, status=404, json=unknown)
+    parts: list[int] = []
+
+    def batch(request: Any) -> tuple[int, dict[str, str], str]:
+        count = request.body.count(b"Content-ID:")
+        parts.append(count)
+        reply = batch_answer(*(created(f"00000000-0000-0000-0000-{n:012x}") for n in range(count)))
+        return 200, {"Content-Type": reply["content_type"]}, reply["body"]
+
+    mocked.add_callback("POST", BATCH, callback=batch)
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 5000}}
+    results = run(connection, "create", options, [{"name": str(n)} for n in range(2500)])
+    assert parts == [1000, 1000, 500]  # Dataverse's limit is 1000 requests in a $batch
+    assert [result.input_index for result in results] == list(range(2500))
+    assert all(result.status is ResultStatus.SUCCESS for result in results)

@@ -16,7 +16,7 @@ import responses
 
 from connector.context import Progress, RuntimeContext
 from connector.dataverse.bulk.options import BulkOptions
-from connector.dataverse.bulk.runner import first_chunk_size
+from connector.dataverse.bulk.sizing import RequestSizes
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.operations.options import validate_options
 from connector.dataverse.registry import run_operation
@@ -97,10 +97,15 @@ def test_chunks_start_small_and_double_up_to_the_batch_size(
 
 def test_the_first_chunk_is_an_eighth_of_a_batch_but_a_whole_one_all_or_nothing() -> None:
     options = BulkOptions.from_values("create", {"batch_size": 100, "min_batch_size": 10})
-    assert first_chunk_size(options) == 13
-    assert first_chunk_size(replace(options, batch_size=40)) == 10
-    assert first_chunk_size(replace(options, batch_size=5)) == 5
-    assert first_chunk_size(replace(options, all_or_nothing=True)) == 100
+
+    def first(options: BulkOptions) -> int:
+        return RequestSizes(options, budget=30).first("CreateMultiple")
+
+    assert first(options) == 13
+    assert first(replace(options, batch_size=40)) == 10
+    assert first(replace(options, batch_size=5)) == 5
+    assert first(replace(options, all_or_nothing=True)) == 100
+    assert first(replace(options, batch_size=10_000)) == 125  # an eighth of the suggested 1000, not of the most
 
 
 def test_two_documents_for_one_record_are_written_in_order(

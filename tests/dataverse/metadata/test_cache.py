@@ -30,6 +30,14 @@ def test_an_entity_is_resolved_once_per_connection(mocked: responses.RequestsMoc
     assert url == f"{API}EntityDefinitions?$select={','.join(ENTITY_COLUMNS)}&$filter=EntitySetName%20eq%20'accounts'"
 
 
+@pytest.mark.parametrize(("table_type", "elastic"), [("Standard", False), ("Elastic", True), ("Activity", False)])
+def test_an_elastic_table_is_known_by_its_table_type(
+    mocked: responses.RequestsMock, client: DataverseClient, table_type: str, elastic: bool
+) -> None:
+    add_entity(mocked, table_type=table_type)
+    assert metadata_for(client).entity("accounts").elastic is elastic
+
+
 def test_use_cache_false_reads_again(mocked: responses.RequestsMock, client: DataverseClient) -> None:
     add_entity(mocked)
     add_entity(mocked)

@@ -121,7 +121,8 @@ def test_new_keys_ascend_in_sql_servers_order_even_within_one_millisecond() -> N
     clock.advance(0.5)
     made += [keys() for _ in range(200)]
     assert in_sql_order(made)
-    assert all(uuid.UUID(key).version == 4 for key in made)
+    assert all(uuid.UUID(key).version == 4 and uuid.UUID(key).variant == uuid.RFC_4122 for key in made)
+    assert all(str(uuid.UUID(key)) == key for key in made)  # the canonical form: lower-case, hyphens in place
     assert len({key[:23] for key in made}) == len(made)  # the ten leading bytes are random
 
 
