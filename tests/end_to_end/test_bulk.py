@@ -21,7 +21,9 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.sizing import RequestSizes
 from connector.host.facade import ConnectorHost
+from connector.live import LiveConnection
 from connector.results import ResultStatus
+from connector.retry import RetryPolicy
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
 from tests.support.operations import CONNECTOR_ID, Live, sandbox_settings
@@ -191,6 +193,49 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     assert (
         len(replayed) == FIRST_OF_100
     )  # the reset request's records: refused as duplicates when re-sent, found as sent
+
+
+def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(live: Live, posts_only: None) -> None:
+    # Every attempt of the first request is processed and its answer lost: its records are looked for with one
+    # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
+    state = live.connection.state
+    assert isinstance(state, LiveConnection)
+    state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
+    live.sandbox.faults.schedule("reset_after", 2)
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    documents = [{"name": f"{marker} {index}"} for index in range(250)]
+    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
+    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
+    assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
+    rows = marked(live, marker)
+    assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
+    reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
+    assert reads == []  # no record read on its own
+    assert len(posts_since(live, since, "$batch", 1)) == 1
+
+
+def test_a_bulk_request_never_carried_out_is_found_absent_with_one_request(live: Live, posts_only: None) -> None:
+    # Every attempt is reset before the service runs it: one read finds none of its records, each fails as safe to
+    # send again with its key, and the rest of the run is written.
+    state = live.connection.state
+    assert isinstance(state, LiveConnection)
+    state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
+    live.sandbox.faults.schedule("reset_before", 2)
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    documents = [{"name": f"{marker} {index}"} for index in range(250)]
+    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
+    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    statuses = [result.status for result in results]
+    assert statuses == [ResultStatus.FAILED] * FIRST_OF_100 + [ResultStatus.SUCCESS] * (250 - FIRST_OF_100)
+    for result in results[:FIRST_OF_100]:
+        assert result.error is not None
+        assert "was not stored, so sending it again" in result.error.message
+        assert result.error.message.endswith(f"with the same id {result.properties['id']} is safe")
+    assert len(marked(live, marker)) == 250 - FIRST_OF_100
+    assert live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since) == []
 
 
 def test_a_reset_without_client_keys_is_reported_never_re_sent(live: Live, posts_only: None) -> None:

@@ -20,8 +20,9 @@
   batch answer leaves out is sent on its own when that is safe, else reported as possibly written. A batch refused
   as a whole (malformed, too large) is split or its records are sent one by one.
 * A request whose answer was lost, unreadable or a gateway's ``502``/``504``, after which re-sending is not safe, is
-  never re-sent: a create that carries its key is read back (as on its own), every other record's result is
-  ``outcome_unknown``.
+  never re-sent: the creates that carry their keys are read back with one request for the whole chunk (found as
+  sent: ``already_stored``; not found: failed, safe to send again with the same key; a create alone, or when that
+  read fails, is read back on its own), every other record's result is ``outcome_unknown``.
 
 Every result of a bulk request carries the property ``bulk``: the action's name, or ``$batch``.
 Not for grouping documents into chunks or for ordering results: :mod:`connector.dataverse.bulk.runner`.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import requests
@@ -48,7 +49,7 @@ from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import holds_as_sent, stored_as_sent
+from connector.dataverse.operations.resends import Found, ReadBack, holds_as_sent, stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
@@ -136,7 +137,7 @@ class ChunkWriter:
                 "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
             )
         except ConnectorError as error:
-            return [_tagged(self._uncertain(item, error), action) for item in chunk]
+            return self._unanswered(chunk, error, action)
         if response.status_code < 300:
             if self._sizes is not None:
                 seconds = response.elapsed.total_seconds()
@@ -150,7 +151,7 @@ class ChunkWriter:
             return self.write_batch(chunk)
         if response.status_code in (429, 502, 503, 504):
             # Retries are spent: sending the records again now would be refused too. A gateway may have passed on.
-            return [_tagged(self._spent(response, item), action) for item in chunk]
+            return self._spent(response, chunk, action)
         if response.status_code in (409, 412) and action == "CreateMultiple" and not confirmed:
             # Refused as a duplicate: typically a re-run whose first run stored some of these records.
             found = self._confirm_stored(action, chunk, response)
@@ -284,7 +285,7 @@ class ChunkWriter:
             idempotent = all(item.idempotent for item in chunk)
             response = self.sender.send("POST", client.url("$batch"), headers=headers, body=body, idempotent=idempotent)
         except ConnectorError as error:
-            return [_tagged(self._uncertain(item, error), BATCH) for item in chunk]
+            return self._unanswered(chunk, error, BATCH)
         try:
             answers = read_batch(response)
         except BatchFormatError:
@@ -299,12 +300,12 @@ class ChunkWriter:
                 status=status,
                 ambiguous=True,
             )
-            return [_tagged(self._uncertain(item, error), BATCH) for item in chunk]
+            return self._unanswered(chunk, error, BATCH)
         if status == 413 and len(chunk) > 1:
             half = len(chunk) // 2
             return self.write_batch(chunk[:half]) + self.write_batch(chunk[half:])
         if status in (429, 502, 503, 504):
-            return [_tagged(self._spent(response, item), BATCH) for item in chunk]
+            return self._spent(response, chunk, BATCH)
         # Refused as a whole, so nothing in it ran: each record on its own gets its own answer.
         return [self.write_single(item) for item in chunk]
 
@@ -371,6 +372,46 @@ class ChunkWriter:
                 return success_result(payload, properties, item.index)
         return _rolled_back(item.index, culprit)
 
+    def _unanswered(self, chunk: Sequence[BulkItem], error: ConnectorError, route: str) -> list[OperationResult]:
+        """Each record's result when the chunk's request may have been carried out but no answer says so: the
+        creates that carry their keys are read back with one request for the whole chunk
+        (:func:`~connector.dataverse.bulk.stored.find_stored`), not one per record; any other record, or all of them
+        when that read fails, as :meth:`_uncertain` says.
+        """
+        stored = self._stored(chunk, error)
+        results = []
+        for item in chunk:
+            prepared = item.prepared
+            if stored is None or not isinstance(prepared, PreparedCreate) or prepared.record_id is None:
+                results.append(_tagged(self._uncertain(item, error), route))
+                continue
+            record = stored.get(prepared.record_id.lower())
+            if record is None:
+                read = ReadBack(Found.ABSENT)
+            elif holds_as_sent(self.context.metadata, prepared.entity, record, prepared.body):
+                read = ReadBack(Found.STORED, record)
+            else:
+                read = ReadBack(Found.DIFFERENT, record)
+            assert isinstance(error, TransientError)  # _stored reads back only after such an error
+            results.append(_tagged(unanswered_create(self.context, prepared, error, item.index, read), route))
+        return results
+
+    def _stored(self, chunk: Sequence[BulkItem], error: ConnectorError) -> dict[str, Mapping[str, Any]] | None:
+        """:returns: the chunk's keyed creates found stored, by lower-case key, when the error leaves their outcome
+        open and there are several to read; else ``None``.
+        """
+        if not isinstance(error, TransientError) or not (error.ambiguous or error.status is None):
+            return None
+        creates = [item.prepared for item in chunk if isinstance(item.prepared, PreparedCreate)]
+        keys = [prepared.record_id for prepared in creates if prepared.record_id is not None]
+        if len(keys) < 2:
+            return None  # one record is read back on its own, as without bulk
+        entity = creates[0].entity
+        if not entity.primary_id or any(prepared.entity.entity_set != entity.entity_set for prepared in creates):
+            return None
+        client = self.context.client
+        return find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys)
+
     def _uncertain(self, item: BulkItem, error: ConnectorError) -> OperationResult:
         """A record's result when its request may have been carried out but no answer says so: a create carrying its
         key is read back, any other record's result is ``outcome_unknown`` (``failed`` when ``error`` is not such a
@@ -382,14 +423,14 @@ class ChunkWriter:
             return unanswered_create(self.context, prepared, error, index)
         return failure_result(error, index)
 
-    def _spent(self, response: requests.Response, item: BulkItem) -> OperationResult:
-        """A record's result when its request's retries are spent: a gateway's answer may follow processing."""
+    def _spent(self, response: requests.Response, chunk: Sequence[BulkItem], route: str) -> list[OperationResult]:
+        """The records' results when their request's retries are spent: a gateway's answer may follow processing."""
         if response.status_code not in (502, 504):
-            return self._error(response, item)
+            return [_tagged(self._error(response, item), route) for item in chunk]
         error = self.context.client.transport.error_for(response)
         if isinstance(error, TransientError):
             error.ambiguous = True
-        return self._uncertain(item, error)
+        return self._unanswered(chunk, error, route)
 
     def _error(self, response: requests.Response, item: BulkItem) -> OperationResult:
         return error_result(

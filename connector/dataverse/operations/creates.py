@@ -31,7 +31,7 @@ from connector.dataverse.operations.keys import new_record_key, source_key
 from connector.dataverse.operations.option_labels import with_option_values
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.outcomes import failure_result, success_result, unknown_result
-from connector.dataverse.operations.resends import settle_create
+from connector.dataverse.operations.resends import ReadBack, settle_create
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write import error_outcome, known_properties, may_have_acted, written_result
 from connector.dataverse.operations.write_options import CreateOptions, RecordWriteOptions
@@ -149,7 +149,11 @@ def send_create(
 
 
 def unanswered_create(
-    context: OperationContext[OperationOptions], prepared: PreparedCreate, error: TransientError, index: int
+    context: OperationContext[OperationOptions],
+    prepared: PreparedCreate,
+    error: TransientError,
+    index: int,
+    read: ReadBack | None = None,
 ) -> OperationResult:
     """The result of a create that got no answer it could read (the connection failed, was reset or timed out).
 
@@ -157,6 +161,7 @@ def unanswered_create(
     :param prepared: what was sent.
     :param error: the transport's error.
     :param index: the document's index.
+    :param read: what reading the record back found, when its bulk request's records were read back together.
     :returns: with a key: what reading the record back found (an earlier attempt may have been processed although
         the last one got no answer); without one: ``outcome_unknown`` when the request may have been processed,
         else ``failed``.
@@ -173,6 +178,7 @@ def unanswered_create(
         index=index,
         cause=error,
         ours=prepared.assigned,
+        read=read,
     )
 
 

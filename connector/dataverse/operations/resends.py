@@ -132,6 +132,7 @@ def settle_create(
     cause: ConnectorError,
     ours: bool,
     duplicate: OperationResult | None = None,
+    read: ReadBack | None = None,
 ) -> OperationResult:
     """The result of a create whose answer did not say what happened, found out by reading the record back.
 
@@ -146,9 +147,11 @@ def settle_create(
         connector's, or an answer with a success status): then other values still mean it was stored.
     :param duplicate: the result to give when another record holds the key (the service's refusal, when the
         create was refused as a duplicate); a ``failed`` result with reason ``already_exists`` otherwise.
+    :param read: what reading the record back found, when it was already read (with the records of a whole bulk
+        request); else it is read here.
     :returns: ``success`` (property ``already_stored``), ``failed``, or ``outcome_unknown``.
     """
-    found = read_back(client, metadata, entity, record_id, body)
+    found = read or read_back(client, metadata, entity, record_id, body)
     link = entity_path(entity.entity_set, record_id)
     known = properties_of(id=record_id, entity_url=client.url(link))
     if found.record is not None and (found.found is Found.STORED or ours):
