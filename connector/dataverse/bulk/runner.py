@@ -35,7 +35,7 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
-from connector.dataverse.bulk.sizing import BUDGET_SHARE, RequestSizes
+from connector.dataverse.bulk.sizing import BUDGET_SHARE, SUGGESTED, RequestSizes
 from connector.dataverse.operations.creates import create_record
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
@@ -177,6 +177,8 @@ class _BulkRun:
         self.planner = planner
         self._open: dict[str, _Chunk] = {}
         self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
+        self._records_out = 0
+        self._most_out = (options.max_concurrency + 2) * min(options.batch_size, SUGGESTED)
         self._records: set[str] = set()
         self._ready: dict[int, OperationResult] = {}
         self._next = 0
@@ -241,9 +243,15 @@ class _BulkRun:
             self._submit(executor, self._open.pop(route))
 
     def _submit(self, executor: ThreadPoolExecutor, chunk: _Chunk) -> None:
-        # Bounded in flight: the input is not read further while the limit's worth of chunks (plus two) is out.
-        while len(self._in_flight) >= self.limit.snapshot().limit + 2:
+        # Bounded in flight: the input is not read further while the limit's worth of chunks (plus two) is out, nor
+        # while the records out would pass what that many chunks of the suggested size hold (requests grown past it
+        # are fewer at once, so memory stays where it was before they could grow: D67).
+        records = len(chunk.items)
+        while self._in_flight and (
+            len(self._in_flight) >= self.limit.snapshot().limit + 2 or self._records_out + records > self._most_out
+        ):
             self._collect(block=True)
+        self._records_out += records
         future = executor.submit(self.writer.write, chunk.route, tuple(chunk.items))
         self._in_flight[future] = [item.index for item in chunk.items]
         self._collect(block=False)
@@ -257,6 +265,7 @@ class _BulkRun:
             done = {future for future in self._in_flight if future.done()}
         for future in done:
             indexes = self._in_flight.pop(future)
+            self._records_out -= len(indexes)
             for index, result in zip(indexes, future.result(), strict=True):
                 self._ready[index] = result
 

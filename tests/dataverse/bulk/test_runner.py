@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import responses
 
 from connector.context import Progress, RuntimeContext
@@ -93,6 +94,37 @@ def test_chunks_start_small_and_double_up_to_the_batch_size(
     sizes = [len(json.loads(call.request.body or b"")["Targets"]) for call in list(mocked.calls)[1:]]
     # The first request goes out after an eighth of a batch (at least min_batch_size), each next one doubles.
     assert sizes == [2, 4, 8, 16, 16, 4]
+
+
+def test_requests_grown_past_a_thousand_keep_the_records_out_where_they_were_before(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With one request at a time, up to three chunks may be out (the limit plus two): 3000 records of 1000. Chunks of
+    # 2500 may then be out only one at a time, or memory would grow with the requests' size.
+    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    add_entity(mocked)
+    read = [0]
+    read_when_answered: list[int] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        if not read_when_answered:
+            deadline = time.monotonic() + 0.3  # long enough for the input to be read past a second chunk, if allowed
+            while read[0] < 7500 and time.monotonic() < deadline:
+                threading.Event().wait(0.005)
+            read_when_answered.append(read[0])
+        return ids_for(request)
+
+    def documents() -> Iterator[dict[str, Any]]:
+        for index in range(10_000):
+            read[0] = index
+            yield {"name": str(index)}
+
+    mocked.add_callback("POST", MULTIPLE, callback=answer)
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 2500}}
+    results = run(connection, "create", options, documents())
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 10_000
+    # The second chunk (documents 2500 to 4999) is formed and waits; nothing past it is read while the first is out.
+    assert read_when_answered == [4999]
 
 
 def test_the_first_chunk_is_an_eighth_of_a_batch_but_a_whole_one_all_or_nothing() -> None:
