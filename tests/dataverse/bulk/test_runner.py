@@ -121,7 +121,7 @@ def test_requests_grown_past_a_thousand_keep_the_records_out_where_they_were_bef
 
     mocked.add_callback("POST", MULTIPLE, callback=answer)
     options = {"entity_set": "accounts", "bulk": {**STEADY, "batch_size": 2500}}
-    results = run(connection, "create", options, documents())
+    results = list(run_operation(connection, "create", options, documents()))
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 10_000
     # The second chunk (documents 2500 to 4999) is formed and waits; nothing past it is read while the first is out.
     assert read_when_answered == [4999]
