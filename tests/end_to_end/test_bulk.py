@@ -195,13 +195,23 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     )  # the reset request's records: refused as duplicates when re-sent, found as sent
 
 
-def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(live: Live, posts_only: None) -> None:
+def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(
+    live: Live, posts_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every attempt of the first request is processed and its answer lost: its records are looked for with one
     # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
     state = live.connection.state
     assert isinstance(state, LiveConnection)
     state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
     live.sandbox.faults.schedule("reset_after", 2)
+    unanswered: list[tuple[str, int]] = []
+    original = RequestSizes.unanswered
+
+    def record(self: RequestSizes, route: str, records: int, *, elastic: bool = False) -> None:
+        unanswered.append((route, records))
+        original(self, route, records, elastic=elastic)
+
+    monkeypatch.setattr(RequestSizes, "unanswered", record)
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
@@ -214,6 +224,7 @@ def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request
     reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
     assert reads == []  # no record read on its own
     assert len(posts_since(live, since, "$batch", 1)) == 1
+    assert unanswered == [("CreateMultiple", FIRST_OF_100)]  # the next requests hold fewer
 
 
 def test_a_bulk_request_never_carried_out_is_found_absent_with_one_request(live: Live, posts_only: None) -> None:

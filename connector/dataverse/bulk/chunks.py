@@ -49,7 +49,7 @@ from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import Found, ReadBack, holds_as_sent, stored_as_sent
+from connector.dataverse.operations.resends import compared, holds_as_sent, stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
@@ -137,7 +137,9 @@ class ChunkWriter:
                 "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
             )
         except ConnectorError as error:
-            return self._unanswered(chunk, error, action)
+            if isinstance(error, TransientError):
+                self._unanswered_request(action, chunk)
+            return self._settle(chunk, error, action)
         if response.status_code < 300:
             if self._sizes is not None:
                 seconds = response.elapsed.total_seconds()
@@ -151,6 +153,8 @@ class ChunkWriter:
             return self.write_batch(chunk)
         if response.status_code in (429, 502, 503, 504):
             # Retries are spent: sending the records again now would be refused too. A gateway may have passed on.
+            if response.status_code != 429:
+                self._unanswered_request(action, chunk)
             return self._spent(response, chunk, action)
         if response.status_code in (409, 412) and action == "CreateMultiple" and not confirmed:
             # Refused as a duplicate: typically a re-run whose first run stored some of these records.
@@ -160,12 +164,18 @@ class ChunkWriter:
         # All or nothing on standard tables: nothing was written. A request grown past the suggested size is halved and
         # each half sent as the action again, so a bad record sends a thousand records through $batch, not all of them.
         if len(chunk) > SUGGESTED:
+            confirmed = confirmed or response.status_code in (409, 412)  # its stored records were looked for
             half = len(chunk) // 2
             first = self.write_action(action, chunk[:half], confirmed=confirmed)
             return first + self.write_action(action, chunk[half:], confirmed=confirmed)
         # Each record as a part of its own finds the bad ones.
         _log.debug("%s refused (%d); narrowing %d records down", action, response.status_code, len(chunk))
         return self.write_batch(chunk)
+
+    def _unanswered_request(self, action: str, chunk: Sequence[BulkItem]) -> None:
+        """Tell the run's request sizes that a request of the action got no answer: the next ones hold fewer."""
+        if self._sizes is not None:
+            self._sizes.unanswered(action, len(chunk), elastic=chunk[0].prepared.entity.elastic)
 
     def _confirm_stored(
         self, action: str, chunk: Sequence[BulkItem], response: requests.Response
@@ -177,15 +187,12 @@ class ChunkWriter:
             (the refusal is about something else, and narrowing finds it).
         """
         keys = [getattr(item.prepared, "record_id", None) for item in chunk]
-        entity = chunk[0].prepared.entity
-        if not entity.primary_id or not all(isinstance(item.prepared, PreparedCreate) for item in chunk):
+        if not all(isinstance(item.prepared, PreparedCreate) for item in chunk) or None in keys:
             return None
-        if any(key is None for key in keys):
-            return None
-        client = self.context.client
-        stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, [str(key) for key in keys])
+        stored = self._stored(chunk)
         if not stored:
             return None
+        client, entity = self.context.client, chunk[0].prepared.entity
         results: dict[int, OperationResult] = {}
         rest: list[BulkItem] = []
         for item, key in zip(chunk, keys, strict=True):
@@ -285,7 +292,7 @@ class ChunkWriter:
             idempotent = all(item.idempotent for item in chunk)
             response = self.sender.send("POST", client.url("$batch"), headers=headers, body=body, idempotent=idempotent)
         except ConnectorError as error:
-            return self._unanswered(chunk, error, BATCH)
+            return self._settle(chunk, error, BATCH)
         try:
             answers = read_batch(response)
         except BatchFormatError:
@@ -300,7 +307,7 @@ class ChunkWriter:
                 status=status,
                 ambiguous=True,
             )
-            return self._unanswered(chunk, error, BATCH)
+            return self._settle(chunk, error, BATCH)
         if status == 413 and len(chunk) > 1:
             half = len(chunk) // 2
             return self.write_batch(chunk[:half]) + self.write_batch(chunk[half:])
@@ -372,45 +379,46 @@ class ChunkWriter:
                 return success_result(payload, properties, item.index)
         return _rolled_back(item.index, culprit)
 
-    def _unanswered(self, chunk: Sequence[BulkItem], error: ConnectorError, route: str) -> list[OperationResult]:
+    def _settle(self, chunk: Sequence[BulkItem], error: ConnectorError, route: str) -> list[OperationResult]:
         """Each record's result when the chunk's request may have been carried out but no answer says so: the
-        creates that carry their keys are read back with one request for the whole chunk
-        (:func:`~connector.dataverse.bulk.stored.find_stored`), not one per record; any other record, or all of them
-        when that read fails, as :meth:`_uncertain` says.
+        creates that carry their keys are read back with one request for the whole chunk, not one per record; any
+        other record, or all of them when that read fails, as :meth:`_uncertain` says.
         """
-        stored = self._stored(chunk, error)
+        uncertain = isinstance(error, TransientError) and (error.ambiguous or error.status is None)
+        stored = self._stored(chunk) if uncertain else None
         results = []
         for item in chunk:
             prepared = item.prepared
             if stored is None or not isinstance(prepared, PreparedCreate) or prepared.record_id is None:
                 results.append(_tagged(self._uncertain(item, error), route))
                 continue
-            record = stored.get(prepared.record_id.lower())
-            if record is None:
-                read = ReadBack(Found.ABSENT)
-            elif holds_as_sent(self.context.metadata, prepared.entity, record, prepared.body):
-                read = ReadBack(Found.STORED, record)
-            else:
-                read = ReadBack(Found.DIFFERENT, record)
-            assert isinstance(error, TransientError)  # _stored reads back only after such an error
-            results.append(_tagged(unanswered_create(self.context, prepared, error, item.index, read), route))
+            found = compared(
+                self.context.metadata, prepared.entity, stored.get(prepared.record_id.lower()), prepared.body
+            )
+            assert isinstance(error, TransientError)  # read back only after such an error
+            results.append(_tagged(unanswered_create(self.context, prepared, error, item.index, found), route))
         return results
 
-    def _stored(self, chunk: Sequence[BulkItem], error: ConnectorError) -> dict[str, Mapping[str, Any]] | None:
-        """:returns: the chunk's keyed creates found stored, by lower-case key, when the error leaves their outcome
-        open and there are several to read; else ``None``.
+    def _stored(self, chunk: Sequence[BulkItem]) -> dict[str, Mapping[str, Any]] | None:
+        """Read the chunk's keyed creates back with one request (:func:`~connector.dataverse.bulk.stored.find_stored`;
+        once more when it fails).
+
+        :returns: the records found, by lower-case key; ``None`` when fewer than two creates carry a key (one is read
+            back on its own, as without bulk) or the read failed.
         """
-        if not isinstance(error, TransientError) or not (error.ambiguous or error.status is None):
-            return None
         creates = [item.prepared for item in chunk if isinstance(item.prepared, PreparedCreate)]
         keys = [prepared.record_id for prepared in creates if prepared.record_id is not None]
         if len(keys) < 2:
-            return None  # one record is read back on its own, as without bulk
+            return None
         entity = creates[0].entity
         if not entity.primary_id or any(prepared.entity.entity_set != entity.entity_set for prepared in creates):
             return None
         client = self.context.client
-        return find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys)
+        for _ in range(2):
+            stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys)
+            if stored is not None:
+                return stored
+        return None
 
     def _uncertain(self, item: BulkItem, error: ConnectorError) -> OperationResult:
         """A record's result when its request may have been carried out but no answer says so: a create carrying its
@@ -430,7 +438,7 @@ class ChunkWriter:
         error = self.context.client.transport.error_for(response)
         if isinstance(error, TransientError):
             error.ambiguous = True
-        return self._unanswered(chunk, error, route)
+        return self._settle(chunk, error, route)
 
     def _error(self, response: requests.Response, item: BulkItem) -> OperationResult:
         return error_result(

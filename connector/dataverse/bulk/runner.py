@@ -35,7 +35,7 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
-from connector.dataverse.bulk.sizing import BUDGET_SHARE, SUGGESTED, RequestSizes
+from connector.dataverse.bulk.sizing import BUDGET_SHARE, RequestSizes
 from connector.dataverse.operations.creates import create_record
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
@@ -169,16 +169,17 @@ class _BulkRun:
         self.options = options
         self.limit = AdaptiveLimit(options.initial_concurrency, options.max_concurrency)
         self.sender = BulkSender(context.client.transport, self.limit)
-        read = context.client.transport.settings.timeouts.read
         # Each route's first chunk is small and each next one larger: the first request goes out after a few records
-        # are prepared, not a thousand, and the service starts while the rest are.
-        self.sizes = RequestSizes(options, BUDGET_SHARE * (read or DEFAULT_TIMEOUT_MS / 1000))
+        # are prepared, not a thousand, and the service starts while the rest are. A request is meant to take at most
+        # a share of the read time-out, and of Dataverse's own 2 minutes when the user allows more.
+        read = context.client.transport.settings.timeouts.read
+        dataverse = DEFAULT_TIMEOUT_MS / 1000
+        self.sizes = RequestSizes(options, BUDGET_SHARE * min(read or dataverse, dataverse))
         self.writer = ChunkWriter(context, options, self.sender, single, self.sizes)
         self.planner = planner
         self._open: dict[str, _Chunk] = {}
         self._in_flight: dict[Future[list[OperationResult]], list[int]] = {}
         self._records_out = 0
-        self._most_out = (options.max_concurrency + 2) * min(options.batch_size, SUGGESTED)
         self._records: set[str] = set()
         self._ready: dict[int, OperationResult] = {}
         self._next = 0
@@ -248,7 +249,7 @@ class _BulkRun:
         # are fewer at once, so memory stays where it was before they could grow: D67).
         records = len(chunk.items)
         while self._in_flight and (
-            len(self._in_flight) >= self.limit.snapshot().limit + 2 or self._records_out + records > self._most_out
+            len(self._in_flight) >= self.limit.snapshot().limit + 2 or self._records_out + records > self.sizes.most_out
         ):
             self._collect(block=True)
         self._records_out += records

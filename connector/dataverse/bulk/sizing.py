@@ -59,6 +59,9 @@ class RequestSizes:
     def __init__(self, options: BulkOptions, budget: float) -> None:
         self.options = options
         self.budget = budget
+        self.most_out = (options.max_concurrency + 2) * min(options.batch_size, SUGGESTED)
+        """The most records a run has out at once: what its concurrency limit plus two chunks held before requests
+        could grow past 1000 (a run's memory does not grow with its requests)."""
         self._sizes: dict[str, int] = {}
         self._seconds_per_record: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -69,14 +72,14 @@ class RequestSizes:
             return min(self.options.batch_size, BATCH_PARTS)
         if elastic:
             return min(self.options.batch_size, ELASTIC)
-        return self.options.batch_size
+        return min(self.options.batch_size, self.most_out)
 
     def first(self, route: str, *, elastic: bool = False) -> int:
         """:returns: the records of a route's first request."""
         most = self.most(route, elastic=elastic)
         if self.options.all_or_nothing:
             return most
-        return min(most, max(self.options.min_batch_size, -(-min(most, SUGGESTED) // RAMP)))
+        return self._within(most, -(-min(most, SUGGESTED) // RAMP))
 
     def size(self, route: str, *, elastic: bool = False) -> int:
         """:returns: the records at which the route's open request closes."""
@@ -85,33 +88,47 @@ class RequestSizes:
         return size if size is not None else self.first(route, elastic=elastic)
 
     def closed(self, route: str, *, elastic: bool = False) -> None:
-        """A request of ``route`` was closed at its size: the next may hold twice as many, as far as the limits and
-        the route's latest answer allow.
+        """A request of ``route`` was closed at its size: the next may hold twice as many, or as many as the route's
+        latest answer predicts fit the budget if that is fewer, within the limits.
         """
         most = self.most(route, elastic=elastic)
         with self._lock:
             current = self._sizes.get(route) or self.first(route, elastic=elastic)
-            grown = min(most, 2 * current)
+            grown = 2 * current
             rate = self._seconds_per_record.get(route)
             if rate is None:
                 if grown > SUGGESTED:  # nothing answered yet: no further than Microsoft's suggestion
-                    grown = max(current, min(most, SUGGESTED))
+                    grown = max(current, SUGGESTED)
             elif rate * grown > self.budget:
-                grown = max(self.options.min_batch_size, min(grown, int(self.budget / rate)))
-            self._sizes[route] = grown
+                grown = int(self.budget / rate)
+            self._sizes[route] = self._within(most, grown)
 
     def answered(self, route: str, records: int, seconds: float, *, elastic: bool = False) -> None:
         """A request of ``route`` holding ``records`` was answered after ``seconds``: what the next ones can hold.
 
         :param route: the request's route.
         :param records: the records it held.
-        :param seconds: from sending it to its answer's headers.
+        :param seconds: from sending it to its answer's headers (nothing is learnt from zero).
         """
-        if records <= 0 or seconds < 0:
-            return
-        rate = seconds / records
+        if records > 0 and seconds > 0:
+            self._learn(route, seconds / records, elastic=elastic)
+
+    def unanswered(self, route: str, records: int, *, elastic: bool = False) -> None:
+        """A request of ``route`` holding ``records`` got no answer (a time-out, a reset, a gateway's error once the
+        retries were spent): it counts as one that took twice the budget, so the next ones hold half as many.
+        """
+        if records > 0:
+            self._learn(route, 2 * self.budget / records, elastic=elastic)
+
+    def _learn(self, route: str, rate: float, *, elastic: bool) -> None:
         with self._lock:
             self._seconds_per_record[route] = rate
             current = self._sizes.get(route) or self.first(route, elastic=elastic)
             if rate * current > self.budget:
-                self._sizes[route] = max(self.options.min_batch_size, min(current, int(self.budget / rate)))
+                self._sizes[route] = self._within(self.most(route, elastic=elastic), int(self.budget / rate))
+
+    def _within(self, most: int, records: int) -> int:
+        """:returns: ``records``, but at least ``min_batch_size`` (fewer go one request per record) and at most
+        ``most``.
+        """
+        return min(most, max(self.options.min_batch_size, records))

@@ -39,7 +39,7 @@ from connector.dataverse.operations.output_records import record_result
 from connector.errors import ConnectorError, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
-__all__ = ["Found", "ReadBack", "holds_as_sent", "read_back", "settle_create", "stored_as_sent"]
+__all__ = ["Found", "ReadBack", "compared", "holds_as_sent", "read_back", "settle_create", "stored_as_sent"]
 
 _BIND: Final = "@odata.bind"
 _READS: Final = 4
@@ -103,12 +103,29 @@ def read_back(
         if not isinstance(record, Mapping):
             cause = TransientError("The service answered the read-back without a record")
             continue
-        try:
-            same = _holds(metadata, entity, record, body)
-        except ConnectorError as error:
-            return ReadBack(Found.DIFFERENT, record, error)
-        return ReadBack(Found.STORED if same else Found.DIFFERENT, record)
+        return compared(metadata, entity, record, body)
     return ReadBack(Found.UNREADABLE, cause=cause)
+
+
+def compared(
+    metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any] | None, body: Mapping[str, Any]
+) -> ReadBack:
+    """What a record read back says of a create (the records of a bulk request are read back together).
+
+    :param metadata: the connection's metadata (navigation properties of binds).
+    :param entity: the table.
+    :param record: the record with the create's key, as the service returned it; ``None`` when none was found.
+    :param body: the body the create sent.
+    :returns: :attr:`Found.ABSENT`, :attr:`Found.STORED`, or :attr:`Found.DIFFERENT` (also when the values cannot
+        be compared).
+    """
+    if record is None:
+        return ReadBack(Found.ABSENT)
+    try:
+        same = _holds(metadata, entity, record, body)
+    except ConnectorError as error:
+        return ReadBack(Found.DIFFERENT, record, error)
+    return ReadBack(Found.STORED if same else Found.DIFFERENT, record)
 
 
 def stored_as_sent(

@@ -84,3 +84,36 @@ def test_a_lower_batch_size_is_never_passed_whatever_the_answers() -> None:
     sizes.answered(ACTION, 10, 0.0001)
     assert closes(sizes, count=5) == [38, 76, 152, 300, 300]
     assert SUGGESTED == 1000
+
+
+def test_a_request_left_unanswered_halves_the_next_ones_until_an_answer_says_more() -> None:
+    sizes = RequestSizes(DEFAULTS, budget=30)
+    closes(sizes, count=4)
+    sizes.answered(ACTION, 1000, 0.5)
+    assert closes(sizes, count=4) == [1000, 2000, 4000, 8000]
+    sizes.unanswered(ACTION, 8000)  # a time-out: as if it took twice the budget
+    assert closes(sizes, count=2) == [4000, 4000]
+    sizes.answered(ACTION, 4000, 2.0)
+    assert closes(sizes, count=2) == [4000, 8000]
+
+
+def test_nothing_is_learnt_from_an_answer_timed_at_zero() -> None:
+    sizes = RequestSizes(DEFAULTS, budget=30)
+    sizes.answered(ACTION, 125, 0.0)
+    assert closes(sizes, count=6) == [125, 250, 500, 1000, 1000, 1000]
+
+
+def test_requests_never_hold_more_than_the_records_a_run_may_have_out() -> None:
+    # One request at a time: the run may have three chunks of 1000 out, so no request holds more than 3000.
+    sizes = RequestSizes(replace(DEFAULTS, max_concurrency=1, initial_concurrency=1), budget=30)
+    assert sizes.most_out == 3000
+    sizes.answered(ACTION, 125, 0.001)
+    assert closes(sizes, count=7) == [125, 250, 500, 1000, 2000, 3000, 3000]
+
+
+def test_the_fewest_records_per_bulk_request_never_lift_a_request_past_its_limits() -> None:
+    sizes = RequestSizes(replace(DEFAULTS, min_batch_size=500), budget=30)
+    assert closes(sizes, elastic=True, count=3) == [ELASTIC] * 3
+    standard = RequestSizes(replace(DEFAULTS, min_batch_size=500), budget=30)
+    standard.answered(ACTION, 1000, 100.0)  # far too slow: as small as allowed, not smaller than the fewest
+    assert standard.size(ACTION) == 500
