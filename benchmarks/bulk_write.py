@@ -477,8 +477,10 @@ Each contender's median of its runs (one run for one request per record); every 
 the sandbox's storage afterwards, and the connector's runs also return one result per record (succeeded or
 failed, with its error). The comparison with Microsoft's client ran on a TLS sandbox (Microsoft's client accepts
 only `https`), the same for both, with Dataverse's default limits. This machine has 2 cores, shared by client and
-server. The sandbox keeps connections alive (docs/decisions.md D9), so each request pays the server's
-per-request work but no new TCP connection or TLS handshake.
+server. The sandbox keeps connections alive (docs/decisions.md D9): a client reuses the connections it holds. Each
+connector run starts with one (it connects through a new host, and warms up), and opens one more TLS connection for
+each further request it has out at once (about four per run), inside its clock; Microsoft's client reuses the one
+its warm-up opened.
 Microsoft's client sends what it is given as one `CreateMultiple` (it does not split), authenticated
 by a `TokenCredential` that asks the sandbox's token service (its only host check, `https`, is met by the TLS
 sandbox; it trusts the sandbox's CA through `REQUESTS_CA_BUNDLE`); it was installed into a benchmark environment

@@ -145,9 +145,10 @@ def report(measured: list[dict[str, Any]], *, write: bool) -> str:
         (
             "Memory does not depend on the number of records: a read holds at most the concurrency limit plus one "
             "page with the defaults (`docs/operations.md`, *Parallel reads*), one page at a time otherwise; a bulk "
-            "run holds at most the limit plus two chunks. Reads reach their bound by 100,000 records; 10,000 creates "
-            "make only ten chunks, while 100,000 let the concurrency grow towards the 52 requests Dataverse allows, "
-            "so that row's growth is near the bound's (up to 54 chunks of 1,000 records). 1,000,000 "
+            "run holds at most the limit plus two chunks, and no more records than 54 chunks of 1,000 (D67: requests "
+            "grown past 1,000 go out fewer at a time). Reads reach their bound by 100,000 records; 10,000 creates "
+            "make only a few requests, while 100,000 let the concurrency and the requests grow, so that row's growth "
+            "is near the bound's. 1,000,000 "
             "creates are not measured here: against the sandbox's Dataverse limits, 52 slow concurrent requests on "
             "2 cores spend the 1,200 s of execution time allowed per 5 minutes, and the run waits out `Retry-After` "
             "for minutes (as it should)."
