@@ -19,6 +19,10 @@
   (unless the change set turns out to have been written by an earlier attempt whose answer was lost). A record the
   batch answer leaves out is sent on its own when that is safe, else reported as possibly written. A batch refused
   as a whole (malformed, too large) is split or its records are sent one by one.
+* An elastic table writes what it can of a refused bulk request (partial success): a refused request whose records
+  are not all safe to send again (creates without keys) is not narrowed down; each record's outcome is left open
+  (``outcome_unknown``, with the refusal's reason). With keys (the default), narrowing is safe: a record already
+  written is refused as a duplicate and read back.
 * A request whose answer was lost, unreadable or a gateway's ``502``/``504``, after which re-sending is not safe, is
   never re-sent: the creates that carry their keys are read back with one request for the whole chunk (found as
   sent: ``already_stored``; not found: failed, safe to send again with the same key; a create alone, or when that
@@ -161,6 +165,17 @@ class ChunkWriter:
             found = self._confirm_stored(action, chunk, response)
             if found is not None:
                 return found
+        if chunk[0].prepared.entity.elastic and not all(item.idempotent for item in chunk):
+            # An elastic table writes what it can of a refused request (partial success): sending these records again
+            # could write some of them twice, so their outcome is left open, with the refusal's reason.
+            refusal = self.context.client.transport.error_for(response)
+            partial = TransientError(
+                f"The elastic table may have written this record although it refused the request"
+                f" ({refusal.user_message.rstrip('.')})",
+                status=response.status_code,
+                ambiguous=True,
+            )
+            return [_tagged(self._uncertain(item, partial), action) for item in chunk]
         # All or nothing on standard tables: nothing was written. A request grown past the suggested size is halved and
         # each half sent as the action again, so a bad record sends a thousand records through $batch, not all of them.
         if len(chunk) > SUGGESTED:

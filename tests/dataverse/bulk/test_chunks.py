@@ -232,3 +232,35 @@ def test_a_batch_of_more_than_a_thousand_records_goes_as_several(
     assert parts == [1000, 1000, 500]  # Dataverse's limit is 1000 requests in a $batch
     assert [result.input_index for result in results] == list(range(2500))
     assert all(result.status is ResultStatus.SUCCESS for result in results)
+
+
+def test_a_refused_create_multiple_on_an_elastic_table_without_keys_is_not_sent_again(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # An elastic table may have written part of a refused request: records without keys cannot be sent again safely.
+    add_entity(mocked, table_type="Elastic")
+    mocked.add("POST", MULTIPLE, status=400, json=TOO_LONG)
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": STEADY}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "x" * 300}, {"name": "c"}])
+    assert [result.status for result in results] == [ResultStatus.UNKNOWN] * 3
+    assert len(mocked.calls) == 2  # the metadata, the refused request: no $batch, nothing sent again
+    error = results[0].error
+    assert error is not None
+    assert "The elastic table may have written this record although it refused the request" in error.message
+    assert "(0x80044331)" in error.message
+
+
+def test_a_refused_create_multiple_on_an_elastic_table_with_keys_is_narrowed_down(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked, table_type="Elastic")
+    mocked.add("POST", MULTIPLE, status=400, json=TOO_LONG)
+    mocked.add(
+        "POST",
+        BATCH,
+        **batch_answer(created(IDS[0]), (400, {"Content-Type": "application/json"}, TOO_LONG), created(IDS[1])),
+    )
+    results = run(
+        connection, "create", {"entity_set": "accounts", "bulk": STEADY}, [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+    )
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED, ResultStatus.SUCCESS]
