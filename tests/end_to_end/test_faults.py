@@ -193,13 +193,21 @@ def test_a_next_link_to_another_host_gets_no_request_and_no_token(live: Live) ->
 
 
 @pytest.mark.parametrize("kind", ["truncate", "malformed"])
-def test_a_query_page_cut_off_or_malformed_is_read_again(live: Live, kind: str) -> None:
+@pytest.mark.parametrize("one_page_at_a_time", [False, True])
+def test_a_query_page_cut_off_or_malformed_is_read_again(live: Live, kind: str, one_page_at_a_time: bool) -> None:
     live.sandbox.faults.update(FaultSettings(path_prefix=f"{API_PATH}accounts", methods=("GET",)))
+    options: dict[str, Any] = {"entity_set": "accounts", "select": ["name"], "page_size": 1000}
     try:
-        stream = live.stream("query", {"entity_set": "accounts", "select": ["name"], "page_size": 1000}, [{}])
-        first = next(stream)
-        live.sandbox.faults.schedule(kind, 1)
-        seen = [result.properties["id"] for result in itertools.chain([first], stream)]
+        if one_page_at_a_time:
+            # The next page is asked for only once this one is handed over: the fault falls in the middle of the read.
+            stream = live.stream("query", {**options, "parallel": {"mode": "off"}, "read_ahead": False}, [{}])
+            first = [next(stream)]
+            live.sandbox.faults.schedule(kind, 1)
+        else:
+            # The defaults ask for the other pages as soon as the first comes back (D58): the first one is cut off.
+            live.sandbox.faults.schedule(kind, 1)
+            stream, first = live.stream("query", options, [{}]), []
+        seen = [result.properties["id"] for result in itertools.chain(first, stream)]
     finally:
         live.sandbox.faults.update(FaultSettings())
     assert live.sandbox.faults.injected().get(kind, 0) >= 1
