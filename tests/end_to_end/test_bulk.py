@@ -195,15 +195,36 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     )  # the reset request's records: refused as duplicates when re-sent, found as sent
 
 
-def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(
-    live: Live, posts_only: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(live: Live, posts_only: None) -> None:
     # Every attempt of the first request is processed and its answer lost: its records are looked for with one
     # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
     state = live.connection.state
     assert isinstance(state, LiveConnection)
     state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
     live.sandbox.faults.schedule("reset_after", 2)
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    documents = [{"name": f"{marker} {index}"} for index in range(250)]
+    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
+    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
+    assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
+    rows = marked(live, marker)
+    assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
+    reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
+    assert reads == []  # no record read on its own
+    assert len(posts_since(live, since, "$batch", 1)) == 1
+
+
+def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_smaller(
+    live: Live, posts_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 503 without Retry-After may come from a gateway that passed the request on: its creates are read back (here
+    # the service never ran them, so each is safe to send again), and the next requests hold fewer records.
+    state = live.connection.state
+    assert isinstance(state, LiveConnection)
+    state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
+    live.sandbox.faults.schedule("error", 2, status=503)
     unanswered: list[tuple[str, int]] = []
     original = RequestSizes.unanswered
 
@@ -217,13 +238,12 @@ def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
     bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
     results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
-    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
-    assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
-    rows = marked(live, marker)
-    assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
-    reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
-    assert reads == []  # no record read on its own
-    assert len(posts_since(live, since, "$batch", 1)) == 1
+    assert [result.status for result in results[:FIRST_OF_100]] == [ResultStatus.FAILED] * FIRST_OF_100
+    for result in results[:FIRST_OF_100]:
+        assert result.error is not None
+        assert result.error.message.endswith(f"with the same id {result.properties['id']} is safe")
+    assert [result.status for result in results[FIRST_OF_100:]] == [ResultStatus.SUCCESS] * (250 - FIRST_OF_100)
+    assert live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since) == []
     assert unanswered == [("CreateMultiple", FIRST_OF_100)]  # the next requests hold fewer
 
 

@@ -20,9 +20,9 @@
   batch answer leaves out is sent on its own when that is safe, else reported as possibly written. A batch refused
   as a whole (malformed, too large) is split or its records are sent one by one.
 * An elastic table writes what it can of a refused bulk request (partial success): a refused request whose records
-  are not all safe to send again (creates without keys) is not narrowed down; each record's outcome is left open
-  (``outcome_unknown``, with the refusal's reason). With keys (the default), narrowing is safe: a record already
-  written is refused as a duplicate and read back.
+  are not all safe to send again (creates without keys) is not narrowed down; creates without a key end
+  ``outcome_unknown`` with the refusal's reason, those with one are read back (with one request). With keys on
+  every record (the default), narrowing is safe: a record already written is refused as a duplicate and read back.
 * A request whose answer was lost, unreadable or a gateway's ``502``/``504``, after which re-sending is not safe, is
   never re-sent: the creates that carry their keys are read back with one request for the whole chunk (found as
   sent: ``already_stored``; not found: failed, safe to send again with the same key; a create alone, or when that
@@ -55,9 +55,11 @@ from connector.dataverse.operations.outcomes import error_result, failure_result
 from connector.dataverse.operations.output_records import record_result
 from connector.dataverse.operations.resends import compared, holds_as_sent, stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
+from connector.dataverse.operations.write import may_have_acted
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
+from connector.retry import NoAnswerError
 
 __all__ = ["ChunkWriter"]
 
@@ -101,7 +103,7 @@ class ChunkWriter:
         :returns: one result per item, in the chunk's order.
         """
         try:
-            if len(chunk) < self.options.min_batch_size and not self.options.all_or_nothing:
+            if self._few(route, chunk) and not self.options.all_or_nothing:
                 return [self.write_single(item) for item in chunk]
             if route == BATCH or not self.actions_supported:
                 return self.write_batch(chunk)
@@ -111,6 +113,14 @@ class ChunkWriter:
             _log.exception("a bulk request failed unexpectedly")
             failure = ConnectorError(f"The connector failed on this bulk request ({type(error).__name__})")
             return [failure_result(failure, item.index) for item in chunk]
+
+    def _few(self, route: str, chunk: Sequence[BulkItem]) -> bool:
+        """Whether a chunk holds fewer records than a bulk request should (``min_batch_size``), though its route
+        allows more (an elastic table's 100 is a whole request even when ``min_batch_size`` says more).
+        """
+        if len(chunk) >= self.options.min_batch_size:
+            return False
+        return self._sizes is None or len(chunk) < self._sizes.most(route, elastic=chunk[0].prepared.entity.elastic)
 
     def write_single(self, item: BulkItem) -> OperationResult:
         """Send one document on its own, exactly as the operation without bulk would; a create keeps the key its
@@ -141,8 +151,8 @@ class ChunkWriter:
                 "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
             )
         except ConnectorError as error:
-            if isinstance(error, TransientError):
-                self._unanswered_request(action, chunk)
+            if isinstance(error, NoAnswerError) and error.timed_out:
+                self._unanswered_request(action, chunk)  # a reset says nothing of the service's speed; a time-out does
             return self._settle(chunk, error, action)
         if response.status_code < 300:
             if self._sizes is not None:
@@ -157,7 +167,7 @@ class ChunkWriter:
             return self.write_batch(chunk)
         if response.status_code in (429, 502, 503, 504):
             # Retries are spent: sending the records again now would be refused too. A gateway may have passed on.
-            if response.status_code != 429:
+            if may_have_acted(response):
                 self._unanswered_request(action, chunk)
             return self._spent(response, chunk, action)
         if response.status_code in (409, 412) and action == "CreateMultiple" and not confirmed:
@@ -175,7 +185,7 @@ class ChunkWriter:
                 status=response.status_code,
                 ambiguous=True,
             )
-            return [_tagged(self._uncertain(item, partial), action) for item in chunk]
+            return self._settle(chunk, partial, action)
         # All or nothing on standard tables: nothing was written. A request grown past the suggested size is halved and
         # each half sent as the action again, so a bad record sends a thousand records through $batch, not all of them.
         if len(chunk) > SUGGESTED:
@@ -188,7 +198,9 @@ class ChunkWriter:
         return self.write_batch(chunk)
 
     def _unanswered_request(self, action: str, chunk: Sequence[BulkItem]) -> None:
-        """Tell the run's request sizes that a request of the action got no answer: the next ones hold fewer."""
+        """Tell the run's request sizes that a request of the action got no answer in time (a time-out, a gateway's
+        error once retries are spent): the next ones hold fewer.
+        """
         if self._sizes is not None:
             self._sizes.unanswered(action, len(chunk), elastic=chunk[0].prepared.entity.elastic)
 
@@ -447,8 +459,10 @@ class ChunkWriter:
         return failure_result(error, index)
 
     def _spent(self, response: requests.Response, chunk: Sequence[BulkItem], route: str) -> list[OperationResult]:
-        """The records' results when their request's retries are spent: a gateway's answer may follow processing."""
-        if response.status_code not in (502, 504):
+        """The records' results when their request's retries are spent: a gateway's answer (a ``502``, a ``504``, a
+        ``503`` without ``Retry-After``) may follow processing.
+        """
+        if not may_have_acted(response):
             return [_tagged(self._error(response, item), route) for item in chunk]
         error = self.context.client.transport.error_for(response)
         if isinstance(error, TransientError):

@@ -13,13 +13,18 @@ So a route's requests (one route per bulk action, and ``$batch``) close at:
 * first, an eighth of the smaller of ``batch_size`` and :data:`SUGGESTED` (at least ``min_batch_size``), so the
   service starts while the rest of the input is prepared; with ``all_or_nothing``, a whole request from the first,
   as its change sets are the unit of rollback the user chose;
-* then twice the last size, up to :data:`SUGGESTED` while nothing is answered yet, and past it only when the
-  route's latest answer predicts that a request that large is answered within the **time budget** (a quarter of the
-  read time-out: 30 s of Dataverse's 2 minutes by default); never above ``batch_size`` (nor :data:`ELASTIC` on an
-  elastic table, nor :data:`BATCH_PARTS` for ``$batch`` and change sets);
+* then twice the last size, up to :data:`SUGGESTED` while nothing is answered yet; past it, twice the last or as
+  many as the route's latest answer predicts are answered within the **time budget** if that is fewer (a quarter of
+  the read time-out, and of Dataverse's 2 minutes when the read time-out is longer: 30 s by default); never above
+  ``batch_size`` (nor :data:`ELASTIC` on an elastic table, nor :data:`BATCH_PARTS` for ``$batch`` and change sets);
 * an answer that predicts the current size takes longer than the budget (plug-ins, a busy environment) makes the
   route's requests smaller, as small as fits the budget but not below ``min_batch_size``: the sending "fewer"
-  Microsoft advises.
+  Microsoft advises; a request that got no answer in time (a time-out, a gateway's ``502``/``503``/``504`` once the
+  retries are spent) counts as one that took twice the budget, so the next ones hold half as many (a connection
+  reset says nothing of the service's speed and teaches nothing);
+* never more than the run may have out at once (:attr:`RequestSizes.most_out`: its concurrency limit plus two
+  chunks of 1000), so its memory does not grow with its requests. A route whose limit is below ``min_batch_size``
+  (an elastic table's 100) still sends whole requests of its limit.
 
 The prediction is the time the latest answer took (from sending to its headers, without the time spent waiting for a
 place within the concurrency limit) divided by its records, times the next size. Byte size bounds every request as
@@ -114,7 +119,7 @@ class RequestSizes:
             self._learn(route, seconds / records, elastic=elastic)
 
     def unanswered(self, route: str, records: int, *, elastic: bool = False) -> None:
-        """A request of ``route`` holding ``records`` got no answer (a time-out, a reset, a gateway's error once the
+        """A request of ``route`` holding ``records`` got no answer in time (a time-out, a gateway's error once the
         retries were spent): it counts as one that took twice the budget, so the next ones hold half as many.
         """
         if records > 0:

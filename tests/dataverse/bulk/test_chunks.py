@@ -264,3 +264,23 @@ def test_a_refused_create_multiple_on_an_elastic_table_with_keys_is_narrowed_dow
         connection, "create", {"entity_set": "accounts", "bulk": STEADY}, [{"name": "a"}, {"name": "b"}, {"name": "c"}]
     )
     assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED, ResultStatus.SUCCESS]
+
+
+def test_an_elastic_tables_whole_request_of_a_hundred_is_sent_in_bulk_whatever_the_fewest_says(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    add_entity(mocked, table_type="Elastic")
+    sizes: list[int] = []
+
+    def create_multiple(request: Any) -> tuple[int, dict[str, str], str]:
+        targets = json.loads(request.body)["Targets"]
+        sizes.append(len(targets))
+        return 200, {}, json.dumps({"Ids": [target["accountid"] for target in targets]})
+
+    mocked.add_callback("POST", MULTIPLE, callback=create_multiple)
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({IDS[0]})"})
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "min_batch_size": 200}}
+    results = run(connection, "create", options, [{"name": str(n)} for n in range(150)])
+    assert all(result.status is ResultStatus.SUCCESS for result in results)
+    assert sizes == [100]  # a whole elastic request; the last 50 are fewer than the fewest, each sent on its own
+    assert [result.properties["bulk"] for result in results[:100]] == ["CreateMultiple"] * 100
