@@ -22,7 +22,7 @@ from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.sizing import RequestSizes
 from connector.host.facade import ConnectorHost
 from connector.live import LiveConnection
-from connector.results import ResultStatus
+from connector.results import OperationResult, ResultStatus
 from connector.retry import RetryPolicy
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
@@ -195,36 +195,48 @@ def test_a_reset_after_a_processed_bulk_request_makes_no_duplicates(live: Live, 
     )  # the reset request's records: refused as duplicates when re-sent, found as sent
 
 
-def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(live: Live, posts_only: None) -> None:
-    # Every attempt of the first request is processed and its answer lost: its records are looked for with one
-    # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
+@pytest.fixture
+def two_attempts(live: Live, posts_only: None) -> Live:
+    """Each request is sent at most twice, with no wait between: two faults spend a request's retries."""
     state = live.connection.state
     assert isinstance(state, LiveConnection)
     state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
-    live.sandbox.faults.schedule("reset_after", 2)
+    return live
+
+
+def first_request_faulted(live: Live, kind: str, status: int | None = None) -> tuple[str, float, list[OperationResult]]:
+    """250 creates, one request at a time, whose first request (the ramp's first) meets ``kind`` on both attempts.
+
+    :returns: the run's marker, when it started (the sandbox's clock), and its results.
+    """
+    live.sandbox.faults.schedule(kind, 2, status=status)
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
     documents = [{"name": f"{marker} {index}"} for index in range(250)]
     bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
-    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    return marker, since, live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+
+
+def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(two_attempts: Live) -> None:
+    # Every attempt of the first request is processed and its answer lost: its records are looked for with one
+    # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
+    live = two_attempts
+    marker, since, results = first_request_faulted(live, "reset_after")
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
     assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
     rows = marked(live, marker)
-    assert sorted(row["name"] for row in rows) == sorted(document["name"] for document in documents)
+    assert sorted(row["name"] for row in rows) == [f"{marker} {index}" for index in sorted(range(250), key=str)]
     reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
     assert reads == []  # no record read on its own
     assert len(posts_since(live, since, "$batch", 1)) == 1
 
 
 def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_smaller(
-    live: Live, posts_only: None, monkeypatch: pytest.MonkeyPatch
+    two_attempts: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A 503 without Retry-After may come from a gateway that passed the request on: its creates are read back (here
     # the service never ran them, so each is safe to send again), and the next requests hold fewer records.
-    state = live.connection.state
-    assert isinstance(state, LiveConnection)
-    state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
-    live.sandbox.faults.schedule("error", 2, status=503)
+    live = two_attempts
     unanswered: list[tuple[str, int]] = []
     original = RequestSizes.unanswered
 
@@ -233,11 +245,7 @@ def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_small
         original(self, route, records, elastic=elastic)
 
     monkeypatch.setattr(RequestSizes, "unanswered", record)
-    marker = uuid.uuid4().hex
-    since = live.sandbox.clock.now()
-    documents = [{"name": f"{marker} {index}"} for index in range(250)]
-    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
-    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    _, since, results = first_request_faulted(live, "error", status=503)
     assert [result.status for result in results[:FIRST_OF_100]] == [ResultStatus.FAILED] * FIRST_OF_100
     for result in results[:FIRST_OF_100]:
         assert result.error is not None
@@ -247,18 +255,11 @@ def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_small
     assert unanswered == [("CreateMultiple", FIRST_OF_100)]  # the next requests hold fewer
 
 
-def test_a_bulk_request_never_carried_out_is_found_absent_with_one_request(live: Live, posts_only: None) -> None:
+def test_a_bulk_request_never_carried_out_is_found_absent_with_one_request(two_attempts: Live) -> None:
     # Every attempt is reset before the service runs it: one read finds none of its records, each fails as safe to
     # send again with its key, and the rest of the run is written.
-    state = live.connection.state
-    assert isinstance(state, LiveConnection)
-    state.transport.policy = RetryPolicy(max_attempts=2, backoff_base_seconds=0.0, backoff_cap_seconds=0.0)
-    live.sandbox.faults.schedule("reset_before", 2)
-    marker = uuid.uuid4().hex
-    since = live.sandbox.clock.now()
-    documents = [{"name": f"{marker} {index}"} for index in range(250)]
-    bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
-    results = live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+    live = two_attempts
+    marker, since, results = first_request_faulted(live, "reset_before")
     statuses = [result.status for result in results]
     assert statuses == [ResultStatus.FAILED] * FIRST_OF_100 + [ResultStatus.SUCCESS] * (250 - FIRST_OF_100)
     for result in results[:FIRST_OF_100]:
