@@ -101,6 +101,13 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
+    if outcome["throttled_concurrency"]:
+        concurrency = "it learned the concurrency limit from the first `0x80072326` refusal and kept under it."
+    else:
+        concurrency = (
+            "it kept to the sandbox's `x-ms-dop-hint`, which announces its concurrency limit as Dataverse announces the"
+            " parallelism it recommends (D66), so no request was refused for concurrency."
+        )
     verdict = "met" if ratio <= TARGET and outcome["failed"] == 0 and outcome["stored"] == records else "MISSED"
     charted = bar_chart(
         CHART,
@@ -119,9 +126,8 @@ time is `floor((R - 1) / N) * W` plus the median service time of one bulk reques
 costs up to a second more than the bound. Requests that came back before a `Retry-After` had elapsed, as the
 sandbox counts them: {outcome["violations"]}. The connector ran with its defaults but for the chunk size
 ({args.batch_size} records per request, so that the job needs many windows; a run's first requests ramp up to
-that size, decision D61, so the job takes a few requests more than its full chunks): it learned the concurrency limit
-from the first `0x80072326` refusal and kept under it, and every `429` closed the gate for all its threads until
-`Retry-After` had passed.{chart}"""
+that size, decision D61, so the job takes a few requests more than its full chunks): {concurrency} Every `429` closed
+the gate for all its threads until `Retry-After` had passed.{chart}"""
     command = (
         f"python -m benchmarks.throttled --max-requests {budget} --window {window:g} "
         f"--max-concurrent {args.max_concurrent} --windows {args.windows} --batch-size {args.batch_size}"

@@ -144,6 +144,7 @@ class TransientError(ConnectorError):
     :param retry_after: seconds the service asked us to wait, when it said.
     :param ambiguous: the request may have reached the service and been processed (a connection lost while
         waiting for the answer), so re-sending a non-idempotent request could apply it twice.
+    :param timed_out: no answer came within the read time-out (a slow service, unlike a connection that failed).
     """
 
     failure_type = FailureType.TRANSIENT
@@ -154,6 +155,7 @@ class TransientError(ConnectorError):
         *,
         retry_after: float | None = None,
         ambiguous: bool = False,
+        timed_out: bool = False,
         internal_message: str | None = None,
         field: str | None = None,
         status: int | None = None,
@@ -162,6 +164,7 @@ class TransientError(ConnectorError):
         super().__init__(user_message, internal_message=internal_message, field=field, status=status, code=code)
         self.retry_after = retry_after
         self.ambiguous = ambiguous
+        self.timed_out = timed_out
 
 
 class RemoteError(ConnectorError):

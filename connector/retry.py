@@ -40,6 +40,7 @@ from typing import Any, Final, Protocol, TypeVar
 import requests
 
 from connector.errors import FailureType, TransientError
+from connector.numerals import whole_number
 
 __all__ = [
     "HTTP_ACTIONS",
@@ -168,8 +169,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = whole_number(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -381,7 +383,11 @@ class NoAnswerError(Exception):
         if ambiguous:
             message += "; the request may have been processed, so it was not sent again"
         return TransientError(
-            message, internal_message=f"{message}: {self.cause}", ambiguous=ambiguous, field=self.field
+            message,
+            internal_message=f"{message}: {self.cause}",
+            ambiguous=ambiguous,
+            timed_out=self.timed_out,
+            field=self.field,
         )
 
 

@@ -188,7 +188,16 @@ def test_without_retry_after_the_backoff_decides(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("30", 30.0), ("0", 0.0), (None, None), ("soon", None), ("Tue, 14 Nov 2023 22:13:10 GMT", 0.0)],
+    [
+        ("30", 30.0),
+        ("0", 0.0),
+        (None, None),
+        ("soon", None),
+        ("Tue, 14 Nov 2023 22:13:10 GMT", 0.0),
+        ("\u00b2", None),  # a digit to str.isdigit, not to float: the header is the service's text
+        ("\u0663", None),  # another script's digit
+        ("9" * 5000, None),  # more digits than int reads
+    ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW + 100) == expected

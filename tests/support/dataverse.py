@@ -15,6 +15,7 @@ import responses
 from responses import matchers
 
 from connector.context import RuntimeContext
+from connector.dataverse.bulk.sizing import RequestSizes
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.definitions import ATTRIBUTE_COLUMNS, ENTITY_COLUMNS, OPTION_SET_CASTS
 from connector.dataverse.odata.answers import describe_error
@@ -298,3 +299,8 @@ def add_description(
         json=relationship_json,
         status=relationships_status,
     )
+
+
+def first_requests_hold(monkeypatch: pytest.MonkeyPatch, records: int) -> None:
+    """Make every bulk route's first request hold ``records`` (growing past 1000 otherwise waits for quick answers)."""
+    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: records)

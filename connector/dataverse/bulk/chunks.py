@@ -59,7 +59,6 @@ from connector.dataverse.operations.write import may_have_acted
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
-from connector.retry import NoAnswerError
 
 __all__ = ["ChunkWriter"]
 
@@ -84,7 +83,7 @@ class ChunkWriter:
         options: BulkOptions,
         sender: BulkSender,
         single: DocumentHandler[Any],
-        sizes: RequestSizes | None = None,
+        sizes: RequestSizes,
     ) -> None:
         self.context = context
         self.options = options
@@ -120,7 +119,7 @@ class ChunkWriter:
         """
         if len(chunk) >= self.options.min_batch_size:
             return False
-        return self._sizes is None or len(chunk) < self._sizes.most(route, elastic=chunk[0].prepared.entity.elastic)
+        return len(chunk) < self._sizes.most(route, elastic=chunk[0].prepared.entity.elastic)
 
     def write_single(self, item: BulkItem) -> OperationResult:
         """Send one document on its own, exactly as the operation without bulk would; a create keeps the key its
@@ -151,13 +150,12 @@ class ChunkWriter:
                 "POST", url, headers=headers, body=body, idempotent=all(item.idempotent for item in chunk)
             )
         except ConnectorError as error:
-            if isinstance(error, NoAnswerError) and error.timed_out:
+            if isinstance(error, TransientError) and error.timed_out:
                 self._unanswered_request(action, chunk)  # a reset says nothing of the service's speed; a time-out does
             return self._settle(chunk, error, action)
         if response.status_code < 300:
-            if self._sizes is not None:
-                seconds = response.elapsed.total_seconds()
-                self._sizes.answered(action, len(chunk), seconds, elastic=chunk[0].prepared.entity.elastic)
+            seconds = response.elapsed.total_seconds()
+            self._sizes.answered(action, len(chunk), seconds, elastic=chunk[0].prepared.entity.elastic)
             return self._action_results(action, chunk, response)
         if _unsupported(response):
             if self.options.mode == "multiple":
@@ -201,8 +199,7 @@ class ChunkWriter:
         """Tell the run's request sizes that a request of the action got no answer in time (a time-out, a gateway's
         error once retries are spent): the next ones hold fewer.
         """
-        if self._sizes is not None:
-            self._sizes.unanswered(action, len(chunk), elastic=chunk[0].prepared.entity.elastic)
+        self._sizes.unanswered(action, len(chunk), elastic=chunk[0].prepared.entity.elastic)
 
     def _confirm_stored(
         self, action: str, chunk: Sequence[BulkItem], response: requests.Response

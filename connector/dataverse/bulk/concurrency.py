@@ -182,7 +182,7 @@ class AdaptiveLimit:
         top = float(min(self.maximum, self._ceiling or self.maximum, self._hint or self.maximum))
         if ticket.epoch == self._epoch:
             growth = 1.0 if self._slow_start else 1.0 / self._limit
-            self._limit = max(min(top, self._limit + growth), min(self._limit, top))
+            self._limit = min(top, self._limit + growth)
         elif self._limit > top:
             self._limit = top
 

@@ -35,7 +35,7 @@ from connector.dataverse.bulk.concurrency import AdaptiveLimit
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
 from connector.dataverse.bulk.sender import BulkSender
-from connector.dataverse.bulk.sizing import BUDGET_SHARE, RequestSizes
+from connector.dataverse.bulk.sizing import RequestSizes, request_budget
 from connector.dataverse.operations.creates import create_record
 from connector.dataverse.operations.document_headers import document_scoped
 from connector.dataverse.operations.inputs import as_document
@@ -53,7 +53,6 @@ from connector.dataverse.operations.write import update_record, upsert_record
 from connector.dataverse.operations.write_options import CreateOptions, RecordWriteOptions, UpdateOptions, UpsertOptions
 from connector.errors import ConnectorError
 from connector.results import OperationResult, ResultStatus
-from connector.settings import DEFAULT_TIMEOUT_MS
 
 __all__ = ["ItemPlanner", "bulk_results", "metered", "write_in_bulk", "write_record"]
 
@@ -172,9 +171,7 @@ class _BulkRun:
         # Each route's first chunk is small and each next one larger: the first request goes out after a few records
         # are prepared, not a thousand, and the service starts while the rest are. A request is meant to take at most
         # a share of the read time-out, and of Dataverse's own 2 minutes when the user allows more.
-        read = context.client.transport.settings.timeouts.read
-        dataverse = DEFAULT_TIMEOUT_MS / 1000
-        self.sizes = RequestSizes(options, BUDGET_SHARE * min(read or dataverse, dataverse))
+        self.sizes = RequestSizes(options, request_budget(context.client.transport.settings.timeouts.read))
         self.writer = ChunkWriter(context, options, self.sender, single, self.sizes)
         self.planner = planner
         self._open: dict[str, _Chunk] = {}

@@ -26,6 +26,7 @@ import requests
 
 from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
 from connector.dataverse.odata.answers import describe_error
+from connector.numerals import whole_number
 from connector.retry import Action, Attempt
 from connector.transport import Transport
 
@@ -130,14 +131,10 @@ def dop_hint(response: requests.Response) -> int | None:
     requests"), or ``None`` when the answer has none or an unusable one (the header is the service's text: only a
     whole number from 1 to :data:`MOST_PARALLEL` is taken).
     """
-    value = response.headers.get(DOP_HINT_HEADER, "").strip()
-    if not (value.isascii() and value.isdigit()) or len(value) > 4:
-        return None
-    hint = int(value)
-    return hint if 1 <= hint <= MOST_PARALLEL else None
+    hint = whole_number(response.headers.get(DOP_HINT_HEADER))
+    return hint if hint is not None and 1 <= hint <= MOST_PARALLEL else None
 
 
 def _remaining(response: requests.Response) -> int | None:
     """The requests left in the service's budget, from its debug header (a hint only; absent or odd: ``None``)."""
-    value = response.headers.get(BUDGET_HEADER, "").strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    return whole_number(response.headers.get(BUDGET_HEADER))

@@ -38,8 +38,9 @@ from typing import Final
 
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH
+from connector.settings import DEFAULT_TIMEOUT_MS
 
-__all__ = ["BATCH_PARTS", "BUDGET_SHARE", "ELASTIC", "RAMP", "SUGGESTED", "RequestSizes"]
+__all__ = ["BATCH_PARTS", "BUDGET_SHARE", "ELASTIC", "RAMP", "SUGGESTED", "RequestSizes", "request_budget"]
 
 SUGGESTED: Final = 1000
 """Microsoft's suggested start for small records: requests grow to it without asking the service."""
@@ -53,12 +54,20 @@ BUDGET_SHARE: Final = 0.25
 """The share of the read time-out a request is expected to take at most."""
 
 
+def request_budget(read_timeout: float | None) -> float:
+    """:returns: the seconds a request is expected to take at most: :data:`BUDGET_SHARE` of the read time-out, and
+    of Dataverse's own 2 minutes when the read time-out is longer (or unbounded).
+    """
+    dataverse = DEFAULT_TIMEOUT_MS / 1000
+    return BUDGET_SHARE * min(read_timeout or dataverse, dataverse)
+
+
 class RequestSizes:
     """The record counts at which a run's requests close, by route. Thread-safe: the run's thread closes requests,
     its workers report answers.
 
     :param options: the run's bulk options.
-    :param budget: the seconds a request is expected to take at most (:data:`BUDGET_SHARE` of the read time-out).
+    :param budget: the seconds a request is expected to take at most (:func:`request_budget`).
     """
 
     def __init__(self, options: BulkOptions, budget: float) -> None:

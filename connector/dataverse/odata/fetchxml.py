@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Final
 from urllib.parse import unquote
 
+from connector.numerals import whole_number
+
 __all__ = ["PAGING_ANNOTATIONS", "FetchQuery", "FetchXmlError", "paging_cookie_of", "parse_fetch"]
 
 PAGING_COOKIE: Final = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie"
@@ -130,9 +132,10 @@ def parse_fetch(text: str) -> FetchQuery:
     if root.find("entity") is None:
         raise FetchXmlError("its <fetch> has no <entity> element")
     page = root.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
+    first_page = whole_number(page)
+    if first_page is None or first_page < 1:
         raise FetchXmlError(f"its page attribute must be a positive number, not {page!r}")
-    return FetchQuery(text=text, first_page=int(page), has_top="top" in root.attrib, has_count="count" in root.attrib)
+    return FetchQuery(text=text, first_page=first_page, has_top="top" in root.attrib, has_count="count" in root.attrib)
 
 
 def paging_cookie_of(annotation: object) -> str | None:

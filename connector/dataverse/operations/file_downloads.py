@@ -40,6 +40,7 @@ from connector.dataverse.operations.inputs import document_query_parameters
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.running import OperationContext
 from connector.errors import FailureType, TransientError
+from connector.numerals import whole_number
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
 __all__ = ["download_file"]
@@ -141,9 +142,9 @@ def _ranges(
 
 def _total(response: requests.Response) -> int | None:
     """The whole file's size: ``x-ms-file-size``, else the ``Content-Range`` total; ``None`` for a 200 without."""
-    size = response.headers.get("x-ms-file-size", "").strip()
-    if size.isdigit():
-        return int(size)
+    size = whole_number(response.headers.get("x-ms-file-size"))
+    if size is not None:
+        return size
     match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
     if match:
         return int(match.group(3))

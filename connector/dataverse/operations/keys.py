@@ -97,6 +97,11 @@ class SequentialKeys:
         self._lock = threading.Lock()
         self._sequence = 0
 
+    def reseed(self) -> None:
+        """Draw a new random state from the OS (after a fork: a child must not repeat its parent's keys)."""
+        with self._lock:
+            self._random = random.Random(os.urandom(32))  # noqa: S311 - record ids are not secrets
+
     def __call__(self) -> str:
         """:returns: a new key, greater in SQL Server's order than every key this generator made before."""
         with self._lock:
@@ -118,3 +123,7 @@ _RANDOM_BITS: Final = ((1 << 128) - 1) ^ (0xF << 76) ^ (0x3 << 62)
 
 new_record_key: Final = SequentialKeys()
 """The connector's generator for creates sent on their own (a bulk run has one of its own)."""
+
+# A host that forks after importing the connector would give its children the parent's random state, and so the
+# same keys within a millisecond: each child seeds its own.
+os.register_at_fork(after_in_child=new_record_key.reseed)

@@ -8,11 +8,14 @@ import json
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from connector.dataverse.bulk.sizing import RequestSizes
+from connector.dataverse.client import DataverseClient
 from connector.results import Connection, ResultStatus
-from tests.support.dataverse import API, add_entity, run
+from connector.retry import RetryPolicy
+from tests.support.dataverse import API, add_entity, first_requests_hold, run
 
 MULTIPLE = f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple"
 BATCH = f"{API}$batch"
@@ -175,8 +178,7 @@ def test_a_batch_refused_as_a_whole_is_sent_record_by_record(
 def test_a_refused_bulk_action_of_more_than_a_thousand_is_halved_before_it_is_narrowed(
     mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Requests of more than 1000 records only follow quick answers; here the first one holds 2500 from the start.
-    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    first_requests_hold(monkeypatch, 2500)
     add_entity(mocked)
     sizes: list[int] = []
 
@@ -214,7 +216,7 @@ def test_a_batch_of_more_than_a_thousand_records_goes_as_several(
     mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A table without CreateMultiple switches the run to $batch with the chunk in hand, whatever its size.
-    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    first_requests_hold(monkeypatch, 2500)
     add_entity(mocked)
     unknown = {"error": {"code": "0x80060888", "message": "Resource not found for the segment 'CreateMultiple'."}}
     mocked.add("POST", MULTIPLE, status=404, json=unknown)
@@ -284,3 +286,33 @@ def test_an_elastic_tables_whole_request_of_a_hundred_is_sent_in_bulk_whatever_t
     assert all(result.status is ResultStatus.SUCCESS for result in results)
     assert sizes == [100]  # a whole elastic request; the last 50 are fewer than the fewest, each sent on its own
     assert [result.properties["bulk"] for result in results[:100]] == ["CreateMultiple"] * 100
+
+
+@pytest.mark.parametrize(
+    ("failure", "shrinks"),
+    [(requests.ReadTimeout("read timed out"), True), (requests.ConnectionError("connection reset"), False)],
+)
+def test_only_a_request_that_timed_out_makes_the_next_ones_smaller(
+    mocked: responses.RequestsMock,
+    connection: Connection,
+    client: DataverseClient,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    shrinks: bool,
+) -> None:
+    # A time-out says the service may be too slow for requests this large; a reset says nothing of its speed.
+    client.transport.policy = RetryPolicy(max_attempts=1)
+    unanswered: list[tuple[str, int]] = []
+    original = RequestSizes.unanswered
+
+    def record(self: RequestSizes, route: str, records: int, *, elastic: bool = False) -> None:
+        unanswered.append((route, records))
+        original(self, route, records, elastic=elastic)
+
+    monkeypatch.setattr(RequestSizes, "unanswered", record)
+    add_entity(mocked)
+    mocked.add("POST", MULTIPLE, body=failure)
+    options = {"entity_set": "accounts", "client_keys": "never", "bulk": STEADY}
+    results = run(connection, "create", options, [{"name": "a"}, {"name": "b"}])
+    assert [result.status for result in results] == [ResultStatus.UNKNOWN] * 2  # never sent again without keys
+    assert unanswered == ([("CreateMultiple", 2)] if shrinks else [])

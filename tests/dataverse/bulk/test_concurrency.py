@@ -127,6 +127,12 @@ def test_the_services_dop_hint_caps_the_limit_and_a_later_hint_replaces_it() -> 
     assert limit.snapshot().limit == 6
 
 
+def test_a_lower_hint_in_the_same_round_brings_the_limit_down_at_once() -> None:
+    limit = AdaptiveLimit(8, 52)
+    limit.release(limit.acquire(), Outcome.HEALTHY, hint=3)
+    assert limit.snapshot().limit == 3
+
+
 def test_a_lower_hint_brings_the_limit_down_at_once() -> None:
     limit = AdaptiveLimit(8, 52)
     old = limit.acquire()

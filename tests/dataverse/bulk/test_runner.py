@@ -22,7 +22,7 @@ from connector.dataverse.client import DataverseClient
 from connector.dataverse.operations.options import validate_options
 from connector.dataverse.registry import run_operation
 from connector.results import Connection, ResultStatus
-from tests.support.dataverse import API, FakeState, add_entity, run
+from tests.support.dataverse import API, FakeState, add_entity, first_requests_hold, run
 from tests.support.paths import REPO_ROOT
 
 MULTIPLE = f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple"
@@ -101,7 +101,7 @@ def test_requests_grown_past_a_thousand_keep_the_records_out_where_they_were_bef
 ) -> None:
     # With one request at a time, up to three chunks may be out (the limit plus two): 3000 records of 1000. Chunks of
     # 2500 may then be out only one at a time, or memory would grow with the requests' size.
-    monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: 2500)
+    first_requests_hold(monkeypatch, 2500)
     add_entity(mocked)
     read = [0]
     read_when_answered: list[int] = []

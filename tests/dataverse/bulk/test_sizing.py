@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.plan import BATCH
-from connector.dataverse.bulk.sizing import BATCH_PARTS, ELASTIC, SUGGESTED, RequestSizes
+from connector.dataverse.bulk.sizing import BATCH_PARTS, ELASTIC, SUGGESTED, RequestSizes, request_budget
 
 ACTION = "CreateMultiple"
 DEFAULTS = BulkOptions.from_values("create", None)
@@ -117,3 +117,10 @@ def test_the_fewest_records_per_bulk_request_never_lift_a_request_past_its_limit
     standard = RequestSizes(replace(DEFAULTS, min_batch_size=500), budget=30)
     standard.answered(ACTION, 1000, 100.0)  # far too slow: as small as allowed, not smaller than the fewest
     assert standard.size(ACTION) == 500
+
+
+def test_the_budget_is_a_quarter_of_the_read_timeout_and_never_of_more_than_dataverses_two_minutes() -> None:
+    assert request_budget(120.0) == 30.0
+    assert request_budget(20.0) == 5.0
+    assert request_budget(600.0) == 30.0  # Dataverse ends a request after 2 minutes whatever the client waits
+    assert request_budget(None) == 30.0  # no read time-out

@@ -61,6 +61,7 @@ def test_a_query_with_top_is_not_paged() -> None:
         ("<query/>", "root element must be <fetch>"),
         ("<fetch/>", "no <entity>"),
         ("<fetch page='0'><entity name='a'/></fetch>", "positive number"),
+        ("<fetch page='\u00b2'><entity name='a'/></fetch>", "positive number"),
         ('<!DOCTYPE x [<!ENTITY a "aaaa">]><fetch><entity name="a"/></fetch>', "DTD"),
     ],
 )

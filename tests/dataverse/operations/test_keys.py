@@ -5,6 +5,7 @@ alone and in bulk; a document whose source id is missing or unfit fails naming t
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -12,7 +13,13 @@ import pytest
 import responses
 
 from connector.dataverse.operations.inputs import DocumentError
-from connector.dataverse.operations.keys import RECORD_KEY_NAMESPACE, SequentialKeys, derived_key, source_key
+from connector.dataverse.operations.keys import (
+    RECORD_KEY_NAMESPACE,
+    SequentialKeys,
+    derived_key,
+    new_record_key,
+    source_key,
+)
 from connector.dataverse.partitions.keys import in_sql_order
 from connector.errors import ConfigError
 from connector.results import Connection, ResultStatus
@@ -126,6 +133,33 @@ def test_new_keys_ascend_in_sql_servers_order_even_within_one_millisecond() -> N
     assert len({key[:23] for key in made}) == len(made)  # the ten leading bytes are random
 
 
+def test_a_later_generators_keys_follow_an_earlier_ones_in_sql_servers_order() -> None:
+    # Keys carry the time, so a later run's records go after an earlier run's in the primary-key index.
+    clock = FakeClock(1_796_540_354.0)
+    earlier = SequentialKeys(clock=clock)
+    made = [earlier() for _ in range(100)]
+    clock.advance(1.0)
+    later = SequentialKeys(clock=clock)
+    made += [later() for _ in range(3)]
+    assert in_sql_order(made)
+
+
+def test_a_forked_process_makes_other_keys_than_its_parent() -> None:
+    # The module's generator is reseeded in a child process: the same random state would repeat the parent's keys.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_record_key().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = new_record_key()
+    assert uuid.UUID(child).version == 4
+    assert child[:23] != parent[:23]  # the random part (the last group holds the time and a count)
+
+
 def test_keys_of_two_generators_in_the_same_millisecond_differ() -> None:
     clock = FakeClock(1_796_540_354.0)
     first, second = SequentialKeys(clock=clock), SequentialKeys(clock=clock)
@@ -142,7 +176,9 @@ def test_a_bulk_runs_records_get_ascending_keys(mocked: responses.RequestsMock, 
 
     mocked.add_callback("POST", f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple", callback=ids)
     documents = [{"name": f"n{index}"} for index in range(50)]
-    results = run(connection, "create", {"entity_set": "accounts", "bulk": {"min_batch_size": 2}}, documents)
+    # One request at a time, so the order of the recorded calls is the order the requests were sent in.
+    bulk = {"min_batch_size": 2, "initial_concurrency": 1, "max_concurrency": 1}
+    results = run(connection, "create", {"entity_set": "accounts", "bulk": bulk}, documents)
     assert in_sql_order([result.properties["id"] for result in results])
     sent = [json.loads(call.request.body or b"")["Targets"] for call in mocked.calls if call.request.method == "POST"]
     keys = [target["accountid"] for request in sent for target in request]
