@@ -26,6 +26,7 @@ from connector.results import OperationResult, ResultStatus
 from connector.retry import RetryPolicy
 from dataverse_sandbox.faults import FaultSettings
 from dataverse_sandbox.limits import LimitSettings
+from tests.support.dataverse import unanswered_requests
 from tests.support.operations import CONNECTOR_ID, Live, sandbox_settings
 
 API_PATH = "/api/data/v9.2/"
@@ -237,14 +238,7 @@ def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_small
     # A 503 without Retry-After may come from a gateway that passed the request on: its creates are read back (here
     # the service never ran them, so each is safe to send again), and the next requests hold fewer records.
     live = two_attempts
-    unanswered: list[tuple[str, int]] = []
-    original = RequestSizes.unanswered
-
-    def record(self: RequestSizes, route: str, records: int, *, elastic: bool = False) -> None:
-        unanswered.append((route, records))
-        original(self, route, records, elastic=elastic)
-
-    monkeypatch.setattr(RequestSizes, "unanswered", record)
+    unanswered = unanswered_requests(monkeypatch)
     _, since, results = first_request_faulted(live, "error", status=503)
     assert [result.status for result in results[:FIRST_OF_100]] == [ResultStatus.FAILED] * FIRST_OF_100
     for result in results[:FIRST_OF_100]:

@@ -304,3 +304,18 @@ def add_description(
 def first_requests_hold(monkeypatch: pytest.MonkeyPatch, records: int) -> None:
     """Make every bulk route's first request hold ``records`` (growing past 1000 otherwise waits for quick answers)."""
     monkeypatch.setattr(RequestSizes, "first", lambda self, route, elastic=False: records)
+
+
+def unanswered_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """:returns: a list that receives ``(route, records)`` for each bulk request reported to its run's sizes as left
+    without an answer in time (which makes the next ones smaller).
+    """
+    told: list[tuple[str, int]] = []
+    original = RequestSizes.unanswered
+
+    def record(self: RequestSizes, route: str, records: int, *, elastic: bool = False) -> None:
+        told.append((route, records))
+        original(self, route, records, elastic=elastic)
+
+    monkeypatch.setattr(RequestSizes, "unanswered", record)
+    return told

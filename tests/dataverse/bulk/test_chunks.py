@@ -11,11 +11,10 @@ import pytest
 import requests
 import responses
 
-from connector.dataverse.bulk.sizing import RequestSizes
 from connector.dataverse.client import DataverseClient
 from connector.results import Connection, ResultStatus
 from connector.retry import RetryPolicy
-from tests.support.dataverse import API, add_entity, first_requests_hold, run
+from tests.support.dataverse import API, add_entity, first_requests_hold, run, unanswered_requests
 
 MULTIPLE = f"{API}accounts/Microsoft.Dynamics.CRM.CreateMultiple"
 BATCH = f"{API}$batch"
@@ -302,14 +301,7 @@ def test_only_a_request_that_timed_out_makes_the_next_ones_smaller(
 ) -> None:
     # A time-out says the service may be too slow for requests this large; a reset says nothing of its speed.
     client.transport.policy = RetryPolicy(max_attempts=1)
-    unanswered: list[tuple[str, int]] = []
-    original = RequestSizes.unanswered
-
-    def record(self: RequestSizes, route: str, records: int, *, elastic: bool = False) -> None:
-        unanswered.append((route, records))
-        original(self, route, records, elastic=elastic)
-
-    monkeypatch.setattr(RequestSizes, "unanswered", record)
+    unanswered = unanswered_requests(monkeypatch)
     add_entity(mocked)
     mocked.add("POST", MULTIPLE, body=failure)
     options = {"entity_set": "accounts", "client_keys": "never", "bulk": STEADY}
