@@ -47,6 +47,7 @@ class Storage:
     def __init__(self, path: str, catalog: Mapping[str, EntityMeta], guid_order: GuidOrder = "sqlserver") -> None:
         self.catalog = catalog
         self._lock = threading.RLock()
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._local = threading.local()
         # isolation_level=None: transactions are opened explicitly by :meth:`transaction`.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -348,16 +349,15 @@ class Storage:
 
         :raises DataverseError: 412 when the primary key or an alternate key is taken.
         """
-        columns = list(row)
-        sql = (
-            f"INSERT INTO {entity.logical_name} ({', '.join(columns)}) "  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        with self.transaction() as conn:
-            try:
-                conn.execute(sql, tuple(row[c] for c in columns))
-            except sqlite3.IntegrityError as exc:
-                raise self._integrity_error(entity, exc, row) from exc
+        columns = tuple(row)
+        sql = self._insert_sql.get((entity.logical_name, columns))
+        if sql is None:
+            sql = (
+                f"INSERT INTO {entity.logical_name} ({', '.join(columns)}) "  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
+                f"VALUES ({', '.join('?' for _ in columns)})"
+            )
+            self._insert_sql[(entity.logical_name, columns)] = sql
+        self._write(entity, sql, tuple(row.values()), row)
 
     def update(self, entity: EntityMeta, record_id: str, changes: Row) -> None:
         """Write changed columns of one row (``changes`` includes the new version and ``modifiedon``).
@@ -366,11 +366,23 @@ class Storage:
         """
         assignments = ", ".join(f"{column} = ?" for column in changes)
         sql = f"UPDATE {entity.logical_name} SET {assignments} WHERE {entity.primary_id} = ?"  # noqa: S608 - identifiers come from the table metadata; values are bound parameters
-        with self.transaction() as conn:
-            try:
-                conn.execute(sql, (*changes.values(), record_id))
-            except sqlite3.IntegrityError as exc:
-                raise self._integrity_error(entity, exc, changes) from exc
+        self._write(entity, sql, (*changes.values(), record_id), changes)
+
+    def _write(self, entity: EntityMeta, sql: str, params: tuple[Any, ...], values: Row) -> None:
+        """Run one write statement. A statement is atomic in SQLite (one that fails changes nothing), so within
+        this thread's transaction it needs no savepoint of its own (a bulk action writes thousands of rows in one
+        transaction); outside one it is a transaction.
+
+        :raises DataverseError: 412 when a key is taken (:meth:`_integrity_error`, told ``values``).
+        """
+        try:
+            if getattr(self._local, "depth", 0):
+                self._conn.execute(sql, params)
+            else:
+                with self.transaction() as conn:
+                    conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity_error(entity, exc, values) from exc
 
     def delete(self, entity: EntityMeta, record_id: str) -> None:
         """Delete one row and log the deletion for change tracking."""

@@ -73,6 +73,8 @@ def to_storage(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> Any:
     if value is None:
         return None
     kind = attribute.kind
+    if kind is AttributeKind.UNIQUEIDENTIFIER:  # first: every record of a keyed bulk create carries one
+        return _guid(attribute, value)
     if kind is AttributeKind.IMAGE:
         # An image column takes the image's bytes in base64 (Learn: "Use image column data").
         if not isinstance(value, str):
@@ -120,7 +122,10 @@ def to_storage(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> Any:
             return datetime.fromisoformat(value).date().isoformat()
         except ValueError:
             raise _conversion_error(value, attribute) from None
-    # Lookups and unique identifiers.
+    return _guid(attribute, value)  # lookups and the rest of the identifiers
+
+
+def _guid(attribute: AttributeMeta, value: Any) -> str:
     guid = parse_guid(value) if isinstance(value, str) else None
     if guid is None:
         raise _conversion_error(value, attribute)

@@ -164,24 +164,16 @@ def create_row(
     call.require_write(entity, "Create")
     changes = read_body(call, entity, body, creating=True)
     storage = call.service.storage
+    if not (changes.nested_single or changes.nested_collection or changes.collection_binds):
+        # One row: its insert is one statement, atomic by itself (a bulk action's thousands need no savepoints).
+        return _insert_row(call, entity, changes, record_id, defaults)
     with storage.transaction():
         for lookup, nested in changes.nested_single:
             assert lookup.target is not None
             target = call.service.catalog[lookup.target]
             child = create_row(call, target, nested)
             changes.values[lookup.column] = child[target.primary_id]
-        row: Row = dict.fromkeys(entity.columns)
-        row.update(defaults or {})
-        row.update(changes.values)
-        row[entity.primary_id] = record_id or row.get(entity.primary_id) or next_record_id()
-        now = _now(call)
-        row["createdon"] = now
-        row["modifiedon"] = now
-        if "_transactioncurrencyid_value" in row and row["_transactioncurrencyid_value"] is None:
-            row["_transactioncurrencyid_value"] = USD_CURRENCY_ID
-        _normalise(entity, row, set(changes.values))
-        row["versionnumber"] = storage.next_version()
-        storage.insert(entity, row)
+        row = _insert_row(call, entity, changes, record_id, defaults)
         new_id = str(row[entity.primary_id])
         for collection, items in changes.nested_collection:
             target = call.service.catalog[collection.target]
@@ -193,6 +185,27 @@ def create_row(
             target = call.service.catalog[collection.target]
             for child_id in ids:
                 set_link(call, target, child_id, collection.lookup, new_id)
+    return row
+
+
+def _insert_row(call: Call, entity: EntityMeta, changes: Changes, record_id: str | None, defaults: Row | None) -> Row:
+    """Insert the row a create's changes describe (its deep inserts under lookups already made).
+
+    :returns: the stored row.
+    """
+    storage = call.service.storage
+    row: Row = dict.fromkeys(entity.columns)
+    row.update(defaults or {})
+    row.update(changes.values)
+    row[entity.primary_id] = record_id or row.get(entity.primary_id) or next_record_id()
+    now = _now(call)
+    row["createdon"] = now
+    row["modifiedon"] = now
+    if "_transactioncurrencyid_value" in row and row["_transactioncurrencyid_value"] is None:
+        row["_transactioncurrencyid_value"] = USD_CURRENCY_ID
+    _normalise(entity, row, set(changes.values))
+    row["versionnumber"] = storage.next_version()
+    storage.insert(entity, row)
     return row
 
 

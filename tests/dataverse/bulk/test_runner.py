@@ -10,12 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import responses
 
 from connector.context import Progress, RuntimeContext
+from connector.dataverse.bulk import runner
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.sizing import RequestSizes
 from connector.dataverse.client import DataverseClient
@@ -81,6 +83,46 @@ def test_a_streamed_input_is_read_only_a_bounded_way_ahead(
     release.set()
     consumer.join(10)
     assert len(collected) == 200
+
+
+def test_preparing_documents_offers_the_gil_to_the_workers_while_requests_are_out(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Preparing holds the GIL; a worker reading or writing its connection would wait out the interpreter's switch
+    # interval each time. So every 32 documents the run lets go of it, but only while a request is out.
+    add_entity(mocked)
+    release = threading.Event()
+
+    def held(request: Any) -> tuple[int, dict[str, str], str]:
+        release.wait(10)
+        return ids_for(request)
+
+    mocked.add_callback("POST", MULTIPLE, callback=held)
+    read = [0]
+    offered_after: list[tuple[int, float]] = []
+    monkeypatch.setattr(runner, "time", SimpleNamespace(sleep=lambda seconds: offered_after.append((read[0], seconds))))
+
+    def documents() -> Iterator[dict[str, Any]]:
+        for index in range(70):
+            read[0] = index + 1
+            yield {"name": str(index)}
+
+    # Six chunks may be out (2 + 4 + 8 + 10 + 10 + 10 = 44 documents), so the first 40 are read while the first
+    # requests are held; the input is read no further until they are answered.
+    options = {"entity_set": "accounts", "bulk": {**STEADY, "initial_concurrency": 4, "max_concurrency": 4}}
+    results = run_operation(connection, "create", options, documents())
+    collected: list[Any] = []
+    consumer = threading.Thread(target=lambda: collected.extend(results))
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 5
+        while read[0] < 44 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert offered_after == [(33, 0)]  # documents 0 (nothing out yet) and 32 (requests out)
+    finally:
+        release.set()
+        consumer.join(10)
+    assert len(collected) == 70
 
 
 def test_chunks_start_small_and_double_up_to_the_batch_size(

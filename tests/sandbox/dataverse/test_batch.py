@@ -75,6 +75,26 @@ def test_failing_change_set_rolls_back_every_part(api: WebApiSession) -> None:
     assert api.get(f"accounts?$filter=name eq '{name}'").json()["value"] == []
 
 
+def test_change_set_refused_by_storage_rolls_back_the_parts_before(api: WebApiSession) -> None:
+    name = unique("rollback-taken")
+    taken = api.create("accounts", {"name": "first owner"})
+    status, text = _batch(
+        api,
+        [
+            _changeset(
+                "changeset_t",
+                [
+                    _part("POST", "accounts", {"name": name}, "1"),
+                    _part("POST", "accounts", {"name": name, "accountid": taken}, "2"),
+                ],
+            )
+        ],
+    )
+    assert status == 400
+    assert "HTTP/1.1 412" in text
+    assert api.get(f"accounts?$filter=name eq '{name}'").json()["value"] == []
+
+
 def test_continue_on_error_answers_every_part(api: WebApiSession) -> None:
     name = unique("continue")
     status, text = _batch(

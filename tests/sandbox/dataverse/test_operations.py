@@ -50,6 +50,38 @@ def test_create_multiple_is_all_or_nothing(api: WebApiSession) -> None:
     assert api.get(f"accounts?$filter=address1_city eq '{marker}'").json()["value"] == []
 
 
+def test_create_multiple_refused_by_storage_writes_none_of_its_targets(api: WebApiSession) -> None:
+    # The taken key is found by the storage itself, after the targets before it were inserted in the same
+    # transaction: those must go too (a row is written without a savepoint of its own).
+    marker = unique("taken")
+    taken = api.create("accounts", {"name": "first owner"})
+    response = api.post(
+        "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+        json={
+            "Targets": [
+                {"name": "before", "address1_city": marker, "@odata.type": ACCOUNT},
+                {"name": "again", "address1_city": marker, "accountid": taken, "@odata.type": ACCOUNT},
+                {"name": "after", "address1_city": marker, "@odata.type": ACCOUNT},
+            ]
+        },
+    )
+    assert response.status_code == 412
+    assert api.get(f"accounts?$filter=address1_city eq '{marker}'").json()["value"] == []
+    assert api.get(f"accounts({taken})?$select=name").json()["name"] == "first owner"
+
+
+def test_deep_insert_whose_child_key_is_taken_creates_nothing(api: WebApiSession) -> None:
+    name = unique("deeptaken")
+    taken = api.create("contacts", {"lastname": "first owner"})
+    response = api.post(
+        "accounts",
+        json={"name": name, "contact_customer_accounts": [{"lastname": "new"}, {"lastname": "x", "contactid": taken}]},
+    )
+    assert response.status_code == 412
+    assert api.get(f"accounts?$filter=name eq '{name}'").json()["value"] == []
+    assert api.get("contacts?$filter=lastname eq 'new' and _parentcustomerid_value ne null").json()["value"] == []
+
+
 def test_update_multiple_updates_all_or_fails_on_a_missing_record(api: WebApiSession) -> None:
     first = api.create("accounts", {"name": "u1"})
     second = api.create("accounts", {"name": "u2"})
