@@ -190,7 +190,8 @@ class WebApi:
             return response
 
         # Change sets are atomic through the storage's (re-entrant) transaction: every part of a change set is
-        # dispatched on this thread, so each part's own transaction becomes a savepoint inside it.
+        # dispatched on this thread, inside it (a part's own transaction becomes a savepoint; a part that is one
+        # statement needs none).
         return self._batch(request, dispatch, transaction=self.service.storage.transaction)
 
 

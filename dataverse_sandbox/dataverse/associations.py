@@ -43,13 +43,14 @@ def _refs(call: Call, entity: EntityMeta, row: Row, nav: ManyToManyNavigation, s
         call.require_write(entity, "AppendTo")
         body = read_json(call)
         related = _reference(call, target, nav, body.get("@odata.id") if isinstance(body, dict) else None)
-        link = {
-            intersect.primary_id: str(uuid.uuid4()),
-            nav.own: record_id,
-            nav.other: str(related[target.primary_id]),
-            "versionnumber": service.storage.next_version(),
-        }
-        service.storage.insert(intersect, link)
+        with service.storage.transaction():  # the version drawn with the insert, under one lock
+            link = {
+                intersect.primary_id: str(uuid.uuid4()),
+                nav.own: record_id,
+                nav.other: str(related[target.primary_id]),
+                "versionnumber": service.storage.next_version(),
+            }
+            service.storage.insert(intersect, link)
         return call.empty(204)
     if call.method == "DELETE":
         call.require_write(entity, "AppendTo")

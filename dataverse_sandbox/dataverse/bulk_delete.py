@@ -136,10 +136,11 @@ class JobRunner:
                 "statuscode": 0,
                 "createdon": now,
                 "modifiedon": now,
-                "versionnumber": storage.next_version(),
             }
         )
-        storage.insert(jobs, row)
+        with storage.transaction():  # the version drawn with the insert, under one lock
+            row["versionnumber"] = storage.next_version()
+            storage.insert(jobs, row)
         thread = threading.Thread(target=self._run, args=(job_id, queries), name=f"bulkdelete-{job_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
@@ -153,8 +154,9 @@ class JobRunner:
     def _set(self, job_id: str, **changes: Any) -> None:
         storage = self._service.storage
         changes["modifiedon"] = format_timestamp(self._service.clock.now())
-        changes["versionnumber"] = storage.next_version()
-        storage.update(self._service.catalog["asyncoperation"], job_id, changes)
+        with storage.transaction():  # the version drawn with the update, under one lock
+            changes["versionnumber"] = storage.next_version()
+            storage.update(self._service.catalog["asyncoperation"], job_id, changes)
 
     def _run(self, job_id: str, queries: list[tuple[EntityMeta, str, list[Any]]]) -> None:
         storage = self._service.storage

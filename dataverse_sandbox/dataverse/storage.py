@@ -234,6 +234,11 @@ class Storage:
             else:
                 self._conn.execute(f"RELEASE {name}")
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside :meth:`transaction` (and so holds the storage's lock)."""
+        return bool(getattr(self._local, "depth", 0))
+
     def _undo_stack(self) -> list[list[Callable[[], None]]]:
         stack: list[list[Callable[[], None]]] | None = getattr(self._local, "undo", None)
         if stack is None:
@@ -376,7 +381,7 @@ class Storage:
         :raises DataverseError: 412 when a key is taken (:meth:`_integrity_error`, told ``values``).
         """
         try:
-            if getattr(self._local, "depth", 0):
+            if self.in_transaction:
                 self._conn.execute(sql, params)
             else:
                 with self.transaction() as conn:

@@ -165,8 +165,13 @@ def create_row(
     changes = read_body(call, entity, body, creating=True)
     storage = call.service.storage
     if not (changes.nested_single or changes.nested_collection or changes.collection_binds):
-        # One row: its insert is one statement, atomic by itself (a bulk action's thousands need no savepoints).
-        return _insert_row(call, entity, changes, record_id, defaults)
+        # One row: its insert is one statement, atomic by itself, so within a transaction (a bulk action's thousands)
+        # it needs no savepoint. Outside one, the version is drawn under the transaction's lock with the insert, or
+        # a change-tracking read in between would hand out a token past a row not yet written.
+        if storage.in_transaction:
+            return _insert_row(call, entity, changes, record_id, defaults)
+        with storage.transaction():
+            return _insert_row(call, entity, changes, record_id, defaults)
     with storage.transaction():
         for lookup, nested in changes.nested_single:
             assert lookup.target is not None

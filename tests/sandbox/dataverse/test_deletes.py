@@ -8,6 +8,9 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
+from dataverse_sandbox.dataverse.storage import Storage
 from tests.support.sandbox import WebApiSession
 
 
@@ -116,3 +119,27 @@ def test_bulk_delete_refuses_bad_queries_at_submission(api: WebApiSession, read_
 
 def test_system_jobs_are_read_only(api: WebApiSession) -> None:
     assert api.post("asyncoperations", json={"name": "mine"}).status_code == 405
+
+
+def test_every_version_is_drawn_inside_the_transaction_that_stores_it(
+    api: WebApiSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A change-tracking read between drawing a row's version and storing the row would hand out a delta token past a
+    # row not yet written, which no later delta would list.
+    drawn_inside: list[bool] = []
+    draw = Storage.next_version
+
+    def recording(storage: Storage) -> int:
+        drawn_inside.append(storage.in_transaction)
+        return draw(storage)
+
+    monkeypatch.setattr(Storage, "next_version", recording)
+    marker = uuid.uuid4().hex[:8]
+    doomed = api.create("accounts", {"name": f"{marker} doomed"})
+    condition = {"AttributeName": "accountid", "Operator": "In", "Values": [{"Value": doomed, "Type": "System.Guid"}]}
+    submitted = api.post("BulkDelete", json=bulk_delete_body([condition]))
+    assert submitted.status_code == 200, submitted.text
+    wait_for_job(api, submitted.json()["JobId"])
+    # The create, the job's row, its start, the deletion, its end.
+    assert len(drawn_inside) >= 5
+    assert all(drawn_inside)
