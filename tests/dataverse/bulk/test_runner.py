@@ -37,6 +37,19 @@ def ids_for(request: Any) -> tuple[int, dict[str, str], str]:
     return 200, {}, json.dumps({"Ids": [target["accountid"] for target in targets]})
 
 
+def answers_held(mocked: responses.RequestsMock) -> threading.Event:
+    """Answer bulk creates only once the returned event is set (at most 10 s)."""
+    add_entity(mocked)
+    release = threading.Event()
+
+    def held(request: Any) -> tuple[int, dict[str, str], str]:
+        release.wait(10)
+        return ids_for(request)
+
+    mocked.add_callback("POST", MULTIPLE, callback=held)
+    return release
+
+
 def test_every_document_gets_one_result_in_input_order(mocked: responses.RequestsMock, connection: Connection) -> None:
     add_entity(mocked)
     mocked.add_callback("POST", MULTIPLE, callback=ids_for)
@@ -54,14 +67,7 @@ def test_every_document_gets_one_result_in_input_order(mocked: responses.Request
 def test_a_streamed_input_is_read_only_a_bounded_way_ahead(
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:
-    add_entity(mocked)
-    release = threading.Event()
-
-    def slow(request: Any) -> tuple[int, dict[str, str], str]:
-        release.wait(10)
-        return ids_for(request)
-
-    mocked.add_callback("POST", MULTIPLE, callback=slow)
+    release = answers_held(mocked)
     read = 0
 
     def documents() -> Iterator[dict[str, Any]]:
@@ -90,14 +96,7 @@ def test_preparing_documents_offers_the_gil_to_the_workers_while_requests_are_ou
 ) -> None:
     # Preparing holds the GIL; a worker reading or writing its connection would wait out the interpreter's switch
     # interval each time. So every 32 documents the run lets go of it, but only while a request is out.
-    add_entity(mocked)
-    release = threading.Event()
-
-    def held(request: Any) -> tuple[int, dict[str, str], str]:
-        release.wait(10)
-        return ids_for(request)
-
-    mocked.add_callback("POST", MULTIPLE, callback=held)
+    release = answers_held(mocked)
     read = [0]
     offered_after: list[tuple[int, float]] = []
     monkeypatch.setattr(runner, "time", SimpleNamespace(sleep=lambda seconds: offered_after.append((read[0], seconds))))
