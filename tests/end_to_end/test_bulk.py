@@ -10,16 +10,18 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pytest
 
 from connector.context import Progress, RuntimeContext
+from connector.dataverse.bulk import chunks
 from connector.dataverse.bulk import runner as bulk
 from connector.dataverse.bulk.concurrency import AdaptiveLimit, Outcome, Ticket
 from connector.dataverse.bulk.options import BulkOptions
 from connector.dataverse.bulk.sizing import RequestSizes
+from connector.dataverse.bulk.stored import find_stored
 from connector.host.facade import ConnectorHost
 from connector.live import LiveConnection
 from connector.results import OperationResult, ResultStatus
@@ -218,11 +220,23 @@ def first_request_faulted(live: Live, kind: str, status: int | None = None) -> t
     return marker, since, live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
 
 
-def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(two_attempts: Live) -> None:
+def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(
+    two_attempts: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every attempt of the first request is processed and its answer lost: its records are looked for with one
-    # $batch of reads (not one GET per record), found as sent, and reported stored; nothing is written twice.
+    # $batch of reads (not one GET per record) of the columns sent, found as sent, and reported stored; nothing is
+    # written twice.
     live = two_attempts
+    read_columns: list[Sequence[str]] = []
+    find = find_stored
+
+    def reading(*args: Any) -> dict[str, Mapping[str, Any]] | None:
+        read_columns.append(args[-1])
+        return find(*args)
+
+    monkeypatch.setattr(chunks, "find_stored", reading)
     marker, since, results = first_request_faulted(live, "reset_after")
+    assert read_columns == [["accountid", "name"]]
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
     assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
     rows = marked(live, marker)

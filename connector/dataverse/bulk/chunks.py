@@ -53,7 +53,7 @@ from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import compared, holds_as_sent, stored_as_sent
+from connector.dataverse.operations.resends import compared, compared_columns, holds_as_sent, stored_as_sent
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write import may_have_acted
 from connector.dataverse.operations.write_options import RecordWriteOptions
@@ -438,8 +438,12 @@ class ChunkWriter:
         if not entity.primary_id or any(prepared.entity.entity_set != entity.entity_set for prepared in creates):
             return None
         client = self.context.client
+        try:
+            columns = compared_columns(self.context.metadata, entity, [prepared.body for prepared in creates])
+        except ConnectorError:
+            columns = []  # the binds' columns unknown: every column
         for _ in range(2):
-            stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys)
+            stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys, columns)
             if stored is not None:
                 return stored
         return None

@@ -9,7 +9,8 @@ requests, and under Dataverse's 6,000 requests per 5 minutes a re-run would take
 (``$filter=Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=["<id>",…])``, see
 learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows, *Dataverse query functions*; one
 function with a list of values where a thousand ``or`` comparisons would make an expression a thousand levels deep;
-a ``$batch`` part's URL may be far longer than a plain GET's, reference §3.9), so the chunk writer
+a ``$batch`` part's URL may be far longer than a plain GET's, reference §3.9), asking only for the columns the
+comparison needs (:func:`~connector.dataverse.operations.resends.compared_columns`), so the chunk writer
 (:mod:`connector.dataverse.bulk.chunks`) can confirm the stored records against what it sent and write only the
 others.
 Not for deciding what a stored record means: the chunk writer compares it with the body sent.
@@ -37,7 +38,12 @@ KEYS_PER_PART: Final = 250
 
 
 def find_stored(
-    client: DataverseClient, sender: BulkSender, entity_set: str, primary_key: str, keys: Sequence[str]
+    client: DataverseClient,
+    sender: BulkSender,
+    entity_set: str,
+    primary_key: str,
+    keys: Sequence[str],
+    columns: Sequence[str] = (),
 ) -> dict[str, Mapping[str, Any]] | None:
     """Read the records with these keys, in one request.
 
@@ -46,13 +52,18 @@ def find_stored(
     :param entity_set: the table's entity set.
     :param primary_key: the table's primary key.
     :param keys: the keys (GUIDs).
+    :param columns: the columns to read (``$select``; every column when empty). Thousands of records of a wide
+        table read whole would make an answer of many megabytes where the comparison needs a few columns.
     :returns: the records found, by lower-case key; ``None`` when the answer could not be read (the caller then
         confirms records one by one, as before).
     """
+    select = [("$select", ",".join(columns))] if columns else []
     parts = [
         BatchPart(
             "GET",
-            client.url(entity_set, [("$filter", _in_filter(primary_key, keys[start : start + KEYS_PER_PART]))]),
+            client.url(
+                entity_set, [("$filter", _in_filter(primary_key, keys[start : start + KEYS_PER_PART])), *select]
+            ),
             {"Accept": "application/json"},
         )
         for start in range(0, len(keys), KEYS_PER_PART)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -39,7 +39,16 @@ from connector.dataverse.operations.output_records import record_result
 from connector.errors import ConnectorError, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
-__all__ = ["Found", "ReadBack", "compared", "holds_as_sent", "read_back", "settle_create", "stored_as_sent"]
+__all__ = [
+    "Found",
+    "ReadBack",
+    "compared",
+    "compared_columns",
+    "holds_as_sent",
+    "read_back",
+    "settle_create",
+    "stored_as_sent",
+]
 
 _BIND: Final = "@odata.bind"
 _READS: Final = 4
@@ -240,6 +249,34 @@ def _holds(metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any
         elif isinstance(value, Mapping | list) or name not in record or not _same_value(value, record[name]):
             return False
     return True
+
+
+def compared_columns(metadata: MetadataCache, entity: EntityInfo, bodies: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The columns :func:`compared` reads of the records these creates sent, for a read's ``$select``: the primary
+    key, each plain member, and the lookup value (``_<column>_value``) of each bind. Members that :func:`compared`
+    cannot match anyway (nested records, annotations, a bind through an unknown navigation property) are left out.
+
+    :param metadata: the connection's metadata (navigation properties of binds).
+    :param entity: the table.
+    :param bodies: the bodies sent.
+    :returns: the columns, sorted.
+    :raises ConnectorError: when the table's metadata cannot be read (only when a body binds a lookup).
+    """
+    columns = {entity.primary_id} if entity.primary_id else set()
+    navigations: dict[str, str] | None = None
+    for body in bodies:
+        for name, value in body.items():
+            if isinstance(value, Mapping | list):
+                continue
+            if name.endswith(_BIND):
+                if navigations is None:
+                    navigations = _navigations(metadata, entity, body)
+                attribute = navigations.get(name[: -len(_BIND)])
+                if attribute is not None:
+                    columns.add(f"_{attribute}_value")
+            elif "@" not in name:
+                columns.add(name)
+    return sorted(columns)
 
 
 def _navigations(metadata: MetadataCache, entity: EntityInfo, body: Mapping[str, Any]) -> dict[str, str]:
