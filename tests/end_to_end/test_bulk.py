@@ -207,17 +207,32 @@ def two_attempts(live: Live, posts_only: None) -> Live:
     return live
 
 
-def first_request_faulted(live: Live, kind: str, status: int | None = None) -> tuple[str, float, list[OperationResult]]:
+def first_request_faulted(
+    live: Live, kind: str, status: int | None = None, **members: Any
+) -> tuple[str, float, list[OperationResult]]:
     """250 creates, one request at a time, whose first request (the ramp's first) meets ``kind`` on both attempts.
 
+    :param members: more members of every document.
     :returns: the run's marker, when it started (the sandbox's clock), and its results.
     """
     live.sandbox.faults.schedule(kind, 2, status=status)
     marker = uuid.uuid4().hex
     since = live.sandbox.clock.now()
-    documents = [{"name": f"{marker} {index}"} for index in range(250)]
+    documents = [{"name": f"{marker} {index}", **members} for index in range(250)]
     bulk = {"batch_size": 100, "initial_concurrency": 1, "max_concurrency": 1}
     return marker, since, live.run("create", {"entity_set": "accounts", "bulk": bulk}, documents)
+
+
+def columns_read(monkeypatch: pytest.MonkeyPatch) -> list[Sequence[str]]:
+    """:returns: the columns each bulk read-back asks for (``[]``: every column), as they happen."""
+    read: list[Sequence[str]] = []
+
+    def reading(*args: Any) -> dict[str, Mapping[str, Any]] | None:
+        read.append(args[-1])
+        return find_stored(*args)
+
+    monkeypatch.setattr(chunks, "find_stored", reading)
+    return read
 
 
 def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request(
@@ -227,14 +242,7 @@ def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request
     # $batch of reads (not one GET per record) of the columns sent, found as sent, and reported stored; nothing is
     # written twice.
     live = two_attempts
-    read_columns: list[Sequence[str]] = []
-    find = find_stored
-
-    def reading(*args: Any) -> dict[str, Mapping[str, Any]] | None:
-        read_columns.append(args[-1])
-        return find(*args)
-
-    monkeypatch.setattr(chunks, "find_stored", reading)
+    read_columns = columns_read(monkeypatch)
     marker, since, results = first_request_faulted(live, "reset_after")
     assert read_columns == [["accountid", "name"]]
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
@@ -244,6 +252,20 @@ def test_a_bulk_request_whose_answers_are_all_lost_is_read_back_with_one_request
     reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
     assert reads == []  # no record read on its own
     assert len(posts_since(live, since, "$batch", 1)) == 1
+
+
+def test_a_read_back_refused_for_its_columns_asks_for_every_column(
+    two_attempts: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lookup's navigation name set to null can be written but not selected: the service refuses the first read,
+    # and the second, of every column, still finds the records with one request.
+    live = two_attempts
+    read_columns = columns_read(monkeypatch)
+    _, since, results = first_request_faulted(live, "reset_after", primarycontactid=None)
+    assert read_columns == [["accountid", "name", "primarycontactid"], []]
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 250
+    assert [result.properties.get("already_stored") for result in results[:FIRST_OF_100]] == ["true"] * FIRST_OF_100
+    assert live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since) == []
 
 
 def test_a_gateway_error_after_the_retries_is_read_back_and_makes_requests_smaller(

@@ -442,8 +442,10 @@ class ChunkWriter:
             columns = compared_columns(self.context.metadata, entity, [prepared.body for prepared in creates])
         except ConnectorError:
             columns = []  # the binds' columns unknown: every column
-        for _ in range(2):
-            stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys, columns)
+        # The second read asks for every column: a member that can be written but not selected (a lookup's
+        # navigation name set to null, a column that cannot be read) makes the service refuse the first.
+        for select in (columns, []):
+            stored = find_stored(client, self.sender, entity.entity_set, entity.primary_id, keys, select)
             if stored is not None:
                 return stored
         return None
