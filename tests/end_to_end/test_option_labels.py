@@ -93,6 +93,37 @@ def test_multi_choice_labels_become_dataverses_comma_list(live: Live) -> None:
     }
 
 
+def test_labels_in_deep_inserted_records_become_their_tables_values(live: Live) -> None:
+    # A contact under the account's lookup and contacts under its one-to-many relationship: each converted against
+    # the contact table's labels; a bad one fails the document naming the path to the column.
+    marker = unique("deep")
+    documents = [
+        {
+            "name": f"{marker} parent",
+            "industrycode": "Consulting",
+            "primarycontactid": {"lastname": f"{marker} primary", "gendercode": "Female"},
+            "contact_customer_accounts": [
+                {"lastname": f"{marker} child one", "gendercode": "male"},
+                {"lastname": f"{marker} child two", "gendercode": 2},
+            ],
+        },
+        {"name": f"{marker} bad", "primarycontactid": {"lastname": f"{marker} bad", "gendercode": "Unknown"}},
+    ]
+    results = live.run("create", {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}}, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED]
+    contacts = live.rows("contact", "lastname LIKE ?", [f"{marker}%"])
+    assert {row["lastname"]: row["gendercode"] for row in contacts} == {
+        f"{marker} primary": 2,
+        f"{marker} child one": 1,
+        f"{marker} child two": 2,
+    }
+    assert stored(live, marker) == {f"{marker} parent": 7}
+    bad = results[1].error
+    assert bad is not None
+    assert bad.field == "primarycontactid.gendercode"
+    assert "'Unknown' is not a label of this choice column; its labels: Male (1), Female (2)" in bad.message
+
+
 def test_without_the_option_a_label_is_sent_as_given(live: Live) -> None:
     [result] = live.run(
         "create", {"entity_set": "accounts"}, [{"name": unique("lbloff"), "industrycode": "Consulting"}]

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Mapping
 
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of, read_description
+from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of, read_collections, read_description
 from connector.dataverse.metadata.files import FileColumn, read_file_columns
 from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
 from connector.dataverse.odata.literals import quote_string
@@ -52,6 +52,8 @@ class MetadataCache:
         self._entities: dict[str, EntityInfo] = {}
         self._descriptions: dict[str, EntityDescription] = {}
         self._file_columns: dict[str, Mapping[str, FileColumn]] = {}
+        self._named: dict[str, EntityInfo | None] = {}
+        self._collections: dict[str, Mapping[str, str]] = {}
 
     def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
         """Every table that has an entity set.
@@ -100,6 +102,42 @@ class MetadataCache:
         with self._lock:
             self._entities[entity_set] = exact[0]
         return exact[0]
+
+    def entity_named(self, logical_name: str) -> EntityInfo | None:
+        """One table by its logical name (how relationships name tables).
+
+        :param logical_name: the table's logical name.
+        :returns: the table, or ``None`` when none has that name or it has no entity set.
+        :raises ConnectorError: when the service refuses the request.
+        """
+        if logical_name in self._named:
+            return self._named[logical_name]
+        query = [
+            ("$select", ",".join(ENTITY_COLUMNS)),
+            ("$filter", f"LogicalName eq {quote_string(logical_name)}"),
+        ]
+        matches = entities_of(self._client.get_json("EntityDefinitions", query))
+        found = next((entity for entity in matches if entity.logical_name == logical_name), None)
+        with self._lock:
+            self._named[logical_name] = found
+            if found is not None:
+                self._entities.setdefault(found.entity_set, found)
+        return found
+
+    def collections(self, entity_set: str) -> Mapping[str, str]:
+        """One table's collection-valued navigation properties (its one-to-many relationships) and the table each
+        leads to, by logical name: ``{"contact_customer_accounts": "contact"}`` on accounts.
+
+        :param entity_set: the entity set name (case-sensitive).
+        :returns: the navigation properties; empty when the service has no relationship metadata.
+        :raises ConnectorError: when the service refuses the request otherwise.
+        """
+        if entity_set in self._collections:
+            return self._collections[entity_set]
+        found = read_collections(self._client, self.entity(entity_set))
+        with self._lock:
+            self._collections[entity_set] = found
+        return found
 
     def file_columns(self, entity_set: str) -> Mapping[str, FileColumn]:
         """One table's file and image columns, with the largest file each holds.

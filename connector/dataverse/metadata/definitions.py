@@ -27,6 +27,7 @@ __all__ = [
     "OPTION_SET_CASTS",
     "UNREPRESENTED_TYPES",
     "entities_of",
+    "read_collections",
     "read_description",
 ]
 
@@ -157,6 +158,33 @@ def _navigations(client: DataverseClient, base: str) -> tuple[dict[str, list[tup
         if isinstance(attribute, str) and isinstance(navigation, str) and navigation:
             found.setdefault(attribute, []).append((navigation, str(item.get("ReferencedEntity") or "")))
     return found, False
+
+
+def read_collections(client: DataverseClient, entity: EntityInfo) -> dict[str, str]:
+    """A table's collection-valued navigation properties, from ``OneToManyRelationships``.
+
+    :returns: navigation property to the logical name of the table it leads to; empty when the service has no
+        relationship metadata (400, 404 or 501).
+    :raises ConnectorError: when the service refuses otherwise.
+    """
+    base = f"EntityDefinitions(LogicalName={quote_string(entity.logical_name)})"
+    try:
+        body = client.get_json(
+            f"{base}/OneToManyRelationships", [("$select", "ReferencedEntityNavigationPropertyName,ReferencingEntity")]
+        )
+    except TransientError:
+        raise
+    except ConnectorError as error:
+        if error.status not in (400, 404, 501):
+            raise
+        _log.warning("one-to-many relationship metadata unavailable (%s)", error.status)
+        return {}
+    found: dict[str, str] = {}
+    for item in _values(body):
+        navigation, table = item.get("ReferencedEntityNavigationPropertyName"), item.get("ReferencingEntity")
+        if isinstance(navigation, str) and navigation and isinstance(table, str) and table:
+            found[navigation] = table
+    return found
 
 
 def _attribute_type(item: Mapping[str, Any]) -> str:

@@ -11,9 +11,12 @@ ignoring case when exactly one option matches that way; with ``label_language`` 
 (:meth:`~connector.dataverse.metadata.cache.MetadataCache.describe`).
 
 A label the column does not have fails that document only (:class:`~connector.dataverse.operations.inputs.
-DocumentError`), naming the column and listing its labels. Only the record's own members are converted, not
-records nested under navigation properties (a deep insert's related records belong to other tables). Not for
-filters (:mod:`connector.dataverse.odata.filters` reads labels there) nor for reading formatted values.
+DocumentError`), naming the column (with the navigation properties that lead to it, ``primarycontactid.gendercode``)
+and listing its labels. Records nested under navigation properties (a deep insert) are converted against their own
+tables: a single-valued navigation property's table comes from the lookup's relationship
+(``ManyToOneRelationships``), a collection-valued one's from ``OneToManyRelationships``; a nested record whose table
+cannot be told is sent as it is, for the service to judge. Nesting deeper than :data:`_DEPTH` is not converted.
+Not for filters (:mod:`connector.dataverse.odata.filters` reads labels there) nor for reading formatted values.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from connector.dataverse.metadata.tables import AttributeInfo, OptionInfo
+from connector.dataverse.metadata.cache import MetadataCache
+from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, OptionInfo
 from connector.dataverse.operations.inputs import DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
@@ -35,34 +39,79 @@ MULTI_CHOICE_TYPE: Final = "MultiSelectPicklist"
 """The attribute type whose value is several options, written as ``"1,2,3"``."""
 _LISTED: Final = 40
 """The most labels an error message lists."""
+_DEPTH: Final = 8
+"""The deepest nested records converted (a deep insert is rarely more than two levels)."""
 
 
 def with_option_values(context: OperationContext[OperationOptions], body: dict[str, Any]) -> dict[str, Any]:
-    """Replace the labels of a write body's choice and multi-choice members with their values.
+    """Replace the labels of a write body's choice and multi-choice members with their values, in nested records too.
 
     :param context: the run (nothing changes unless its options are a record write's with ``option_labels`` on).
-    :param body: the body to send (its own members only are converted).
+    :param body: the body to send.
     :returns: ``body``, or a new dict with values in place of labels.
     :raises DocumentError: naming the column, for a label it does not have.
-    :raises ConnectorError: when the table's metadata cannot be read.
+    :raises ConnectorError: when the tables' metadata cannot be read.
     """
     options = context.options
     if not isinstance(options, RecordWriteOptions) or not options.option_labels:
         return body
+    return _with_values(context.metadata, context.entity_set, body, options.label_language, "")
+
+
+def _with_values(
+    metadata: MetadataCache, entity_set: str, body: dict[str, Any], language: int | None, path: str, depth: int = 0
+) -> dict[str, Any]:
     candidates = [name for name, value in body.items() if _may_be_label(value)]
-    if not candidates:
+    nested = [name for name, value in body.items() if _holds_records(value)] if depth < _DEPTH else []
+    if not candidates and not nested:
         return body
-    description = context.metadata.describe(context.entity_set)
+    description = metadata.describe(entity_set)
     converted = dict(body)
     for name in candidates:
         attribute = description.attribute(name)
         if attribute is None or not attribute.options:
             continue
-        if attribute.attribute_type in CHOICE_TYPES:
-            converted[name] = option_value_of(attribute, body[name], options.label_language)
-        elif attribute.attribute_type == MULTI_CHOICE_TYPE:
-            converted[name] = _multi_value(attribute, body[name], options.label_language)
+        try:
+            if attribute.attribute_type in CHOICE_TYPES:
+                converted[name] = option_value_of(attribute, body[name], language)
+            elif attribute.attribute_type == MULTI_CHOICE_TYPE:
+                converted[name] = _multi_value(attribute, body[name], language)
+        except DocumentError as error:
+            if not path:
+                raise
+            # A nested record's column, named with the navigation properties that lead to it.
+            raise DocumentError(path + (error.field or name), error.user_message.partition(": ")[2]) from None
+    for name in nested:
+        target = _nested_table(metadata, description, entity_set, name)
+        if target is None:
+            continue
+        value = body[name]
+        where = f"{path}{name}."
+        if isinstance(value, dict):
+            converted[name] = _with_values(metadata, target, value, language, where, depth + 1)
+        else:
+            converted[name] = [
+                _with_values(metadata, target, item, language, where, depth + 1) if isinstance(item, dict) else item
+                for item in value
+            ]
     return converted
+
+
+def _holds_records(value: Any) -> bool:
+    """Whether a member is a deep insert: a nested record, or a list of them."""
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
+
+
+def _nested_table(
+    metadata: MetadataCache, description: EntityDescription, entity_set: str, navigation: str
+) -> str | None:
+    """:returns: the entity set of the table a navigation property leads to, or ``None`` when it cannot be told."""
+    lookups = (pair for attribute in description.attributes for pair in attribute.navigations)
+    table = next((target for name, target in lookups if name == navigation), None)
+    if table is None:
+        table = metadata.collections(entity_set).get(navigation)
+    entity = metadata.entity_named(table) if table else None
+    return entity.entity_set if entity is not None else None
 
 
 def _may_be_label(value: Any) -> bool:
