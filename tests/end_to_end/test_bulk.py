@@ -388,6 +388,26 @@ def test_all_or_nothing_rolls_a_change_set_back_around_its_bad_record(live: Live
     assert sorted(row["name"] for row in marked(live, marker)) == sorted(f"{marker} {i}" for i in range(20, 30))
 
 
+def test_a_change_set_written_before_its_answer_was_lost_is_read_back_with_one_request(
+    live: Live, posts_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The change set is carried out and its answer lost; sent again, its first create is refused as a duplicate and
+    # found as sent, so the whole change set was written: its other creates are read back together, not one each.
+    read_columns = columns_read(monkeypatch)
+    marker = uuid.uuid4().hex
+    since = live.sandbox.clock.now()
+    live.sandbox.faults.schedule("reset_after", 1)
+    documents = [{"name": f"{marker} {index}"} for index in range(20)]
+    options = {"entity_set": "accounts", "bulk": {"all_or_nothing": True, "batch_size": 20}}
+    results = live.run("create", options, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 20
+    assert [result.properties.get("already_stored") for result in results] == ["true"] * 20
+    assert sorted(row["name"] for row in marked(live, marker)) == sorted(document["name"] for document in documents)
+    assert read_columns == [["accountid", "name"]]  # the 19 besides the refused one, in one read
+    reads = live.sandbox.stats.requests(method="GET", path_prefix=f"{API_PATH}accounts(", since=since)
+    assert len(reads) == 1  # the refused create's own read-back only
+
+
 def test_updates_and_upserts_in_bulk_by_primary_and_alternate_key(live: Live) -> None:
     marker = uuid.uuid4().hex
     created = live.run("create", {"entity_set": "accounts"}, [{"name": f"{marker} {i}"} for i in range(40)])

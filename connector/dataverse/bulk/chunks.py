@@ -53,7 +53,13 @@ from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
 from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
 from connector.dataverse.operations.output_records import record_result
-from connector.dataverse.operations.resends import compared, compared_columns, holds_as_sent, stored_as_sent
+from connector.dataverse.operations.resends import (
+    Found,
+    compared,
+    compared_columns,
+    holds_as_sent,
+    stored_as_sent,
+)
 from connector.dataverse.operations.running import DocumentHandler, OperationContext, guarded, runs_with
 from connector.dataverse.operations.write import may_have_acted
 from connector.dataverse.operations.write_options import RecordWriteOptions
@@ -378,23 +384,34 @@ class ChunkWriter:
         answer = by_id[str(failures[0])]
         own = _tagged(culprit.outcome(self.context, culprit.prepared, answer, culprit.index), BATCH)
         replayed = own.status is ResultStatus.SUCCESS
+        # The culprit was a create already stored as sent: an earlier attempt wrote the whole change set. Its other
+        # creates are read back with one request, not one each (a change set holds up to 1000).
+        stored = self._stored([item for item in chunk if item is not culprit]) if replayed else None
         results = []
         for item in chunk:
             if item is culprit:
                 results.append(own)
             elif replayed:
-                # The culprit was a create already stored as sent: an earlier attempt wrote the whole change set.
-                results.append(_tagged(self._replayed(item, culprit.index), BATCH))
+                results.append(_tagged(self._replayed(item, culprit.index, stored), BATCH))
             else:
                 results.append(_tagged(_rolled_back(item.index, culprit.index), BATCH))
         return results
 
-    def _replayed(self, item: BulkItem, culprit: int) -> OperationResult:
+    def _replayed(self, item: BulkItem, culprit: int, read: Mapping[str, Mapping[str, Any]] | None) -> OperationResult:
+        """A record of a change set an earlier attempt wrote: stored as sent is ``success`` (``already_stored``),
+        anything else rolled back with the culprit.
+
+        :param read: the chunk's keyed creates read back together (:meth:`_stored`); ``None``: read this one alone.
+        """
         prepared = item.prepared
         if isinstance(prepared, PreparedCreate) and prepared.record_id is not None:
             client, metadata = self.context.client, self.context.metadata
-            stored = stored_as_sent(client, metadata, prepared.entity, prepared.record_id, prepared.body)
-            if stored is not None:
+            if read is not None:
+                record = read.get(prepared.record_id.lower())
+                same = compared(metadata, prepared.entity, record, prepared.body).found is Found.STORED
+            else:
+                same = stored_as_sent(client, metadata, prepared.entity, prepared.record_id, prepared.body) is not None
+            if same:
                 path = entity_path(prepared.entity.entity_set, prepared.record_id)
                 payload = {"@odata.editLink": path}
                 if prepared.entity.primary_id:
