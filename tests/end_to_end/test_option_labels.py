@@ -108,9 +108,16 @@ def test_labels_in_deep_inserted_records_become_their_tables_values(live: Live) 
             ],
         },
         {"name": f"{marker} bad", "primarycontactid": {"lastname": f"{marker} bad", "gendercode": "Unknown"}},
+        {
+            "name": f"{marker} bad child",
+            "contact_customer_accounts": [{"lastname": f"{marker} ok"}, {"lastname": "x", "gendercode": "None"}],
+        },
     ]
     results = live.run("create", {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}}, documents)
-    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED]
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED, ResultStatus.FAILED]
+    bad_child = results[2].error
+    assert bad_child is not None
+    assert bad_child.field == "contact_customer_accounts[1].gendercode"
     contacts = live.rows("contact", "lastname LIKE ?", [f"{marker}%"])
     assert {row["lastname"]: row["gendercode"] for row in contacts} == {
         f"{marker} primary": 2,

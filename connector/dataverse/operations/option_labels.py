@@ -21,6 +21,7 @@ Not for filters (:mod:`connector.dataverse.odata.filters` reads labels there) no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ from connector.dataverse.operations.inputs import DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write_options import RecordWriteOptions
+from connector.errors import ConnectorError, TransientError
 
 __all__ = ["CHOICE_TYPES", "MULTI_CHOICE_TYPE", "option_value_of", "with_option_values"]
 
@@ -37,6 +39,8 @@ CHOICE_TYPES: Final = frozenset({"Picklist", "State", "Status"})
 """Attribute types whose value is one option."""
 MULTI_CHOICE_TYPE: Final = "MultiSelectPicklist"
 """The attribute type whose value is several options, written as ``"1,2,3"``."""
+_log = logging.getLogger(__name__)
+
 _LISTED: Final = 40
 """The most labels an error message lists."""
 _DEPTH: Final = 8
@@ -86,13 +90,14 @@ def _with_values(
         if target is None:
             continue
         value = body[name]
-        where = f"{path}{name}."
         if isinstance(value, dict):
-            converted[name] = _with_values(metadata, target, value, language, where, depth + 1)
+            converted[name] = _with_values(metadata, target, value, language, f"{path}{name}.", depth + 1)
         else:
             converted[name] = [
-                _with_values(metadata, target, item, language, where, depth + 1) if isinstance(item, dict) else item
-                for item in value
+                _with_values(metadata, target, item, language, f"{path}{name}[{number}].", depth + 1)
+                if isinstance(item, dict)
+                else item
+                for number, item in enumerate(value)
             ]
     return converted
 
@@ -105,12 +110,20 @@ def _holds_records(value: Any) -> bool:
 def _nested_table(
     metadata: MetadataCache, description: EntityDescription, entity_set: str, navigation: str
 ) -> str | None:
-    """:returns: the entity set of the table a navigation property leads to, or ``None`` when it cannot be told."""
-    lookups = (pair for attribute in description.attributes for pair in attribute.navigations)
-    table = next((target for name, target in lookups if name == navigation), None)
-    if table is None:
-        table = metadata.collections(entity_set).get(navigation)
-    entity = metadata.entity_named(table) if table else None
+    """The entity set of the table a navigation property leads to. The service refusing to say counts as not knowing
+    (the record is sent as given, as before labels were converted in nested records); a failure that may pass is
+    raised.
+
+    :returns: the entity set, or ``None`` when it cannot be told.
+    """
+    try:
+        table = description.lookup_table(navigation) or metadata.collections(entity_set).get(navigation)
+        entity = metadata.entity_named(table) if table else None
+    except TransientError:
+        raise
+    except ConnectorError as error:
+        _log.info("the table of navigation property %s cannot be told (%s): sent as given", navigation, error.status)
+        return None
     return entity.entity_set if entity is not None else None
 
 

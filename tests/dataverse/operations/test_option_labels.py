@@ -152,18 +152,21 @@ def test_create_sends_the_value_and_a_bad_label_fails_only_its_document(
     assert "its labels: Accounting (1), Consulting (7)" in bad.error.message
 
 
+@pytest.mark.parametrize(
+    ("status", "code"), [(404, "0x80060888"), (403, "0x80040220")], ids=["no-metadata", "not-allowed"]
+)
 def test_a_nested_record_whose_table_cannot_be_told_is_sent_as_it_is(
-    mocked: responses.RequestsMock, connection: Connection
+    mocked: responses.RequestsMock, connection: Connection, status: int, code: str
 ) -> None:
-    # No one-to-many relationship metadata (404): the account's own label is converted, the nested records are sent
-    # unchanged for the service to judge, and the create goes ahead.
+    # No one-to-many relationship metadata, or no right to read it: the account's own label is converted, the
+    # nested records are sent unchanged for the service to judge, and the create goes ahead.
     add_entity(mocked)
     add_description(mocked)
     mocked.add(
         "GET",
         f"{API}EntityDefinitions(LogicalName='account')/OneToManyRelationships",
-        status=404,
-        json={"error": {"code": "0x80060888", "message": "Resource not found for the segment."}},
+        status=status,
+        json={"error": {"code": code, "message": "Refused."}},
     )
     mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
     options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
