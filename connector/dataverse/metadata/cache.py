@@ -52,7 +52,7 @@ class MetadataCache:
         self._entities: dict[str, EntityInfo] = {}
         self._descriptions: dict[str, EntityDescription] = {}
         self._file_columns: dict[str, Mapping[str, FileColumn]] = {}
-        self._named: dict[str, EntityInfo] = {}
+        self._named: dict[str, EntityInfo | None] = {}
         self._collections: dict[str, Mapping[str, str]] = {}
 
     def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
@@ -118,9 +118,10 @@ class MetadataCache:
         ]
         matches = entities_of(self._client.get_json("EntityDefinitions", query))
         found = next((entity for entity in matches if entity.logical_name == logical_name), None)
-        if found is not None:  # a table not found is asked for again: it may be created meanwhile
-            with self._lock:
-                self._named[logical_name] = found
+        # A table not found is remembered too: asked per nested record of a bulk run, it would cost a request each.
+        with self._lock:
+            self._named[logical_name] = found
+            if found is not None:
                 self._entities.setdefault(found.entity_set, found)
         return found
 
