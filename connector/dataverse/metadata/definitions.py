@@ -138,18 +138,11 @@ def read_description(client: DataverseClient, entity: EntityInfo) -> EntityDescr
 
 
 def _navigations(client: DataverseClient, base: str) -> tuple[dict[str, list[tuple[str, str]]], bool]:
-    try:
-        body = client.get_json(
-            f"{base}/ManyToOneRelationships",
-            [("$select", "ReferencingAttribute,ReferencingEntityNavigationPropertyName,ReferencedEntity")],
-        )
-    except TransientError:
-        raise
-    except ConnectorError as error:
-        if error.status not in (400, 404, 501):
-            raise
+    columns = "ReferencingAttribute,ReferencingEntityNavigationPropertyName,ReferencedEntity"
+    body = _relationships(client, f"{base}/ManyToOneRelationships", columns)
+    if body is None:
         # A service without relationship metadata: assume navigation names equal attribute names, and say so.
-        _log.warning("relationship metadata unavailable (%s); assuming lookup navigation names", error.status)
+        _log.warning("assuming lookup navigation names equal their attributes' names")
         return {}, True
     found: dict[str, list[tuple[str, str]]] = {}
     for item in _values(body):
@@ -168,23 +161,31 @@ def read_collections(client: DataverseClient, entity: EntityInfo) -> dict[str, s
     :raises ConnectorError: when the service refuses otherwise.
     """
     base = f"EntityDefinitions(LogicalName={quote_string(entity.logical_name)})"
-    try:
-        body = client.get_json(
-            f"{base}/OneToManyRelationships", [("$select", "ReferencedEntityNavigationPropertyName,ReferencingEntity")]
-        )
-    except TransientError:
-        raise
-    except ConnectorError as error:
-        if error.status not in (400, 404, 501):
-            raise
-        _log.warning("one-to-many relationship metadata unavailable (%s)", error.status)
-        return {}
+    body = _relationships(
+        client, f"{base}/OneToManyRelationships", "ReferencedEntityNavigationPropertyName,ReferencingEntity"
+    )
     found: dict[str, str] = {}
     for item in _values(body):
         navigation, table = item.get("ReferencedEntityNavigationPropertyName"), item.get("ReferencingEntity")
         if isinstance(navigation, str) and navigation and isinstance(table, str) and table:
             found[navigation] = table
     return found
+
+
+def _relationships(client: DataverseClient, path: str, select: str) -> Any:
+    """:returns: a relationships answer, or ``None`` when the service has no such metadata (400, 404, 501).
+
+    :raises ConnectorError: when the service refuses otherwise, or the failure may pass.
+    """
+    try:
+        return client.get_json(path, [("$select", select)])
+    except TransientError:
+        raise
+    except ConnectorError as error:
+        if error.status not in (400, 404, 501):
+            raise
+        _log.warning("relationship metadata unavailable (%s): %s", error.status, path.rsplit("/", 1)[-1])
+        return None
 
 
 def _attribute_type(item: Mapping[str, Any]) -> str:
