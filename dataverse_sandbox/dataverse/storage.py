@@ -350,7 +350,7 @@ class Storage:
             return [row[0] for row in conn.execute(sql, tuple(params))]
 
     def insert(self, entity: EntityMeta, row: Row) -> None:
-        """Insert a complete row (every column present, versions already set).
+        """Insert a complete row (every column present, its version drawn in the transaction that inserts it).
 
         :raises DataverseError: 412 when the primary key or an alternate key is taken.
         """

@@ -442,7 +442,7 @@ class ChunkWriter:
 
     def _stored(self, chunk: Sequence[BulkItem]) -> dict[str, Mapping[str, Any]] | None:
         """Read the chunk's keyed creates back with one request (:func:`~connector.dataverse.bulk.stored.find_stored`;
-        once more when it fails).
+        once more, of every column, when it fails).
 
         :returns: the records found, by lower-case key; ``None`` when fewer than two creates carry a key (one is read
             back on its own, as without bulk) or the read failed.

@@ -18,6 +18,7 @@ here. Not for reading answers (:mod:`connector.dataverse.metadata.definitions`) 
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of
 from connector.dataverse.metadata.files import FileColumn, read_file_columns
 from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, EntityInfo, OptionInfo
 from connector.dataverse.odata.literals import quote_string
-from connector.errors import RemoteError
+from connector.errors import ConnectorError, RemoteError, TransientError
 
 __all__ = [
     "AttributeInfo",
@@ -37,6 +38,8 @@ __all__ = [
     "OptionInfo",
     "metadata_for",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 class MetadataCache:
@@ -54,6 +57,7 @@ class MetadataCache:
         self._file_columns: dict[str, Mapping[str, FileColumn]] = {}
         self._named: dict[str, EntityInfo | None] = {}
         self._collections: dict[str, Mapping[str, str]] = {}
+        self._targets: dict[tuple[str, str], str | None] = {}
 
     def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
         """Every table that has an entity set.
@@ -138,6 +142,37 @@ class MetadataCache:
         found = read_collections(self._client, self.entity(entity_set))
         with self._lock:
             self._collections[entity_set] = found
+        return found
+
+    def navigation_target(self, entity_set: str, navigation: str) -> str | None:
+        """The entity set of the table a navigation property leads to, described and ready to use: a single-valued
+        one's table from the lookup's relationship, a collection-valued one's from :meth:`collections`.
+
+        The answer is remembered for the connection, a refusal included: a service that will not say (a ``403`` on
+        the relationships or on the other table's attributes) counts as not knowing, and asking again for every
+        record of a bulk run would cost a request each.
+
+        :param entity_set: the table the property belongs to.
+        :param navigation: the navigation property.
+        :returns: the other table's entity set, or ``None`` when it cannot be told or described.
+        :raises TransientError: when a metadata request fails in a way that may pass (nothing is remembered).
+        """
+        key = (entity_set, navigation)
+        if key in self._targets:
+            return self._targets[key]
+        try:
+            table = self.describe(entity_set).lookup_table(navigation) or self.collections(entity_set).get(navigation)
+            other = self.entity_named(table) if table else None
+            if other is not None:
+                self.describe(other.entity_set)
+            found = other.entity_set if other is not None else None
+        except TransientError:
+            raise
+        except ConnectorError as error:
+            _log.info("the table of navigation property %s cannot be told (%s)", navigation, error.status)
+            found = None
+        with self._lock:
+            self._targets[key] = found
         return found
 
     def file_columns(self, entity_set: str) -> Mapping[str, FileColumn]:

@@ -7,7 +7,8 @@ marked idempotent: re-sending it after an answer was lost cannot make a second r
 not say what happened (lost after the retries, cut off or malformed, a gateway's ``502``/``504``, or a re-sent create
 refused as a duplicate), the record is read back and the result says what was found
 (:mod:`connector.dataverse.operations.resends`). Without a key, a create whose answer was lost is never re-sent and
-its result is ``outcome_unknown``. Nested records (deep insert) and binds are sent exactly as given.
+its result is ``outcome_unknown``. Nested records (deep insert) and binds are sent as given (but for choice labels,
+with ``option_labels``: :mod:`.option_labels`).
 
 Preparing (:func:`prepare_create`) and reading the answer (:func:`create_outcome`) are apart, so that a bulk request
 (:mod:`connector.dataverse.bulk`) gives each record exactly the result a request of its own would give, and a record

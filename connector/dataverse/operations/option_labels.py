@@ -21,17 +21,15 @@ Not for filters (:mod:`connector.dataverse.odata.filters` reads labels there) no
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
 from connector.dataverse.metadata.cache import MetadataCache
-from connector.dataverse.metadata.tables import AttributeInfo, EntityDescription, OptionInfo
+from connector.dataverse.metadata.tables import AttributeInfo, OptionInfo
 from connector.dataverse.operations.inputs import DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write_options import RecordWriteOptions
-from connector.errors import ConnectorError, TransientError
 
 __all__ = ["CHOICE_TYPES", "MULTI_CHOICE_TYPE", "option_value_of", "with_option_values"]
 
@@ -39,8 +37,6 @@ CHOICE_TYPES: Final = frozenset({"Picklist", "State", "Status"})
 """Attribute types whose value is one option."""
 MULTI_CHOICE_TYPE: Final = "MultiSelectPicklist"
 """The attribute type whose value is several options, written as ``"1,2,3"``."""
-_log = logging.getLogger(__name__)
-
 _LISTED: Final = 40
 """The most labels an error message lists."""
 _DEPTH: Final = 8
@@ -75,18 +71,12 @@ def _with_values(
         attribute = description.attribute(name)
         if attribute is None or not attribute.options:
             continue
-        try:
-            if attribute.attribute_type in CHOICE_TYPES:
-                converted[name] = option_value_of(attribute, body[name], language)
-            elif attribute.attribute_type == MULTI_CHOICE_TYPE:
-                converted[name] = _multi_value(attribute, body[name], language)
-        except DocumentError as error:
-            if not path:
-                raise
-            # A nested record's column, named with the navigation properties that lead to it.
-            raise DocumentError(path + (error.field or name), error.user_message.partition(": ")[2]) from None
+        if attribute.attribute_type in CHOICE_TYPES:
+            converted[name] = option_value_of(attribute, body[name], language, path)
+        elif attribute.attribute_type == MULTI_CHOICE_TYPE:
+            converted[name] = _multi_value(attribute, body[name], language, path)
     for name in nested:
-        target = _nested_table(metadata, description, entity_set, name)
+        target = metadata.navigation_target(entity_set, name)
         if target is None:
             continue
         value = body[name]
@@ -107,36 +97,17 @@ def _holds_records(value: Any) -> bool:
     return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
 
 
-def _nested_table(
-    metadata: MetadataCache, description: EntityDescription, entity_set: str, navigation: str
-) -> str | None:
-    """The entity set of the table a navigation property leads to. The service refusing to say counts as not knowing
-    (the record is sent as given, as before labels were converted in nested records); a failure that may pass is
-    raised.
-
-    :returns: the entity set, or ``None`` when it cannot be told.
-    """
-    try:
-        table = description.lookup_table(navigation) or metadata.collections(entity_set).get(navigation)
-        entity = metadata.entity_named(table) if table else None
-    except TransientError:
-        raise
-    except ConnectorError as error:
-        _log.info("the table of navigation property %s cannot be told (%s): sent as given", navigation, error.status)
-        return None
-    return entity.entity_set if entity is not None else None
-
-
 def _may_be_label(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, list) and any(isinstance(item, str) for item in value))
 
 
-def option_value_of(attribute: AttributeInfo, value: Any, language: int | None) -> Any:
+def option_value_of(attribute: AttributeInfo, value: Any, language: int | None, path: str = "") -> Any:
     """The value one choice member is sent with.
 
     :param attribute: the choice column.
     :param value: the member's value: a label, a value, or anything else (sent unchanged, for the service to judge).
     :param language: the labels' language code, or ``None`` for the user's labels.
+    :param path: the navigation properties leading to a nested record's column (``primarycontactid.``).
     :returns: the option's value for a label; ``value`` itself otherwise.
     :raises DocumentError: naming the column, for text that is neither a label nor a value of it.
     """
@@ -144,11 +115,11 @@ def option_value_of(attribute: AttributeInfo, value: Any, language: int | None) 
         return value
     found = _match(attribute.options, value, language)
     if found is None:
-        raise _unknown(attribute, value, language)
+        raise _unknown(attribute, value, language, path)
     return found
 
 
-def _multi_value(attribute: AttributeInfo, value: Any, language: int | None) -> Any:
+def _multi_value(attribute: AttributeInfo, value: Any, language: int | None, path: str) -> Any:
     if isinstance(value, str):
         whole = _match(attribute.options, value, language)
         if whole is not None:
@@ -165,7 +136,7 @@ def _multi_value(attribute: AttributeInfo, value: Any, language: int | None) -> 
             continue
         found = _match(attribute.options, item, language) if isinstance(item, str) else None
         if found is None:
-            raise _unknown(attribute, item, language)
+            raise _unknown(attribute, item, language, path)
         values.append(found)
     return ",".join(str(number) for number in dict.fromkeys(values))
 
@@ -188,7 +159,7 @@ def _match(options: Sequence[OptionInfo], text: str, language: int | None) -> in
     return None
 
 
-def _unknown(attribute: AttributeInfo, value: Any, language: int | None) -> DocumentError:
+def _unknown(attribute: AttributeInfo, value: Any, language: int | None, path: str) -> DocumentError:
     labels = [(option.value, _label_of(option, language)) for option in attribute.options]
     named = [f"{text} ({number})" for number, text in labels if text is not None]
     where = f" in language {language}" if language is not None else ""
@@ -196,11 +167,11 @@ def _unknown(attribute: AttributeInfo, value: Any, language: int | None) -> Docu
         available = sorted({code for option in attribute.options for code, _ in option.labels})
         known = ", ".join(str(code) for code in available) or "none"
         return DocumentError(
-            attribute.logical_name,
+            path + attribute.logical_name,
             f"{value!r} cannot be matched: the column has no labels{where} (its languages: {known})",
         )
     shown = ", ".join(named[:_LISTED]) + (f", and {len(named) - _LISTED} more" if len(named) > _LISTED else "")
     kind = "multi-choice" if attribute.attribute_type == MULTI_CHOICE_TYPE else "choice"
     return DocumentError(
-        attribute.logical_name, f"{value!r} is not a label of this {kind} column{where}; its labels: {shown}"
+        path + attribute.logical_name, f"{value!r} is not a label of this {kind} column{where}; its labels: {shown}"
     )

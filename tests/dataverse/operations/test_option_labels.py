@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import responses
+from responses import matchers
 
+from connector.dataverse.metadata.definitions import ENTITY_COLUMNS
 from connector.dataverse.metadata.tables import AttributeInfo, OptionInfo
 from connector.dataverse.operations.inputs import DocumentError
 from connector.dataverse.operations.option_labels import option_value_of, with_option_values
@@ -171,7 +173,41 @@ def test_a_nested_record_whose_table_cannot_be_told_is_sent_as_it_is(
     mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
     options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
     nested = [{"lastname": "x", "gendercode": "Female"}]
-    [result] = run(connection, "create", options, [{"name": "a", "industrycode": "Consulting", "children": nested}])
+    documents = [{"name": name, "industrycode": "Consulting", "children": nested} for name in ("a", "b")]
+    results = run(connection, "create", options, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2
+    posts = [call for call in mocked.calls if call.request.method == "POST"]
+    assert [json.loads(post.request.body or b"") for post in posts] == [
+        {"name": name, "industrycode": 7, "children": nested} for name in ("a", "b")
+    ]
+    # What the service would not say is remembered: the second document asks nothing more.
+    assert sum("OneToManyRelationships" in (call.request.url or "") for call in mocked.calls) == 1
+
+
+def test_a_nested_record_whose_table_may_not_be_described_is_sent_as_it_is(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # The contact table is found, but the user may not read its attributes: the nested contact goes as given.
+    add_entity(mocked)
+    add_description(mocked)
+    mocked.add(
+        "GET",
+        f"{API}EntityDefinitions",
+        match=[
+            matchers.query_param_matcher({"$select": ",".join(ENTITY_COLUMNS), "$filter": "LogicalName eq 'contact'"})
+        ],
+        json={"value": [{"LogicalName": "contact", "EntitySetName": "contacts", "PrimaryIdAttribute": "contactid"}]},
+    )
+    mocked.add(
+        "GET",
+        f"{API}EntityDefinitions(LogicalName='contact')/Attributes",
+        status=403,
+        json={"error": {"code": "0x80040220", "message": "Refused."}},
+    )
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
+    options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
+    contact = {"lastname": "x", "gendercode": "Female"}
+    [result] = run(connection, "create", options, [{"name": "a", "primarycontactid": contact}])
     assert result.status is ResultStatus.SUCCESS
     post = next(call for call in mocked.calls if call.request.method == "POST")
-    assert json.loads(post.request.body or b"") == {"name": "a", "industrycode": 7, "children": nested}
+    assert json.loads(post.request.body or b"") == {"name": "a", "primarycontactid": contact}
