@@ -1,23 +1,38 @@
-"""Whole numbers written in text from outside the connector (a header's value, a document's attribute).
+"""Whole numbers written in text from outside the connector (a header's value, a document's member, a person's answer).
 
 ``str.isdigit`` accepts characters that ``int`` refuses (``"²"``) or reads as another script's digits (``"٣"``), and
-``int`` refuses more than 4300 digits; a header is the service's text, and reading it must neither fail a request nor
-take a number that was not written in ASCII digits. Not for numbers in JSON: the JSON parser reads those.
+``int`` refuses more than 4300 digits; text from a service, a document or a person must neither fail deep inside
+with a ``ValueError`` nor be taken for a number that was not written in ASCII digits. Not for numbers in JSON: the
+JSON parser reads those.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["whole_number"]
+__all__ = ["integer", "whole_number"]
 
-MOST_DIGITS: Final = 18
-"""The longest number read (it fits a signed 64-bit integer)."""
+MOST_DIGITS: Final = 19
+"""The longest number read: as many digits as the largest 64-bit integer has."""
 
 
 def whole_number(text: str | None) -> int | None:
     """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed), else ``None``."""
+    return _digits((text or "").strip())
+
+
+def integer(text: str | None) -> int | None:
+    """:returns: the number ``text`` writes in ASCII digits right after an optional ``-`` (surrounding whitespace
+    allowed), else ``None``.
+    """
     value = (text or "").strip()
+    if value.startswith("-"):
+        number = _digits(value[1:])
+        return None if number is None else -number
+    return _digits(value)
+
+
+def _digits(value: str) -> int | None:
     if not value.isascii() or not value.isdigit() or len(value) > MOST_DIGITS:
         return None
     return int(value)

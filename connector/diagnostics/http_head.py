@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from connector.diagnostics.endpoint import Endpoint
+from connector.numerals import whole_number
 
 __all__ = ["USER_AGENT", "HttpHead", "NotHttpError", "describe_os_error", "exchange_head", "head_request"]
 
@@ -81,12 +82,13 @@ def exchange_head(sock: socket.socket, request: str, timeout: float) -> HttpHead
 def _parse_head(received: bytes) -> HttpHead:
     lines = received.split(b"\r\n\r\n", 1)[0].decode("latin-1", "replace").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+    status = whole_number(parts[1]) if len(parts) >= 2 and parts[0].startswith("HTTP/") else None
+    if status is None:
         raise NotHttpError(received)
     challenge = next(
         (line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("www-authenticate:")), ""
     )
-    return HttpHead(int(parts[1]), parts[2] if len(parts) > 2 else "", challenge)
+    return HttpHead(status, parts[2] if len(parts) > 2 else "", challenge)
 
 
 def describe_os_error(error: BaseException) -> str:

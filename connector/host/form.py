@@ -30,6 +30,7 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator
 
 from connector.host.secret_files import write_secret_file
+from connector.numerals import whole_number
 from connector.validation import fixed_value
 
 __all__ = ["FormIO", "FormPart", "fill_form", "read_hidden_line"]
@@ -163,8 +164,9 @@ class _Form:
             self.io.say(f"  {number}. {section.get('title', number)}: {section.get('description', '')}")
         while True:
             text = self.io.ask(f"{label} [1-{len(sections)}] (default 1): ").strip() or "1"
-            if text.isdigit() and 1 <= int(text) <= len(sections):
-                return int(text) - 1
+            choice = whole_number(text)
+            if choice is not None and 1 <= choice <= len(sections):
+                return choice - 1
             self.io.say(f"  type a number from 1 to {len(sections)}")
 
     def field(self, prop: Mapping[str, Any], ui: Mapping[str, Any], path: str, required: bool) -> Any:

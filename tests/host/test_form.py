@@ -74,6 +74,7 @@ def test_form_in_a_terminal_writes_references_not_secrets(tmp_path: Path) -> Non
     child, transcript = spawn_form(tmp_path, output)
     answer_connection(child)
     answer(child, METHOD_PROMPT, str(METHODS + 1))  # out of range: asked again
+    answer(child, METHOD_PROMPT, "\u00b2")  # a digit to isdigit(), not to int(): asked again
     answer(child, METHOD_PROMPT, "2")
     answer(child, "Client ID: ", "app-id")
     answer(child, "Client secret (hidden; blank to use an environment variable): ", CANARY_SECRET)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from connector.numerals import whole_number
 from connector.retry import delivery_of, note_delivery
 
 __all__ = ["BatchFormatError", "BatchPart", "PartAnswer", "build_batch", "read_batch"]
@@ -169,11 +170,12 @@ def _http_response(data: bytes, url: str) -> requests.Response:
     data = data.lstrip(b"\r\n")
     status_line, _, rest = data.partition(b"\n")
     words = status_line.rstrip(b"\r").decode("utf-8", errors="replace").split(" ", 2)
-    if len(words) < 2 or not words[0].upper().startswith("HTTP/") or not words[1].isdigit():
+    status = whole_number(words[1]) if len(words) >= 2 and words[0].upper().startswith("HTTP/") else None
+    if status is None:
         raise BatchFormatError(f"a batch part holds no HTTP response: {status_line[:40]!r}")
     headers, body = _split_head(rest)
     response = requests.Response()
-    response.status_code = int(words[1])
+    response.status_code = status
     response.reason = words[2] if len(words) > 2 else ""
     response.headers = headers
     response._content = body if body.strip() else b""

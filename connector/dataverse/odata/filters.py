@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast
 
 from connector.dataverse.odata.literals import LiteralError, LiteralType, format_literal
+from connector.numerals import integer
 
 __all__ = [
     "OPERATORS",
@@ -191,7 +192,7 @@ def _render_condition(condition: Condition, types: AttributeTypes | None, docume
     literal_type = condition.literal_type
     if literal_type is None and types is not None and value is not None:
         literal_type = types.literal_type(condition.field)
-    if literal_type == "option_set" and isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+    if literal_type == "option_set" and isinstance(value, str) and integer(value) is None:
         # A label: users think in labels, the service compares integers.
         option = types.option_value(condition.field, value) if types is not None else None
         if option is None:

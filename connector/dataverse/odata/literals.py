@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit
 
+from connector.numerals import integer
+
 __all__ = [
     "LITERAL_TYPES",
     "LiteralError",
@@ -47,7 +49,6 @@ _GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)(Z|[+-]\d{2}:\d{2})?$")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
-_INTEGER = re.compile(r"^-?\d+$")
 _LOOKUP_PROPERTY = re.compile(r"^_(\w+)_value$")
 _KEY_SAFE = "'-.:@$!*,;="
 _BARE_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -207,8 +208,9 @@ def _write_integer(value: Any) -> str:
         return str(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, str) and _INTEGER.match(value.strip()):
-        return str(int(value.strip()))
+    number = integer(value) if isinstance(value, str) else None
+    if number is not None:
+        return str(number)
     raise LiteralError(f"{_show(value)} is not a whole number")
 
 

@@ -38,6 +38,7 @@ from connector.dataverse.operations.options import CommonOptions, OperationOptio
 from connector.dataverse.operations.outcomes import error_result, properties_of, success_result
 from connector.dataverse.operations.running import OperationContext, guarded
 from connector.errors import FailureType, FieldError
+from connector.numerals import integer
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
 __all__ = [
@@ -400,7 +401,9 @@ def _value(value: Any, description: EntityDescription, condition: CriteriaCondit
             raise DocumentError(where, str(error)) from None
     if attribute_type in ("Picklist", "State", "Status") and isinstance(value, str):
         found = description.option_value(condition.field, value)
-        if found is None and not value.strip().lstrip("-").isdigit():
+        if found is None:
+            found = integer(value)
+        if found is None:
             raise DocumentError(where, f"{value!r} is not a label of the choice column {condition.field}")
-        return found if found is not None else int(value)
+        return found
     return value

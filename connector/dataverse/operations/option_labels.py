@@ -30,6 +30,7 @@ from connector.dataverse.operations.inputs import DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write_options import RecordWriteOptions
+from connector.numerals import integer
 
 __all__ = ["CHOICE_TYPES", "MULTI_CHOICE_TYPE", "option_value_of", "with_option_values"]
 
@@ -153,9 +154,9 @@ def _match(options: Sequence[OptionInfo], text: str, language: int | None) -> in
     matches = [option.value for option in options if (_label_of(option, language) or "").casefold() == folded]
     if len(matches) == 1:
         return matches[0]
-    stripped = text.strip()
-    if stripped.lstrip("-").isdigit() and any(option.value == int(stripped) for option in options):
-        return int(stripped)
+    number = integer(text)
+    if number is not None and any(option.value == number for option in options):
+        return number
     return None
 
 

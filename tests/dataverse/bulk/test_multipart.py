@@ -94,8 +94,9 @@ def test_change_set_answers_are_flattened_in_order_and_bare_line_feeds_are_read(
         (b'{"error": {}}', "application/json"),
         (b"--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", MULTIPART),
         (b"--b\r\nContent-Type: application/http\r\n\r\nnot http\r\n--b--\r\n", MULTIPART),
+        ("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 \u00b2 OK\r\n\r\n--b--\r\n".encode(), MULTIPART),
     ],
-    ids=["not multipart", "no closing delimiter", "no status line"],
+    ids=["not multipart", "no closing delimiter", "no status line", "a status int() refuses"],
 )
 def test_unreadable_answers_are_refused(body: bytes, content_type: str) -> None:
     with pytest.raises(BatchFormatError):

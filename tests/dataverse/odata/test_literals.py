@@ -67,7 +67,10 @@ def test_literals_are_written_by_type(value: Any, kind: Any, expected: str) -> N
         (True, "number"),
         (float("nan"), "number"),
         ("1.5", "integer"),
+        ("\u0663", "integer"),  # a digit of another script: only ASCII digits are numbers here
+        pytest.param("9" * 4301, "integer", id="more digits than int() reads"),
         ("Accounting", "option_set"),
+        ("\u00b2", "option_set"),
         ("yes", "boolean"),
         ("x", "null"),
         ({"a": 1}, "string"),

@@ -188,6 +188,12 @@ def test_delete_all_allows_empty_criteria(
             "",
         ),
         (
+            {"field": "industrycode", "operator": "eq", "value": "\u00b2"},
+            {},
+            "options.criteria.conditions[0].value",
+            "label",
+        ),
+        (
             {"field": "industrycode", "operator": "eq", "value": "Nope"},
             {},
             "options.criteria.conditions[0].value",

@@ -73,6 +73,7 @@ def test_case_folding_that_matches_two_options_is_no_match() -> None:
         ("Consultancy", None, "'Consultancy' is not a label of this choice column; its labels: Accounting (1), "),
         ("Consulting", 1031, "'Consulting' is not a label of this choice column in language 1031; its labels: "),
         ("99", None, "'99' is not a label"),
+        ("\u00b2", None, "'\u00b2' is not a label"),  # isdigit() says yes, int() refuses it
         ("Consulting", 1036, "the column has no labels in language 1036 (its languages: 1031, 1033)"),
     ],
 )
