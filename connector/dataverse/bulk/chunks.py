@@ -51,10 +51,10 @@ from connector.dataverse.odata.literals import LiteralError, entity_path, guid_o
 from connector.dataverse.operations.creates import PreparedCreate, send_create, unanswered_create
 from connector.dataverse.operations.inputs import as_document
 from connector.dataverse.operations.options import WriteOptions
-from connector.dataverse.operations.outcomes import error_result, failure_result, success_result
-from connector.dataverse.operations.output_records import record_result
+from connector.dataverse.operations.outcomes import error_result, failure_result
 from connector.dataverse.operations.resends import (
     Found,
+    already_stored,
     compared,
     compared_columns,
     holds_as_sent,
@@ -230,13 +230,10 @@ class ChunkWriter:
             prepared = item.prepared
             sent = prepared.body if isinstance(prepared, PreparedCreate) else None
             if record is not None and sent is not None and holds_as_sent(self.context.metadata, entity, record, sent):
-                found = record_result(client, entity, record, item.index)
-                properties = {
-                    **found.properties,
-                    "already_stored": "true",
-                    "http_status": str(response.status_code),
-                }
-                results[item.index] = _tagged(success_result(found.payload, properties, item.index), action)
+                status = str(response.status_code)
+                results[item.index] = _tagged(
+                    already_stored(client, entity, str(key), record, item.index, http_status=status), action
+                )
             else:
                 rest.append(item)
         _log.debug("%s refused: %d of %d records already stored", action, len(results), len(chunk))
@@ -405,19 +402,14 @@ class ChunkWriter:
         """
         prepared = item.prepared
         if isinstance(prepared, PreparedCreate) and prepared.record_id is not None:
-            client, metadata = self.context.client, self.context.metadata
+            client, metadata, entity = self.context.client, self.context.metadata, prepared.entity
             if read is not None:
-                record = read.get(prepared.record_id.lower())
-                same = compared(metadata, prepared.entity, record, prepared.body).found is Found.STORED
+                found = compared(metadata, entity, read.get(prepared.record_id.lower()), prepared.body)
+                record = found.record if found.found is Found.STORED else None
             else:
-                same = stored_as_sent(client, metadata, prepared.entity, prepared.record_id, prepared.body) is not None
-            if same:
-                path = entity_path(prepared.entity.entity_set, prepared.record_id)
-                payload = {"@odata.editLink": path}
-                if prepared.entity.primary_id:
-                    payload[prepared.entity.primary_id] = prepared.record_id
-                properties = {"id": prepared.record_id, "entity_url": client.url(path), "already_stored": "true"}
-                return success_result(payload, properties, item.index)
+                record = stored_as_sent(client, metadata, entity, prepared.record_id, prepared.body)
+            if record is not None:
+                return already_stored(client, entity, prepared.record_id, record, item.index)
         return _rolled_back(item.index, culprit)
 
     def _settle(self, chunk: Sequence[BulkItem], error: ConnectorError, route: str) -> list[OperationResult]:

@@ -141,23 +141,30 @@ class EntityDescription:
     attributes: tuple[AttributeInfo, ...]
     navigation_inferred: bool = False
     _by_property: dict[str, AttributeInfo] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _lookup_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lookups: dict[str, tuple[AttributeInfo, str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for attribute in self.attributes:
             self._by_property[attribute.property_name] = attribute
             self._by_property.setdefault(attribute.logical_name, attribute)
             for navigation, table in attribute.navigations:
-                if table:
-                    self._lookup_tables.setdefault(navigation, table)
+                self._lookups.setdefault(navigation, (attribute, table))
 
     def attribute(self, property_name: str) -> AttributeInfo | None:
         """:returns: the attribute behind a property (``name``, ``_primarycontactid_value``), if known."""
         return self._by_property.get(property_name)
 
+    def lookup(self, navigation: str) -> AttributeInfo | None:
+        """:returns: the lookup a single-valued navigation property sets (``primarycontactid`` for a bind), if known."""
+        found = self._lookups.get(navigation)
+        return found[0] if found is not None else None
+
     def lookup_table(self, navigation: str) -> str | None:
         """:returns: the logical name of the table a single-valued navigation property leads to, if known."""
-        return self._lookup_tables.get(navigation)
+        found = self._lookups.get(navigation)
+        if found is None or not found[1]:  # without relationship metadata the table is not known
+            return None
+        return found[1]
 
     def literal_type(self, property_name: str) -> LiteralType | None:
         """:returns: the literal type of a property, ``None`` when unknown (traversals, unknown names)."""

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.cache import MetadataCache
-from connector.dataverse.metadata.tables import EntityInfo
+from connector.dataverse.metadata.tables import EntityDescription, EntityInfo
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import entity_path, guid_of, is_guid, record_id_of
 from connector.dataverse.operations.outcomes import properties_of, success_result, unknown_result
@@ -42,6 +42,7 @@ from connector.results import ErrorInfo, OperationResult, ResultStatus
 __all__ = [
     "Found",
     "ReadBack",
+    "already_stored",
     "compared",
     "compared_columns",
     "holds_as_sent",
@@ -178,12 +179,9 @@ def settle_create(
     :returns: ``success`` (property ``already_stored``), ``failed``, or ``outcome_unknown``.
     """
     found = read or read_back(client, metadata, entity, record_id, body)
-    link = entity_path(entity.entity_set, record_id)
-    known = properties_of(id=record_id, entity_url=client.url(link))
+    known = _known(client, entity, record_id)
     if found.record is not None and (found.found is Found.STORED or ours):
-        result = record_result(client, entity, found.record, index)
-        properties = {**known, **result.properties, "already_stored": "true"}
-        return success_result(result.payload, properties, index)
+        return already_stored(client, entity, record_id, found.record, index)
     if found.found is Found.DIFFERENT:
         if duplicate is not None:
             return duplicate
@@ -213,6 +211,30 @@ def settle_create(
     )
 
 
+def already_stored(
+    client: DataverseClient,
+    entity: EntityInfo,
+    record_id: str,
+    record: Mapping[str, Any],
+    index: int,
+    **properties: str,
+) -> OperationResult:
+    """The result of a create an earlier attempt carried out: ``success`` with ``already_stored``, the record as it
+    was read back.
+
+    :param record_id: the primary key the create carried.
+    :param record: the record read back.
+    :param properties: more properties (the refusal's ``http_status``, a bulk request's ``bulk``).
+    """
+    result = record_result(client, entity, record, index)
+    merged = {**_known(client, entity, record_id), **result.properties, "already_stored": "true", **properties}
+    return success_result(result.payload, merged, index)
+
+
+def _known(client: DataverseClient, entity: EntityInfo, record_id: str) -> dict[str, str]:
+    return properties_of(id=record_id, entity_url=client.url(entity_path(entity.entity_set, record_id)))
+
+
 def _failed(
     message: str, kind: str, properties: Mapping[str, str], index: int, field: str | None = None
 ) -> OperationResult:
@@ -238,13 +260,13 @@ def holds_as_sent(
 
 
 def _holds(metadata: MetadataCache, entity: EntityInfo, record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    navigations = _navigations(metadata, entity, body)
+    description = _bound(metadata, entity, body)
     for name, value in body.items():
         if name == entity.primary_id or name.startswith("@"):
             continue
         if name.endswith(_BIND):
-            attribute = navigations.get(name[: -len(_BIND)])
-            if attribute is None or not _same_reference(value, record.get(f"_{attribute}_value")):
+            lookup = description.lookup(name[: -len(_BIND)]) if description is not None else None
+            if lookup is None or not _same_reference(value, record.get(f"_{lookup.logical_name}_value")):
                 return False
         elif isinstance(value, Mapping | list) or name not in record or not _same_value(value, record[name]):
             return False
@@ -263,31 +285,25 @@ def compared_columns(metadata: MetadataCache, entity: EntityInfo, bodies: Iterab
     :raises ConnectorError: when the table's metadata cannot be read (only when a body binds a lookup).
     """
     columns = {entity.primary_id} if entity.primary_id else set()
-    navigations: dict[str, str] | None = None
     for body in bodies:
+        description = _bound(metadata, entity, body)
         for name, value in body.items():
             if isinstance(value, Mapping | list):
                 continue
             if name.endswith(_BIND):
-                if navigations is None:
-                    navigations = _navigations(metadata, entity, body)
-                attribute = navigations.get(name[: -len(_BIND)])
-                if attribute is not None:
-                    columns.add(f"_{attribute}_value")
+                lookup = description.lookup(name[: -len(_BIND)]) if description is not None else None
+                if lookup is not None:
+                    columns.add(f"_{lookup.logical_name}_value")
             elif "@" not in name:
                 columns.add(name)
     return sorted(columns)
 
 
-def _navigations(metadata: MetadataCache, entity: EntityInfo, body: Mapping[str, Any]) -> dict[str, str]:
-    if not any(name.endswith(_BIND) for name in body):
-        return {}
-    description = metadata.describe(entity.entity_set)
-    return {
-        navigation: attribute.logical_name
-        for attribute in description.attributes
-        for navigation, _ in attribute.navigations
-    }
+def _bound(metadata: MetadataCache, entity: EntityInfo, body: Mapping[str, Any]) -> EntityDescription | None:
+    """:returns: the table's description when the body binds a lookup (its navigation properties are needed), else
+    ``None`` (no metadata is read for a body without binds).
+    """
+    return metadata.describe(entity.entity_set) if any(name.endswith(_BIND) for name in body) else None
 
 
 def _same_reference(bind: Any, stored: Any) -> bool:
