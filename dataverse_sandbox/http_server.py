@@ -26,6 +26,7 @@ from werkzeug.serving import ThreadedWSGIServer
 
 from dataverse_sandbox.connection_reset import FaultAwareRequestHandler
 from dataverse_sandbox.middleware import ENVIRON_CLOSE_CONNECTION
+from dataverse_sandbox.numbers import ascii_whole_number
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -153,10 +154,10 @@ class KeepAliveRequestHandler(FaultAwareRequestHandler):
             return None
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return None
-        raw = self.headers.get("Content-Length", "0").strip() or "0"
-        if not raw.isdigit():
+        length = ascii_whole_number(self.headers.get("Content-Length", "0").strip() or "0")
+        if length is None:
             return None
-        return RequestBody(reader, int(raw))
+        return RequestBody(reader, length)
 
     def send_header(self, keyword: str, value: str) -> None:
         """Drop werkzeug's ``Connection: close`` while the connection can carry another request."""

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dataverse_sandbox.middleware import ENVIRON_CLOSE_CONNECTION
+from dataverse_sandbox.numbers import ascii_whole_number
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -115,9 +116,10 @@ class BodyLimit:
                 return self._refuse(environ, start_response, *refusal)
             return self._app(environ, start_response)
         raw = str(environ.get("CONTENT_LENGTH", "") or "").strip()
-        if raw and not raw.isdigit():
+        length = ascii_whole_number(raw) if raw else 0
+        if length is None:
             return self._refuse(environ, start_response, 400, f"The Content-Length header is not a number: {raw!r}.")
-        if raw and int(raw) > self.max_bytes:
+        if length > self.max_bytes:
             return self._refuse(environ, start_response, 413, self._too_large())
         return self._app(environ, start_response)
 

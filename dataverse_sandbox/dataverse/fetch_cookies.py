@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
+from dataverse_sandbox.numbers import ascii_whole_number
+
 from .errors import DataverseError
 from .fetchxml import INVALID_XML, parse_xml
 from .metadata import AttributeKind, AttributeMeta
@@ -85,8 +87,8 @@ def read_cookie(text: str, attributes: Sequence[AttributeMeta]) -> PagingCookie 
     :raises DataverseError: 400 ``0x80040201`` when it is not a cookie.
     """
     root = parse_xml(text, "paging cookie")
-    page_text = root.get("page", "")
-    if root.tag != "cookie" or not page_text.strip().isdigit():
+    page = ascii_whole_number(root.get("page", ""))
+    if root.tag != "cookie" or page is None:
         raise DataverseError(400, INVALID_XML, 'The paging cookie must be <cookie page="N">…</cookie>.')
     columns = tuple(child.tag for child in root)
     if columns != tuple(a.logical_name for a in attributes):
@@ -95,7 +97,7 @@ def read_cookie(text: str, attributes: Sequence[AttributeMeta]) -> PagingCookie 
         last = tuple(_from_text(a, child.get("last")) for a, child in zip(attributes, root, strict=True))
     except ValueError:
         raise DataverseError(400, INVALID_XML, "The paging cookie holds a value of the wrong type.") from None
-    return PagingCookie(int(page_text), columns, last)
+    return PagingCookie(page, columns, last)
 
 
 def _encode(text: str) -> str:

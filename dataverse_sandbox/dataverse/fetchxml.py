@@ -20,6 +20,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Literal
 
+from dataverse_sandbox.numbers import ascii_whole_number
+
 from .errors import DataverseError, invalid_argument
 
 __all__ = [
@@ -232,10 +234,10 @@ def _positive(element: ET.Element, name: str) -> int | None:
     raw = element.get(name)
     if raw is None:
         return None
-    text = raw.strip()
-    if not text.isdigit() or int(text) < 1:
+    number = ascii_whole_number(raw)
+    if number is None or number < 1:
         raise invalid_argument(f"The {name} attribute of <{element.tag}> must be a positive integer, not '{raw}'.")
-    return int(text)
+    return number
 
 
 def _link(element: ET.Element, index: int) -> FetchLink:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from dataverse_sandbox.numbers import ascii_integer
+
 from .errors import DataverseError, bad_request, string_too_long
 from .metadata import AttributeKind, AttributeMeta, EntityMeta
 
@@ -135,10 +137,11 @@ def _guid(attribute: AttributeMeta, value: Any) -> str:
 def _choices(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> str:
     """A multi-select choice: text of option values separated by commas (``"1,2"``), each one of the column's."""
     parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else []
-    if not parts or not all(part.lstrip("-").isdigit() for part in parts):
+    numbers = [number for number in map(ascii_integer, parts) if number is not None]
+    if not parts or len(numbers) != len(parts):
         raise _conversion_error(value, attribute)
-    for part in parts:
-        if attribute.option_label(int(part)) is None:
+    for part, number in zip(parts, numbers, strict=True):
+        if attribute.option_label(number) is None:
             raise DataverseError(
                 400,
                 "0x8004431a",

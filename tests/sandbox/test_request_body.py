@@ -143,8 +143,9 @@ def test_the_limit_is_configurable_and_applies_to_chunked_bodies(make_sandbox: C
     assert_odata_error(status, body, 413)
 
 
-def test_a_content_length_that_is_no_number_is_a_400(sandbox: Sandbox) -> None:
-    status, _, body = raw_exchange(sandbox, post_head(sandbox, bearer_token(sandbox), "Content-Length: 12abc\n"))
+@pytest.mark.parametrize("length", ["12abc", "\u00b2"], ids=["letters", "a digit int() refuses"])
+def test_a_content_length_that_is_no_number_is_a_400(sandbox: Sandbox, length: str) -> None:
+    status, _, body = raw_exchange(sandbox, post_head(sandbox, bearer_token(sandbox), f"Content-Length: {length}\n"))
     assert status == 400, body
 
 

@@ -19,6 +19,7 @@ def test_values_are_text_of_option_values(api: WebApiSession) -> None:
     assert api.patch(f"accounts({account})", json={"sample_colours": "4"}).status_code == 400
     assert api.patch(f"accounts({account})", json={"sample_colours": [1, 2]}).status_code == 400
     assert api.patch(f"accounts({account})", json={"sample_colours": "Red"}).status_code == 400
+    assert api.patch(f"accounts({account})", json={"sample_colours": "\u00b2"}).status_code == 400  # not int()'s
     assert api.patch(f"accounts({account})", json={"sample_colours": None}).status_code == 204
 
 

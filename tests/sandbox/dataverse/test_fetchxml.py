@@ -357,6 +357,15 @@ def test_distinct_returns_each_combination_once_without_etags(api: WebApiSession
             "0x80040203",
         ),
         ("<fetch page='2' paging-cookie='not a cookie'><entity name='account'/></fetch>", "0x80040201"),
+        # A digit to str.isdigit(), not to int(): refused, never a server error.
+        ("<fetch count='\u00b2'><entity name='account'/></fetch>", "0x80040203"),
+        (
+            (
+                "<fetch page='2' paging-cookie='&lt;cookie page=\"\u00b2\"&gt;&lt;/cookie&gt;'>"
+                "<entity name='account'/></fetch>"
+            ),
+            "0x80040201",
+        ),
     ],
 )
 def test_malformed_or_unknown_is_400_in_dataverse_shape(api: WebApiSession, xml: str, code: str) -> None:
