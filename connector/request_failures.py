@@ -35,7 +35,7 @@ from connector.settings import ProxyPolicy
 
 __all__ = ["proxy_failure", "sent_nothing", "tls_finding"]
 
-_TUNNEL_FAILED: Final = re.compile(r"^Tunnel connection failed: (\d{3})\s*(.*)$")
+_TUNNEL_FAILED: Final = re.compile(r"^Tunnel connection failed: (\d{3})\s*(.*)$", re.ASCII)
 _BASE_URL_FIELD: Final = "connection.base_url"
 _PROTOCOL_FIELD: Final = "connection.protocol"
 

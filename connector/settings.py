@@ -190,7 +190,7 @@ def compose_api_root(
     checks = {
         "connection.base_url": _base_url_problems(base_url),
         "connection.web_api_path": _path_problems(web_api_path),
-        "connection.version": [] if _VERSION.match(version.strip()) else [f"must look like v9.2 (got {version!r})"],
+        "connection.version": [] if _VERSION.fullmatch(version.strip()) else [f"must look like v9.2 (got {version!r})"],
     }
     errors = [
         FieldError(path, message) for path, messages in checks.items() if path not in skip for message in messages
@@ -225,7 +225,7 @@ def _base_url_problems(base_url: str) -> list[str]:
             problems.append(f"is not a valid host name: brackets must hold an IPv6 address (got {host!r})")
         return problems
     labels = host.split(".")
-    if not host or ".." in host or not all(_HOST_LABEL.match(label) for label in labels):
+    if not host or ".." in host or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         problems.append(f"is not a valid host name (got {host!r})")
     return problems
 
@@ -248,7 +248,7 @@ def _path_problems(web_api_path: str) -> list[str]:
         return [f"must be a path only, without a query or fragment (got {web_api_path!r})"]
     if any(segment in {".", ".."} for segment in value.split("/")):
         return [f"must not contain '.' or '..' segments (got {web_api_path!r})"]
-    if not _PATH.match(value):
+    if not _PATH.fullmatch(value):
         return [f"must be a URL path of letters, digits and / - . _ ~ (got {web_api_path!r})"]
     return []
 

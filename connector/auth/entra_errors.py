@@ -73,7 +73,7 @@ FIELD_LABELS: Final = {
 """How messages name each field."""
 
 _DESCRIPTION_LIMIT: Final = 300
-_AADSTS: Final = re.compile(r"AADSTS(\d+)")
+_AADSTS: Final = re.compile(r"AADSTS(\d{1,9})(?!\d)", re.ASCII)
 _MISSING_PARAMETER: Final = re.compile(r"parameter: '([^']+)'")
 
 

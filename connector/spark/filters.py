@@ -202,7 +202,7 @@ def _value(value: Any, field: StructField) -> tuple[Any, str | None] | None:
     if not isinstance(value, str):
         return None
     if is_guid_column(field):
-        return (value, "guid") if _GUID.match(value) else None
+        return (value, "guid") if _GUID.fullmatch(value) else None
     # Text: the attribute's metadata says how the literal is written (a multi-select's too).
     return value, None
 

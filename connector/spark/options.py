@@ -127,7 +127,7 @@ class _Reader:
         if value is None:
             return ()
         items = tuple(item.strip() for item in value.split(","))
-        bad = [item for item in items if not _NAME.match(item)]
+        bad = [item for item in items if not _NAME.fullmatch(item)]
         if bad:
             self.problems.append(
                 FieldError(f"options.{name}", f"must be comma-separated column names (got {', '.join(map(repr, bad))})")
@@ -208,7 +208,7 @@ def parse_read_options(options: Mapping[str, str]) -> ReadOptions:
     connection = reader.connection()
     entity_set = reader.required("entity_set")
     partition_column = reader.text("partition_column") or "createdon"
-    if not _NAME.match(partition_column):
+    if not _NAME.fullmatch(partition_column):
         reader.problems.append(
             FieldError("options.partition_column", f"must be a column name (got {partition_column!r})")
         )

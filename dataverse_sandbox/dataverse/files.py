@@ -63,8 +63,9 @@ BLOCK_SIZE = 4 * 1024 * 1024
 #: How much content one stored part holds.
 PART_SIZE = BLOCK_SIZE
 _FILE_KINDS = (AttributeKind.FILE, AttributeKind.IMAGE)
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
+# ASCII digits, at most 19 (a 64-bit size): int() would read another script's digits and refuse 4301 of them.
+_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})", re.ASCII)
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})", re.ASCII)
 
 
 @dataclass
@@ -362,7 +363,7 @@ def _download(call: Call, found: StoredFile | None) -> Response:
         headers["mimetype"] = found.mime_type
     wanted = call.request.headers.get("Range")
     if wanted:
-        match = _RANGE.match(wanted.strip())
+        match = _RANGE.fullmatch(wanted.strip())
         if match is None:
             raise bad_request(f"The Range header '{wanted}' is not valid; expected bytes=<first>-<last>.")
         first = int(match.group(1))
@@ -400,7 +401,7 @@ def _chunked_upload(call: Call, entity: EntityMeta, row: Row, attribute: Attribu
         attribute.logical_name,
     ):
         raise bad_request("The session token belongs to another file column.")
-    content_range = _CONTENT_RANGE.match(call.request.headers.get("Content-Range", "").strip())
+    content_range = _CONTENT_RANGE.fullmatch(call.request.headers.get("Content-Range", "").strip())
     if content_range is None:
         raise bad_request("A chunk needs a 'Content-Range: bytes <first>-<last>/<total>' header.")
     first, last, total = (int(part) for part in content_range.groups())

@@ -7,6 +7,7 @@ the metadata or running anything: see :mod:`.router`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from .values import parse_guid
 
 __all__ = ["KeyPredicate", "Segment", "format_literal", "parse_literal", "parse_parameters", "split_path"]
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?[mMdDfF]?$")
+# ASCII digits only (a literal in another script's digits is no number to Dataverse); an integer has at most the 19
+# digits of an Edm.Int64, a longer one is read as a decimal (int() would refuse 4301 digits with a ValueError).
+_INTEGER = re.compile(r"[+-]?\d{1,19}", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?[mMdDfF]?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,13 @@ def parse_literal(text: str, aliases: Mapping[str, str]) -> Any:
     guid = parse_guid(text) if len(text) in (36, 38) else None
     if guid is not None:
         return guid
-    if _INTEGER.match(text):
+    if _INTEGER.fullmatch(text):
         return int(text)
-    if _DECIMAL.match(text):
-        return float(text.rstrip("mMdDfF"))
+    if _DECIMAL.fullmatch(text):
+        number = float(text.rstrip("mMdDfF"))
+        if math.isfinite(number):
+            return number
+        raise bad_request(f"Bad Request - Error in query syntax: '{text}' is out of range.")
     raise bad_request(f"Bad Request - Error in query syntax: '{text}' is not a valid literal.")
 
 

@@ -88,6 +88,14 @@ def test_aadsts_codes_name_the_field(code: int, error: str, kind: str, grant: st
     assert result.status == 400
 
 
+def test_an_aadsts_number_too_long_for_any_code_is_no_code() -> None:
+    # int() refuses 4301 digits: the reader of the server's text raised a ValueError before.
+    body = {"error": "invalid_client", "error_description": "AADSTS" + "7" * 4301 + ": text"}
+    result = token_endpoint_error(body, oauth("secret"), status=401, grant="client_credentials")
+    assert isinstance(result, AuthError)
+    assert result.code == "invalid_client"
+
+
 def test_invalid_secret_message_tells_what_to_do() -> None:
     body = entra_body(7000215, "invalid_client", "Invalid client secret provided.")
     result = token_endpoint_error(body, oauth("secret"), status=401, grant="client_credentials")

@@ -45,17 +45,17 @@ LiteralType = Literal[
 
 LITERAL_TYPES: Final[tuple[str, ...]] = get_args(LiteralType)
 
-_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)(Z|[+-]\d{2}:\d{2})?$")
-_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
-_LOOKUP_PROPERTY = re.compile(r"^_(\w+)_value$")
+_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)(Z|[+-]\d{2}:\d{2})?", re.ASCII)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
+_LOOKUP_PROPERTY = re.compile(r"_(\w+)_value", re.ASCII)
 _KEY_SAFE = "'-.:@$!*,;="
 _BARE_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _RECORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\((.*)\)", re.DOTALL)
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_TOKEN = re.compile(r"[0-9A-Za-z.:+-]+")
-_KEY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_KEY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 RecordKey = str | tuple[tuple[str, Any, LiteralType | None], ...]
@@ -71,7 +71,7 @@ class LiteralError(ValueError):
 
 def is_guid(value: object) -> bool:
     """:returns: whether ``value`` is a GUID string (braces allowed)."""
-    return isinstance(value, str) and _GUID.match(value) is not None
+    return isinstance(value, str) and _GUID.fullmatch(value) is not None
 
 
 def guid_of(value: object) -> str:
@@ -79,7 +79,7 @@ def guid_of(value: object) -> str:
 
     :raises LiteralError: when ``value`` is not a GUID.
     """
-    match = _GUID.match(value) if isinstance(value, str) else None
+    match = _GUID.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise LiteralError(f"{_show(value)} is not a GUID")
     return match.group(1).lower()
@@ -110,7 +110,7 @@ def infer_literal_type(value: Any, property_name: str | None = None) -> LiteralT
         return "date"
     if isinstance(value, Mapping | list | tuple):
         return "json"
-    if property_name and _LOOKUP_PROPERTY.match(property_name) and is_guid(value):
+    if property_name and _LOOKUP_PROPERTY.fullmatch(property_name) and is_guid(value):
         return "guid"
     return "string"
 
@@ -147,7 +147,7 @@ def _write_date(value: Any) -> str:
         raise LiteralError(f"{_show(value)} is a date and time, not a date")
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, str) and _DATE.match(value):
+    if isinstance(value, str) and _DATE.fullmatch(value):
         _check_date(value)
         return value
     raise LiteralError(f"{_show(value)} is not a date of the form YYYY-MM-DD")
@@ -161,10 +161,10 @@ def _write_datetime(value: Any) -> str:
     if isinstance(value, dt.date):
         return f"{value.isoformat()}T00:00:00Z"
     if isinstance(value, str):
-        if _DATE.match(value):
+        if _DATE.fullmatch(value):
             _check_date(value)
             return f"{value}T00:00:00Z"
-        match = _DATETIME.match(value)
+        match = _DATETIME.fullmatch(value)
         if match:
             _check_date(match.group(1))
             time_part = match.group(2)
@@ -193,7 +193,7 @@ def _write_number(value: Any) -> str:
             raise LiteralError(f"{_show(value)} is not a finite number")
         # Fixed-point: Edm.Decimal literals have no exponent.
         return format(number, "f")
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         try:
             return format(Decimal(value.strip()), "f")
         except InvalidOperation:
@@ -356,9 +356,9 @@ def _token_type(token: str) -> LiteralType:
         return "guid"
     if _KEY_NUMBER.fullmatch(token):
         return "number"
-    if _DATE.match(token):
+    if _DATE.fullmatch(token):
         return "date"
-    if _DATETIME.match(token):
+    if _DATETIME.fullmatch(token):
         return "datetime"
     raise LiteralError(f"has a key value {_show(token)} that is not a quoted string, GUID, number or date")
 

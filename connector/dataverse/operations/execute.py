@@ -133,7 +133,7 @@ def _function_call(
     names: list[str] = []
     aliases: list[tuple[str, str]] = []
     for number, (name, value) in enumerate(parameters.items(), start=1):
-        if not _PARAMETER_NAME.match(name):
+        if not _PARAMETER_NAME.fullmatch(name):
             raise DocumentError(name, "is not a parameter name (letters, digits and _ only)")
         alias = f"@p{number}"
         try:

@@ -45,7 +45,7 @@ from connector.results import ErrorInfo, OperationResult, ResultStatus
 
 __all__ = ["download_file"]
 
-_CONTENT_RANGE: Final = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+)$")
+_CONTENT_RANGE: Final = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.ASCII)
 _OCTET_STREAM: Final = "application/octet-stream"
 
 
@@ -145,9 +145,10 @@ def _total(response: requests.Response) -> int | None:
     size = whole_number(response.headers.get("x-ms-file-size"))
     if size is not None:
         return size
-    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
-    if match:
-        return int(match.group(3))
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    total = whole_number(match.group(3)) if match else None
+    if total is not None:
+        return total
     return len(response.content) if response.status_code == 200 else None
 
 

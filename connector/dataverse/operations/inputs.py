@@ -64,7 +64,7 @@ ODATA_ID: Final = "@odata.id"
 QUERY_PARAMETERS: Final = "@connector.query_parameters"
 _KEPT_ANNOTATIONS: Final = frozenset({"@odata.type"})
 _BIND_SUFFIX: Final = "@odata.bind"
-_LOOKUP_VALUE: Final = re.compile(r"^_\w+_value$")
+_LOOKUP_VALUE: Final = re.compile(r"_\w+_value", re.ASCII)
 # RFC 9110 entity-tag: [W/] DQUOTE *etagc DQUOTE, etagc printable ASCII but the quote (obs-text is not accepted).
 _ETAG: Final = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"|\*')
 
@@ -120,7 +120,7 @@ def write_body(document: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             if not name.endswith(_BIND_SUFFIX):
                 continue
-        elif name.startswith("_") and _LOOKUP_VALUE.match(name):
+        elif name.startswith("_") and _LOOKUP_VALUE.fullmatch(name):
             # A lookup's read-only value (as Get and Query return it); lookups are written through binds.
             continue
         # Most values are plain: tested by exact type first (a bulk run cleans every member of every record).

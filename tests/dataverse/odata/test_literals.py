@@ -68,6 +68,11 @@ def test_literals_are_written_by_type(value: Any, kind: Any, expected: str) -> N
         (float("nan"), "number"),
         ("1.5", "integer"),
         ("\u0663", "integer"),  # a digit of another script: only ASCII digits are numbers here
+        ("\u0661\u0662", "number"),  # Decimal() reads them as 12
+        ("2024-01-01T\uff11\uff10:00", "datetime"),  # full-width digits in the time went into the URL as they were
+        ("2024-01-01T10:00:00Z\n", "datetime"),  # a line end after the value passed, cut off silently
+        ("12\n3", "number"),
+        (GUID + "\n", "guid"),
         pytest.param("9" * 4301, "integer", id="more digits than int() reads"),
         ("Accounting", "option_set"),
         ("\u00b2", "option_set"),
@@ -83,6 +88,8 @@ def test_a_value_that_does_not_fit_its_type_is_refused(value: Any, kind: Any) ->
 
 def test_inference_never_turns_a_string_into_a_guid_except_for_lookup_values() -> None:
     assert infer_literal_type(GUID) == "string"
+    assert infer_literal_type(GUID + "\n", "_primarycontactid_value") == "string"
+    assert infer_literal_type(GUID, "_primarycontactid_value\n") == "string"
     assert infer_literal_type("2024-01-01") == "string"
     assert infer_literal_type(GUID, "_primarycontactid_value") == "guid"
     assert format_literal(GUID, None, "_primarycontactid_value") == GUID

@@ -83,11 +83,14 @@ def test_an_action_without_an_answer(mocked: responses.RequestsMock, connection:
 
 def test_bad_parameters_fail_the_document(mocked: responses.RequestsMock, connection: Connection) -> None:
     options = {"name": "Fn", "kind": "function", "parameter_types": {"Id": "guid"}}
-    bad_type, bad_name = run(connection, "execute", options, [{"Id": "nope"}, {"a b": 1}])
+    documents = [{"Id": "nope"}, {"a b": 1}, {"Id\n": 1}]
+    bad_type, bad_name, line_end = run(connection, "execute", options, documents)
     assert bad_type.error is not None
     assert bad_type.error.field == "Id"
     assert bad_name.error is not None
     assert bad_name.error.field == "a b"
+    assert line_end.error is not None  # a line end after the name passed, and went into the function's URL
+    assert line_end.error.field == "Id\n"
 
 
 def test_an_error_answer_in_boomis_form(mocked: responses.RequestsMock, connection: Connection) -> None:

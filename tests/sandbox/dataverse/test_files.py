@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import os
 
+import pytest
+
 from tests.support.sandbox import WebApiSession
 
 CHUNK = 4 * 1024 * 1024
@@ -195,3 +197,26 @@ def test_read_only_principals_cannot_upload(api: WebApiSession, read_only_api: W
         f"accounts({account})/sample_contract", data=b"x", headers={"x-ms-file-name": "a.txt"}
     )
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "header"),
+    [
+        ("get", {"Range": "bytes=" + "9" * 4301 + "-"}),  # int() refuses 4301 digits: a 500 before
+        ("get", {"Range": "bytes=10-" + "1" * 20}),
+        ("patch", {"Content-Range": "bytes 0-0/" + "9" * 4301}),
+    ],
+)
+def test_a_range_no_client_sends_is_a_400(api: WebApiSession, method: str, header: dict[str, str]) -> None:
+    account = new_account(api)
+    put = api.patch(f"accounts({account})/sample_contract", data=b"0123456789", headers={"x-ms-file-name": "a.bin"})
+    assert put.status_code == 204, put.text
+    if method == "get":
+        answer = api.get(f"accounts({account})/sample_contract/$value", headers=header)
+    else:
+        start = api.patch(
+            f"accounts({account})/sample_contract?x-ms-file-name=b.bin", headers={"x-ms-transfer-mode": "chunked"}
+        )
+        answer = api.patch(start.headers["Location"], data=b"x", headers=header)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"]

@@ -1,0 +1,31 @@
+"""A download's total size read from the service's headers (connector.dataverse.operations.file_downloads)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from connector.dataverse.operations.file_downloads import _total
+
+
+def _answer(status: int, headers: dict[str, str], content: bytes = b"") -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response._content = content
+    return response
+
+
+@pytest.mark.parametrize(
+    ("headers", "total"),
+    [
+        ({"x-ms-file-size": "20"}, 20),
+        ({"Content-Range": "bytes 0-9/20"}, 20),
+        ({"Content-Range": " bytes 0-9/20 "}, 20),
+        # int() refuses 4301 digits: the reader raised a ValueError deep inside before.
+        ({"Content-Range": "bytes 0-9/" + "9" * 4301}, None),
+        ({"Content-Range": "bytes 0-9/20, 30"}, None),
+    ],
+)
+def test_the_total_comes_from_the_headers_or_is_unknown(headers: dict[str, str], total: int | None) -> None:
+    assert _total(_answer(206, headers)) == total
