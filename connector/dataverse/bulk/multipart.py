@@ -28,9 +28,10 @@ class BatchFormatError(ValueError):
     """A batch response that cannot be read (no boundary, no closing delimiter, a part that is no HTTP message)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BatchPart:
-    """One request inside a batch.
+    """One request inside a batch; never changed once built (not frozen, as
+    :class:`~connector.dataverse.bulk.plan.BulkItem`: a bulk run builds one per record).
 
     :param method: the HTTP method.
     :param url: the absolute URL.

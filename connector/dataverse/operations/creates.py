@@ -49,9 +49,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PreparedCreate:
-    """A create, ready to send.
+    """A create, ready to send; never changed once built (not frozen, as
+    :class:`~connector.dataverse.bulk.plan.BulkItem`: a bulk run builds one per record).
 
     :param entity: the table.
     :param body: the body to send.

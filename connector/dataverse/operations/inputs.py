@@ -110,7 +110,19 @@ def write_body(document: Mapping[str, Any]) -> dict[str, Any]:
 
     :param document: the input document.
     :returns: a new dict; nested records (deep insert) are cleaned the same way.
+    :raises DocumentError: naming the member, when its records nest deeper than :data:`MOST_NESTING` levels (a
+        host's document that contains itself would otherwise end in a ``RecursionError``).
     """
+    return _body(document, 0, "")
+
+
+MOST_NESTING: Final = 32
+"""The deepest nesting of records and lists a document may have (a deep insert is rarely more than two levels)."""
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _body(document: Mapping[str, Any], depth: int, field: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for name, value in document.items():
         if "@" in name:
@@ -124,18 +136,17 @@ def write_body(document: Mapping[str, Any]) -> dict[str, Any]:
             # A lookup's read-only value (as Get and Query return it); lookups are written through binds.
             continue
         # Most values are plain: tested by exact type first (a bulk run cleans every member of every record).
-        body[name] = value if type(value) in _PLAIN else _clean(value)
+        body[name] = value if type(value) in _PLAIN else _clean(value, depth + 1, field or name)
     return body
 
 
-_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
-
-
-def _clean(value: Any) -> Any:
+def _clean(value: Any, depth: int, field: str) -> Any:
+    if depth > MOST_NESTING and isinstance(value, Mapping | list):
+        raise DocumentError(field, f"nests records more than {MOST_NESTING} levels deep (does it contain itself?)")
     if isinstance(value, Mapping):
-        return write_body(value)
+        return _body(value, depth, field)
     if isinstance(value, list):
-        return [_clean(item) for item in value]
+        return [_clean(item, depth + 1, field) for item in value]
     return value
 
 

@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from connector.dataverse.bulk.options import BulkOptions
-from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner
+from connector.dataverse.bulk.plan import BATCH, BulkItem, Planner, encode_json
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.cache import metadata_for
 from connector.dataverse.operations.inputs import DocumentError
@@ -146,9 +146,48 @@ def test_an_upsert_by_alternate_key_names_its_record_by_odata_id(client: Dataver
     assert item.record == "accounts(accountnumber='a-1')"
 
 
-def test_a_value_json_cannot_carry_fails_the_document(client: DataverseClient, entity: None) -> None:
+def _self_containing() -> dict[str, Any]:
+    record: dict[str, Any] = {"name": "x"}
+    record["primarycontactid"] = {"lastname": "y", "parent": record}
+    return record
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"name": "x", "revenue": float("nan")},
+        {"name": "x", "revenue": float("-inf")},
+        {"name": "x", "description": object()},
+    ],
+    ids=["NaN", "-Infinity", "not JSON"],
+)
+def test_a_value_json_cannot_carry_fails_the_document(
+    client: DataverseClient, entity: None, document: dict[str, Any]
+) -> None:
     with pytest.raises(DocumentError, match="JSON cannot carry"):
-        plan(client, "create", {}, {"name": "x", "revenue": float("nan")})
+        plan(client, "create", {}, document)
+
+
+def test_a_document_that_contains_itself_fails_naming_its_member(client: DataverseClient, entity: None) -> None:
+    # A host's dicts can: write_body recursed until RecursionError before.
+    with pytest.raises(DocumentError) as caught:
+        plan(client, "create", {}, _self_containing())
+    assert caught.value.field == "primarycontactid"
+    with pytest.raises(DocumentError, match="JSON cannot carry"):
+        encode_json(_self_containing())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": 'Zoë \u2028 "quoted" \\ \U0001f600', "revenue": 1.25, "count": 10**30, "flag": True, "none": None},
+        {"nested": [{"a": []}, {}, [1, 2.5e-7]]},
+        "text",
+        12,
+    ],
+)
+def test_bodies_are_serialised_as_the_standard_encoder_does(value: Any) -> None:
+    assert encode_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @pytest.mark.parametrize("operation", ["create", "update", "upsert"])
