@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -136,6 +136,17 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 
 
+class _NoRedirects(requests.Session):
+    """A session that never prepares a redirect's next request: the transport follows none, and ``requests`` builds
+    that request even when told not to follow it, raising ``ValueError`` from deep inside for a ``Location`` that is
+    no URL (``https://[x/``) before the transport could refuse the redirect with its own error.
+    """
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """:returns: no redirect to follow, ever."""
+        return iter(())
+
+
 class Transport:
     """Sends a connection's HTTP requests.
 
@@ -192,7 +203,7 @@ class Transport:
         self.pool_size = pool_size
         self._owns_session = session is None
         if session is None:
-            session = requests.Session()
+            session = _NoRedirects()
             session.trust_env = False
             session.verify = settings.ca_bundle or True
             session.headers["User-Agent"] = USER_AGENT
@@ -382,9 +393,12 @@ class Transport:
         location = response.headers.get("Location")
         if not location:
             return ConfigError.single(field, f"{origin_of(url)} answered {status} without saying where to go")
-        target = origin_of(urljoin(url, location))
+        try:
+            target = origin_of(urljoin(url, location))
+            parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
+        except ValueError:  # a Location that is no URL ("https://[x/", a port past 65535): where is unknown
+            return ConfigError.single(field, f"{origin_of(url)} answered {status} to a place that is not a URL")
         where = f"to another path on {target}" if target == origin_of(url) else f"to {target}"
-        parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
         remedy = "use the address of the service itself"
         if field == BASE_URL_FIELD and parts.scheme != moved.scheme and parts.hostname == moved.hostname:
             field, remedy = PROTOCOL_FIELD, f"choose {moved.scheme}"

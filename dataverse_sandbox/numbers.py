@@ -7,9 +7,10 @@ text that passed such a check then failed deep inside with a ``ValueError``, a `
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
-__all__ = ["ascii_integer", "ascii_whole_number"]
+__all__ = ["ascii_int64", "ascii_integer", "ascii_whole_number", "finite"]
 
 _MOST_DIGITS: Final = 19
 """The longest number read: as many digits as the largest 64-bit integer has (``int`` refuses 4301)."""
@@ -30,3 +31,29 @@ def ascii_integer(text: str) -> int | None:
         number = ascii_whole_number(value[1:]) if value[1:2].isdigit() else None
         return None if number is None else -number
     return ascii_whole_number(value)
+
+
+def ascii_int64(text: str) -> int | None:
+    """:returns: the number ``text`` writes in ASCII digits after an optional sign, leading zeros allowed (a URL's
+    literal may have any number of them), when it fits in 64 bits; else ``None``.
+    """
+    value = text.strip()
+    sign = value[:1] if value[:1] in ("+", "-") else ""
+    digits = value[len(sign) :]
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > _MOST_DIGITS:
+        return None
+    number = -int(significant) if sign == "-" else int(significant)
+    return number if -(2**63) <= number < 2**63 else None
+
+
+def finite(value: float) -> bool:
+    """:returns: whether a JSON number is a finite double (an integer past a double's range is not: ``math.isfinite``
+    raises ``OverflowError`` for it).
+    """
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -65,7 +65,7 @@ def decode_json(raw: bytes | str) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise InvalidJsonError("The JSON is nested too deeply.") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or int()'s refusal of a number of 4301 digits or more
         raise InvalidJsonError(f"Invalid JSON. {exc}") from None
     # Only a body whose text holds a surrogate or its escape can decode to one: most bodies skip the walk.
     if _SURROGATE_SOURCE.search(text) and _has_lone_surrogate(value):

@@ -14,6 +14,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from dataverse_sandbox.numbers import ascii_whole_number
+
 from .context import Call
 from .errors import DataverseError, bad_request
 from .metadata import EntityMeta
@@ -28,10 +30,10 @@ _FORBIDDEN = ("$filter", "$orderby", "$expand", "$top")
 
 
 def _since(token: str) -> int:
-    try:
-        return int(token.split("!", 1)[0])
-    except ValueError:
-        raise bad_request(f"The $deltatoken '{token}' is not valid.") from None
+    since = ascii_whole_number(token.split("!", 1)[0])
+    if since is None:
+        raise bad_request(f"The $deltatoken '{token}' is not valid.")
+    return since
 
 
 def _check(call: Call, entity: EntityMeta) -> None:
@@ -64,8 +66,11 @@ def delta(call: Call, entity: EntityMeta, token: str) -> Response:
     skiptoken = call.request.args.get("$skiptoken")
     if skiptoken is not None:
         page_token = PageToken.decode(skiptoken, query_id)
-        upper = int(page_token.snapshot or upper)
-        phase, cursor = page_token.phase, int(page_token.last[0])
+        try:  # the token's fingerprint is no secret: a client can forge one whose values are not numbers
+            upper = int(page_token.snapshot or upper)
+            phase, cursor = page_token.phase, int(page_token.last[0])
+        except (ValueError, TypeError, IndexError, KeyError):
+            raise bad_request(f"The $skiptoken '{skiptoken}' is not valid.") from None
     values: list[dict[str, Any]] = []
     next_token: PageToken | None = None
     if phase == 0:

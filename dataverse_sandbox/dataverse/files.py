@@ -39,6 +39,8 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Response
 
+from dataverse_sandbox.numbers import ascii_int64
+
 from .context import Call, Service
 from .errors import DataverseError, bad_request, method_not_allowed, not_found
 from .keys import require_row
@@ -63,8 +65,9 @@ BLOCK_SIZE = 4 * 1024 * 1024
 #: How much content one stored part holds.
 PART_SIZE = BLOCK_SIZE
 _FILE_KINDS = (AttributeKind.FILE, AttributeKind.IMAGE)
-# ASCII digits, at most 19 (a 64-bit size): int() would read another script's digits and refuse 4301 of them.
-_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})", re.ASCII)
+# ASCII digits (int() would read another script's digits and refuse 4301 of them); a Range offset past 64 bits is
+# past any file's end, a Content-Range has at most 19 digits (the connector's are small).
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)", re.ASCII)
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})", re.ASCII)
 
 
@@ -366,10 +369,11 @@ def _download(call: Call, found: StoredFile | None) -> Response:
         match = _RANGE.fullmatch(wanted.strip())
         if match is None:
             raise bad_request(f"The Range header '{wanted}' is not valid; expected bytes=<first>-<last>.")
-        first = int(match.group(1))
-        last = min(int(match.group(2)) if match.group(2) else found.size - 1, found.size - 1)
-        if first > last:
-            raise DataverseError(416, "0x80040203", f"The range starts at {first}, past the file's end.")
+        first = ascii_int64(match.group(1))
+        end = ascii_int64(match.group(2)) if match.group(2) else None
+        last = found.size - 1 if end is None else min(end, found.size - 1)
+        if first is None or first > last:
+            raise DataverseError(416, "0x80040203", f"The range starts at {match.group(1)}, past the file's end.")
         headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
         headers["x-ms-chunk-size"] = str(BLOCK_SIZE)
         data, status = store.read(found, first, last - first + 1), 206

@@ -13,14 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dataverse_sandbox.numbers import ascii_int64
+
 from .errors import bad_request
 from .values import parse_guid
 
 __all__ = ["KeyPredicate", "Segment", "format_literal", "parse_literal", "parse_parameters", "split_path"]
 
-# ASCII digits only (a literal in another script's digits is no number to Dataverse); an integer has at most the 19
-# digits of an Edm.Int64, a longer one is read as a decimal (int() would refuse 4301 digits with a ValueError).
-_INTEGER = re.compile(r"[+-]?\d{1,19}", re.ASCII)
+# ASCII digits only (a literal in another script's digits is no number to Dataverse); an integer is one while it fits
+# an Edm.Int64 (leading zeros allowed), a longer one is read as a decimal (int() refuses 4301 digits).
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?[mMdDfF]?", re.ASCII)
 
 
@@ -146,8 +148,9 @@ def parse_literal(text: str, aliases: Mapping[str, str]) -> Any:
     guid = parse_guid(text) if len(text) in (36, 38) else None
     if guid is not None:
         return guid
-    if _INTEGER.fullmatch(text):
-        return int(text)
+    integer = ascii_int64(text) if _INTEGER.fullmatch(text) else None
+    if integer is not None:
+        return integer
     if _DECIMAL.fullmatch(text):
         number = float(text.rstrip("mMdDfF"))
         if math.isfinite(number):

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from dataverse_sandbox.numbers import ascii_integer
+
 from .errors import bad_request
 
 __all__ = ["Preferences", "parse_preferences", "split_top_level"]
@@ -81,11 +83,8 @@ class Preferences:
         raw = self.values.get("odata.maxpagesize")
         if raw is None:
             return None
-        try:
-            size = int(raw)
-        except ValueError:
-            raise bad_request(f"The value '{raw}' of odata.maxpagesize is not a valid page size.") from None
-        if size <= 0:
+        size = ascii_integer(raw)
+        if size is None or size <= 0:
             raise bad_request(f"The value '{raw}' of odata.maxpagesize is not a valid page size.")
         if size > MAX_PAGE_SIZE:
             if not clamp:

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Response
 
+from dataverse_sandbox.numbers import ascii_integer
+
 from .context import Call
 from .errors import DataverseError, bad_request
 from .metadata import EntityMeta
@@ -79,10 +81,9 @@ def _page_size(call: Call) -> tuple[int, bool]:
     top_text = call.request.args.get("$top")
     if top_text is None:
         return MAX_PAGE_SIZE, True
-    try:
-        top = int(top_text)
-    except ValueError:
-        raise bad_request(f"The value '{top_text}' of $top is not a valid integer.") from None
+    top = ascii_integer(top_text)
+    if top is None:
+        raise bad_request(f"The value '{top_text}' of $top is not a valid integer.")
     if top < 0:
         raise bad_request(f"The value '{top_text}' of $top must not be negative.")
     if top > MAX_PAGE_SIZE and not behaviour.clamp_top:

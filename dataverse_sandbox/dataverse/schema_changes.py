@@ -23,6 +23,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from dataverse_sandbox.numbers import finite
+
 from .context import Call
 from .entities import read_json
 from .entity_definitions import entity_json, find_entity, key_json
@@ -282,6 +284,8 @@ def _update_attribute(call: Call, entity: EntityMeta, attribute: AttributeMeta) 
         changes["max_length"] = body["MaxLength"]
     for field, name in (("min_value", "MinValue"), ("max_value", "MaxValue")):
         if attribute.min_value is not None and isinstance(body.get(name), (int, float)):
+            if not finite(body[name]):  # float() of an integer past a double's range raised OverflowError
+                raise invalid_argument(f"The attribute's {name} must be a finite number.")
             changes[field] = float(body[name])
     required = body.get("RequiredLevel")
     if isinstance(required, dict) and isinstance(required.get("Value"), str):

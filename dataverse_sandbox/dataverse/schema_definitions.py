@@ -15,9 +15,10 @@ Not for applying a change (storage, catalog): see :mod:`.schema_changes`.
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
+
+from dataverse_sandbox.numbers import finite
 
 from .errors import DataverseError, invalid_argument
 from .metadata import AttributeKind, AttributeMeta, EntityMeta, Option
@@ -67,9 +68,12 @@ def _translations(label: Any) -> tuple[tuple[int, str], ...]:
     if not isinstance(label, dict):
         return ()
     return tuple(
-        (int(item["LanguageCode"]), str(item["Label"]))
+        (item["LanguageCode"], str(item["Label"]))
         for item in label.get("LocalizedLabels") or []
-        if isinstance(item, dict) and item.get("Label") and item.get("LanguageCode") not in (None, 1033)
+        if isinstance(item, dict)
+        and item.get("Label")
+        and type(item.get("LanguageCode")) is int  # "x" raised ValueError (a 500)
+        and item["LanguageCode"] != 1033
     )
 
 
@@ -143,7 +147,7 @@ def _number(
     value = body.get(name)
     if value is None:
         return None
-    numeric = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    numeric = isinstance(value, int | float) and not isinstance(value, bool) and finite(value)
     if not numeric or (whole and not float(value).is_integer()):
         shown = repr(value)[:60]
         raise invalid_argument(f"The {owner}'s {name} must be a {'whole ' if whole else ''}number; got {shown}.")

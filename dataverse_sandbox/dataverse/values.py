@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 import time
 import uuid
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dataverse_sandbox.numbers import ascii_integer
+from dataverse_sandbox.numbers import ascii_integer, finite
 
 from .errors import DataverseError, bad_request, string_too_long
 from .metadata import AttributeKind, AttributeMeta, EntityMeta
@@ -159,7 +158,7 @@ def _number(entity: EntityMeta, attribute: AttributeMeta, value: Any) -> int | f
             if not value.is_integer():
                 raise _conversion_error(value, attribute)
             value = int(value)
-    elif not math.isfinite(value):
+    elif not finite(value):
         raise _conversion_error(value, attribute)
     low, high = attribute.min_value, attribute.max_value
     if (low is not None and value < low) or (high is not None and value > high):
@@ -187,7 +186,10 @@ def _datetime(attribute: AttributeMeta, value: Any) -> str:
         raise _conversion_error(value, attribute) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable instant
+        raise _conversion_error(value, attribute) from None
 
 
 def to_json(attribute: AttributeMeta, stored: Any) -> Any:

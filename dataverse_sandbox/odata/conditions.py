@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from dataverse_sandbox.numbers import ascii_int64
+
 from .columns import ColumnInfo, Family, find_column
 from .errors import ODataQueryError, invalid_argument
 from .literals import (
-    INT64_RANGE,
     format_date,
     format_datetime,
     normalize_guid,
@@ -219,8 +220,9 @@ def typed_from_text(name: str, info: ColumnInfo, value: Literal) -> Literal:
 def _enum_number(name: str, value: Literal) -> int:
     type_name, member = value.value if isinstance(value.value, tuple) else ("", "")
     text = str(member).strip()
-    if _INTEGER.fullmatch(text) and int(text) in INT64_RANGE:
-        return int(text)
+    number = ascii_int64(text) if _INTEGER.fullmatch(text) else None
+    if number is not None:
+        return number
     raise invalid_argument(
         f"The enum value {value.text} cannot be compared with the choice property '{name}': the sandbox "
         f"maps enum members by number only, e.g. {type_name}'1'. Use the option's integer value instead."

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from dataverse_sandbox.numbers import ascii_whole_number
+
 from .columns import ColumnInfo
 from .conditions import Scope, bind_value, compare_value, typed_from_text
 from .errors import ODataQueryError, invalid_argument
@@ -137,8 +139,8 @@ def _values(call: FunctionCall, arguments: dict[str, Node]) -> tuple[Literal, ..
 def _count(call: FunctionCall, arguments: dict[str, Node]) -> int:
     value = arguments["PropertyValue"]
     number = value.value if isinstance(value, Literal) else None
-    if isinstance(number, str) and number.strip().isascii() and number.strip().isdigit():
-        number = int(number)
+    if isinstance(number, str):
+        number = ascii_whole_number(number)
     if isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 100_000:
         return number
     raise invalid_argument(f"The parameter 'PropertyValue' of '{call.name}' must be a whole number of units.")

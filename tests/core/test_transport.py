@@ -289,6 +289,14 @@ def test_a_redirect_without_a_location_and_one_to_another_path(mocked: Any, cloc
     assert "/login" not in c.value.user_message
 
 
+@pytest.mark.parametrize("location", ["https://[x/login", "https://contoso.crm.dynamics.com:99999/"])
+def test_a_redirect_to_no_url_is_still_a_configuration_error(mocked: Any, clock: FakeClock, location: str) -> None:
+    # Reading where it pointed raised ValueError before, deep inside the transport.
+    mocked.get(API + "x", status=302, headers={"Location": location})
+    with pytest.raises(ConfigError, match="answered 302 Found to a place that is not a URL"):
+        make_transport(clock).send("GET", API + "x")
+
+
 def test_304_not_modified_is_an_answer_not_a_redirect(mocked: Any, clock: FakeClock) -> None:
     mocked.get(API + "x", status=304)
     assert make_transport(clock).request("GET", API + "x").status_code == 304

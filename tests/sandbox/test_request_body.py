@@ -185,6 +185,7 @@ def test_admin_bodies_nested_too_deeply_or_with_lone_surrogates_are_a_400(sandbo
         ('{"a": {"b": "x\\uDBFFy"}}', "surrogate"),
         ('{"a": "\ud800"}', "surrogate"),
         ("{", "Invalid JSON"),
+        ('{"revenue": ' + "1" * 4301 + "}", "Invalid JSON"),  # a plain ValueError, not a JSONDecodeError: a 500
     ],
 )
 def test_decode_json_refuses(raw: bytes | str, reason: str) -> None:

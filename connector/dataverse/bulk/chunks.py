@@ -65,6 +65,7 @@ from connector.dataverse.operations.write import may_have_acted
 from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
+from connector.retry import is_redirect
 
 __all__ = ["ChunkWriter"]
 
@@ -355,22 +356,31 @@ class ChunkWriter:
         for number, item in enumerate(chunk, 1):
             answer = by_id.get(str(number))
             if answer is not None:
-                results.append(_tagged(item.outcome(self.context, item.prepared, answer, item.index), BATCH))
+                results.append(_tagged(self._part_outcome(item, answer), BATCH))
             elif item.idempotent:
                 results.append(self.write_single(item))
             else:
                 results.append(_tagged(self._uncertain(item, _unanswered()), BATCH))
         return results
 
+    def _part_outcome(self, item: BulkItem, answer: requests.Response) -> OperationResult:
+        """A record's result from its part's answer. A redirect is never a write's success (the outer answer's is
+        refused by the transport; a part's would otherwise read as one): it fails the record with the transport's
+        redirect error, naming where it pointed.
+        """
+        if is_redirect(answer.status_code):
+            return failure_result(self.context.client.transport.error_for(answer), item.index)
+        return item.outcome(self.context, item.prepared, answer, item.index)
+
     def _change_set_results(
         self, chunk: Sequence[BulkItem], response: requests.Response, by_id: dict[str, requests.Response]
     ) -> list[OperationResult]:
         answered = [(number, by_id.get(str(number))) for number in range(1, len(chunk) + 1)]
-        failures = [number for number, answer in answered if answer is not None and answer.status_code >= 400]
+        failures = [number for number, answer in answered if answer is not None and _refused(answer.status_code)]
         if not failures:
             if response.status_code < 400 and all(answer is not None for _, answer in answered):
                 return [
-                    _tagged(item.outcome(self.context, item.prepared, answer, item.index), BATCH)
+                    _tagged(self._part_outcome(item, answer), BATCH)
                     for item, (_, answer) in zip(chunk, answered, strict=True)
                     if answer is not None
                 ]
@@ -379,7 +389,7 @@ class ChunkWriter:
             return [_tagged(self._uncertain(item, _unanswered()), BATCH) for item in chunk]
         culprit = chunk[failures[0] - 1]
         answer = by_id[str(failures[0])]
-        own = _tagged(culprit.outcome(self.context, culprit.prepared, answer, culprit.index), BATCH)
+        own = _tagged(self._part_outcome(culprit, answer), BATCH)
         replayed = own.status is ResultStatus.SUCCESS
         # The culprit was a create already stored as sent: an earlier attempt wrote the whole change set. Its other
         # creates are read back with one request, not one each (a change set holds up to 1000).
@@ -539,3 +549,8 @@ def _rolled_back(index: int, culprit: int) -> OperationResult:
     return OperationResult(
         status=ResultStatus.FAILED, properties={"reason": "rolled_back"}, error=info, input_index=index
     )
+
+
+def _refused(status: int) -> bool:
+    """Whether a change set's part failed: an error, or a redirect (never a write's success)."""
+    return status >= 400 or is_redirect(status)

@@ -107,7 +107,7 @@ def read_batch(response: requests.Response) -> list[PartAnswer]:
     boundary = _boundary(response.headers.get("Content-Type"))
     if boundary is None:
         raise BatchFormatError("the batch response is not multipart/mixed with a boundary")
-    answers = _read_parts(response.content, boundary, response.url)
+    answers = _read_parts(response.content, boundary, response.url, 0)
     delivery = delivery_of(response)
     for answer in answers:
         note_delivery(answer.response, delivery)
@@ -124,7 +124,9 @@ def _boundary(content_type: str | None) -> str | None:
     return None
 
 
-def _read_parts(body: bytes, boundary: str, url: str) -> list[PartAnswer]:
+def _read_parts(body: bytes, boundary: str, url: str, depth: int) -> list[PartAnswer]:
+    if depth > 1:  # a batch holds change sets, which hold requests: nothing nests deeper
+        raise BatchFormatError("the batch response nests multipart bodies deeper than change sets")
     delimiter = b"--" + boundary.encode()
     pieces = body.split(delimiter)
     if len(pieces) < 2 or not pieces[-1].startswith(b"--"):
@@ -137,7 +139,7 @@ def _read_parts(body: bytes, boundary: str, url: str) -> list[PartAnswer]:
         headers, content = _split_head(piece)
         nested = _boundary(headers.get("Content-Type"))
         if nested is not None:
-            answers.extend(_read_parts(content, nested, url))
+            answers.extend(_read_parts(content, nested, url, depth + 1))
             continue
         answers.append(PartAnswer(headers.get("Content-ID"), _http_response(content, url)))
     return answers

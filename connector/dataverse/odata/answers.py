@@ -33,7 +33,7 @@ def json_body(response: requests.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         raise TransientError(
             f"The service's answer ({response.status_code}) could not be read: its JSON body is malformed or cut off",
             status=response.status_code,

@@ -57,6 +57,8 @@ _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_TOKEN = re.compile(r"[0-9A-Za-z.:+-]+")
 _KEY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MOST_EXPONENT: Final = 400
+"""The largest power of ten a number literal may have, either way (a double's range is about 1e308)."""
 
 RecordKey = str | tuple[tuple[str, Any, LiteralType | None], ...]
 """A record's key: its primary key GUID, or ``(property, value, literal type)`` for each alternate-key property."""
@@ -187,18 +189,23 @@ def _write_number(value: Any) -> str:
         raise LiteralError(f"{_show(value)} is not a number")
     if isinstance(value, int):
         return str(value)
+    number: Decimal | None = None
     if isinstance(value, float | Decimal):
         number = Decimal(str(value)) if isinstance(value, float) else value
         if not number.is_finite():
             raise LiteralError(f"{_show(value)} is not a finite number")
-        # Fixed-point: Edm.Decimal literals have no exponent.
-        return format(number, "f")
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         try:
-            return format(Decimal(value.strip()), "f")
+            number = Decimal(value.strip())
         except InvalidOperation:
-            pass
-    raise LiteralError(f"{_show(value)} is not a number")
+            number = None
+    if number is None:
+        raise LiteralError(f"{_show(value)} is not a number")
+    if abs(number.adjusted()) > _MOST_EXPONENT:
+        # Written out in full, "1e999999999" would take a gigabyte; no Dataverse column holds such a number.
+        raise LiteralError(f"{_show(value)} is out of range for a number")
+    # Fixed-point: Edm.Decimal literals have no exponent.
+    return format(number, "f")
 
 
 def _write_integer(value: Any) -> str:
@@ -367,9 +374,13 @@ def record_id_of(url: str) -> str | None:
     """Read the record id from an entity URL (``OData-EntityId``, an edit link).
 
     :param url: an absolute or relative URL ending with a key predicate.
-    :returns: the primary key GUID, or the key predicate's text for an alternate key, or ``None``.
+    :returns: the primary key GUID, or the key predicate's text for an alternate key, or ``None`` (also for text
+        that is no URL).
     """
-    path = urlsplit(url).path.rstrip("/")
+    try:
+        path = urlsplit(url).path.rstrip("/")
+    except ValueError:  # "https://[x/…": the service's header or a document's link, not a URL at all
+        return None
     last = unquote(path.rsplit("/", 1)[-1])
     if "(" not in last or not last.endswith(")"):
         return None

@@ -142,6 +142,12 @@ def _checked_checkpoint(context: OperationContext[QueryOptions], key: str, store
             "Choose another checkpoint key, or clear this one to read every record again",
             field="options.checkpoint_key",
         ) from None
+    except ValueError:  # a store's value that is no URL
+        raise OperationError(
+            f"The checkpoint stored under {key!r} is not a link; it was not followed. Clear it to read every record "
+            "again",
+            field="options.checkpoint_key",
+        ) from None
     path, _, query = context.client.relative(link).partition("?")
     arguments = dict(parse_qsl(query, keep_blank_values=True))
     columns = {column for column in arguments.get("$select", "").split(",") if column}

@@ -55,7 +55,9 @@ FILE_NAME: Final = "file_name"
 FILE_SIZE: Final = "file_size"
 MIME_TYPE: Final = "mime_type"
 _SOURCES: Final = (FILE_PATH, FILE_CONTENT, FILE_STREAM)
-_MIME: Final = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$")
+# Parameters in visible ASCII only: the type goes into the Content-Type header, where a line break or a character
+# outside Latin-1 failed deep inside http.client (reported as a connection failure naming no field).
+_MIME: Final = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+([ \t]*;[\t\x20-\x7e]*)?")
 _OCTET_STREAM: Final = "application/octet-stream"
 
 
@@ -73,7 +75,10 @@ def local_path(directory: Path | None, given: Any, member: str) -> Path:
     if not isinstance(given, str) or not given.strip() or "\x00" in given:
         raise DocumentError(member, "must be a file path")
     base = directory.resolve()
-    target = (base / given).resolve()
+    try:
+        target = (base / given).resolve()
+    except (OSError, ValueError) as error:  # a lone surrogate ("\ud800.pdf") cannot be a file system's name
+        raise DocumentError(member, f"is not a path this system can use ({error})") from None
     if not target.is_relative_to(base):
         raise DocumentError(member, f"{given!r} is outside the local directory {str(base)!r}")
     return target
@@ -295,9 +300,9 @@ def file_sink(
         safe = os.path.basename(service_name.replace("\\", "/")).strip() or "file"
         given = "".join(char if ord(char) >= 32 else "_" for char in safe)
     path = local_path(directory, given, member)
-    if path.exists() and (not overwrite or not path.is_file()):
-        raise DocumentError(member, f"{str(path)!r} exists; turn on overwrite to replace it")
     try:
+        if path.exists() and (not overwrite or not path.is_file()):
+            raise DocumentError(member, f"{str(path)!r} exists; turn on overwrite to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileSink(member, None, path, None)
     except OSError as error:

@@ -103,7 +103,8 @@ def _single(
     client = context.client
     query = list(document_query_parameters(document, context.common.query_parameters))
     headers = client.headers(extra={"Content-Type": source.mime_type})
-    if source.name.isascii():
+    if source.name.isascii() and source.name == source.name.strip():
+        # A header value cannot start or end with a space: such a name travels as the query parameter too.
         headers["x-ms-file-name"] = source.name
     else:
         query.append(("x-ms-file-name", source.name))

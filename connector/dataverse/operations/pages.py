@@ -219,7 +219,8 @@ def follow_link(
     :param parameters: the operation's custom query parameters (taken out of the link).
     :param field: the annotation the link came from, for the error.
     :returns: the absolute URL to GET.
-    :raises OperationError: when the link points to another origin (it is not followed, and no token goes there).
+    :raises OperationError: when the link points to another origin (it is not followed, and no token goes there), or
+        is no URL.
     """
     try:
         return without_parameters(context.client.link(link), {name for name, _ in parameters})
@@ -227,6 +228,12 @@ def follow_link(
         raise OperationError(
             f"The service's {field} points to another origin ({error}); it was not followed, and the query "
             "stopped after the records already returned",
+            field=field,
+        ) from None
+    except ValueError:  # "https://[x/…", a port past 65535: a link that is no URL
+        raise OperationError(
+            f"The service's {field} is not a URL; it was not followed, and the query stopped after the records "
+            "already returned",
             field=field,
         ) from None
 

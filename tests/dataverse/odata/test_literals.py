@@ -72,6 +72,8 @@ def test_literals_are_written_by_type(value: Any, kind: Any, expected: str) -> N
         ("2024-01-01T\uff11\uff10:00", "datetime"),  # full-width digits in the time went into the URL as they were
         ("2024-01-01T10:00:00Z\n", "datetime"),  # a line end after the value passed, cut off silently
         ("12\n3", "number"),
+        ("1e999999999999", "number"),  # written out in full: a MemoryError before
+        ("1e-401", "number"),
         (GUID + "\n", "guid"),
         pytest.param("9" * 4301, "integer", id="more digits than int() reads"),
         ("Accounting", "option_set"),
@@ -121,6 +123,7 @@ def test_a_null_key_value_is_refused() -> None:
         ("https://x/api/data/v9.2/example_records(example_key1=2,example_key2=2)", "example_key1=2,example_key2=2"),
         ("accounts(accountnumber='A%2F1')", "accountnumber='A/1'"),
         ("accounts", None),
+        (f"https://[oops/api/data/v9.2/accounts({GUID})", None),  # urlsplit's ValueError escaped before
     ],
 )
 def test_record_ids_are_read_from_entity_urls(url: str, expected: str | None) -> None:

@@ -37,6 +37,17 @@ def test_paths_stay_inside_the_local_directory(tmp_path: Path) -> None:
     assert "local_directory" in none.value.user_message
 
 
+def test_a_path_the_file_system_cannot_use_names_its_member(tmp_path: Path) -> None:
+    # A lone surrogate failed in resolve() with UnicodeEncodeError, a 300-character name in exists() with OSError.
+    with pytest.raises(DocumentError) as caught:
+        local_path(tmp_path, "\ud800.pdf", "file_path")
+    assert caught.value.field == "file_path"
+    document = {"file_path": "a" * 300 + ".bin"}
+    with pytest.raises(DocumentError) as caught:
+        file_sink(document, output="file", directory=tmp_path, service_name="x", overwrite=False, limit=10)
+    assert caught.value.field == "file_path"
+
+
 def test_a_source_is_read_in_blocks_and_hashed(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_bytes(b"a" * 10)
     source = file_source({"file_path": "data.csv"}, tmp_path)
@@ -56,6 +67,10 @@ def test_a_source_is_read_in_blocks_and_hashed(tmp_path: Path) -> None:
         ({"file_content": "eA=="}, "file_name"),
         ({"file_content": "eA==", "file_name": "a\nb"}, "file_name"),
         ({"file_content": "eA==", "file_name": "a", "mime_type": "pdf"}, "mime_type"),
+        # Into the Content-Type header: they failed inside http.client, a "connection failed" naming no field.
+        ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain\r\n;x"}, "mime_type"),
+        ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain;\rX: y"}, "mime_type"),
+        ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain; n=\u6587"}, "mime_type"),
         ({"file_stream": "not a stream", "file_name": "a"}, "file_stream"),
         ({"file_stream": io.BytesIO(b""), "file_name": "a", "file_size": -1}, "file_size"),
         ({"file_path": "missing.bin"}, "file_path"),
@@ -84,8 +99,9 @@ def test_a_download_file_appears_only_when_complete(tmp_path: Path) -> None:
         memory.write(b"d")
 
 
-def test_a_name_outside_ascii_travels_as_a_query_parameter(
-    mocked: responses.RequestsMock, connection: Connection
+@pytest.mark.parametrize("name", ["Bericht über.pdf", " leading space.pdf", "trailing space.pdf "])
+def test_a_name_a_header_cannot_carry_travels_as_a_query_parameter(
+    mocked: responses.RequestsMock, connection: Connection, name: str
 ) -> None:
     add_entity(mocked)
     mocked.add(
@@ -102,11 +118,12 @@ def test_a_name_outside_ascii_travels_as_a_query_parameter(
         "PATCH",
         f"{API}accounts({RECORD})/sample_contract",
         status=204,
-        match=[matchers.query_param_matcher({"x-ms-file-name": "Bericht über.pdf"})],
+        match=[matchers.query_param_matcher({"x-ms-file-name": name})],
     )
     document = {
         "accountid": RECORD,
-        "file_name": "Bericht über.pdf",
+        "file_name": name,
+        "mime_type": "application/pdf",
         "file_content": base64.b64encode(b"%PDF").decode(),
     }
     [result] = run(connection, "upload_file", {"entity_set": "accounts", "column": "sample_contract"}, [document])
@@ -114,4 +131,4 @@ def test_a_name_outside_ascii_travels_as_a_query_parameter(
     request = mocked.calls[-1].request
     assert "x-ms-file-name" not in request.headers
     assert request.headers["Content-Type"] == "application/pdf"
-    assert request.body == b"%PDF"
+    assert request.body == b"%PDF"  # a space around the name failed in requests' header check before

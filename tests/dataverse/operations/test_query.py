@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import responses
 from responses import matchers
 
@@ -203,6 +204,24 @@ def test_a_next_link_to_another_origin_is_not_followed(mocked: responses.Request
     assert results[2].error is not None
     assert "https://evil.example is not the API's origin" in results[2].error.message
     assert all("evil" not in url_of(call) for call in mocked.calls)
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+@pytest.mark.parametrize(
+    "link", ["https://[x/api/data/v9.2/contacts?p=2", "https://contoso.crm.dynamics.com:99999/api/data/v9.2/contacts"]
+)
+def test_a_next_link_that_is_no_url_ends_the_query_after_its_page(
+    mocked: responses.RequestsMock, connection: Connection, link: str, read_ahead: bool
+) -> None:
+    # urlsplit raised ValueError before the page was handed over: its records were lost, the query an internal failure.
+    contacts(mocked)
+    mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], link))
+    options = {"entity_set": "contacts", "parallel": {"mode": "off"}, "read_ahead": read_ahead}
+    results = run(connection, "query", options, [{}])
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
+    assert results[2].error is not None
+    assert results[2].error.field == "@odata.nextLink"
+    assert "is not a URL" in results[2].error.message
 
 
 def test_a_malformed_page_is_read_again(mocked: responses.RequestsMock, connection: Connection) -> None:

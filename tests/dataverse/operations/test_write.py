@@ -103,6 +103,17 @@ def test_create_returning_the_record(mocked: responses.RequestsMock, connection:
     assert result.payload["createdon"] == "2016-09-28T22:57:53Z"
 
 
+def test_a_create_answered_with_an_entity_url_that_is_no_url_keeps_its_key(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # Reading the id from "https://[oops/…" raised ValueError: the record was created, its result a failure.
+    add_entity(mocked)
+    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"https://[oops/accounts({NEW_ID})"})
+    [result] = run(connection, "create", {"entity_set": "accounts"}, [{"name": "x"}])
+    assert result.status is ResultStatus.SUCCESS
+    assert result.properties["id"] == body_of(mocked.calls[1])["accountid"]
+
+
 def test_create_keeps_binds_and_deep_inserts_and_drops_read_annotations(
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:

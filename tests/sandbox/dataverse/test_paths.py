@@ -10,7 +10,19 @@ from dataverse_sandbox.dataverse.paths import parse_literal
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("42", 42), ("-7", -7), ("+3", 3), ("1.5", 1.5), ("2m", 2.0), ("9" * 20, 1e20), ("'a''b'", "a'b"), ("null", None)],
+    [
+        ("42", 42),
+        ("-7", -7),
+        ("+3", 3),
+        ("1.5", 1.5),
+        ("2m", 2.0),
+        ("9" * 20, 1e20),
+        ("0" * 5000 + "42", 42),  # leading zeros: still an exact Int64 (int() refuses the whole text)
+        ("01234567890123456789", 1234567890123456789),
+        ("-" + "0" * 30 + "7", -7),
+        ("'a''b'", "a'b"),
+        ("null", None),
+    ],
 )
 def test_literals_are_read(text: str, value: object) -> None:
     assert parse_literal(text, {}) == value
