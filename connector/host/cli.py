@@ -16,7 +16,7 @@ from typing import Final
 
 from connector.errors import ConfigError, ConnectorError
 from connector.host.about import render_about
-from connector.host.commands import add_commands
+from connector.host.commands import STORE_OPTION_HELP, add_commands
 from connector.host.facade import ConnectorHost
 
 __all__ = ["main"]
@@ -90,15 +90,14 @@ def _cmd_form(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from connector.host.config_file import ConfigFileError, load_config_file
     from connector.host.redaction import scrub_text
     from connector.host.report_view import render_json, render_text, settings_failure_report
-    from connector.host.token_store import EncryptedTokenStore
+    from connector.host.token_store import open_token_store
 
     try:
-        store = EncryptedTokenStore(Path(args.token_store) if args.token_store else None)
+        store = open_token_store(args.token_store)
         config = load_config_file(args.config, token_store=store)
     except ConfigFileError as error:
         print(f"error: {error.user_message}", file=sys.stderr)
@@ -189,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     testing.add_argument("config", help='JSON config: {"connection": ..., "oauth2": ..., "runtime": ...}')
     testing.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector id (default: %(default)s)")
     testing.add_argument("--format", choices=("text", "json"), default="text")
-    testing.add_argument("--token-store", help="encrypted token store file (default: $CONNECTOR_HOME/tokens.fernet)")
+    testing.add_argument("--token-store", help=STORE_OPTION_HELP)
     testing.set_defaults(handler=_cmd_test)
 
     add_commands(commands, DEFAULT_CONNECTOR)

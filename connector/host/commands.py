@@ -25,6 +25,10 @@ from connector.results import AuthorizationCallback, BrowseRequest, TokenSet
 
 __all__ = ["cmd_authorize", "cmd_browse", "cmd_run"]
 
+STORE_OPTION_HELP: Final = (
+    "encrypted token store: a file (default: $CONNECTOR_HOME/tokens.fernet), or a Redis URL (redis://, rediss://, "
+    "unix://) for workers on several machines, with the redis extra and CONNECTOR_TOKEN_KEY set to the key they share"
+)
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
@@ -47,7 +51,8 @@ def cmd_authorize(args: argparse.Namespace) -> int:
         host, connector_id, connection = session.host, session.connector_id, session.connection
         start = begin_sign_in(session)
         if start is None:
-            print(f"Authorized with client credentials; the token is cached in {session.token_store.path} (encrypted).")
+            where = session.token_store.location
+            print(f"Authorized with client credentials; the token is cached in {where} (encrypted).")
             return EXIT_OK
         print(f"Redirect URI (register it with the identity provider): {listener.redirect_uri}")
         opened = not args.no_browser and _open_browser(start.url)
@@ -58,7 +63,7 @@ def cmd_authorize(args: argparse.Namespace) -> int:
         tokens = host.authorize(connector_id, connection, callback)
         assert isinstance(tokens, TokenSet)
     scope = f" (scope: {tokens.scope})" if tokens.scope else ""
-    print(f"Authorized{scope}; tokens stored in {session.token_store.path} (encrypted).")
+    print(f"Authorized{scope}; tokens stored in {session.token_store.location} (encrypted).")
     return EXIT_OK
 
 
@@ -149,7 +154,7 @@ def add_commands(commands: Any, default_connector: str) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("config", help='JSON config: {"connection": ..., "oauth2": ..., "runtime": ...}')
         parser.add_argument("--connector", default=default_connector, help="connector id (default: %(default)s)")
-        parser.add_argument("--token-store", help="encrypted token store file (default: $CONNECTOR_HOME/tokens.fernet)")
+        parser.add_argument("--token-store", help=STORE_OPTION_HELP)
 
     authorize = commands.add_parser("authorize", help="sign in (browser for authorization code) and store the tokens")
     common(authorize)

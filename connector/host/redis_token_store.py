@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from connector.host.token_cipher import (
     KEY_ENV,
@@ -33,7 +34,10 @@ from connector.host.token_cipher import (
 if TYPE_CHECKING:
     from redis import Redis
 
-__all__ = ["DEFAULT_NAMESPACE", "RedisTokenStore"]
+__all__ = ["DEFAULT_NAMESPACE", "REDIS_SCHEMES", "RedisTokenStore", "shown_url"]
+
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+"""The URL schemes of a Redis server (``unix://`` for a socket)."""
 
 DEFAULT_NAMESPACE: Final = "dynamics365-ce-connector"
 """The prefix of every Redis key the store writes: ``<namespace>:tokens:<key>`` and ``<namespace>:lock:<key>``."""
@@ -73,12 +77,23 @@ class RedisTokenStore:
         namespace: str = DEFAULT_NAMESPACE,
         client: Redis | None = None,
     ) -> None:
+        self.location = shown_url(url) if url and client is None else "a Redis client"
+        """Where the store is, to show: the URL without its password or query (:func:`shown_url`)."""
         if client is None:
             if not url:
                 raise token_store_error(STORE_FIELD, "give the Redis URL of the token store")
-            import redis
-
-            client = redis.Redis.from_url(url)
+            try:
+                import redis
+            except ImportError:
+                raise token_store_error(
+                    STORE_FIELD, "a Redis URL needs the redis extra: pip install 'dynamics365-ce-connector[redis]'"
+                ) from None
+            try:
+                client = redis.Redis.from_url(url)
+            except ValueError:  # its message may quote the URL, password included
+                raise token_store_error(
+                    STORE_FIELD, f"{self.location} is not a Redis URL (redis://, rediss:// or unix://)"
+                ) from None
         if key is None:
             key = key_from_environment()
             if key is None:
@@ -161,3 +176,19 @@ class RedisTokenStore:
 
 def _milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def shown_url(url: str) -> str:
+    """A Redis URL as it may be shown (logs, messages, reports): without its password, nor its query (which may carry
+    ``password=``).
+    """
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the Redis URL given"
+    user = parts.username or ""
+    if parts.password is not None:
+        user += ":***"
+    at = "@" if user else ""
+    return f"{parts.scheme}://{user}{at}{parts.hostname or ''}{port}{parts.path}"

@@ -14,7 +14,8 @@ from connector.errors import ConfigError
 from connector.host.checkpoint_store import FileCheckpointStore
 from connector.host.config_file import HostConfig, load_config_file
 from connector.host.facade import ConnectorHost
-from connector.host.token_store import EncryptedTokenStore
+from connector.host.redis_token_store import RedisTokenStore
+from connector.host.token_store import EncryptedTokenStore, default_store_path, open_token_store
 from connector.results import AuthorizationStart, Connection
 
 __all__ = ["OpenSession", "begin_sign_in", "open_session"]
@@ -35,7 +36,7 @@ class OpenSession:
     connector_id: str
     config: HostConfig
     connection: Connection
-    token_store: EncryptedTokenStore
+    token_store: EncryptedTokenStore | RedisTokenStore
 
 
 def open_session(
@@ -50,18 +51,21 @@ def open_session(
 
     :param config_path: the config file.
     :param connector_id: the connector to use.
-    :param token_store_path: the encrypted token store; the default location when ``None``.
+    :param token_store_path: the encrypted token store: a file, or a Redis URL
+        (:func:`~connector.host.token_store.open_token_store`); the default file when ``None``.
     :param callback_url: overrides the runtime section's OAuth callback URL (the loopback listener's).
     :param host: an existing host facade, or ``None`` to load the installed connectors.
     :returns: the session.
     :raises ConfigFileError: when the config file is unreadable or a reference does not resolve.
     :raises ConfigError: when ``connect`` refuses the settings.
     """
-    store = EncryptedTokenStore(Path(token_store_path) if token_store_path else None)
+    store = open_token_store(token_store_path)
     config = load_config_file(config_path, token_store=store)
-    # Incremental reads resume where the last run ended: checkpoints persist beside the token store.
+    # Incremental reads resume where the last run ended: checkpoints persist beside a file token store (in the
+    # connector's home with a Redis one: a checkpoint belongs to one machine's runs).
+    beside = store.path if isinstance(store, EncryptedTokenStore) else default_store_path()
     context = dataclasses.replace(
-        config.context, checkpoint_store=FileCheckpointStore(store.path.with_name("checkpoints.json"))
+        config.context, checkpoint_store=FileCheckpointStore(beside.with_name("checkpoints.json"))
     )
     if callback_url is not None:
         context = dataclasses.replace(context, callback_url=callback_url)

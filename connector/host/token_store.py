@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from connector.errors import ConfigError
+from connector.host.redis_token_store import REDIS_SCHEMES, RedisTokenStore
 from connector.host.token_cipher import (
     KEY_ENV,
     STORE_FIELD,
@@ -43,7 +44,14 @@ from connector.host.token_cipher import (
     token_store_error,
 )
 
-__all__ = ["KEY_ENV", "EncryptedTokenStore", "default_store_path", "exclusive_lock", "write_private"]
+__all__ = [
+    "KEY_ENV",
+    "EncryptedTokenStore",
+    "default_store_path",
+    "exclusive_lock",
+    "open_token_store",
+    "write_private",
+]
 
 HOME_ENV: Final = "CONNECTOR_HOME"
 """Where the reference host keeps its files; defaults to ``~/.config/dynamics365-ce-connector``."""
@@ -84,6 +92,19 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
+def open_token_store(where: str | Path | None) -> EncryptedTokenStore | RedisTokenStore:
+    """The token store a host's user names.
+
+    :param where: a Redis URL (:data:`~connector.host.redis_token_store.REDIS_SCHEMES`: workers on several machines
+        sharing one connection; the ``redis`` extra, and :data:`KEY_ENV` set to the key every worker shares), else a
+        store file; the default file when ``None``.
+    :raises ConfigError: as the store's constructor.
+    """
+    if isinstance(where, str) and where.lower().startswith(REDIS_SCHEMES):
+        return RedisTokenStore(where)
+    return EncryptedTokenStore(Path(where) if where else None)
+
+
 class EncryptedTokenStore:
     """Token sets by key, encrypted at rest, with a refresh lock per key for the processes of one machine.
 
@@ -99,6 +120,8 @@ class EncryptedTokenStore:
         self, path: Path | None = None, key: bytes | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.path = path or default_store_path()
+        self.location = str(self.path)
+        """Where the store is, to show."""
         self._lock = threading.Lock()
         self._clock = clock
         self._held: dict[str, int] = {}  # holder token -> the open, flock-ed lock file

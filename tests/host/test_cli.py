@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -14,11 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
+from cryptography.fernet import Fernet
 
 from connector.host.sandbox_config import write_sandbox_config
 from dataverse_sandbox.server import Sandbox
 from tests.support.entra import redirect_params, sign_in
+from tests.support.redis_server import RedisServer
 from tests.support.sandbox import WebApiSession, bearer_token
 
 
@@ -237,3 +241,38 @@ def test_sandbox_options_pass_through(home: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "--seed-records" in result.stdout
     assert "--tls" in result.stdout
+
+
+def test_a_redis_token_store_serves_the_cli_and_its_password_never_shows(
+    sandbox: Sandbox, redis_server: RedisServer, tmp_path: Path, home: dict[str, str]
+) -> None:
+    # Workers on several machines share one connection's tokens through Redis; the CLI could only name a file before.
+    password = "canary-" + secrets.token_hex(8)
+    admin = redis_server.client()
+    admin.config_set("requirepass", password)
+    authed = redis.Redis(host="127.0.0.1", port=redis_server.port, db=3, password=password)
+    try:
+        url = f"redis://:{password}@127.0.0.1:{redis_server.port}/3?socket_timeout=5&password={password}"
+        shown = f"redis://:***@127.0.0.1:{redis_server.port}/3"
+        env = {**home, "CONNECTOR_TOKEN_KEY": Fernet.generate_key().decode()}
+        config = write_sandbox_config(sandbox, "client_secret", tmp_path / "d365.json")
+        authorized = cli("authorize", str(config), "--token-store", url, env=env)
+        assert authorized.returncode == 0, authorized.stderr
+        assert f"cached in {shown} (encrypted)" in authorized.stdout
+        [stored] = authed.keys("dynamics365-ce-connector:tokens:*")
+        value = authed.get(stored)
+        assert isinstance(value, bytes)
+        assert b"access_token" not in value  # encrypted with the shared key
+        tested = cli("test", str(config), "--token-store", url, env=env)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        without_key = cli("test", str(config), "--token-store", url, env=home)
+        assert without_key.returncode == 1  # a configuration error, named
+        assert "CONNECTOR_TOKEN_KEY" in without_key.stderr
+        assert "Traceback" not in without_key.stderr
+        for result in (authorized, tested, without_key):
+            assert password not in result.stdout + result.stderr
+        assert_no_secret(sandbox, authorized.stdout, tested.stdout, authorized.stderr, tested.stderr)
+    finally:
+        authed.flushdb()
+        authed.config_set("requirepass", "")
+        authed.close()

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from connector.context import LockingTokenStore
 from connector.errors import ConfigError
-from connector.host.redis_token_store import RedisTokenStore
+from connector.host.redis_token_store import RedisTokenStore, shown_url
 from connector.host.token_cipher import KEY_ENV
+from connector.host.token_store import EncryptedTokenStore, open_token_store
 from tests.support.redis_server import RedisServer
 
 ACCESS = "canary-access-token-r3d1"
@@ -187,3 +189,34 @@ def test_authorize_reports_a_damaged_redis_value_as_configuration(
         host.authorize("dynamics365-ce", connection, "token")
     assert caught.value.failure_type is FailureType.CONFIG
     assert caught.value.fields == ["token_store"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:canary-pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("rediss://worker:canary-pw@cache.example:6380/2", "rediss://worker:***@cache.example:6380/2"),
+        ("redis://cache.example/0?password=canary-pw&socket_timeout=5", "redis://cache.example/0"),
+        ("unix://:canary-pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock"),
+        ("redis://:canary-pw@cache.example:99999/0", "the Redis URL given"),
+    ],
+)
+def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+    try:
+        where = RedisTokenStore(url, key=Fernet.generate_key()).location
+    except ConfigError as error:  # a URL redis-py refuses: the message shows it as shown_url does
+        where = error.user_message
+    assert "canary-pw" not in where
+
+
+def test_a_redis_url_or_a_file_names_the_token_store(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
+    assert isinstance(open_token_store("REDIS" + redis_server.url[len("redis") :]), RedisTokenStore)
+    assert isinstance(open_token_store(redis_server.url), RedisTokenStore)
+    local = open_token_store(str(tmp_path / "tokens.fernet"))
+    assert isinstance(local, EncryptedTokenStore)
+    assert local.location == str(tmp_path / "tokens.fernet")
