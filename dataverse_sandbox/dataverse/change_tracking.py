@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from dataverse_sandbox.numbers import ascii_whole_number
+from dataverse_sandbox.numbers import ascii_int64
 
 from .context import Call
 from .errors import DataverseError, bad_request
@@ -30,8 +30,8 @@ _FORBIDDEN = ("$filter", "$orderby", "$expand", "$top")
 
 
 def _since(token: str) -> int:
-    since = ascii_whole_number(token.split("!", 1)[0])
-    if since is None:
+    since = ascii_int64(token.split("!", 1)[0])
+    if since is None or since < 0:
         raise bad_request(f"The $deltatoken '{token}' is not valid.")
     return since
 
@@ -69,7 +69,7 @@ def delta(call: Call, entity: EntityMeta, token: str) -> Response:
         try:  # the token's fingerprint is no secret: a client can forge one whose values are not numbers
             upper = int(page_token.snapshot or upper)
             phase, cursor = page_token.phase, int(page_token.last[0])
-        except (ValueError, TypeError, IndexError, KeyError):
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError):
             raise bad_request(f"The $skiptoken '{skiptoken}' is not valid.") from None
     values: list[dict[str, Any]] = []
     next_token: PageToken | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,11 +57,23 @@ class PageToken:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             document = json.loads(raw)
             token = cls(tuple(document["l"]), str(document["q"]), document.get("s"), int(document.get("p", 0)))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             raise bad_request("The $skiptoken value is not valid.") from None
+        # The fingerprint is no secret: a client can forge values SQLite cannot bind (2**70, 1e400): a 500 before.
+        if not all(_bindable(value) for value in (*token.last, token.snapshot)):
+            raise bad_request("The $skiptoken value is not valid.")
         if token.query != query:
             raise bad_request("The $skiptoken does not belong to this query; follow @odata.nextLink unchanged.")
         return token
+
+
+def _bindable(value: Any) -> bool:
+    """Whether SQLite can bind a token's value: text, null, a boolean, a 64-bit integer or a finite float."""
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def fingerprint(*parts: str | None) -> str:

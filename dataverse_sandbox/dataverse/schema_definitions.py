@@ -67,14 +67,15 @@ def label_text(label: Any, default: str) -> str:
 def _translations(label: Any) -> tuple[tuple[int, str], ...]:
     if not isinstance(label, dict):
         return ()
-    return tuple(
-        (item["LanguageCode"], str(item["Label"]))
-        for item in label.get("LocalizedLabels") or []
-        if isinstance(item, dict)
-        and item.get("Label")
-        and type(item.get("LanguageCode")) is int  # "x" raised ValueError (a 500)
-        and item["LanguageCode"] != 1033
-    )
+    found = []
+    for item in label.get("LocalizedLabels") or []:
+        if not isinstance(item, dict) or not item.get("Label") or item.get("LanguageCode") in (None, 1033):
+            continue
+        code = item["LanguageCode"]
+        if type(code) is not int:  # "x" raised ValueError (a 500); "1031" was taken as 1031
+            raise invalid_argument(f"A label's LanguageCode must be a whole number; got {repr(code)[:40]}.")
+        found.append((code, str(item["Label"])))
+    return tuple(found)
 
 
 def plural(logical_name: str) -> str:

@@ -4,7 +4,9 @@ ValueError, OverflowError or IndexError deep inside before (or read another scri
 
 from __future__ import annotations
 
-from typing import Any, cast
+import base64
+import json
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -46,23 +48,48 @@ def test_a_query_with_a_number_no_client_sends_is_a_400(api: WebApiSession, quer
     _refused(api.get(f"accounts?{query}"))
 
 
-def test_a_forged_delta_skiptoken_is_a_400(api: WebApiSession) -> None:
+@pytest.mark.parametrize(
+    ("last", "snapshot", "phase"),
+    [("x", "y", 0), (2**70, None, 0), (1, 2**70, 0), (1e400, None, 0), (1, None, 1e400)],
+    ids=["text", "a key past 64 bits", "a snapshot past 64 bits", "an infinite key", "an infinite phase"],
+)
+def test_a_forged_delta_skiptoken_is_a_400(api: WebApiSession, last: Any, snapshot: Any, phase: Any) -> None:
     api.create("accounts", {"name": "tracked"})
     link = api.get("accounts?$select=name", headers={"Prefer": "odata.track-changes"}).json()["@odata.deltaLink"]
     token = parse_qs(urlsplit(link).query)["$deltatoken"][0]
     since = token.split("!", 1)[0]
-    # The fingerprint is a digest anyone can compute: a token can carry values that are not numbers.
-    forged = PageToken(("x",), fingerprint("delta", "account", since), cast(Any, "y"), 0).encode()
-    _refused(api.get(f"accounts?$select=name&$deltatoken={token}&$skiptoken={forged}"))
-    _refused(api.get("accounts?$select=name&$deltatoken=\u0661\u0662"))
+    # The fingerprint is a digest anyone can compute: a token can carry values that are no numbers, or too large.
+    forged = PageToken((last,), fingerprint("delta", "account", since), snapshot, 0)
+    text = json.dumps({"l": list(forged.last), "q": forged.query, "s": forged.snapshot, "p": phase})
+    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    _refused(api.get(f"accounts?$select=name&$deltatoken={token}&$skiptoken={encoded}"))
 
 
-def test_an_option_label_with_a_language_code_that_is_no_number_is_not_a_500(api: WebApiSession) -> None:
+@pytest.mark.parametrize("token", ["\u0661\u0662", "9" * 19, "-1"])
+def test_a_delta_token_no_client_holds_is_a_400(api: WebApiSession, token: str) -> None:
+    _refused(api.get(f"accounts?$select=name&$deltatoken={token}"))
+
+
+def test_an_option_label_with_a_language_code_that_is_no_number_is_a_400(api: WebApiSession) -> None:
     labels = [{"Label": "Seven", "LanguageCode": 1033}, {"Label": "Sieben", "LanguageCode": "x"}]
     definition = {
         "@odata.type": "Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
         "SchemaName": "new_Kind",
         "OptionSet": {"Options": [{"Value": 7, "Label": {"LocalizedLabels": labels}}]},
     }
-    answer = api.post("EntityDefinitions(LogicalName='account')/Attributes", json=definition)
-    assert answer.status_code < 500, answer.text
+    _refused(api.post("EntityDefinitions(LogicalName='account')/Attributes", json=definition))
+
+
+def test_a_column_bound_past_a_double_is_a_400(api: WebApiSession) -> None:
+    # math.isfinite of an integer past a double's range raised OverflowError (a 500).
+    definition = (
+        '{"@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata", "SchemaName": "new_Count", '
+        '"MinValue": -1' + "0" * 400 + ', "MaxValue": 10}'
+    )
+    _refused(
+        api.post(
+            "EntityDefinitions(LogicalName='account')/Attributes",
+            data=definition,
+            headers={"Content-Type": "application/json"},
+        )
+    )

@@ -38,6 +38,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urljoin
 
 import requests
 
@@ -66,6 +67,7 @@ from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 from connector.retry import is_redirect
+from connector.transport import origin_of
 
 __all__ = ["ChunkWriter"]
 
@@ -365,18 +367,18 @@ class ChunkWriter:
 
     def _part_outcome(self, item: BulkItem, answer: requests.Response) -> OperationResult:
         """A record's result from its part's answer. A redirect is never a write's success (the outer answer's is
-        refused by the transport; a part's would otherwise read as one): it fails the record with the transport's
-        redirect error, naming where it pointed.
+        refused by the transport; a part's would otherwise read as one), nor proof that nothing was written: the
+        record is as uncertain as one left unanswered (a create carrying its key is read back).
         """
         if is_redirect(answer.status_code):
-            return failure_result(self.context.client.transport.error_for(answer), item.index)
+            return self._uncertain(item, _redirected(answer))
         return item.outcome(self.context, item.prepared, answer, item.index)
 
     def _change_set_results(
         self, chunk: Sequence[BulkItem], response: requests.Response, by_id: dict[str, requests.Response]
     ) -> list[OperationResult]:
         answered = [(number, by_id.get(str(number))) for number in range(1, len(chunk) + 1)]
-        failures = [number for number, answer in answered if answer is not None and _refused(answer.status_code)]
+        failures = [number for number, answer in answered if answer is not None and answer.status_code >= 400]
         if not failures:
             if response.status_code < 400 and all(answer is not None for _, answer in answered):
                 return [
@@ -551,6 +553,15 @@ def _rolled_back(index: int, culprit: int) -> OperationResult:
     )
 
 
-def _refused(status: int) -> bool:
-    """Whether a change set's part failed: an error, or a redirect (never a write's success)."""
-    return status >= 400 or is_redirect(status)
+def _redirected(answer: requests.Response) -> TransientError:
+    """The error of a part answered with a redirect, naming where it pointed (its origin only)."""
+    try:
+        where = origin_of(urljoin(answer.url, answer.headers.get("Location", "")))
+    except ValueError:
+        where = "a place that is not a URL"
+    return TransientError(
+        f"The $batch answer redirects this record ({answer.status_code}, to {where}); a redirect is not a write's "
+        "success, and the record may have been written, so it was not sent again",
+        status=answer.status_code,
+        ambiguous=True,
+    )

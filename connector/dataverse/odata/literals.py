@@ -201,6 +201,8 @@ def _write_number(value: Any) -> str:
             number = None
     if number is None:
         raise LiteralError(f"{_show(value)} is not a number")
+    if number.is_zero():
+        number = Decimal(0)  # 0E-500 is zero, whatever its exponent
     if abs(number.adjusted()) > _MOST_EXPONENT:
         # Written out in full, "1e999999999" would take a gigabyte; no Dataverse column holds such a number.
         raise LiteralError(f"{_show(value)} is out of range for a number")

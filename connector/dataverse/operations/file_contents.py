@@ -55,9 +55,10 @@ FILE_NAME: Final = "file_name"
 FILE_SIZE: Final = "file_size"
 MIME_TYPE: Final = "mime_type"
 _SOURCES: Final = (FILE_PATH, FILE_CONTENT, FILE_STREAM)
-# Parameters in visible ASCII only: the type goes into the Content-Type header, where a line break or a character
-# outside Latin-1 failed deep inside http.client (reported as a connection failure naming no field).
-_MIME: Final = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+([ \t]*;[\t\x20-\x7e]*)?")
+# Parameters in Latin-1 without control characters: the type goes into the Content-Type header of a one-request
+# upload, where a line break or a character outside Latin-1 failed deep inside http.client (reported as a connection
+# failure naming no field).
+_MIME: Final = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+([ \t]*;[\t\x20-\x7e\xa0-\xff]*)?")
 _OCTET_STREAM: Final = "application/octet-stream"
 
 

@@ -103,6 +103,15 @@ def test_unreadable_answers_are_refused(body: bytes, content_type: str) -> None:
         read_batch(response_of(body, content_type))
 
 
+def test_multipart_nested_deeper_than_change_sets_is_refused() -> None:
+    # A batch holds change sets, which hold requests: the reader recursed through any depth before.
+    inner = b"--c2\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--c2--\r\n"
+    middle = b"--c1\r\nContent-Type: multipart/mixed; boundary=c2\r\n\r\n" + inner + b"--c1--\r\n"
+    body = b"--b\r\nContent-Type: multipart/mixed; boundary=c1\r\n\r\n" + middle + b"--b--\r\n"
+    with pytest.raises(BatchFormatError, match="deeper than change sets"):
+        read_batch(response_of(body, MULTIPART))
+
+
 def test_each_answer_carries_the_batchs_delivery() -> None:
     """A batch sent again after an attempt the service may have acted on: a part's 412 may answer the repeat."""
     body = (

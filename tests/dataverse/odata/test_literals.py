@@ -42,6 +42,8 @@ GUID = "00000000-0000-0000-0000-000000000001"
         (1e-07, "number", "0.0000001"),
         (Decimal("47.639583"), None, "47.639583"),
         ("12.50", "number", "12.50"),
+        (Decimal("0E-500"), "number", "0"),  # zero, whatever its exponent (the exponent bound refused it)
+        ("-0e+999", "number", "0"),
         (7, "integer", "7"),
         ("7", "option_set", "7"),
         (True, None, "true"),

@@ -59,6 +59,12 @@ def test_a_source_is_read_in_blocks_and_hashed(tmp_path: Path) -> None:
     assert (stream.size, stream.mime_type, b"".join(stream.blocks(2))) == (None, "text/plain", b"xyz")
 
 
+def test_a_mime_type_with_latin1_parameters_is_kept(tmp_path: Path) -> None:
+    mime = 'text/plain; name="Bericht \u00fcber.txt"; charset=utf-8'
+    source = file_source({"file_content": "eA==", "file_name": "a.txt", "mime_type": mime}, tmp_path)
+    assert source.mime_type == mime
+
+
 @pytest.mark.parametrize(
     ("document", "field"),
     [
@@ -70,7 +76,7 @@ def test_a_source_is_read_in_blocks_and_hashed(tmp_path: Path) -> None:
         # Into the Content-Type header: they failed inside http.client, a "connection failed" naming no field.
         ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain\r\n;x"}, "mime_type"),
         ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain;\rX: y"}, "mime_type"),
-        ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain; n=\u6587"}, "mime_type"),
+        ({"file_content": "eA==", "file_name": "a", "mime_type": "text/plain; n=\u6587"}, "mime_type"),  # not Latin-1
         ({"file_stream": "not a stream", "file_name": "a"}, "file_stream"),
         ({"file_stream": io.BytesIO(b""), "file_name": "a", "file_size": -1}, "file_size"),
         ({"file_path": "missing.bin"}, "file_path"),

@@ -25,7 +25,8 @@ from dataverse_sandbox.dataverse.paths import parse_literal
     ],
 )
 def test_literals_are_read(text: str, value: object) -> None:
-    assert parse_literal(text, {}) == value
+    read = parse_literal(text, {})
+    assert (read, type(read)) == (value, type(value))
 
 
 @pytest.mark.parametrize(
