@@ -118,8 +118,16 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from connector.host.redis_token_store import REDIS_SCHEMES
     from connector.host.token_store import default_store_path
     from connector.host.web import WebHost, open_in_browser
+
+    if args.token_store and args.token_store.lower().startswith(REDIS_SCHEMES):
+        # The web host keeps one machine's tokens: a Redis URL would have become a file named after it (password too).
+        print(
+            "error: token_store: the web host takes a file; use the other commands for a Redis store", file=sys.stderr
+        )
+        return EXIT_USAGE
 
     config = Path(args.config) if args.config else default_store_path().parent / f"{args.connector}.json"
     web = WebHost(

@@ -26,8 +26,9 @@ from connector.results import AuthorizationCallback, BrowseRequest, TokenSet
 __all__ = ["cmd_authorize", "cmd_browse", "cmd_run"]
 
 STORE_OPTION_HELP: Final = (
-    "encrypted token store: a file (default: $CONNECTOR_HOME/tokens.fernet), or a Redis URL (redis://, rediss://, "
-    "unix://) for workers on several machines, with the redis extra and CONNECTOR_TOKEN_KEY set to the key they share"
+    "encrypted token store: a file (default: $CONNECTOR_TOKEN_STORE, else $CONNECTOR_HOME/tokens.fernet), or a Redis "
+    "URL (redis://, rediss://, unix://) for workers on several machines, with the redis extra and CONNECTOR_TOKEN_KEY "
+    "set to the key they share; set a URL with a password in $CONNECTOR_TOKEN_STORE, off the command line"
 )
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

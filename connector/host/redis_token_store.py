@@ -16,11 +16,13 @@ first, so only a load reports it.
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
+from connector.errors import TransientError
 from connector.host.token_cipher import (
     KEY_ENV,
     STORE_FIELD,
@@ -90,9 +92,11 @@ class RedisTokenStore:
                 ) from None
             try:
                 client = redis.Redis.from_url(url)
-            except ValueError:  # its message may quote the URL, password included
+            except (ValueError, TypeError):  # its message may quote the URL, password included
                 raise token_store_error(
-                    STORE_FIELD, f"{self.location} is not a Redis URL (redis://, rediss:// or unix://)"
+                    STORE_FIELD,
+                    f"redis-py cannot read the Redis URL {self.location}: check its form (redis://, rediss:// or "
+                    "unix://) and its query parameters' values",
                 ) from None
         if key is None:
             key = key_from_environment()
@@ -113,6 +117,30 @@ class RedisTokenStore:
     def __repr__(self) -> str:
         return f"RedisTokenStore(namespace={self.namespace!r})"
 
+    @contextmanager
+    def _server(self) -> Iterator[None]:
+        """Read a failure of the Redis server as the connector's error, naming the store, never the password: a refused
+        password or database is a configuration error, a server out of reach a transient one (redis-py's own messages
+        name the error only; they may be worded from the URL).
+        """
+        from redis.exceptions import AuthenticationError, ResponseError
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            yield
+        except AuthenticationError:
+            raise token_store_error(STORE_FIELD, f"the Redis server at {self.location} refused the password") from None
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise TransientError(
+                f"The Redis server of the token store ({self.location}) cannot be reached ({type(error).__name__}); "
+                "check that it runs and the URL's host and port"
+            ) from None
+        except ResponseError as error:  # the server's words ("DB index is out of range"), never the URL's
+            raise token_store_error(
+                STORE_FIELD, f"the Redis server at {self.location} refused the store's command ({str(error)[:80]})"
+            ) from None
+
     def _data_key(self, key: str) -> str:
         return f"{self.namespace}:tokens:{key}"
 
@@ -122,7 +150,8 @@ class RedisTokenStore:
     def load(self, key: str) -> Mapping[str, Any] | None:
         """:returns: the token set stored under ``key``, or ``None``."""
         name = self._data_key(key)
-        value = self._redis.get(name)
+        with self._server():
+            value = self._redis.get(name)
         if value is None:
             return None
         if not isinstance(value, bytes):
@@ -137,7 +166,9 @@ class RedisTokenStore:
 
     def save(self, key: str, token_set: Mapping[str, Any]) -> None:
         """Store a token set under ``key``, replacing the previous one, before the caller uses it."""
-        self._redis.set(self._data_key(key), self._cipher.encrypt(dict(token_set)))
+        encrypted = self._cipher.encrypt(dict(token_set))
+        with self._server():
+            self._redis.set(self._data_key(key), encrypted)
 
     def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
         """Take the refresh lock of ``key`` (``SET NX PX``) unless it is taken; never waits.
@@ -145,7 +176,8 @@ class RedisTokenStore:
         :returns: the holder token, or ``None``.
         """
         holder = secrets.token_hex(16)
-        taken = self._redis.set(self._lock_key(key), holder, nx=True, px=_milliseconds(lease_seconds))
+        with self._server():
+            taken = self._redis.set(self._lock_key(key), holder, nx=True, px=_milliseconds(lease_seconds))
         return holder if taken else None
 
     def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
@@ -153,19 +185,22 @@ class RedisTokenStore:
 
         :returns: ``False`` when ``holder`` no longer holds the lock.
         """
-        return bool(self._renew(keys=[self._lock_key(key)], args=[holder, _milliseconds(lease_seconds)]))
+        with self._server():
+            return bool(self._renew(keys=[self._lock_key(key)], args=[holder, _milliseconds(lease_seconds)]))
 
     def release_lock(self, key: str, holder: str) -> bool:
         """Release ``holder``'s lock.
 
         :returns: ``False`` when ``holder`` no longer held it.
         """
-        return bool(self._release(keys=[self._lock_key(key)], args=[holder]))
+        with self._server():
+            return bool(self._release(keys=[self._lock_key(key)], args=[holder]))
 
     def keys(self) -> list[str]:
         """:returns: the keys of every stored token set."""
         prefix = self._data_key("")
-        found = self._redis.scan_iter(prefix + "*")
+        with self._server():
+            found = list(self._redis.scan_iter(prefix + "*"))
         names = (name.decode() if isinstance(name, bytes) else str(name) for name in found)
         return sorted(name[len(prefix) :] for name in names)
 
@@ -179,16 +214,29 @@ def _milliseconds(seconds: float) -> int:
 
 
 def shown_url(url: str) -> str:
-    """A Redis URL as it may be shown (logs, messages, reports): without its password, nor its query (which may carry
-    ``password=``).
+    """A Redis URL as it may be shown (logs, messages, reports): the server and database, never a password.
+
+    Only a URL of an unambiguous form is shown (its user name, if any, with ``***`` for the password; no query, which
+    may carry ``password=``). A password holding ``/``, ``?``, ``#`` or ``@`` unencoded moves where a parser sees the
+    host (``redis://:2024/Summer@cache/0`` reads as port 2024), so such a URL is not shown at all.
     """
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the Redis URL given"
-    user = parts.username or ""
-    if parts.password is not None:
-        user += ":***"
-    at = "@" if user else ""
-    return f"{parts.scheme}://{user}{at}{parts.hostname or ''}{port}{parts.path}"
+    match = _SHOWABLE.fullmatch(url)
+    if match is None:
+        return "the Redis URL given (not shown: its form could reveal a password)"
+    user = match["user"]
+    if user is None:
+        shown_user = ""
+    elif ":" in user:
+        shown_user = user.partition(":")[0] + ":***@"
+    else:
+        shown_user = "***@"  # a single name may be a password written without its colon
+    port = f":{match['port']}" if match["port"] else ""
+    return f"{match['scheme']}://{shown_user}{match['host']}{port}{match['path'] or ''}"
+
+
+_SHOWABLE: Final = re.compile(
+    r"(?P<scheme>rediss?|unix)://(?:(?P<user>[^@/?#]*)@)?(?P<host>[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^?#@]*)?(?:[?#][^@]*)?",
+    re.IGNORECASE,
+)
+"""A Redis URL whose parts a reader cannot mistake: no ``@`` but the one ending the user information."""

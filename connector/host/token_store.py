@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 HOME_ENV: Final = "CONNECTOR_HOME"
+STORE_ENV: Final = "CONNECTOR_TOKEN_STORE"
+"""The token store when a command names none: a file's path or a Redis URL (:func:`open_token_store`)."""
 """Where the reference host keeps its files; defaults to ``~/.config/dynamics365-ce-connector``."""
 
 
@@ -97,9 +99,11 @@ def open_token_store(where: str | Path | None) -> EncryptedTokenStore | RedisTok
 
     :param where: a Redis URL (:data:`~connector.host.redis_token_store.REDIS_SCHEMES`: workers on several machines
         sharing one connection; the ``redis`` extra, and :data:`KEY_ENV` set to the key every worker shares), else a
-        store file; the default file when ``None``.
+        store file; when ``None``, :data:`STORE_ENV` (which keeps a Redis password off the command line), else the
+        default file.
     :raises ConfigError: as the store's constructor.
     """
+    where = where or os.environ.get(STORE_ENV) or None
     if isinstance(where, str) and where.lower().startswith(REDIS_SCHEMES):
         return RedisTokenStore(where)
     return EncryptedTokenStore(Path(where) if where else None)

@@ -263,13 +263,19 @@ def test_a_redis_token_store_serves_the_cli_and_its_password_never_shows(
         value = authed.get(stored)
         assert isinstance(value, bytes)
         assert b"access_token" not in value  # encrypted with the shared key
-        tested = cli("test", str(config), "--token-store", url, env=env)
+        # From the environment, the password stays off the command line.
+        tested = cli("test", str(config), env={**env, "CONNECTOR_TOKEN_STORE": url})
         assert tested.returncode == 0, tested.stdout + tested.stderr
         without_key = cli("test", str(config), "--token-store", url, env=home)
         assert without_key.returncode == 1  # a configuration error, named
         assert "CONNECTOR_TOKEN_KEY" in without_key.stderr
         assert "Traceback" not in without_key.stderr
-        for result in (authorized, tested, without_key):
+        web = cli("ui", str(config), "--token-store", url, "--no-browser", env=env)
+        assert web.returncode == 2  # a file named after the URL, password and all, was made before
+        assert "token_store: the web host takes a file" in web.stderr
+        assert not list(tmp_path.glob("redis*"))
+        assert not list(Path.cwd().glob("redis:*"))
+        for result in (authorized, tested, without_key, web):
             assert password not in result.stdout + result.stderr
         assert_no_secret(sandbox, authorized.stdout, tested.stdout, authorized.stderr, tested.stderr)
     finally:

@@ -4,6 +4,7 @@ renewal on Redis' own clock, and no secret in its repr or in Redis in the clear.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from connector.context import LockingTokenStore
-from connector.errors import ConfigError
+from connector.errors import ConfigError, TransientError
 from connector.host.redis_token_store import RedisTokenStore, shown_url
 from connector.host.token_cipher import KEY_ENV
 from connector.host.token_store import EncryptedTokenStore, open_token_store
@@ -191,6 +192,9 @@ def test_authorize_reports_a_damaged_redis_value_as_configuration(
     assert caught.value.fields == ["token_store"]
 
 
+NOT_SHOWN = "the Redis URL given (not shown: its form could reveal a password)"
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -199,7 +203,15 @@ def test_authorize_reports_a_damaged_redis_value_as_configuration(
         ("rediss://worker:canary-pw@cache.example:6380/2", "rediss://worker:***@cache.example:6380/2"),
         ("redis://cache.example/0?password=canary-pw&socket_timeout=5", "redis://cache.example/0"),
         ("unix://:canary-pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock"),
-        ("redis://:canary-pw@cache.example:99999/0", "the Redis URL given"),
+        ("redis://canary-pw@cache.example/0", "redis://***@cache.example/0"),  # a name alone may be the password
+        ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
+        # A '/', '?', '#' or '@' in the password moves where a reader sees the host: urlsplit read ":2024" as the port
+        # and showed the rest of the password as the path.
+        ("redis://:2024/canary-pw@cache.example:6379/0", NOT_SHOWN),
+        ("redis://admin:2024/canary-pw@cache.example:6379/0", NOT_SHOWN),
+        ("redis://:2024#canary-pw@cache.example/0", NOT_SHOWN),
+        ("redis://:2024?canary-pw@cache.example/0", NOT_SHOWN),
+        ("redis://cache.example/0?password=x@canary-pw", NOT_SHOWN),
     ],
 )
 def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None:
@@ -220,3 +232,29 @@ def test_a_redis_url_or_a_file_names_the_token_store(
     local = open_token_store(str(tmp_path / "tokens.fernet"))
     assert isinstance(local, EncryptedTokenStore)
     assert local.location == str(tmp_path / "tokens.fernet")
+
+
+def test_a_refused_password_or_a_server_out_of_reach_names_the_store(redis_server: RedisServer) -> None:
+    # redis-py's own errors went through as "could not lock the tokens ... try again", naming no store.
+    admin = redis_server.client()
+    admin.config_set("requirepass", "canary-right")
+    try:
+        wrong = RedisTokenStore(f"redis://:canary-wrong@127.0.0.1:{redis_server.port}/0", key=Fernet.generate_key())
+        with pytest.raises(ConfigError) as refused:
+            wrong.load("k")
+        assert refused.value.field == "token_store"
+        assert "refused the password" in refused.value.user_message
+        assert "canary-wrong" not in refused.value.user_message
+    finally:
+        authed = RedisTokenStore(f"redis://:canary-right@127.0.0.1:{redis_server.port}/0", key=Fernet.generate_key())
+        authed._redis.config_set("requirepass", "")
+        authed.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    away = RedisTokenStore(f"redis://:canary-pw@127.0.0.1:{free}/0", key=Fernet.generate_key())
+    with pytest.raises(TransientError, match="cannot be reached") as unreachable:
+        away.save("k", {"access_token": "x"})
+    assert "canary-pw" not in unreachable.value.user_message
+    with pytest.raises(ConfigError, match="DB index is out of range"):
+        RedisTokenStore(f"redis://127.0.0.1:{redis_server.port}/999", key=Fernet.generate_key()).load("k")
