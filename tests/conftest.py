@@ -24,4 +24,5 @@ def isolated_connector_home(tmp_path_factory: pytest.TempPathFactory, monkeypatc
     home = tmp_path_factory.mktemp("connector-home")
     monkeypatch.setenv("CONNECTOR_HOME", str(home))
     monkeypatch.delenv("CONNECTOR_TOKEN_KEY", raising=False)
+    monkeypatch.delenv("CONNECTOR_TOKEN_STORE", raising=False)  # a developer's own store is never the tests'
     return home

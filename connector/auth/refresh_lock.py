@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from connector.context import LockingTokenStore, TokenStore
-from connector.errors import TransientError
+from connector.errors import ConnectorError, TransientError
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "DEFAULT_WAIT_SECONDS", "Lease", "SharedLock"]
 
@@ -131,6 +131,8 @@ class SharedLock:
             raise RuntimeError("the token store lends no lock")  # a bug: callers check `available` first
         try:
             holder = store.acquire_lock(self._key, self.lease_seconds)
+        except ConnectorError:
+            raise  # the store's own words, for the user (a refused password names the token_store field)
         except Exception as error:  # the host's store may fail in any way; its message may hold data
             _log.warning("the token store could not take the refresh lock (%s)", type(error).__name__)
             raise TransientError(

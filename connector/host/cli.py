@@ -118,11 +118,11 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from connector.host.redis_token_store import REDIS_SCHEMES
-    from connector.host.token_store import default_store_path
+    from connector.host.token_store import default_store_path, store_named
     from connector.host.web import WebHost, open_in_browser
 
-    if args.token_store and args.token_store.lower().startswith(REDIS_SCHEMES):
+    named = store_named(args.token_store)
+    if isinstance(named, str) and "://" in named:
         # The web host keeps one machine's tokens: a Redis URL would have become a file named after it (password too).
         print(
             "error: token_store: the web host takes a file; use the other commands for a Redis store", file=sys.stderr
@@ -130,9 +130,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     config = Path(args.config) if args.config else default_store_path().parent / f"{args.connector}.json"
-    web = WebHost(
-        args.connector, config, token_store_path=Path(args.token_store) if args.token_store else None, port=args.port
-    )
+    web = WebHost(args.connector, config, token_store_path=Path(named) if named else None, port=args.port)
     print(f"Config file: {config} (secrets are saved beside it and referenced)")
     print(f"OAuth redirect URI (register it for the authorization-code grant): {web.callback_url}")
     print("Open this URL (it carries a one-time token; keep it to yourself):", flush=True)

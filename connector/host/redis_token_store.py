@@ -92,7 +92,11 @@ class RedisTokenStore:
                 ) from None
             try:
                 client = redis.Redis.from_url(url)
-            except (ValueError, TypeError):  # its message may quote the URL, password included
+                # redis-py builds a connection at its first command: build one now (no socket is opened), so a
+                # mistyped query parameter (?socket_timout=5) is named here, not taken for a server failing later.
+                pool = client.connection_pool
+                pool.connection_class(**pool.connection_kwargs)
+            except (ValueError, TypeError, redis.RedisError):  # its message may quote the URL, password included
                 raise token_store_error(
                     STORE_FIELD,
                     f"redis-py cannot read the Redis URL {self.location}: check its form (redis://, rediss:// or "
@@ -123,7 +127,7 @@ class RedisTokenStore:
         password or database is a configuration error, a server out of reach a transient one (redis-py's own messages
         name the error only; they may be worded from the URL).
         """
-        from redis.exceptions import AuthenticationError, ResponseError
+        from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -137,8 +141,16 @@ class RedisTokenStore:
                 "check that it runs and the URL's host and port"
             ) from None
         except ResponseError as error:  # the server's words ("DB index is out of range"), never the URL's
-            raise token_store_error(
-                STORE_FIELD, f"the Redis server at {self.location} refused the store's command ({str(error)[:80]})"
+            words = str(error)[:80]
+            if isinstance(error, NoPermissionError) or "DB index" in words:
+                raise token_store_error(
+                    STORE_FIELD, f"the Redis server at {self.location} refused the store's command ({words})"
+                ) from None
+            # A read-only replica after a fail-over, out of memory, loading, busy: the server's state, which passes.
+            raise TransientError(f"The Redis server of the token store ({self.location}) answered: {words}") from None
+        except RedisError as error:  # a reply it could not read (not a Redis server at that port), and the like
+            raise TransientError(
+                f"The Redis server of the token store ({self.location}) failed ({type(error).__name__})"
             ) from None
 
     def _data_key(self, key: str) -> str:
@@ -226,7 +238,7 @@ def shown_url(url: str) -> str:
     user = match["user"]
     if user is None:
         shown_user = ""
-    elif ":" in user:
+    elif ":" in user and user.partition(":")[2]:
         shown_user = user.partition(":")[0] + ":***@"
     else:
         shown_user = "***@"  # a single name may be a password written without its colon
@@ -235,8 +247,8 @@ def shown_url(url: str) -> str:
 
 
 _SHOWABLE: Final = re.compile(
-    r"(?P<scheme>rediss?|unix)://(?:(?P<user>[^@/?#]*)@)?(?P<host>[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])"
-    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^?#@]*)?(?:[?#][^@]*)?",
+    r"(?P<scheme>rediss?|unix)://(?:(?P<user>[^@/?#]*)@)?(?P<host>[A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^?#@\x00-\x20\x7f]*)?(?:[?#][^@]*)?",
     re.IGNORECASE,
 )
 """A Redis URL whose parts a reader cannot mistake: no ``@`` but the one ending the user information."""

@@ -54,9 +54,9 @@ __all__ = [
 ]
 
 HOME_ENV: Final = "CONNECTOR_HOME"
+"""Where the reference host keeps its files; defaults to ``~/.config/dynamics365-ce-connector``."""
 STORE_ENV: Final = "CONNECTOR_TOKEN_STORE"
 """The token store when a command names none: a file's path or a Redis URL (:func:`open_token_store`)."""
-"""Where the reference host keeps its files; defaults to ``~/.config/dynamics365-ce-connector``."""
 
 
 def default_store_path() -> Path:
@@ -103,10 +103,21 @@ def open_token_store(where: str | Path | None) -> EncryptedTokenStore | RedisTok
         default file.
     :raises ConfigError: as the store's constructor.
     """
-    where = where or os.environ.get(STORE_ENV) or None
+    where = store_named(where)
     if isinstance(where, str) and where.lower().startswith(REDIS_SCHEMES):
         return RedisTokenStore(where)
+    if isinstance(where, str) and "://" in where:
+        # A file named after a URL (a mistyped scheme): its password, if any, would become a directory's name.
+        raise token_store_error(STORE_FIELD, "names a URL that is no Redis URL (redis://, rediss:// or unix://)")
     return EncryptedTokenStore(Path(where) if where else None)
+
+
+def store_named(where: str | Path | None) -> str | Path | None:
+    """:returns: the token store a command names: its option, else :data:`STORE_ENV`, surrounding spaces removed."""
+    if isinstance(where, Path):
+        return where
+    chosen = (where or os.environ.get(STORE_ENV) or "").strip()
+    return chosen or None
 
 
 class EncryptedTokenStore:

@@ -273,9 +273,17 @@ def test_a_redis_token_store_serves_the_cli_and_its_password_never_shows(
         web = cli("ui", str(config), "--token-store", url, "--no-browser", env=env)
         assert web.returncode == 2  # a file named after the URL, password and all, was made before
         assert "token_store: the web host takes a file" in web.stderr
+        from_env = cli("ui", str(config), "--no-browser", env={**env, "CONNECTOR_TOKEN_STORE": url})
+        assert from_env.returncode == 2
+        wrong = url.replace(password, "canary-wrong", 1).replace(f"&password={password}", "")
+        refused = [cli(command, str(config), "--token-store", wrong, env=env) for command in ("authorize", "test")]
+        for answer in refused:  # the refresh lock hid it behind "could not lock the tokens ... try again"
+            assert answer.returncode == 1
+            assert "refused the password" in answer.stdout + answer.stderr
+            assert "canary-wrong" not in answer.stdout + answer.stderr
         assert not list(tmp_path.glob("redis*"))
         assert not list(Path.cwd().glob("redis:*"))
-        for result in (authorized, tested, without_key, web):
+        for result in (authorized, tested, without_key, web, from_env, *refused):
             assert password not in result.stdout + result.stderr
         assert_no_secret(sandbox, authorized.stdout, tested.stdout, authorized.stderr, tested.stderr)
     finally:

@@ -8,8 +8,10 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import redis
 from cryptography.fernet import Fernet
 
 from connector.context import LockingTokenStore
@@ -205,6 +207,9 @@ NOT_SHOWN = "the Redis URL given (not shown: its form could reveal a password)"
         ("unix://:canary-pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock"),
         ("redis://canary-pw@cache.example/0", "redis://***@cache.example/0"),  # a name alone may be the password
         ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
+        ("redis://redis_cache:6379/0", "redis://redis_cache:6379/0"),  # a Compose service's name
+        ("redis://canary-pw:@cache.example/0", "redis://***@cache.example/0"),  # a password typed before the colon
+        ("redis://cache.example/0\x1b[2J", NOT_SHOWN),  # no terminal escapes in what is shown
         # A '/', '?', '#' or '@' in the password moves where a reader sees the host: urlsplit read ":2024" as the port
         # and showed the rest of the password as the path.
         ("redis://:2024/canary-pw@cache.example:6379/0", NOT_SHOWN),
@@ -258,3 +263,40 @@ def test_a_refused_password_or_a_server_out_of_reach_names_the_store(redis_serve
     assert "canary-pw" not in unreachable.value.user_message
     with pytest.raises(ConfigError, match="DB index is out of range"):
         RedisTokenStore(f"redis://127.0.0.1:{redis_server.port}/999", key=Fernet.generate_key()).load("k")
+
+
+def test_a_mistyped_query_parameter_is_named_at_once() -> None:
+    # redis-py builds a connection at the first command: the TypeError read as the store failing, later.
+    with pytest.raises(ConfigError, match="cannot read the Redis URL") as caught:
+        RedisTokenStore("redis://:canary-pw@127.0.0.1:6379/0?socket_timout=5", key=Fernet.generate_key())
+    assert "canary-pw" not in caught.value.user_message
+
+
+class _Replica:
+    """A client whose server answers as a read-only replica does after a fail-over."""
+
+    def register_script(self, script: str) -> object:
+        return object()
+
+    def get(self, name: str) -> bytes:
+        raise redis.exceptions.ReadOnlyError("You can't write against a read only replica.")
+
+
+def test_a_read_only_replica_is_a_state_that_passes_not_a_configuration_error() -> None:
+    store = RedisTokenStore(client=cast(Any, _Replica()), key=Fernet.generate_key())
+    with pytest.raises(TransientError, match="read only replica"):
+        store.load("k")
+
+
+@pytest.mark.parametrize("where", [" redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0\n"])
+def test_spaces_around_a_redis_url_do_not_make_it_a_file(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # " redis://:pw@…" became a file store named after the URL, password and all.
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
+    assert isinstance(open_token_store(where), RedisTokenStore)
+
+
+def test_a_url_that_is_no_redis_url_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_token_store("http://:canary-pw@cache.example/0")
+    assert caught.value.field == "token_store"
+    assert "canary-pw" not in caught.value.user_message
