@@ -125,6 +125,7 @@ class SharedLock:
 
         :returns: the lease, or ``None`` when another worker holds it.
         :raises TransientError: when the store fails (renewing without the lock could revoke the grant).
+        :raises ConnectorError: the store's own error, as it raised it (a refused password names its field).
         """
         store = self._store
         if store is None:

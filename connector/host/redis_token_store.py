@@ -127,9 +127,17 @@ class RedisTokenStore:
         password or database is a configuration error, a server out of reach a transient one (redis-py's own messages
         name the error only; they may be worded from the URL).
         """
-        from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+        from redis import exceptions
+        from redis.exceptions import AuthenticationError, RedisError, ResponseError
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        # The server's state, which passes: a read-only replica after a fail-over, out of memory, a cluster moving.
+        passing = tuple(
+            getattr(exceptions, name)
+            for name in ("ReadOnlyError", "OutOfMemoryError", "TryAgainError", "ClusterDownError")
+            if hasattr(exceptions, name)
+        )
 
         try:
             yield
@@ -142,12 +150,15 @@ class RedisTokenStore:
             ) from None
         except ResponseError as error:  # the server's words ("DB index is out of range"), never the URL's
             words = str(error)[:80]
-            if isinstance(error, NoPermissionError) or "DB index" in words:
-                raise token_store_error(
-                    STORE_FIELD, f"the Redis server at {self.location} refused the store's command ({words})"
+            if isinstance(error, passing) or words.startswith("BUSY"):
+                raise TransientError(
+                    f"The Redis server of the token store ({self.location}) answered: {words}"
                 ) from None
-            # A read-only replica after a fail-over, out of memory, loading, busy: the server's state, which passes.
-            raise TransientError(f"The Redis server of the token store ({self.location}) answered: {words}") from None
+            # A database, command or key the server refuses (NOPERM, WRONGTYPE, MOVED from a cluster node): the same
+            # answer each time, until the URL or the server's configuration changes.
+            raise token_store_error(
+                STORE_FIELD, f"the Redis server at {self.location} refused the store's command ({words})"
+            ) from None
         except RedisError as error:  # a reply it could not read (not a Redis server at that port), and the like
             raise TransientError(
                 f"The Redis server of the token store ({self.location}) failed ({type(error).__name__})"

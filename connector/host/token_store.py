@@ -46,10 +46,12 @@ from connector.host.token_cipher import (
 
 __all__ = [
     "KEY_ENV",
+    "STORE_ENV",
     "EncryptedTokenStore",
     "default_store_path",
     "exclusive_lock",
     "open_token_store",
+    "store_named",
     "write_private",
 ]
 
@@ -116,7 +118,7 @@ def store_named(where: str | Path | None) -> str | Path | None:
     """:returns: the token store a command names: its option, else :data:`STORE_ENV`, surrounding spaces removed."""
     if isinstance(where, Path):
         return where
-    chosen = (where or os.environ.get(STORE_ENV) or "").strip()
+    chosen = (where or "").strip() or (os.environ.get(STORE_ENV) or "").strip()
     return chosen or None
 
 

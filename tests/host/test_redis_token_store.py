@@ -18,7 +18,7 @@ from connector.context import LockingTokenStore
 from connector.errors import ConfigError, TransientError
 from connector.host.redis_token_store import RedisTokenStore, shown_url
 from connector.host.token_cipher import KEY_ENV
-from connector.host.token_store import EncryptedTokenStore, open_token_store
+from connector.host.token_store import STORE_ENV, EncryptedTokenStore, open_token_store
 from tests.support.redis_server import RedisServer
 
 ACCESS = "canary-access-token-r3d1"
@@ -272,19 +272,36 @@ def test_a_mistyped_query_parameter_is_named_at_once() -> None:
     assert "canary-pw" not in caught.value.user_message
 
 
-class _Replica:
-    """A client whose server answers as a read-only replica does after a fail-over."""
+class _Answering:
+    """A client whose server answers every command with one error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
     def register_script(self, script: str) -> object:
         return object()
 
     def get(self, name: str) -> bytes:
-        raise redis.exceptions.ReadOnlyError("You can't write against a read only replica.")
+        raise self.error
 
 
-def test_a_read_only_replica_is_a_state_that_passes_not_a_configuration_error() -> None:
-    store = RedisTokenStore(client=cast(Any, _Replica()), key=Fernet.generate_key())
-    with pytest.raises(TransientError, match="read only replica"):
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), TransientError),
+        (redis.exceptions.ResponseError("BUSY Redis is busy running a script."), TransientError),
+        (
+            redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            ConfigError,
+        ),
+        (redis.exceptions.ResponseError("MOVED 3999 127.0.0.1:6381"), ConfigError),
+    ],
+    ids=["read-only replica", "busy", "a key of another type", "a cluster node"],
+)
+def test_the_servers_state_passes_its_configuration_does_not(error: Exception, kind: type[Exception]) -> None:
+    # A read-only replica after a fail-over is no configuration error; a key of another type will not change by itself.
+    store = RedisTokenStore(client=cast(Any, _Answering(error)), key=Fernet.generate_key())
+    with pytest.raises(kind):
         store.load("k")
 
 
@@ -293,6 +310,8 @@ def test_spaces_around_a_redis_url_do_not_make_it_a_file(where: str, monkeypatch
     # " redis://:pw@…" became a file store named after the URL, password and all.
     monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
     assert isinstance(open_token_store(where), RedisTokenStore)
+    monkeypatch.setenv(STORE_ENV, where)
+    assert isinstance(open_token_store("  "), RedisTokenStore)  # a blank option leaves the choice to the variable
 
 
 def test_a_url_that_is_no_redis_url_is_refused(tmp_path: Path) -> None:
