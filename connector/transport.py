@@ -136,6 +136,16 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 
 
+def redirect_origin(url: str, location: str) -> str | None:
+    """:returns: the origin a redirect's ``Location`` points to (relative to ``url``), or ``None`` when it is no URL
+    (``https://[x/``, a port past 65535).
+    """
+    try:
+        return origin_of(urljoin(url, location))
+    except ValueError:
+        return None
+
+
 class _NoRedirects(requests.Session):
     """A session that never prepares a redirect's next request: the transport follows none, and ``requests`` builds
     that request even when told not to follow it, raising ``ValueError`` from deep inside for a ``Location`` that is
@@ -393,11 +403,10 @@ class Transport:
         location = response.headers.get("Location")
         if not location:
             return ConfigError.single(field, f"{origin_of(url)} answered {status} without saying where to go")
-        try:
-            target = origin_of(urljoin(url, location))
-            parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
-        except ValueError:  # a Location that is no URL ("https://[x/", a port past 65535): where is unknown
+        target = redirect_origin(url, location)
+        if target is None:
             return ConfigError.single(field, f"{origin_of(url)} answered {status} to a place that is not a URL")
+        parts, moved = urlsplit(url), urlsplit(urljoin(url, location))
         where = f"to another path on {target}" if target == origin_of(url) else f"to {target}"
         remedy = "use the address of the service itself"
         if field == BASE_URL_FIELD and parts.scheme != moved.scheme and parts.hostname == moved.hostname:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-__all__ = ["ascii_int64", "ascii_integer", "ascii_whole_number", "finite"]
+__all__ = ["ascii_int64", "ascii_integer", "ascii_whole_number", "finite", "fits_int64"]
 
 _MOST_DIGITS: Final = 19
 """The longest number read: as many digits as the largest 64-bit integer has (``int`` refuses 4301)."""
@@ -46,7 +46,12 @@ def ascii_int64(text: str) -> int | None:
     if len(significant) > _MOST_DIGITS:
         return None
     number = -int(significant) if sign == "-" else int(significant)
-    return number if -(2**63) <= number < 2**63 else None
+    return number if fits_int64(number) else None
+
+
+def fits_int64(number: int) -> bool:
+    """:returns: whether an integer fits in 64 bits (SQLite's INTEGER, Dataverse's Edm.Int64)."""
+    return -(2**63) <= number < 2**63
 
 
 def finite(value: float) -> bool:

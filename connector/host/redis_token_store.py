@@ -16,6 +16,7 @@ first, so only a load reports it.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterator, Mapping
@@ -127,17 +128,11 @@ class RedisTokenStore:
         password or database is a configuration error, a server out of reach a transient one (redis-py's own messages
         name the error only; they may be worded from the URL).
         """
-        from redis import exceptions
         from redis.exceptions import AuthenticationError, RedisError, ResponseError
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        # The server's state, which passes: a read-only replica after a fail-over, out of memory, a cluster moving.
-        passing = tuple(
-            getattr(exceptions, name)
-            for name in ("ReadOnlyError", "OutOfMemoryError", "TryAgainError", "ClusterDownError")
-            if hasattr(exceptions, name)
-        )
+        passing = _passing_answers()
 
         try:
             yield
@@ -230,6 +225,17 @@ class RedisTokenStore:
     def close(self) -> None:
         """Close the client's connections."""
         self._redis.close()
+
+
+@functools.cache
+def _passing_answers() -> tuple[type[Exception], ...]:
+    """The server's answers that describe a state which passes: a read-only replica after a fail-over, out of memory,
+    a cluster moving its slots (redis-py 5 and later name them; older names are skipped).
+    """
+    from redis import exceptions
+
+    names = ("ReadOnlyError", "OutOfMemoryError", "TryAgainError", "ClusterDownError")
+    return tuple(getattr(exceptions, name) for name in names if hasattr(exceptions, name))
 
 
 def _milliseconds(seconds: float) -> int:

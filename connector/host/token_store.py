@@ -137,8 +137,6 @@ class EncryptedTokenStore:
         self, path: Path | None = None, key: bytes | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.path = path or default_store_path()
-        self.location = str(self.path)
-        """Where the store is, to show."""
         self._lock = threading.Lock()
         self._clock = clock
         self._held: dict[str, int] = {}  # holder token -> the open, flock-ed lock file
@@ -151,6 +149,11 @@ class EncryptedTokenStore:
         else:
             key_path = self.path.with_name(self.path.name + ".key")
             self._cipher = TokenCipher(self._load_or_create_key(key_path), str(key_path))
+
+    @property
+    def location(self) -> str:
+        """Where the store is, to show."""
+        return str(self.path)
 
     def _load_or_create_key(self, key_path: Path) -> bytes:
         from cryptography.fernet import Fernet

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
-from dataverse_sandbox.numbers import ascii_whole_number
+from dataverse_sandbox.numbers import ascii_int64, ascii_whole_number
 
 from .errors import DataverseError
 from .fetchxml import INVALID_XML, parse_xml
@@ -129,7 +129,10 @@ def _from_text(attribute: AttributeMeta, text: str | None) -> Any:
     if attribute.kind in _GUIDS:
         return text.strip().strip("{}").lower()
     if attribute.kind in _INTEGERS:
-        return int(text)
+        number = ascii_int64(text)  # int() read another script's digits, and any size (a 500 from SQLite)
+        if number is None:
+            raise ValueError("not a 64-bit integer")
+        return number
     if attribute.kind in _REALS:
         return float(text)
     return text

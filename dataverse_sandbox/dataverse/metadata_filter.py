@@ -12,13 +12,16 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from dataverse_sandbox.numbers import ascii_int64
+
 from .errors import DataverseError, invalid_argument
 
 __all__ = ["compile_metadata_filter"]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<enum>[A-Za-z_][\w.]*'(?:[^']|'')*')|(?P<string>'(?:[^']|'')*')"
-    r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w./]*))"
+    r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w./]*))",
+    re.ASCII,  # another script's digits are no number here (int() read them), nor a name's letters
 )
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
@@ -53,7 +56,10 @@ def _value(kind: str, text: str) -> Any:
     if kind == "enum":
         return text[text.index("'") + 1 : -1].replace("''", "'")
     if kind == "number":
-        return float(text) if "." in text else int(text)
+        number = float(text) if "." in text else ascii_int64(text)  # int() refused 4301 digits: a 500
+        if number is None:
+            raise invalid_argument(f"The number {text[:40]} is out of range.")
+        return number
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+
+from dataverse_sandbox.numbers import finite, fits_int64
 
 from .errors import bad_request
 
@@ -72,8 +73,8 @@ def _bindable(value: Any) -> bool:
     if value is None or isinstance(value, str | bool):
         return True
     if isinstance(value, int):
-        return -(2**63) <= value < 2**63
-    return isinstance(value, float) and math.isfinite(value)
+        return fits_int64(value)
+    return isinstance(value, float) and finite(value)
 
 
 def fingerprint(*parts: str | None) -> str:

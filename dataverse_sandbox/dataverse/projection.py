@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dataverse_sandbox.numbers import ascii_integer
+
 from .errors import bad_request, unknown_property
 from .metadata import AttributeKind, AttributeMeta, CollectionNavigation, EntityMeta, ManyToManyNavigation
 from .preferences import split_top_level
@@ -147,10 +149,9 @@ def _expansion(catalog: Mapping[str, EntityMeta], entity: EntityMeta, item: str)
     projection = parse_projection(catalog, target, options.get("$select"), options.get("$expand"))
     top = None
     if "$top" in options:
-        try:
-            top = int(options["$top"])
-        except ValueError:
-            raise bad_request(f"The value '{options['$top']}' of $top is not a valid integer.") from None
+        top = ascii_integer(options["$top"])  # int() read other scripts' digits, '1_0' and '+5'
+        if top is None:
+            raise bad_request(f"The value '{options['$top']}' of $top is not a valid integer.")
     if lookup is not None and ({"$top", "$filter", "$orderby"} & options.keys()):
         raise bad_request(f"Only $select and $expand are allowed when expanding '{name}'.")
     return Expansion(

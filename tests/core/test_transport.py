@@ -291,10 +291,14 @@ def test_a_redirect_without_a_location_and_one_to_another_path(mocked: Any, cloc
 
 @pytest.mark.parametrize("location", ["https://[x/login", "https://contoso.crm.dynamics.com:99999/"])
 def test_a_redirect_to_no_url_is_still_a_configuration_error(mocked: Any, clock: FakeClock, location: str) -> None:
-    # Reading where it pointed raised ValueError before, deep inside the transport.
+    # Reading where it pointed raised ValueError before, deep inside the transport (requests prepares the next
+    # request of a redirect even when told not to follow it: a plain session still does).
     mocked.get(API + "x", status=302, headers={"Location": location})
     with pytest.raises(ConfigError, match="answered 302 Found to a place that is not a URL"):
         make_transport(clock).send("GET", API + "x")
+    if location.startswith("https://["):
+        with pytest.raises(ValueError, match="Invalid IPv6 URL"), requests.Session() as plain:
+            plain.get(API + "x", allow_redirects=False)
 
 
 def test_304_not_modified_is_an_answer_not_a_redirect(mocked: Any, clock: FakeClock) -> None:

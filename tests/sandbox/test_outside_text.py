@@ -17,9 +17,11 @@ from tests.support.sandbox import WebApiSession
 HUGE = "1" * 4301  # int() refuses this many digits
 
 
-def _refused(response: object) -> None:
+def _refused(response: object, words: str = "") -> None:
     assert getattr(response, "status_code") == 400, getattr(response, "text")  # noqa: B009 - the assertion's text
-    assert getattr(response, "json")()["error"]["message"]  # noqa: B009
+    message = getattr(response, "json")()["error"]["message"]  # noqa: B009
+    assert message
+    assert words in message
 
 
 @pytest.mark.parametrize(
@@ -41,8 +43,9 @@ def test_a_create_with_a_number_or_time_no_column_holds_is_a_400(api: WebApiSess
         "$filter=statuscode eq Microsoft.Dynamics.CRM.Status'" + HUGE + "'",
         "$filter=Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue='" + HUGE + "')",
         "$top=\u0661\u0660",
+        "$expand=contact_customer_accounts($top=\u0661\u0660)",
     ],
-    ids=["enum member", "function parameter", "$top in another script's digits"],
+    ids=["enum member", "function parameter", "$top in another script's digits", "a nested $top so written"],
 )
 def test_a_query_with_a_number_no_client_sends_is_a_400(api: WebApiSession, query: str) -> None:
     _refused(api.get(f"accounts?{query}"))
@@ -62,7 +65,8 @@ def test_a_forged_delta_skiptoken_is_a_400(api: WebApiSession, last: Any, snapsh
     forged = PageToken((last,), fingerprint("delta", "account", since), snapshot, 0)
     text = json.dumps({"l": list(forged.last), "q": forged.query, "s": forged.snapshot, "p": phase})
     encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-    _refused(api.get(f"accounts?$select=name&$deltatoken={token}&$skiptoken={encoded}"))
+    # "is not valid", not "does not belong to this query": the fingerprint was right, the values were not.
+    _refused(api.get(f"accounts?$select=name&$deltatoken={token}&$skiptoken={encoded}"), "is not valid")
 
 
 @pytest.mark.parametrize("token", ["\u0661\u0662", "9" * 19, "-1"])
@@ -93,3 +97,9 @@ def test_a_column_bound_past_a_double_is_a_400(api: WebApiSession) -> None:
             headers={"Content-Type": "application/json"},
         )
     )
+
+
+@pytest.mark.parametrize("number", ["\u0661\u0662", "9" * 4301], ids=["another script's digits", "4301 digits"])
+def test_a_metadata_filter_number_no_client_sends_is_a_400(api: WebApiSession, number: str) -> None:
+    # int() read '١٢' as 12, and raised ValueError on 4301 digits (a 500).
+    _refused(api.get(f"EntityDefinitions?$select=LogicalName&$filter=ObjectTypeCode eq {number}"))

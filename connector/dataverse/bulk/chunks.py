@@ -38,7 +38,6 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import urljoin
 
 import requests
 
@@ -67,7 +66,7 @@ from connector.dataverse.operations.write_options import RecordWriteOptions
 from connector.errors import ConnectorError, FailureType, TransientError
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 from connector.retry import is_redirect
-from connector.transport import origin_of
+from connector.transport import redirect_origin
 
 __all__ = ["ChunkWriter"]
 
@@ -555,10 +554,7 @@ def _rolled_back(index: int, culprit: int) -> OperationResult:
 
 def _redirected(answer: requests.Response) -> TransientError:
     """The error of a part answered with a redirect, naming where it pointed (its origin only)."""
-    try:
-        where = origin_of(urljoin(answer.url, answer.headers.get("Location", "")))
-    except ValueError:
-        where = "a place that is not a URL"
+    where = redirect_origin(answer.url, answer.headers.get("Location", "")) or "a place that is not a URL"
     return TransientError(
         f"The $batch answer redirects this record ({answer.status_code}, to {where}); a redirect is not a write's "
         "success, and the record may have been written, so it was not sent again",

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata.definitions import ENTITY_COLUMNS, entities_of, read_collections, read_description
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class MetadataCache:
@@ -137,12 +140,7 @@ class MetadataCache:
         :returns: the navigation properties; empty when the service has no relationship metadata.
         :raises ConnectorError: when the service refuses the request otherwise.
         """
-        if entity_set in self._collections:
-            return self._collections[entity_set]
-        found = read_collections(self._client, self.entity(entity_set))
-        with self._lock:
-            self._collections[entity_set] = found
-        return found
+        return self._per_table(self._collections, entity_set, read_collections)
 
     def navigation_target(self, entity_set: str, navigation: str) -> str | None:
         """The entity set of the table a navigation property leads to, described and ready to use: a single-valued
@@ -182,11 +180,17 @@ class MetadataCache:
         :returns: the columns by logical name (empty for a table without any).
         :raises RemoteError: when no table has that entity set, or the service refuses.
         """
-        if entity_set in self._file_columns:
-            return self._file_columns[entity_set]
-        found = read_file_columns(self._client, self.entity(entity_set))
+        return self._per_table(self._file_columns, entity_set, read_file_columns)
+
+    def _per_table(
+        self, remembered: dict[str, T], entity_set: str, read: Callable[[DataverseClient, EntityInfo], T]
+    ) -> T:
+        """What ``read`` says of one table, asked once per connection (a bulk run asks for every record)."""
+        if entity_set in remembered:
+            return remembered[entity_set]
+        found = read(self._client, self.entity(entity_set))
         with self._lock:
-            self._file_columns[entity_set] = found
+            remembered[entity_set] = found
         return found
 
     def describe(self, entity_set: str, *, use_cache: bool = True) -> EntityDescription:
