@@ -2,7 +2,8 @@
 
 Every command loads connectors through the entry points, exactly as a host would. Errors are one readable line naming
 what to change (a traceback only with ``--debug``); exit codes: 0 success, 1 a failure the user can fix or a
-record that failed, 2 a usage error.
+record that failed, 2 a usage error. A usage error names the option and what was wrong, never a value typed on the
+command line: that value may be a secret (a Redis URL with its password, a client secret typed in the wrong place).
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 from connector.errors import ConfigError, ConnectorError
 from connector.host.about import render_about
 from connector.host.commands import STORE_OPTION_HELP, add_commands
 from connector.host.facade import ConnectorHost
 
-__all__ = ["main"]
+__all__ = ["UsageParser", "main"]
 
 DEFAULT_CONNECTOR: Final = "dynamics365-ce"
 
@@ -156,9 +158,107 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(state_dir=Path(args.state_dir) if args.state_dir else None)
 
 
+_OPTION_NAME: Final = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
+
+# argparse's own messages that carry no typed value: an argument count, or names from the parser's own definitions.
+_VALUE_FREE_MESSAGE: Final = re.compile(
+    r"expected (one|at most one|at least one|[0-9]+) arguments?"
+    r"|not allowed with argument .+"
+    r"|the following arguments are required: .+"
+    r"|one of the arguments .+ is required"
+)
+
+
+def _option_name(token: str) -> str | None:
+    """:returns: the option name a command-line token carries (``--name`` before any ``=``; ``-x`` alone, since a short
+    option's value may follow without a space), or None when the token is a value, which is never shown.
+    """
+    name = token.partition("=")[0] if token.startswith("--") else token[:2]
+    return name if _OPTION_NAME.fullmatch(name) else None
+
+
+def _describe_unrecognized(tokens: Sequence[str]) -> str:
+    """:returns: the unrecognized tokens as their option names, with a note where a value was left out."""
+    names = list(dict.fromkeys(name for name in map(_option_name, tokens) if name))
+    hidden = sum(1 for token in tokens if _option_name(token) != token)
+    if not names:
+        return f"{hidden} value{'s' if hidden > 1 else ''} (not shown)"
+    return " ".join(names) + (" (values not shown)" if hidden else "")
+
+
+class _ValueHiddenError(argparse.ArgumentError):
+    """A usage error whose message names the argument and what was wrong, and holds nothing the user typed."""
+
+
+def _value_hidden(error: argparse.ArgumentError, message: str) -> _ValueHiddenError:
+    """:returns: ``error`` for the same argument with ``message`` in place of argparse's."""
+    replacement = _ValueHiddenError(None, message)
+    replacement.argument_name = error.argument_name
+    return replacement
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors never echo a value typed on the command line.
+
+    argparse quotes what was typed in its messages (unrecognized arguments, an invalid choice or number, a value given
+    to a flag, an ambiguous ``--opt=value``); this parser says the same without the value: ``unrecognized arguments:
+    --token-store (values not shown)``, ``argument --port: invalid int value (value not shown)``. Exit status 2 and the
+    usage line are argparse's. Sub-command parsers are of this class too (``add_subparsers`` makes them with the
+    parser's own class). Not for scrubbing output after parsing: the commands keep their own messages free of secrets.
+    """
+
+    def parse_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> Any:
+        """As argparse's, with unrecognized arguments shown as their option names only (``--name`` before any ``=``).
+
+        :param args: the arguments; defaults to ``sys.argv[1:]``.
+        :param namespace: the object to set the parsed values on (default: a new ``argparse.Namespace``).
+        :returns: the parsed values.
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # sub-command parsers hand their extras up to this call
+            self.error(f"unrecognized arguments: {_describe_unrecognized(extras)}")
+        return parsed
+
+    def _parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        # Every ArgumentError raised while parsing passes here. argparse's own ones may quote a value (a flag given
+        # ``=value``, an unknown sub-parser): only those known to be value-free keep their text, so a message a later
+        # Python adds is replaced rather than shown.
+        try:
+            return super()._parse_known_args(*args, **kwargs)
+        except _ValueHiddenError:
+            raise
+        except argparse.ArgumentError as error:
+            if _VALUE_FREE_MESSAGE.fullmatch(error.message):
+                raise
+            if error.message.startswith("ignored explicit argument"):
+                raise _value_hidden(error, "takes no value (value not shown)") from None
+            raise _value_hidden(error, "invalid value (value not shown)") from None
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError:
+            kind = getattr(action.type, "__name__", "argument")
+            raise _ValueHiddenError(action, f"invalid {kind} value (value not shown)") from None
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise _ValueHiddenError(action, f"invalid choice (value not shown; choose from {choices})")
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        # Called only to resolve an abbreviation; argparse reports several matches quoting the token, value and all.
+        matches: list[Any] = super()._get_option_tuples(option_string)
+        if len(matches) > 1:
+            typed = _option_name(option_string) or "an option"
+            names = ", ".join(match[1] for match in matches)
+            raise _ValueHiddenError(None, f"ambiguous option: {typed} could match {names}")
+        return matches
+
+
 def build_parser() -> argparse.ArgumentParser:
     """:returns: the argument parser for every command."""
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="connector", description="Reference host for integration-runtime connectors (Dynamics 365 CE)."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and DEBUG logs (secrets stay redacted)")
