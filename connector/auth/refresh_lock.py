@@ -6,6 +6,11 @@ Rotated refresh tokens are single-use, and a server that sees one used twice rev
 AADSTS50173, oidc-provider, RFC 9700 §4.14.2). A lock inside one connection cannot stop two connections, processes
 or machines from sending the same refresh token at the same moment; a lock the store lends can.
 
+A store that refuses a renewal for a reason that will not pass (a ``ConfigError``: a Redis user allowed to take the
+lock but not to run the renewal's script) ends the renewals at once and the lease counts as lost: retrying would let
+the lease end in silence while its holder goes on as if it held the lock. The holder reports that error
+(:meth:`Lease.check`); a transient failure is retried at the next interval.
+
 Not for: deciding whether tokens need renewing or requesting them (:mod:`connector.auth.tokens`), or keeping
 anything (the host's store does).
 """
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from connector.context import LockingTokenStore, TokenStore
-from connector.errors import ConnectorError, TransientError
+from connector.errors import ConfigError, ConnectorError, FailureType, TransientError
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "DEFAULT_WAIT_SECONDS", "Lease", "SharedLock"]
 
@@ -53,7 +58,11 @@ class Lease:
         self._lease_seconds = lease_seconds
         self._stop = threading.Event()
         self.lost = False
-        """Whether a renewal found the lock taken by another holder (this process paused beyond the lease)."""
+        """Whether the lock may have passed to another holder before :meth:`release`: a renewal found it taken (this
+        process paused beyond the lease), or the store refused to renew it (:attr:`failure`)."""
+        self.failure: ConnectorError | None = None
+        """The store's error that ended the renewals, one retrying will not change (a ``ConfigError`` naming the
+        ``token_store`` field); ``None`` while the renewals go on. :meth:`check` raises it."""
         self._keeper = threading.Thread(target=self._keep_alive, name="token-store-lease", daemon=True)
         self._keeper.start()
 
@@ -64,6 +73,22 @@ class Lease:
         while not self._stop.wait(self._lease_seconds / 3):
             try:
                 renewed = self._store.renew_lock(self._key, self._holder, self._lease_seconds)
+            except ConnectorError as error:  # the store's own words: they name the field and never a secret
+                if error.failure_type is FailureType.TRANSIENT:
+                    _log.warning(
+                        "the token store could not renew the refresh lock, trying again: %s", error.user_message
+                    )
+                    continue
+                # The same answer at every interval until a setting changes: the lease would end unnoticed, and
+                # another worker could take the lock and send the same refresh token.
+                self.failure = error
+                self.lost = True
+                _log.warning(
+                    "the token store refused to renew the refresh lock, so another worker may take it once its lease "
+                    "ends: %s",
+                    error.user_message,
+                )
+                return
             except Exception as error:  # the host's store may fail in any way; try again at the next interval
                 _log.warning("the token store could not renew the refresh lock (%s)", type(error).__name__)
                 continue
@@ -77,12 +102,42 @@ class Lease:
         self._stop.set()
         try:
             released = self._store.release_lock(self._key, self._holder)
-        except Exception as error:  # the host's store may fail in any way
+        except ConnectorError as error:  # the store's own words: they name the field and never a secret
+            _log.warning(
+                "the token store could not release the refresh lock, so it stays taken until its lease ends: %s",
+                error.user_message,
+            )
+            return
+        except Exception as error:  # the host's store may fail in any way; its message may hold data
             _log.warning("the token store could not release the refresh lock (%s)", type(error).__name__)
             return
         if not released and not self.lost:
             self.lost = True
             _log.warning("the refresh lock's lease had ended before it was released")
+
+    def check(self) -> None:
+        """Report the store's refusal to renew the lock, once the work done under it is over.
+
+        Not for: a lease that ended because this process paused beyond it (:attr:`lost` without :attr:`failure`):
+        no setting is wrong, and nothing is raised.
+
+        :raises ConfigError: the store's configuration error, with its fields (``token_store``), under a summary
+            saying the lock could not be kept.
+        :raises ConnectorError: the store's other error that retrying will not change, as it raised it.
+        """
+        failure = self.failure
+        if failure is None:
+            return
+        if isinstance(failure, ConfigError):
+            raise ConfigError(
+                failure.errors,
+                summary=(
+                    "The token store refused to renew the refresh lock, so another worker sharing it could renew the "
+                    "tokens at the same time (and a server that sees a refresh token used twice revokes the "
+                    "authorization)"
+                ),
+            )
+        raise failure
 
 
 class SharedLock:

@@ -16,7 +16,9 @@
   renewal happens under it (:mod:`connector.auth.refresh_lock`): the store is loaded again under the lock and a token
   set another worker saved meanwhile is adopted instead of renewing; otherwise the new tokens are requested and saved
   before the lock is released. A worker that finds the lock taken keeps using a token that has not yet expired, or
-  waits. Without a lock only the in-process single flight applies, and two workers may send the same refresh token.
+  waits. A store that refused to renew the lock for a reason retrying will not change fails the call with its error
+  (a ``ConfigError`` naming ``token_store``) once the lock is released, the new tokens saved first. Without a lock
+  only the in-process single flight applies, and two workers may send the same refresh token.
 * **Authorization code**: the tokens the callback produced are loaded from the store and refreshed before expiry. A
   refresh refused with ``invalid_grant`` raises an error telling the user to authorize again, and that refresh token
   is never sent again.
@@ -200,7 +202,7 @@ class TokenSource:
             finally:
                 if lease is not None:
                     if self._unsaved is None:
-                        lease.release()
+                        _release(lease)
                     else:
                         self._held = lease  # kept until the new tokens are saved, as after a renewal
 
@@ -249,7 +251,7 @@ class TokenSource:
             return self._obtain()
         finally:
             if self._unsaved is None:
-                outcome.release()
+                _release(outcome)
             else:
                 # The new tokens are not in the store yet: another worker taking the lock now would renew with the
                 # spent refresh token. Keep the lease (it is renewed) until they are saved.
@@ -345,7 +347,7 @@ class TokenSource:
         self._adopt(token_set, obtained_at)
         if self._held is not None:
             held, self._held = self._held, None
-            held.release()
+            _release(held)
 
     def _adopt(self, token_set: TokenSet, obtained_at: float | None) -> None:
         self._current = token_set
@@ -364,6 +366,18 @@ class TokenSource:
         if not data:
             return None
         return _parse_stored(data)
+
+
+def _release(lease: Lease) -> None:
+    """Release the store's lock, then report its refusal to renew the lock, if it refused.
+
+    The refusal outweighs an error the work under the lock raised (now its context): a refresh token refused because
+    another worker sent it after the lease ended has this setting as its cause.
+
+    :raises ConnectorError: as :meth:`~connector.auth.refresh_lock.Lease.check`.
+    """
+    lease.release()
+    lease.check()
 
 
 def _parse_stored(data: Mapping[str, Any]) -> tuple[TokenSet, float | None] | None:

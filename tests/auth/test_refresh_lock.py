@@ -1,7 +1,8 @@
 """Single-flight renewal across token sources that share a store (``connector.auth.refresh_lock``): without the store's
 lock two workers send the same refresh token; with it one worker renews while the others wait, keep using a token that
 has not expired, or adopt what the renewer saved. A held lock is renewed while the token request runs, kept while new
-tokens wait to be saved, and a holder that stopped renewing blocks the others no longer than its lease.
+tokens wait to be saved, and a holder that stopped renewing blocks the others no longer than its lease. A store that
+refuses to renew the lock for a reason that will not pass fails the renewal naming the setting, the new tokens saved.
 
 Each worker is its own ``TokenSource`` (as each connection, process or machine has its own); the store is a recording
 one that lends the lock. Lease ends and waits run on a fake clock where a test is about time.
@@ -20,7 +21,8 @@ from connector.auth.entra_errors import AUTHORIZATION_REQUIRED
 from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS, DEFAULT_WAIT_SECONDS
 from connector.auth.tokens import TokenSource
 from connector.context import RuntimeContext
-from connector.errors import AuthError, TransientError
+from connector.errors import AuthError, ConfigError, TransientError
+from connector.host.token_cipher import STORE_FIELD, token_store_error
 from connector.results import AuthorizationCallback
 from tests.support.auth import LockingRecordingStore, RecordingStore, code_oauth, secret_oauth, settings_for
 from tests.support.clock import FakeClock
@@ -329,3 +331,117 @@ def test_an_authorization_completed_while_another_worker_renews_waits_for_the_lo
     assert service.forms[-1]["grant_type"] == "authorization_code"
     assert store.items[key]["refresh_token"] == token_set.refresh_token
     assert store.acquire_lock(key, DEFAULT_LEASE_SECONDS) is not None  # released once the new tokens were saved
+
+
+# --- a store that will not renew the lock ----------------------------------------------------------------------------
+
+
+class RefusingRenewals(LockingRecordingStore):
+    """A locking store whose renewals fail: the first ``transient`` ones as transient, then every one with ``error``
+    (as a Redis user allowed to take the lock but not to run the renewal's script), and that records its keepers.
+    """
+
+    def __init__(self, clock: Callable[[], float], *, error: Exception | None = None, transient: int = 0) -> None:
+        super().__init__(clock)
+        self.error = error
+        self.transient = transient
+        self.refusals = 0
+        self.keepers: list[threading.Thread] = []
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        with self.lock:
+            self.keepers.append(threading.current_thread())
+            if self.transient:
+                self.transient -= 1
+                raise TransientError("The Redis server of the token store (redis://cache:6379/0) cannot be reached")
+            if self.error is not None:
+                self.refusals += 1
+                raise self.error
+        return super().renew_lock(key, holder, lease_seconds)
+
+    def keepers_stopped(self) -> bool:
+        with self.lock:
+            return bool(self.keepers) and not any(keeper.is_alive() for keeper in self.keepers)
+
+
+def no_scripting() -> ConfigError:
+    return token_store_error(
+        STORE_FIELD,
+        "the Redis server at redis://connector:***@cache:6379/0 refused the store's command (this user has no "
+        "permissions to run the 'evalsha' command)",
+    )
+
+
+def test_a_refused_renewal_fails_the_renewal_naming_the_setting_after_saving_the_tokens(
+    clock: FakeClock, service: FakeTokenService
+) -> None:
+    # The keeper retried for ever: the lease ended in silence, and another worker could refresh at the same time.
+    store = RefusingRenewals(clock, error=no_scripting())
+    source = worker(service, clock, store, lease_seconds=0.03)  # renewed every 10 ms
+    key = source.store_key
+    grant(service, clock, store, key)
+    clock.advance(LIFETIME)
+    service.gate = threading.Event()
+    errors: list[BaseException] = []
+
+    def renew() -> None:
+        try:
+            source.bearer()
+        except BaseException as error:  # collected for the test thread
+            errors.append(error)
+
+    thread = threading.Thread(target=renew)
+    thread.start()
+    poll(store.keepers_stopped, "the keeper should stop at the store's refusal")
+    service.gate.set()  # the token request ends after the lease was lost
+    thread.join(WAIT_S)
+    assert store.refusals == 1
+    assert len(errors) == 1
+    error = errors[0]
+    assert isinstance(error, ConfigError)
+    assert error.field == STORE_FIELD
+    assert error.user_message.startswith("The token store refused to renew the refresh lock")
+    assert "no permissions to run the 'evalsha' command" in error.user_message
+    # The rotated refresh token is the only valid one: saved before the error, and used from then on.
+    assert store.items[key]["access_token"] == "access-2"
+    assert (store.releases, store.held(key)) == (1, False)
+    assert source.bearer() == "access-2"
+    assert [form["refresh_token"] for form in service.forms] == ["refresh-1"]
+
+
+def test_a_refused_renewal_of_a_lock_kept_for_unsaved_tokens_is_reported_once_they_are_saved(
+    clock: FakeClock, service: FakeTokenService
+) -> None:
+    store = RefusingRenewals(clock, error=no_scripting())
+    source = worker(service, clock, store, lease_seconds=0.03)
+    key = source.store_key
+    grant(service, clock, store, key)
+    clock.advance(LIFETIME)
+    store.fail_saves = 1
+    with pytest.raises(TransientError):
+        source.bearer()  # refresh-2 is only in memory: the lock is kept, and its renewal refused
+    poll(store.keepers_stopped, "the keeper should stop at the store's refusal")
+    with pytest.raises(ConfigError) as caught:
+        source.bearer()
+    assert caught.value.field == STORE_FIELD
+    assert store.items[key]["access_token"] == "access-2"
+    assert source.bearer() == "access-2"
+    assert (store.refusals, store.releases, service.requests) == (1, 1, 1)
+
+
+def test_a_transient_failure_to_renew_is_retried_and_the_renewal_succeeds(
+    clock: FakeClock, service: FakeTokenService
+) -> None:
+    store = RefusingRenewals(clock, transient=2)
+    source = worker(service, clock, store, lease_seconds=0.03)
+    grant(service, clock, store, source.store_key)
+    clock.advance(LIFETIME)
+    service.gate = threading.Event()
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(source.bearer()))
+    thread.start()
+    poll(lambda: store.renewals >= 1, "the lease should be renewed after the transient failures")
+    service.gate.set()
+    thread.join(WAIT_S)
+    assert result == ["access-2"]
+    assert (store.transient, store.releases) == (0, 1)

@@ -1,0 +1,198 @@
+"""A held refresh lock (``connector.auth.refresh_lock.Lease``) when the store fails to renew or release it: a refusal
+that will not pass (a ``ConfigError``) ends the renewals after one attempt and is kept for the holder, naming the
+setting; a transient failure is retried at the next interval; what is logged names the problem and never a secret.
+
+The store is a scripted fake, except in the last test: a real Redis server whose user may take the lock but not run
+the renewal's script. Leases are a few milliseconds long, and the tests poll with a deadline for what the keeper
+thread does; they assert no timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connector.auth.refresh_lock import Lease, SharedLock
+from connector.context import LockingTokenStore
+from connector.errors import ConfigError, ConnectorError, FailureType, TransientError
+from connector.host.redis_token_store import RedisTokenStore, shown_url
+from connector.host.token_cipher import STORE_FIELD, token_store_error
+from tests.support.redis_server import RedisServer
+from tests.support.token_service import WAIT_S
+
+KEY: Final = "dynamics365-ce/oauth2/0123456789abcdef"
+CANARY_PASSWORD: Final = "canary-redis-password-7c1e"
+LEASE_S: Final = 0.003  # renewed every millisecond: the keeper's attempts come at once
+URL: Final = f"redis://connector:{CANARY_PASSWORD}@cache.example:6379/0"
+
+
+def refused(command: str) -> ConfigError:
+    """:returns: the error the Redis store raises when its user may not run ``command`` (its URL shown as it does)."""
+    words = f"this user has no permissions to run the '{command}' command"  # redis-py drops the NOPERM code
+    return token_store_error(STORE_FIELD, f"the Redis server at {shown_url(URL)} refused the store's command ({words})")
+
+
+class ScriptedLockStore:
+    """A locking token store whose renewals follow a script, and whose release can be told to fail.
+
+    :param renewals: what each renewal does in turn: an exception to raise, or the answer; ``True`` once spent.
+    :param release_error: raised by :meth:`release_lock` when set.
+    """
+
+    def __init__(self, renewals: list[Exception | bool], release_error: Exception | None = None) -> None:
+        self.renewals = list(renewals)
+        self.release_error = release_error
+        self.attempts = 0
+        self.keepers: list[threading.Thread] = []
+        self.released = 0
+        self._lock = threading.Lock()
+
+    def load(self, key: str) -> Mapping[str, Any] | None:
+        return None
+
+    def save(self, key: str, token_set: Mapping[str, Any]) -> None:
+        raise AssertionError("a lease never saves")
+
+    def acquire_lock(self, key: str, lease_seconds: float) -> str | None:
+        return "holder-1"
+
+    def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
+        with self._lock:
+            self.attempts += 1
+            if threading.current_thread() not in self.keepers:
+                self.keepers.append(threading.current_thread())
+            outcome = self.renewals.pop(0) if self.renewals else True
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def release_lock(self, key: str, holder: str) -> bool:
+        self.released += 1
+        if self.release_error is not None:
+            raise self.release_error
+        return True
+
+
+def poll(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.DEBUG):
+        yield caplog
+
+
+def test_a_configuration_error_ends_the_renewals_after_one_attempt_and_names_the_setting(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    # The keeper caught it, logged its class and tried again every interval: the lease ended in silence.
+    error = refused("evalsha")
+    store = ScriptedLockStore([error])
+    assert isinstance(store, LockingTokenStore)
+    lease = Lease(store, KEY, "holder-1", LEASE_S)
+    poll(lambda: bool(store.keepers), "the keeper should try to renew")
+    store.keepers[0].join(WAIT_S)
+    assert not store.keepers[0].is_alive(), "the keeper should stop at a configuration error"
+    assert store.attempts == 1
+    assert lease.lost
+    assert lease.failure is error
+    with pytest.raises(ConfigError) as caught:
+        lease.check()
+    assert caught.value.field == STORE_FIELD
+    assert caught.value.fields == [STORE_FIELD]
+    message = caught.value.user_message
+    assert message.startswith("The token store refused to renew the refresh lock")
+    assert "token_store: the Redis server at redis://connector:***@cache.example:6379/0 refused" in message
+    assert "no permissions to run the 'evalsha' command" in message
+    assert "token_store: the Redis server" in logs.text  # the log names it too, at once
+    lease.release()
+    assert store.released == 1
+    assert CANARY_PASSWORD not in logs.text + message + repr(caught.value) + repr(lease)
+
+
+def test_another_error_that_retrying_will_not_change_is_raised_as_the_store_raised_it() -> None:
+    error = ConnectorError("The token store's account may not renew locks.", failure_type=FailureType.AUTH)
+    store = ScriptedLockStore([error])
+    lease = Lease(store, KEY, "holder-1", LEASE_S)
+    poll(lambda: lease.lost, "the lease should be lost")
+    with pytest.raises(ConnectorError) as caught:
+        lease.check()
+    assert caught.value is error
+    lease.release()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        TransientError(f"The Redis server of the token store ({shown_url(URL)}) cannot be reached (ConnectionError)"),
+        ConnectorError("The lock service is busy.", failure_type=FailureType.TRANSIENT),
+        OSError(f"lock server gone while renewing {URL}"),  # a host's store's own exception: its words are not shown
+    ],
+    ids=["TransientError", "a ConnectorError classified transient", "any other exception"],
+)
+def test_a_transient_failure_is_retried_and_the_lease_kept(failure: Exception, logs: pytest.LogCaptureFixture) -> None:
+    store = ScriptedLockStore([failure, failure, True])
+    lease = Lease(store, KEY, "holder-1", LEASE_S)
+    poll(lambda: store.attempts >= 4, "the keeper should try again after each failure")
+    assert not lease.lost
+    assert lease.failure is None
+    lease.check()  # nothing to report
+    lease.release()
+    assert "could not renew the refresh lock" in logs.text
+    assert CANARY_PASSWORD not in logs.text
+
+
+def test_release_logs_the_stores_words_naming_the_setting_without_secrets(logs: pytest.LogCaptureFixture) -> None:
+    # Only the error's class was logged ("ConfigError"): nothing said which setting to fix.
+    store = ScriptedLockStore([], release_error=refused("evalsha"))
+    lease = Lease(store, KEY, "holder-1", 60.0)  # never renewed in this test
+    lease.release()
+    assert store.released == 1
+    assert "could not release the refresh lock" in logs.text
+    assert "token_store: the Redis server at redis://connector:***@cache.example:6379/0" in logs.text
+    assert "no permissions to run the 'evalsha' command" in logs.text
+    assert not lease.lost  # the lock stays taken until its lease ends: nobody else has it
+    lease.check()  # a failed release is logged, not raised: the work under the lock is done
+    careless = ScriptedLockStore([], release_error=OSError(f"cannot release on {URL}"))
+    Lease(careless, KEY, "holder-1", 60.0).release()
+    assert "could not release the refresh lock (OSError)" in logs.text
+    assert CANARY_PASSWORD not in logs.text
+
+
+def test_a_redis_user_without_scripting_loses_the_lease_and_is_told_which_setting(
+    redis_server: RedisServer, logs: pytest.LogCaptureFixture
+) -> None:
+    # Such a user may take the lock (SET NX PX) but not renew or release it (EVALSHA): the keeper retried for ever.
+    admin = redis_server.client()
+    user = f"lease-{time.time_ns()}"
+    admin.acl_setuser(
+        user, enabled=True, passwords=[f"+{CANARY_PASSWORD}"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
+    url = f"redis://{user}:{CANARY_PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    store = RedisTokenStore(url, key=Fernet.generate_key(), namespace=f"test-lease-{time.time_ns()}")
+    try:
+        lease = SharedLock(store, KEY, lease_seconds=0.03).try_acquire()
+        assert lease is not None
+        poll(lambda: lease.lost, "the refused renewal should lose the lease")
+        with pytest.raises(ConfigError) as caught:
+            lease.check()
+        lease.release()
+    finally:
+        store.close()
+        admin.acl_deluser(user)
+        admin.close()
+    assert caught.value.field == STORE_FIELD
+    assert f"redis://{user}:***@127.0.0.1:{redis_server.port}/0" in caught.value.user_message
+    assert "no permissions to run the 'evalsha' command" in caught.value.user_message
+    assert "could not release the refresh lock" in logs.text
+    assert CANARY_PASSWORD not in caught.value.user_message + caught.value.internal_message + logs.text
