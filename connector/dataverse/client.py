@@ -6,24 +6,35 @@ raw responses; the operations turn them into results. A run's own headers (imper
 :mod:`connector.dataverse.request_headers`) ride on a scoped view of the connection's client (:meth:`scoped`),
 which shares its transport; metadata reads use the connection's client itself, so they never carry them. It also
 resolves the links the service and documents carry (edit links, next links, ``OData-EntityId``) against the API
-root, refusing any that leave the API's origin, and finds the part of a record's link below the API root
-(:meth:`DataverseClient.record_path`), refusing a link that leaves the root or carries what a record's URL never
-has. It knows nothing of any one operation.
+root, refusing any that leave the API's origin or are no URL at all, and finds the part of a record's link below the
+API root (:meth:`DataverseClient.record_path`), refusing a link that leaves the root or carries what a record's URL
+never has. Its refusals are typed (:class:`ForeignLinkError`, :class:`OutsideRootError`, :class:`MalformedLinkError`)
+and never quote a whole link, so each caller can name the field the link came from. It knows nothing of any one
+operation.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urlsplit
 
 import requests
 
 from connector.dataverse.odata.answers import json_body
+from connector.excerpts import excerpt
 from connector.settings import ConnectionSettings
 from connector.transport import Transport, origin_of
 
-__all__ = ["ODATA_HEADERS", "DataverseClient", "ForeignLinkError", "OutsideRootError", "encode_query"]
+__all__ = [
+    "ODATA_HEADERS",
+    "DataverseClient",
+    "ForeignLinkError",
+    "MalformedLinkError",
+    "OutsideRootError",
+    "encode_query",
+]
 
 ODATA_HEADERS: Final[Mapping[str, str]] = {
     "Accept": "application/json",
@@ -42,14 +53,19 @@ def encode_query(params: Iterable[tuple[str, str]]) -> str:
     return urlencode(list(params), quote_via=quote, safe="$,()'@/:")
 
 
+_ORIGIN_SHOWN: Final = 300
+"""The most characters of a foreign origin quoted (a host name has at most 253; a hostile one may have millions)."""
+
+
 class ForeignLinkError(ValueError):
     """A link points outside the API's origin: following it could hand records or the token to another host.
 
-    :param link: the link, for the message.
+    :param link: the link; the message quotes only its origin (cut to :data:`_ORIGIN_SHOWN` characters).
     """
 
     def __init__(self, link: str) -> None:
-        super().__init__(f"{origin_of(link)} is not the API's origin")
+        shown = excerpt(origin_of(link), limit=_ORIGIN_SHOWN, what="a foreign link's origin")
+        super().__init__(f"{shown} is not the API's origin")
         self.link = link
 
 
@@ -58,6 +74,47 @@ class OutsideRootError(ValueError):
 
     :param reason: what is wrong, for the message (never the user name or password a link carried).
     """
+
+
+class MalformedLinkError(ValueError):
+    """A link that is no URL at all, so it names no host and no record: a broken IPv6 literal (``https://[x/…``), a
+    port that is no number from 0 to 65535 (``https://host:99999/…``), a host the standard library refuses. Raised
+    instead of the bare :class:`ValueError` of :mod:`urllib.parse`; never followed.
+
+    :param reason: what is wrong, for the message (never the link: it may be huge, or carry a password).
+    """
+
+
+_AUTHORITY: Final = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
+"""The authority (``user:password@host:port``) of an absolute or scheme-relative link, found as
+:func:`~urllib.parse.urlsplit` finds it but without its checks, so even a link it refuses is seen."""
+
+_STRIPPED: Final = "".join(chr(code) for code in range(0x21))
+"""What :func:`~urllib.parse.urlsplit` strips from a link's start (C0 controls and space)."""
+
+
+def _carries_user_info(link: str) -> bool:
+    """:returns: whether the link has a user name or password in its authority (``https://user:pw@host/…``)."""
+    text = link.lstrip(_STRIPPED).replace("\t", "").replace("\r", "").replace("\n", "")
+    found = _AUTHORITY.match(text)
+    return found is not None and "@" in found.group(1)
+
+
+def _split(link: str) -> tuple[SplitResult, str]:
+    """Read a link as the standard library does.
+
+    :returns: its parts, and its origin (``""`` when it has no authority).
+    :raises MalformedLinkError: when it is no URL (:mod:`urllib.parse` raises a bare :class:`ValueError` for it).
+    """
+    try:
+        parts = urlsplit(link)
+    except ValueError:  # "https://[x/…", "https://[zzz]/…", a host that NFKC normalization changes
+        raise MalformedLinkError("is not a URL (its host is neither a name nor a bracketed IP address)") from None
+    try:
+        origin = origin_of(link) if parts.netloc else ""
+    except ValueError:  # "https://host:99999/…", "https://host:http/…": urllib.parse reads the port only here
+        raise MalformedLinkError("is not a URL (its port is not a number from 0 to 65535)") from None
+    return parts, origin
 
 
 class DataverseClient:
@@ -165,9 +222,10 @@ class DataverseClient:
             (``/api/data/v9.2/accounts(…)``, or ``/accounts(…)`` as ``@odata.bind`` values are written).
         :returns: the absolute URL.
         :raises ForeignLinkError: when an absolute link leaves the API's origin.
+        :raises MalformedLinkError: when an absolute link is no URL at all (``https://[x/…``, a port past 65535).
         """
         if link.startswith(("http://", "https://")):
-            if origin_of(link) != self.origin:
+            if _split(link)[1] != self.origin:
                 raise ForeignLinkError(link)
             return link
         if link.startswith(self.api_path):
@@ -184,19 +242,18 @@ class DataverseClient:
         :raises ForeignLinkError: when an absolute link leaves the API's origin.
         :raises OutsideRootError: when it carries user info, a query or a fragment, is scheme-relative, or lies
             outside the API root.
+        :raises MalformedLinkError: when it is no URL at all (``https://[x/…``, a port past 65535).
         """
+        # Before anything else, so the refusal of a link with a password (whatever else is wrong with it) is this
+        # one, which callers know never to quote the link with.
+        if _carries_user_info(link):
+            raise OutsideRootError("carries a user name or password; a record's URL never does")
         if "?" in link or "#" in link:
             raise OutsideRootError("has a query or a fragment; a record's URL has neither")
-        try:
-            parts = urlsplit(link)
-            origin = origin_of(link) if parts.netloc else ""
-        except ValueError:  # a bad port or IPv6 literal
-            raise OutsideRootError("is not a valid URL") from None
+        parts, origin = _split(link)
         if parts.scheme or parts.netloc or link.startswith("//"):
             if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
                 raise OutsideRootError("is neither an http(s) URL nor a path relative to the API root")
-            if "@" in parts.netloc:
-                raise OutsideRootError("carries a user name or password; a record's URL never does")
             if origin != self.origin:
                 raise ForeignLinkError(link)
             path = parts.path

@@ -85,7 +85,10 @@ def parse_reference(call: Call, reference: object) -> tuple[EntityMeta, Row]:
     """
     if not isinstance(reference, str) or not reference:
         raise bad_request(f"The entity reference '{reference}' is not a valid URI.")
-    path = unquote(urlsplit(reference).path) if "://" in reference else reference
+    try:
+        path = unquote(urlsplit(reference).path) if "://" in reference else reference
+    except ValueError:  # "https://[x/…": not a URL at all
+        raise bad_request("The entity reference is not a valid URI.") from None
     path = path.lstrip("/")
     if path.startswith("api/data/"):
         parts = path.split("/", 3)

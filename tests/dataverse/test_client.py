@@ -1,11 +1,13 @@
-"""The Web API client: links resolved against the API root, foreign origins refused, JSON reads."""
+"""The Web API client: links resolved against the API root, foreign origins and links that are no URL refused, JSON
+reads.
+"""
 
 from __future__ import annotations
 
 import pytest
 import responses
 
-from connector.dataverse.client import DataverseClient, ForeignLinkError
+from connector.dataverse.client import DataverseClient, ForeignLinkError, MalformedLinkError
 from connector.errors import RemoteError, TransientError
 from tests.support.dataverse import API, ORIGIN
 
@@ -35,6 +37,35 @@ def test_an_absolute_link_of_the_same_origin_is_kept(client: DataverseClient) ->
 def test_links_to_other_origins_are_refused(client: DataverseClient, link: str) -> None:
     with pytest.raises(ForeignLinkError):
         client.link(link)
+
+
+@pytest.mark.parametrize(
+    ("link", "reason"),
+    [
+        ("https://[x/", "its host is neither a name nor a bracketed IP address"),
+        ("https://[x/api/data/v9.2/accounts(1)", "its host is neither a name nor a bracketed IP address"),
+        ("https://[zzz]/api/data/v9.2/accounts(1)", "its host is neither a name nor a bracketed IP address"),
+        ("https://h:99999/", "its port is not a number from 0 to 65535"),
+        (f"{ORIGIN}:99999/api/data/v9.2/accounts(1)", "its port is not a number from 0 to 65535"),
+        (f"{ORIGIN}:http/api/data/v9.2/accounts(1)", "its port is not a number from 0 to 65535"),
+        (f"{ORIGIN}:{'9' * 5000}/api/data/v9.2/accounts(1)", "its port is not a number from 0 to 65535"),
+    ],
+)
+def test_a_link_that_is_no_url_is_refused_with_a_typed_error(client: DataverseClient, link: str, reason: str) -> None:
+    # urllib.parse's bare ValueError escaped link(): a caller that did not catch it ended in an internal failure.
+    for resolve in (client.link, client.record_path):
+        with pytest.raises(MalformedLinkError) as caught:
+            resolve(link)
+        assert str(caught.value) == f"is not a URL ({reason})"
+
+
+def test_a_huge_foreign_origin_is_cut_in_the_message(client: DataverseClient) -> None:
+    with pytest.raises(ForeignLinkError) as caught:
+        client.link(f"https://{'a' * 100_000}.example/api/data/v9.2/accounts(1)")
+    message = str(caught.value)
+    assert message.startswith("https://aaa")
+    assert message.endswith("more characters left out is not the API's origin")
+    assert len(message) < 400
 
 
 def test_relative_and_url(client: DataverseClient) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from connector.context import CheckpointStore
-from connector.dataverse.client import ForeignLinkError
+from connector.dataverse.client import ForeignLinkError, MalformedLinkError
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.literals import entity_path, guid_of, is_guid
 from connector.dataverse.operations.inputs import EDIT_LINK
@@ -142,10 +142,9 @@ def _checked_checkpoint(context: OperationContext[QueryOptions], key: str, store
             "Choose another checkpoint key, or clear this one to read every record again",
             field="options.checkpoint_key",
         ) from None
-    except ValueError:  # a store's value that is no URL
+    except MalformedLinkError as error:
         raise OperationError(
-            f"The checkpoint stored under {key!r} is not a link; it was not followed. Clear it to read every record "
-            "again",
+            f"The checkpoint stored under {key!r} {error}; it was not followed. Clear it to read every record again",
             field="options.checkpoint_key",
         ) from None
     path, _, query = context.client.relative(link).partition("?")

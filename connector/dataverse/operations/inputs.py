@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from connector.dataverse.client import DataverseClient, ForeignLinkError, OutsideRootError
+from connector.dataverse.client import DataverseClient, ForeignLinkError, MalformedLinkError, OutsideRootError
 from connector.dataverse.metadata.cache import MetadataCache
 from connector.dataverse.odata.literals import (
     LiteralError,
@@ -266,7 +266,7 @@ def linked_record(
         path = entity_path(record_set, key)
     except ForeignLinkError as error:
         raise DocumentError(member, f"points to another service ({error}); nothing was sent") from None
-    except OutsideRootError as error:
+    except (OutsideRootError, MalformedLinkError) as error:
         shown = "" if "carries a user name" in str(error) else f" (got {_shown(text)})"
         raise DocumentError(member, f"{error}; nothing was sent{shown}") from None
     except LiteralError as error:

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import requests
 
-from connector.dataverse.client import DataverseClient, ForeignLinkError
+from connector.dataverse.client import DataverseClient, ForeignLinkError, MalformedLinkError
 from connector.dataverse.metadata.tables import EntityInfo
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.operations.inputs import EDIT_LINK, ETAG
@@ -230,10 +230,10 @@ def follow_link(
             "stopped after the records already returned",
             field=field,
         ) from None
-    except ValueError:  # "https://[x/…", a port past 65535: a link that is no URL
+    except MalformedLinkError as error:
         raise OperationError(
-            f"The service's {field} is not a URL; it was not followed, and the query stopped after the records "
-            "already returned",
+            f"The service's {field} {error}; it was not followed, and the query stopped after the records already "
+            "returned",
             field=field,
         ) from None
 

@@ -174,6 +174,28 @@ def test_a_last_page_without_a_delta_link_fails_and_keeps_the_checkpoint(
     assert store.load(DEFAULT_KEY) == DELTA_1
 
 
+@pytest.mark.parametrize(
+    ("link", "reason"),
+    [
+        ("https://[x/", "its host is neither a name nor a bracketed IP address"),
+        ("https://h:99999/", "its port is not a number from 0 to 65535"),
+    ],
+)
+def test_a_delta_link_that_is_no_url_fails_after_the_records_and_keeps_the_checkpoint(
+    mocked: responses.RequestsMock, client: DataverseClient, store: MemoryCheckpointStore, link: str, reason: str
+) -> None:
+    store.save(DEFAULT_KEY, DELTA_1)
+    add_entity(mocked)
+    mocked.add("GET", DELTA_1, json={"value": records(GUIDS[:1]), "@odata.deltaLink": link})
+    results = list(run_operation(connect(client, store), "query", TRACKED, [{}]))
+    assert [result.status for result in results] == [ResultStatus.SUCCESS, ResultStatus.FAILED]
+    error = results[1].error
+    assert error is not None
+    assert error.field == "@odata.deltaLink"
+    assert error.message.startswith(f"The service's @odata.deltaLink is not a URL ({reason}); it was not followed")
+    assert store.load(DEFAULT_KEY) == DELTA_1
+
+
 def test_custom_parameters_go_on_each_run_first_request_only_and_never_into_the_checkpoint(
     mocked: responses.RequestsMock, client: DataverseClient, store: MemoryCheckpointStore
 ) -> None:
@@ -209,8 +231,14 @@ def test_custom_parameters_go_on_each_run_first_request_only_and_never_into_the_
         (f"{API}accounts?$select=name", "another query (accounts?$select=name)"),
         ("https://evil.example/api/data/v9.2/accounts?$select=name&$deltatoken=5", "belongs to another service"),
         # urlsplit raises ValueError on these: it escaped as an internal failure before.
-        ("https://[x/api/data/v9.2/accounts?$select=name&$deltatoken=5", "is not a link"),
-        ("https://contoso.crm.dynamics.com:99999/api/data/v9.2/accounts?$deltatoken=5", "is not a link"),
+        (
+            "https://[x/api/data/v9.2/accounts?$select=name&$deltatoken=5",
+            "is not a URL (its host is neither a name nor a bracketed IP address); it was not followed",
+        ),
+        (
+            "https://contoso.crm.dynamics.com:99999/api/data/v9.2/accounts?$deltatoken=5",
+            "is not a URL (its port is not a number from 0 to 65535); it was not followed",
+        ),
     ],
 )
 def test_a_checkpoint_of_another_query_or_origin_is_refused_before_any_request(

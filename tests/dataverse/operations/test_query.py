@@ -208,20 +208,35 @@ def test_a_next_link_to_another_origin_is_not_followed(mocked: responses.Request
 
 @pytest.mark.parametrize("read_ahead", [False, True])
 @pytest.mark.parametrize(
-    "link", ["https://[x/api/data/v9.2/contacts?p=2", "https://contoso.crm.dynamics.com:99999/api/data/v9.2/contacts"]
+    ("link", "reason"),
+    [
+        ("https://[x/", "its host is neither a name nor a bracketed IP address"),
+        ("https://[x/api/data/v9.2/contacts?p=2", "its host is neither a name nor a bracketed IP address"),
+        ("https://h:99999/", "its port is not a number from 0 to 65535"),
+        ("https://contoso.crm.dynamics.com:99999/api/data/v9.2/contacts", "its port is not a number from 0 to 65535"),
+    ],
 )
 def test_a_next_link_that_is_no_url_ends_the_query_after_its_page(
-    mocked: responses.RequestsMock, connection: Connection, link: str, read_ahead: bool
+    mocked: responses.RequestsMock, connection: Connection, link: str, reason: str, read_ahead: bool
 ) -> None:
     # urlsplit raised ValueError before the page was handed over: its records were lost, the query an internal failure.
     contacts(mocked)
-    mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], link))
+    mocked.add("GET", f"{API}contacts?tag=a", json=page(GUIDS[:2], link))
+    mocked.add("GET", f"{API}contacts?tag=b", json=page(GUIDS[2:3]))
     options = {"entity_set": "contacts", "parallel": {"mode": "off"}, "read_ahead": read_ahead}
-    results = run(connection, "query", options, [{}])
-    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
+    documents = [{"@connector.query_parameters": {"tag": tag}} for tag in ("a", "b")]
+    results = run(connection, "query", options, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED] + [
+        ResultStatus.SUCCESS
+    ]
+    assert results[3].properties["id"] == GUIDS[2]  # the next document's query ran
     assert results[2].error is not None
     assert results[2].error.field == "@odata.nextLink"
-    assert "is not a URL" in results[2].error.message
+    assert results[2].error.message == (
+        f"The service's @odata.nextLink is not a URL ({reason}); it was not followed, and the query stopped after "
+        "the records already returned"
+    )
+    assert len(mocked.calls) == 3  # the table's metadata, then one page per document: the link was not followed
 
 
 def test_a_malformed_page_is_read_again(mocked: responses.RequestsMock, connection: Connection) -> None:

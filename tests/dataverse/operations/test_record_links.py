@@ -15,7 +15,7 @@ import pytest
 import responses
 from responses import matchers
 
-from connector.dataverse.client import DataverseClient, ForeignLinkError, OutsideRootError
+from connector.dataverse.client import DataverseClient, ForeignLinkError, MalformedLinkError, OutsideRootError
 from connector.dataverse.odata.literals import LiteralError, entity_path, parse_entity_path
 from connector.errors import ConfigError
 from connector.results import Connection, OperationResult, ResultStatus
@@ -58,9 +58,17 @@ HOSTILE_LINKS: list[Any] = [
     f"http://contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
     f"https://contoso.crm.dynamics.com:8443/api/data/v9.2/accounts({ID})",
     f"https://contoso.crm.dynamics.com:99999/api/data/v9.2/accounts({ID})",
+    "https://h:99999/",
+    "https://[x/",
+    f"https://[x/api/data/v9.2/accounts({ID})",
     f"https://contoso.crm.dynamics.com/api/data/v9.1/accounts({ID})",
     f"https://contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})/name",
     f"https://user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    # A password in a link that is also wrong otherwise: the message quoted the link, password and all.
+    f"https://user:s3cret-canary@[x/api/data/v9.2/accounts({ID})",
+    f"https://user:s3cret-canary@contoso.crm.dynamics.com:99999/api/data/v9.2/accounts({ID})",
+    f"https://user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})?$select=name",
+    f"//user:s3cret-canary@evil.example/api/data/v9.2/accounts({ID})",
     "javascript:alert(1)",
     "file:///etc/passwd",
     "",
@@ -136,6 +144,8 @@ def test_anything_but_one_record_is_refused(path: str) -> None:
         (f"/api/data/v9.2/accounts({ID})", f"accounts({ID})"),
         (f"{API}accounts({ID})", f"accounts({ID})"),
         (f"HTTPS://CONTOSO.crm.dynamics.com:443/api/data/v9.2/accounts({ID})", f"accounts({ID})"),
+        # An "@" past the host is no user name.
+        (f"{API}contacts(emailaddress1='a@b.example')", "contacts(emailaddress1='a@b.example')"),
     ],
 )
 def test_the_part_below_the_api_root(client: DataverseClient, link: str, below: str) -> None:
@@ -151,14 +161,33 @@ def test_the_part_below_the_api_root(client: DataverseClient, link: str, below: 
         (f"{ORIGIN}/api/data/v9.1/accounts({ID})", OutsideRootError),
         (f"{ORIGIN}/accounts({ID})", OutsideRootError),
         (f"https://u:p@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})", OutsideRootError),
-        (f"{ORIGIN}:notaport/api/data/v9.2/accounts({ID})", OutsideRootError),
-        ("https://[zzz]/api/data/v9.2/accounts(1)", OutsideRootError),
+        (f"{ORIGIN}:notaport/api/data/v9.2/accounts({ID})", MalformedLinkError),
+        ("https://[zzz]/api/data/v9.2/accounts(1)", MalformedLinkError),
+        ("https://[x/", MalformedLinkError),
+        ("https://h:99999/", MalformedLinkError),
         (f"accounts({ID})?$select=name", OutsideRootError),
         ("mailto:someone@example.com", OutsideRootError),
     ],
 )
 def test_links_outside_the_api_root_are_refused(client: DataverseClient, link: str, error: type[Exception]) -> None:
     with pytest.raises(error):
+        client.record_path(link)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"https://u:s3cret@[x/api/data/v9.2/accounts({ID})",
+        f"https://u:s3cret@contoso.crm.dynamics.com:99999/api/data/v9.2/accounts({ID})",
+        f"https://u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})?$select=name",
+        f"//u:s3cret@evil.example/api/data/v9.2/accounts({ID})",
+        f"https:/\t/u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+        f"ftp://u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    ],
+)
+def test_a_link_with_a_password_is_refused_for_it_whatever_else_is_wrong(client: DataverseClient, link: str) -> None:
+    # The caller quotes the link after any other refusal: this one must come first.
+    with pytest.raises(OutsideRootError, match=r"^carries a user name or password"):
         client.record_path(link)
 
 
@@ -240,6 +269,60 @@ def test_associations_send_nothing_for_a_hostile_related_record(
         assert json.loads(sent.body or b"") == {"@odata.id": f"{API}contacts({OTHER})"}
     else:
         assert url_of(mocked.calls[-1]).endswith(f"$ref?$id={API}contacts({OTHER})")
+
+
+NO_URL = {
+    "https://[x/": "its host is neither a name nor a bracketed IP address",
+    "https://h:99999/": "its port is not a number from 0 to 65535",
+}
+ASSOCIATION = {"entity_set": "accounts", "relationship": "contact_customer_accounts"}
+RELATED = {"@odata.id": f"contacts({OTHER})"}
+REFERENCES = f"{RECORD}/contact_customer_accounts/$ref"
+
+
+@pytest.mark.parametrize(
+    ("operation", "options", "member", "method", "url", "extra"),
+    [
+        ("get", {"entity_set": "accounts"}, "@odata.editLink", "GET", RECORD, {}),
+        (
+            "update",
+            {"entity_set": "accounts", "bulk": {"mode": "off"}},
+            "@odata.editLink",
+            "PATCH",
+            RECORD,
+            {"name": "x"},
+        ),
+        ("delete", {"entity_set": "accounts"}, "@odata.editLink", "DELETE", RECORD, {}),
+        ("associate", ASSOCIATION, "@odata.editLink", "POST", REFERENCES, RELATED),
+        ("associate", ASSOCIATION, "@odata.id", "POST", REFERENCES, {}),
+        ("disassociate", ASSOCIATION, "@odata.id", "DELETE", REFERENCES, {}),
+    ],
+)
+def test_a_link_that_is_no_url_fails_its_document_naming_the_member(
+    mocked: responses.RequestsMock,
+    connection: Connection,
+    operation: str,
+    options: dict[str, Any],
+    member: str,
+    method: str,
+    url: str,
+    extra: dict[str, Any],
+) -> None:
+    if url == RECORD:
+        add_entity(mocked)
+    mocked.add(method, url, status=204 if method != "GET" else 200, json=None if method != "GET" else {})
+    if member == "@odata.id":
+        documents = [{**GOOD, "@odata.id": link} for link in NO_URL] + [{**GOOD, **RELATED}]
+    else:
+        documents = [{"@odata.editLink": link, **extra} for link in NO_URL] + [{**GOOD, **extra}]
+    results = run(connection, operation, options, documents)
+    assert_refused(results, member, len(NO_URL))
+    for result, (link, reason) in zip(results, NO_URL.items(), strict=False):
+        assert result.error is not None
+        assert result.error.message == f"{member}: is not a URL ({reason}); nothing was sent (got {link!r})"
+    # Nothing was sent for the refused documents; the good one after them was.
+    sent = [call.request.method for call in mocked.calls if "EntityDefinitions" not in url_of(call)]
+    assert sent == [method]
 
 
 @pytest.mark.parametrize(

@@ -269,6 +269,13 @@ def test_bind_to_a_missing_record_is_404(api: WebApiSession) -> None:
     assert response.status_code == 404
 
 
+def test_bind_that_is_not_a_url_is_400(api: WebApiSession) -> None:
+    bind = f"https://[x/api/data/v9.2/accounts({uuid.uuid4()})"
+    response = api.post("contacts", json={"lastname": "x", "parentcustomerid_account@odata.bind": bind})
+    assert response.status_code == 400
+    assert "not a valid URI" in response.json()["error"]["message"]
+
+
 def test_deep_insert_creates_both_records(api: WebApiSession) -> None:
     response = api.post(
         "accounts",
