@@ -34,6 +34,7 @@ from dataverse_sandbox.fault_responses import (
     token_outage_response,
 )
 from dataverse_sandbox.middleware import ENVIRON_CLOSE_CONNECTION, ENVIRON_FAULT
+from dataverse_sandbox.numbers import ascii_whole_number
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -351,9 +352,10 @@ def _drain_request_body(environ: WSGIEnvironment) -> None:
         while stream.read(65536):
             pass
         return
-    try:
-        remaining = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    # Read as the server's body reader and the body limit read it; a length they cannot read (another script's
+    # digits, more digits than any body has) has no end to drain to, and the connection is reset regardless.
+    remaining = ascii_whole_number(str(environ.get("CONTENT_LENGTH") or "0"))
+    if remaining is None:
         return
     while remaining > 0:
         chunk = stream.read(min(remaining, 65536))

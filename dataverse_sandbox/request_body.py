@@ -2,9 +2,10 @@
 JSON decoding that refuses what would break the server later.
 
 What it is for: a server must hold up against bodies no real client sends. :class:`BodyLimit` (a WSGI middleware
-in front of the router) answers ``413`` from ``Content-Length`` alone, before reading a byte of an oversized body,
-and reads a chunked body (``Transfer-Encoding: chunked``, no length announced) only up to the limit, answering
-``413`` past it and ``400`` for malformed chunk framing. :func:`decode_json` turns bodies into JSON values or a
+in front of the router) answers ``413`` from ``Content-Length`` alone, before reading a byte of an oversized body
+(however many digits its length has; a length that is not ASCII digits is a ``400``), and reads a chunked body
+(``Transfer-Encoding: chunked``, no length announced) only up to the limit, answering ``413`` past it and ``400``
+for malformed chunk framing. :func:`decode_json` turns bodies into JSON values or a
 :class:`InvalidJsonError`: not UTF-8, not JSON, nested deeper than Python's recursion allows, or holding a lone
 UTF-16 surrogate (``"\\ud800"``: valid JSON syntax, but no Unicode text, which SQLite and the UTF-8 encoder refuse).
 
@@ -116,10 +117,12 @@ class BodyLimit:
                 return self._refuse(environ, start_response, *refusal)
             return self._app(environ, start_response)
         raw = str(environ.get("CONTENT_LENGTH", "") or "").strip()
-        length = ascii_whole_number(raw) if raw else 0
-        if length is None:
+        if raw and not (raw.isascii() and raw.isdigit()):
             return self._refuse(environ, start_response, 400, f"The Content-Length header is not a number: {raw!r}.")
-        if length > self.max_bytes:
+        # Leading zeros add nothing. A number with more significant digits than the reader takes (19, a 64-bit
+        # length; int() would refuse 4301) is larger than any limit: a body over it, not a malformed header.
+        length = ascii_whole_number(raw.lstrip("0") or "0")
+        if length is None or length > self.max_bytes:
             return self._refuse(environ, start_response, 413, self._too_large())
         return self._app(environ, start_response)
 

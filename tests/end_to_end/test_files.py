@@ -71,6 +71,18 @@ def test_small_files_in_one_request_round_trip_in_base64(live: Live) -> None:
     assert down.properties["sha256"] == up.properties["sha256"] == hashlib.sha256(content).hexdigest()
 
 
+@pytest.mark.parametrize("transfer", ["auto", "single", "blocks"])
+@pytest.mark.parametrize("name", ["Übersicht.pdf", "報告.txt", "100% sure.txt"])
+def test_a_name_beyond_plain_ascii_comes_back_as_it_was_uploaded(live: Live, name: str, transfer: str) -> None:
+    record = account(live)
+    document = {"@odata.editLink": record, "file_name": name, "file_content": base64.b64encode(b"x").decode()}
+    ok(live.run("upload_file", {"entity_set": "accounts", "column": "sample_contract"}, [document]))
+    options = {"entity_set": "accounts", "column": "sample_contract", "transfer": transfer}
+    down = ok(live.run("download_file", options, [{"@odata.editLink": record}]))
+    assert down.payload is not None
+    assert down.payload["file_name"] == name
+
+
 def test_large_files_in_blocks_from_and_to_local_files(live: Live, tmp_path: Path) -> None:
     record = account(live)
     (tmp_path / "out").mkdir()

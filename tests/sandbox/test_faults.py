@@ -7,9 +7,10 @@ real werkzeug server on 127.0.0.1 and plain ``requests``, because only a socket 
 from __future__ import annotations
 
 import errno
+import io
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -198,6 +199,40 @@ def test_resets_raise_through_the_test_client_before_or_after_processing(inner: 
         client.post(API, json={})
     assert inner.calls == [f"POST {API}"]
     assert faults.scheduled() == []
+
+
+@pytest.mark.parametrize(
+    ("length", "drained"),
+    [
+        ("12", 12),
+        (" 12", 12),
+        ("12\n", 12),
+        ("\uff11\uff12", 0),
+        ("9" * 20, 0),
+        ("9" * 4301, 0),
+        ("twelve", 0),
+    ],
+    ids=["digits", "leading space", "trailing newline", "full-width digits", "20 digits", "4301 digits", "letters"],
+)
+def test_a_reset_before_drains_a_body_only_as_long_as_the_server_reads_its_length(
+    inner: RecordingApp, length: str, drained: int
+) -> None:
+    # Read as the sandbox reads Content-Length everywhere (ASCII digits, surrounding whitespace allowed): int() took
+    # full-width digits as 12 and 20 digits as a body to read to its end.
+    faults = injector(inner)
+    faults.schedule("reset_before", 1)
+    body = io.BytesIO(b"x" * 64)
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": API, "CONTENT_LENGTH": length, "wsgi.input": body}
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> Callable[[bytes], object]:
+        raise AssertionError(f"a reset answers nothing, got {status}")
+
+    with pytest.raises(InjectedResetError):
+        faults(environ, start_response)
+    assert body.tell() == drained
+    assert inner.calls == []
 
 
 def test_the_fault_kind_is_left_in_the_environ_for_the_recorder(inner: RecordingApp) -> None:

@@ -3,7 +3,7 @@ or the result, with memory bounded by the block size whatever the file's size.
 
 * **Ranges** (``transfer: auto``): ``GET <record>/<column>/$value`` with ``Range: bytes=<first>-<last>``, one block
   at a time; the first answer's ``x-ms-file-size`` (or ``Content-Range``) gives the size, ``x-ms-file-name`` the
-  name. A file within one block takes one request.
+  name (:func:`header_file_name`). A file within one block takes one request.
 * **One request** (``transfer: single``): ``GET …/$value`` without a range; the whole file is in memory once, so
   this is for small files.
 * **Blocks** (``transfer: blocks``): ``InitializeFileBlocksDownload`` (``Target``, ``FileAttributeName``) → a
@@ -28,6 +28,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import unquote
 
 import requests
 
@@ -43,7 +44,7 @@ from connector.errors import FailureType, TransientError
 from connector.numerals import whole_number
 from connector.results import ErrorInfo, OperationResult, ResultStatus
 
-__all__ = ["download_file"]
+__all__ = ["download_file", "header_file_name"]
 
 _CONTENT_RANGE: Final = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.ASCII)
 _OCTET_STREAM: Final = "application/octet-stream"
@@ -121,7 +122,7 @@ def _ranges(
                 return _error(context, response, index, found)
             total = _total(response)
             if sink is None:
-                name = response.headers.get("x-ms-file-name", "")
+                name = header_file_name(response.headers.get("x-ms-file-name", ""))
                 mime = response.headers.get("mimetype") or response.headers.get("Content-Type", "")
                 size = total if total is not None else len(response.content)
                 sink = download.open(name, mime.split(";")[0].strip(), size)
@@ -138,6 +139,29 @@ def _ranges(
     finally:
         if sink is not None:
             sink.abandon()
+
+
+def header_file_name(value: str) -> str:
+    """The file name a download's ``x-ms-file-name`` carries. Microsoft documents the plain name of ASCII
+    (``x-ms-file-name: 4094kb.txt``) and nothing for other names, which an HTTP header cannot carry as they are: a
+    value of percent-encoded UTF-8 (how the upload's ``x-ms-file-name`` query parameter carries them, and how the
+    sandbox answers them) is decoded, and so is a value of raw UTF-8 bytes (which ``requests`` reads as Latin-1);
+    anything else is the name as it came.
+
+    :param value: the header's value as ``requests`` read it.
+    :returns: the name.
+    """
+    if not value.isascii():
+        try:
+            return value.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return value
+    if "%" in value:
+        try:
+            return unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def _total(response: requests.Response) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from connector.dataverse.operations.file_downloads import _total
+from connector.dataverse.operations.file_downloads import _total, header_file_name
 
 
 def _answer(status: int, headers: dict[str, str], content: bytes = b"") -> requests.Response:
@@ -29,3 +29,19 @@ def _answer(status: int, headers: dict[str, str], content: bytes = b"") -> reque
 )
 def test_the_total_comes_from_the_headers_or_is_unknown(headers: dict[str, str], total: int | None) -> None:
     assert _total(_answer(206, headers)) == total
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("4094kb.txt", "4094kb.txt"),
+        ("%C3%9Cbersicht.pdf", "Übersicht.pdf"),
+        ("%E5%A0%B1%E5%91%8A.txt", "報告.txt"),
+        ("Übersicht.pdf".encode().decode("latin-1"), "Übersicht.pdf"),  # raw UTF-8 bytes, as requests reads them
+        ("Übersicht.pdf", "Übersicht.pdf"),  # raw Latin-1
+        ("100%zz.txt", "100%zz.txt"),  # not an escape
+        ("%FF.txt", "%FF.txt"),  # not UTF-8
+    ],
+)
+def test_a_download_header_name_is_read_in_each_form_a_service_may_send(header: str, name: str) -> None:
+    assert header_file_name(header) == name
