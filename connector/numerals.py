@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["integer", "whole_number"]
+__all__ = ["LARGEST", "integer", "whole_number"]
 
-MOST_DIGITS: Final = 19
-"""The longest number read: as many digits as the largest 64-bit integer has."""
+LARGEST: Final = 2**63 - 1
+"""The largest number read (a signed 64-bit integer's), and the most negative one read is its negation."""
+MOST_DIGITS: Final = len(str(LARGEST))
+"""The longest number read: as many digits as :data:`LARGEST` has (leading zeros count)."""
 
 
 def whole_number(text: str | None) -> int | None:
-    """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed), else ``None``."""
+    """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed) if it is at most
+    :data:`LARGEST`, else ``None``.
+    """
     return _digits((text or "").strip())
 
 
 def integer(text: str | None) -> int | None:
     """:returns: the number ``text`` writes in ASCII digits right after an optional ``-`` (surrounding whitespace
-    allowed), else ``None``.
+    allowed) if its size is at most :data:`LARGEST`, else ``None``.
     """
     value = (text or "").strip()
     if value.startswith("-"):
@@ -35,4 +39,5 @@ def integer(text: str | None) -> int | None:
 def _digits(value: str) -> int | None:
     if not value.isascii() or not value.isdigit() or len(value) > MOST_DIGITS:
         return None
-    return int(value)
+    number = int(value)
+    return number if number <= LARGEST else None
