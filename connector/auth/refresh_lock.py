@@ -9,7 +9,9 @@ or machines from sending the same refresh token at the same moment; a lock the s
 A store that refuses a renewal for a reason that will not pass (a ``ConfigError``: a Redis user allowed to take the
 lock but not to run the renewal's script) ends the renewals at once and the lease counts as lost: retrying would let
 the lease end in silence while its holder goes on as if it held the lock. The holder reports that error
-(:meth:`Lease.check`); a transient failure is retried at the next interval.
+(:meth:`Lease.check`); a transient failure is retried at the next interval. Releasing waits for a renewal in
+progress, so its refusal is not lost, but no longer than the lease's length (a store that hangs must not hold the
+holder up for ever).
 
 Not for: deciding whether tokens need renewing or requesting them (:mod:`connector.auth.tokens`), or keeping
 anything (the host's store does).
@@ -49,13 +51,24 @@ class Lease:
     :param key: the token store key.
     :param holder: the holder token the store returned.
     :param lease_seconds: the lease's length.
+    :param renew_every: seconds between renewals; a third of ``lease_seconds`` when ``None`` (a test renews at once
+        while the lease stays long).
     """
 
-    def __init__(self, store: LockingTokenStore, key: str, holder: str, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        store: LockingTokenStore,
+        key: str,
+        holder: str,
+        lease_seconds: float,
+        *,
+        renew_every: float | None = None,
+    ) -> None:
         self._store = store
         self._key = key
         self._holder = holder
         self._lease_seconds = lease_seconds
+        self._renew_every = lease_seconds / 3 if renew_every is None else renew_every
         self._stop = threading.Event()
         self.lost = False
         """Whether the lock may have passed to another holder before :meth:`release`: a renewal found it taken (this
@@ -70,36 +83,59 @@ class Lease:
         return f"Lease(key={self._key!r}, lease_seconds={self._lease_seconds!r}, lost={self.lost!r})"
 
     def _keep_alive(self) -> None:
-        while not self._stop.wait(self._lease_seconds / 3):
-            try:
-                renewed = self._store.renew_lock(self._key, self._holder, self._lease_seconds)
-            except ConnectorError as error:  # the store's own words: they name the field and never a secret
-                if error.failure_type is FailureType.TRANSIENT:
-                    _log.warning(
-                        "the token store could not renew the refresh lock, trying again: %s", error.user_message
-                    )
-                    continue
-                # The same answer at every interval until a setting changes: the lease would end unnoticed, and
-                # another worker could take the lock and send the same refresh token.
-                self.failure = error
-                self.lost = True
-                _log.warning(
-                    "the token store refused to renew the refresh lock, so another worker may take it once its lease "
-                    "ends: %s",
-                    error.user_message,
-                )
-                return
-            except Exception as error:  # the host's store may fail in any way; try again at the next interval
-                _log.warning("the token store could not renew the refresh lock (%s)", type(error).__name__)
-                continue
-            if not renewed and not self._stop.is_set():
-                self.lost = True
-                _log.warning("the refresh lock's lease ended before the renewal finished; another worker may renew")
+        while not self._stop.wait(self._renew_every):
+            if not self.renew_once():
                 return
 
+    def renew_once(self) -> bool:
+        """Renew the lease once, as the keeper thread does at every interval, and record what the store answered.
+
+        Not for: the lease's holder, whose lease the keeper renews; tests call it to drive a renewal without waiting.
+
+        :returns: whether the renewals go on: false once the store refused for a reason retrying will not change
+            (:attr:`failure`), or found the lock taken (:attr:`lost`).
+        """
+        try:
+            renewed = self._store.renew_lock(self._key, self._holder, self._lease_seconds)
+        except ConnectorError as error:  # the store's own words: they name the field and never a secret
+            if error.failure_type is FailureType.TRANSIENT:
+                _log.warning("the token store could not renew the refresh lock, trying again: %s", error.user_message)
+                return True
+            # The same answer at every interval until a setting changes: the lease would end unnoticed, and
+            # another worker could take the lock and send the same refresh token.
+            self.failure = error
+            self.lost = True
+            _log.warning(
+                "the token store refused to renew the refresh lock, so another worker may take it once its lease "
+                "ends: %s",
+                error.user_message,
+            )
+            return False
+        except Exception as error:  # the host's store may fail in any way; try again at the next interval
+            _log.warning("the token store could not renew the refresh lock (%s)", type(error).__name__)
+            return True
+        if not renewed and not self._stop.is_set():
+            self.lost = True
+            _log.warning("the refresh lock's lease ended before the renewal finished; another worker may renew")
+            return False
+        return True
+
     def release(self) -> None:
-        """Stop renewing and release the lock. A failure is logged: the lease then ends by itself."""
+        """Stop renewing, wait for a renewal in progress, and release the lock. A failure is logged: the lease then
+        ends by itself.
+
+        The wait lets :meth:`check` see a refusal that renewal brings; it lasts at most the lease's length, after
+        which the lease has ended anyway unless that renewal lands, and the lock is released without its answer
+        (logged).
+        """
         self._stop.set()
+        self._keeper.join(self._lease_seconds)
+        if self._keeper.is_alive():
+            _log.warning(
+                "the token store has not answered the refresh lock's renewal within the lease (%g s); releasing "
+                "the lock without its answer",
+                self._lease_seconds,
+            )
         try:
             released = self._store.release_lock(self._key, self._holder)
         except ConnectorError as error:  # the store's own words: they name the field and never a secret
@@ -116,10 +152,13 @@ class Lease:
             _log.warning("the refresh lock's lease had ended before it was released")
 
     def check(self) -> None:
-        """Report the store's refusal to renew the lock, once the work done under it is over.
+        """Report the store's refusal to renew the lock, once the work done under it is over and :meth:`release`
+        has returned.
 
-        Not for: a lease that ended because this process paused beyond it (:attr:`lost` without :attr:`failure`):
-        no setting is wrong, and nothing is raised.
+        Not for: work under the lock that ended in an exception: that exception is what the caller must see (an
+        interrupt, the token service's refusal), and the refusal has been logged. Not for: a lease that ended because
+        this process paused beyond it (:attr:`lost` without :attr:`failure`): no setting is wrong, and nothing is
+        raised.
 
         :raises ConfigError: the store's configuration error, with its fields (``token_store``), under a summary
             saying the lock could not be kept.

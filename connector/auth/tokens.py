@@ -17,8 +17,9 @@
   set another worker saved meanwhile is adopted instead of renewing; otherwise the new tokens are requested and saved
   before the lock is released. A worker that finds the lock taken keeps using a token that has not yet expired, or
   waits. A store that refused to renew the lock for a reason retrying will not change fails the call with its error
-  (a ``ConfigError`` naming ``token_store``) once the lock is released, the new tokens saved first. Without a lock
-  only the in-process single flight applies, and two workers may send the same refresh token.
+  (a ``ConfigError`` naming ``token_store``) once the lock is released, the new tokens saved first; a call that failed
+  otherwise meanwhile (an interrupt, the token service's refusal) raises its own error unchanged, the refusal only
+  logged. Without a lock only the in-process single flight applies, and two workers may send the same refresh token.
 * **Authorization code**: the tokens the callback produced are loaded from the store and refreshed before expiry. A
   refresh refused with ``invalid_grant`` raises an error telling the user to authorize again, and that refresh token
   is never sent again.
@@ -198,13 +199,13 @@ class TokenSource:
                 token_set = redeem_authorization_code(self.settings, callback, self._transport, clock=self._clock)
                 self._commit(token_set, sent_at)
                 self._dead_refresh_token = None
-                return token_set
-            finally:
+            except BaseException:
                 if lease is not None:
-                    if self._unsaved is None:
-                        _release(lease)
-                    else:
-                        self._held = lease  # kept until the new tokens are saved, as after a renewal
+                    self._let_go(lease, failing=True)
+                raise
+            if lease is not None:
+                self._let_go(lease, failing=False)
+            return token_set
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -247,15 +248,32 @@ class TokenSource:
             stored = None if force else self._load()
             if stored is not None and stored[0].access_token != rejected and self._fresh(*stored):
                 self._adopt(*stored)  # another worker renewed while this one waited for the lock
-                return stored[0]
-            return self._obtain()
-        finally:
-            if self._unsaved is None:
-                _release(outcome)
+                token_set = stored[0]
             else:
-                # The new tokens are not in the store yet: another worker taking the lock now would renew with the
-                # spent refresh token. Keep the lease (it is renewed) until they are saved.
-                self._held = outcome
+                token_set = self._obtain()
+        except BaseException:
+            self._let_go(outcome, failing=True)
+            raise
+        self._let_go(outcome, failing=False)
+        return token_set
+
+    def _let_go(self, lease: Lease, *, failing: bool) -> None:
+        """End the work under the token store's lock: release it, or keep it while new tokens wait to be saved.
+
+        :param failing: whether that work raised. Its exception then propagates unchanged (a Ctrl-C stays an
+            interrupt, the token service's refusal stays an ``AuthError``), and a refusal to renew the lock is not
+            raised over it: the lease's keeper logged it when it came.
+        :raises ConnectorError: the store's refusal to renew the lock (:meth:`Lease.check`), once the lock is
+            released, when the work succeeded.
+        """
+        if self._unsaved is not None:
+            # The new tokens are not in the store yet: another worker taking the lock now would renew with the spent
+            # refresh token. Keep the lease (it is renewed) until they are saved; a refusal is reported then.
+            self._held = lease
+            return
+        lease.release()
+        if not failing:
+            lease.check()
 
     def _usable_meanwhile(self, rejected: str | None) -> TokenSet | None:
         """While another worker holds the lock: tokens it has saved, else ones that have not expired yet."""
@@ -347,7 +365,7 @@ class TokenSource:
         self._adopt(token_set, obtained_at)
         if self._held is not None:
             held, self._held = self._held, None
-            _release(held)
+            self._let_go(held, failing=False)
 
     def _adopt(self, token_set: TokenSet, obtained_at: float | None) -> None:
         self._current = token_set
@@ -366,18 +384,6 @@ class TokenSource:
         if not data:
             return None
         return _parse_stored(data)
-
-
-def _release(lease: Lease) -> None:
-    """Release the store's lock, then report its refusal to renew the lock, if it refused.
-
-    The refusal outweighs an error the work under the lock raised (now its context): a refresh token refused because
-    another worker sent it after the lease ended has this setting as its cause.
-
-    :raises ConnectorError: as :meth:`~connector.auth.refresh_lock.Lease.check`.
-    """
-    lease.release()
-    lease.check()
 
 
 def _parse_stored(data: Mapping[str, Any]) -> tuple[TokenSet, float | None] | None:

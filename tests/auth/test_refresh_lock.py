@@ -2,7 +2,8 @@
 lock two workers send the same refresh token; with it one worker renews while the others wait, keep using a token that
 has not expired, or adopt what the renewer saved. A held lock is renewed while the token request runs, kept while new
 tokens wait to be saved, and a holder that stopped renewing blocks the others no longer than its lease. A store that
-refuses to renew the lock for a reason that will not pass fails the renewal naming the setting, the new tokens saved.
+refuses to renew the lock for a reason that will not pass fails the renewal naming the setting, the new tokens saved;
+a renewal that failed otherwise meanwhile (an interrupt, the token service's refusal) raises its own error.
 
 Each worker is its own ``TokenSource`` (as each connection, process or machine has its own); the store is a recording
 one that lends the lock. Lease ends and waits run on a fake clock where a test is about time.
@@ -10,12 +11,14 @@ one that lends the lock. Lease ends and waits run on a fake clock where a test i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+import requests
 
 from connector.auth.entra_errors import AUTHORIZATION_REQUIRED
 from connector.auth.refresh_lock import DEFAULT_LEASE_SECONDS, DEFAULT_WAIT_SECONDS
@@ -26,7 +29,7 @@ from connector.host.token_cipher import STORE_FIELD, token_store_error
 from connector.results import AuthorizationCallback
 from tests.support.auth import LockingRecordingStore, RecordingStore, code_oauth, secret_oauth, settings_for
 from tests.support.clock import FakeClock
-from tests.support.token_service import WAIT_S, FakeTokenService
+from tests.support.token_service import WAIT_S, FakeTokenService, json_answer
 
 LIFETIME = 3600
 
@@ -347,6 +350,7 @@ class RefusingRenewals(LockingRecordingStore):
         self.transient = transient
         self.refusals = 0
         self.keepers: list[threading.Thread] = []
+        self.refusing = threading.Event()
 
     def renew_lock(self, key: str, holder: str, lease_seconds: float) -> bool:
         with self.lock:
@@ -356,8 +360,17 @@ class RefusingRenewals(LockingRecordingStore):
                 raise TransientError("The Redis server of the token store (redis://cache:6379/0) cannot be reached")
             if self.error is not None:
                 self.refusals += 1
+                self.refusing.set()
                 raise self.error
         return super().renew_lock(key, holder, lease_seconds)
+
+    def wait_for_refusal(self) -> None:
+        """Wait until a renewal was refused and the keeper that asked for it has stopped (the lease's failure set)."""
+        assert self.refusing.wait(WAIT_S), "the keeper should ask to renew the lock"
+        with self.lock:
+            keeper = self.keepers[-1]
+        keeper.join(WAIT_S)
+        assert not keeper.is_alive(), "the keeper should stop at the store's refusal"
 
     def keepers_stopped(self) -> bool:
         with self.lock:
@@ -445,3 +458,87 @@ def test_a_transient_failure_to_renew_is_retried_and_the_renewal_succeeds(
     thread.join(WAIT_S)
     assert result == ["access-2"]
     assert (store.transient, store.releases) == (0, 1)
+
+
+class FailingOnceRefused:
+    """A token service whose request fails once the token store has refused to renew the lock: the failure is raised
+    (an interrupt during a slow request) or is its answer (a refusal).
+
+    :param store: the store whose refusal the request waits for.
+    :param failure: the exception to raise, or the answer to give.
+    """
+
+    def __init__(self, store: RefusingRenewals, failure: BaseException | requests.Response) -> None:
+        self.store = store
+        self.failure = failure
+        self.requests = 0
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data_factory: Callable[[], Any] | None = None,
+        authenticate: bool = True,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        self.requests += 1
+        self.store.wait_for_refusal()
+        if isinstance(self.failure, BaseException):
+            raise self.failure
+        return self.failure
+
+
+def failing_worker(store: RefusingRenewals, clock: FakeClock, service: FailingOnceRefused) -> TokenSource:
+    """A worker whose token requests fail once the store refused to renew its lock (renewed every 10 ms)."""
+    settings = settings_for(code_oauth()).oauth
+    return TokenSource(settings, RuntimeContext(token_store=store), service, clock=clock, lease_seconds=0.03)
+
+
+@pytest.mark.parametrize(
+    "interruption", [KeyboardInterrupt(), SystemExit(130)], ids=["KeyboardInterrupt", "SystemExit"]
+)
+def test_an_interrupt_during_a_renewal_whose_lock_the_store_refused_stays_an_interrupt(
+    clock: FakeClock, service: FakeTokenService, interruption: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The refusal was raised from a finally: block over the interrupt: Ctrl-C ended as a ConfigError (exit 1, not 130).
+    store = RefusingRenewals(clock, error=no_scripting())
+    interrupted = FailingOnceRefused(store, interruption)
+    source = failing_worker(store, clock, interrupted)
+    key = source.store_key
+    grant(service, clock, store, key)
+    clock.advance(LIFETIME)
+    with caplog.at_level(logging.WARNING), pytest.raises(type(interruption)) as caught:
+        source.bearer()
+    assert caught.value is interruption
+    assert (interrupted.requests, store.refusals) == (1, 1)
+    assert (store.releases, store.held(key)) == (1, False)  # released all the same
+    assert "the token store refused to renew the refresh lock" in caplog.text  # the refusal is logged, not lost
+    assert "token_store: the Redis server" in caplog.text
+
+
+def test_an_expired_authorization_code_is_reported_as_such_when_the_store_refused_to_renew_the_lock(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The refusal was raised over the AuthError: the user was sent to fix token_store, not to authorize again.
+    store = RefusingRenewals(clock, error=no_scripting())
+    expired = json_answer(
+        400,
+        {
+            "error": "invalid_grant",
+            "error_codes": [70008],
+            "error_description": "AADSTS70008: The provided authorization code or refresh token has expired.",
+        },
+    )
+    service = FailingOnceRefused(store, expired)
+    source = failing_worker(store, clock, service)
+    callback = AuthorizationCallback({"code": "c", "state": "s"}, state="s", code_verifier="v")
+    with caplog.at_level(logging.WARNING), pytest.raises(AuthError) as caught:
+        source.complete_authorization(callback)
+    assert caught.value.field != STORE_FIELD
+    assert "AADSTS70008" in caught.value.user_message
+    assert store.refusals == 1
+    assert source.store_key not in store.items  # nothing was redeemed, nothing saved
+    assert (store.releases, store.held(source.store_key)) == (1, False)
+    assert "the token store refused to renew the refresh lock" in caplog.text
