@@ -22,14 +22,16 @@ column to its thumbnail (base64) and ``<column>id``, ``<column>_timestamp``, ``<
 ``sandbox_file_parts``), so a file of any size the column allows (Dataverse: up to 10 GB) fits, and a range is read
 without reading the whole file. Upload sessions live in memory and end with the process.
 
-The name a download's ``x-ms-file-name`` carries: Microsoft Learn shows the plain name (``x-ms-file-name:
+The name a download's ``x-ms-file-name`` carries: Microsoft Learn shows the plain name as it is (``x-ms-file-name:
 4094kb.txt``) and says nothing of names outside ASCII, only that the *request* header cannot carry them (an upload
 sends such a name in the ``x-ms-file-name`` query parameter). A header value is Latin-1 at most (werkzeug cannot
-send a name beyond it: the client got no answer at all), so the sandbox sends a name of printable ASCII as it is,
-and any other name (or one with ``%``, a control character or surrounding spaces) as its UTF-8 bytes
-percent-encoded, as that query parameter carries it: plain ASCII every HTTP client reads, from which
-``urllib.parse.unquote`` (``decodeURIComponent``) gives back every name exactly. Not RFC 8187's ``UTF-8''…``: that
-form is for header parameters such as Content-Disposition's ``filename*``, not for a whole header value.
+send a name beyond it: the client got no answer at all), so the sandbox sends a *plain* name (printable ASCII
+without leading or trailing whitespace; ``%`` allowed, so ``Invoice%2001.pdf`` goes as it is, as the service sends
+it) unchanged, and any other name as its UTF-8 bytes percent-encoded (``quote(name, safe="")``), as that query
+parameter carries it. A client that decodes a value only when the decoded name is not plain (the connector's
+``header_file_name``) never changes a plain name and gets every encoded one back exactly. Not RFC 8187's
+``UTF-8''…``: that form is for header parameters such as Content-Disposition's ``filename*``, not for a whole
+header value.
 
 Not for JSON writes of an image column (``"entityimage": "<base64>"``): :mod:`.writes` stores those as a value.
 """
@@ -400,10 +402,10 @@ def _download(call: Call, found: StoredFile | None) -> Response:
 
 
 def _header_file_name(name: str) -> str:
-    """:returns: ``name`` as a download's ``x-ms-file-name`` value: itself when it is printable ASCII without ``%`` or
-    surrounding spaces, else its UTF-8 bytes percent-encoded (see the module docstring).
+    """:returns: ``name`` as a download's ``x-ms-file-name`` value: itself when it is plain (printable ASCII without
+    leading or trailing whitespace, ``%`` allowed), else its UTF-8 bytes percent-encoded (see the module docstring).
     """
-    if name.isascii() and name.isprintable() and "%" not in name and name == name.strip():
+    if name.isascii() and name.isprintable() and name == name.strip():
         return name
     return quote(name, safe="")
 

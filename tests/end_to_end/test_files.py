@@ -72,7 +72,9 @@ def test_small_files_in_one_request_round_trip_in_base64(live: Live) -> None:
 
 
 @pytest.mark.parametrize("transfer", ["auto", "single", "blocks"])
-@pytest.mark.parametrize("name", ["Übersicht.pdf", "報告.txt", "100% sure.txt"])
+@pytest.mark.parametrize(
+    "name", ["Übersicht.pdf", "報告.txt", "100% sure.txt", "Invoice%2001.pdf", " padded.txt", "padded.txt "]
+)
 def test_a_name_beyond_plain_ascii_comes_back_as_it_was_uploaded(live: Live, name: str, transfer: str) -> None:
     record = account(live)
     document = {"@odata.editLink": record, "file_name": name, "file_content": base64.b64encode(b"x").decode()}

@@ -3,7 +3,11 @@ or the result, with memory bounded by the block size whatever the file's size.
 
 * **Ranges** (``transfer: auto``): ``GET <record>/<column>/$value`` with ``Range: bytes=<first>-<last>``, one block
   at a time; the first answer's ``x-ms-file-size`` (or ``Content-Range``) gives the size, ``x-ms-file-name`` the
-  name (:func:`header_file_name`). A file within one block takes one request.
+  name (:func:`header_file_name`). A file within one block takes one request. When no answer says the size (a
+  ``206`` with ``Content-Range: bytes 0-4194303/*`` and no readable ``x-ms-file-size``), a full block means more may
+  follow: the next range is asked for until a block comes back shorter than asked or empty, or a ``416`` says the
+  last full block ended the file. A ``200`` is the whole file: the end for the first range, a transient failure for
+  a later one (kept, it would follow the blocks already written).
 * **One request** (``transfer: single``): ``GET …/$value`` without a range; the whole file is in memory once, so
   this is for small files.
 * **Blocks** (``transfer: blocks``): ``InitializeFileBlocksDownload`` (``Target``, ``FileAttributeName``) → a
@@ -112,14 +116,22 @@ def _ranges(
     download = _Download(context, document)
     sink: FileSink | None = None
     offset = 0
+    open_ended = False  # the last answer was a full block of a file whose size no answer said
     try:
         while True:
             ranged = {} if single else {"Range": f"bytes={offset}-{offset + block - 1}"}
             response = client.transport.send("GET", url, headers=client.headers(extra=ranged))
             if response.status_code == 204 or (response.status_code == 200 and not response.content and offset == 0):
                 raise _NoFileError
+            if response.status_code == 416 and open_ended and sink is not None:
+                break  # the range starts at the file's end: the last full block was the last
             if response.status_code >= 400:
                 return _error(context, response, index, found)
+            if response.status_code == 200 and offset > 0:
+                # The whole file again, not the range asked for: appended, it would follow the blocks already kept.
+                raise TransientError(
+                    f"The service answered the range from byte {offset} of the file with the whole file (200)"
+                )
             total = _total(response)
             if sink is None:
                 name = header_file_name(response.headers.get("x-ms-file-name", ""))
@@ -131,8 +143,10 @@ def _ranges(
             offset += len(content)
             got = len(content)
             del content, response
-            if single or total is None or offset >= total or got == 0:
+            more = offset < total if total is not None else got >= block
+            if single or got == 0 or not more:
                 break
+            open_ended = total is None
         return _downloaded(found, download, sink, "single" if single else "ranges", index)
     except _NoFileError:
         return _no_file(found, index)
@@ -142,11 +156,15 @@ def _ranges(
 
 
 def header_file_name(value: str) -> str:
-    """The file name a download's ``x-ms-file-name`` carries. Microsoft documents the plain name of ASCII
-    (``x-ms-file-name: 4094kb.txt``) and nothing for other names, which an HTTP header cannot carry as they are: a
-    value of percent-encoded UTF-8 (how the upload's ``x-ms-file-name`` query parameter carries them, and how the
-    sandbox answers them) is decoded, and so is a value of raw UTF-8 bytes (which ``requests`` reads as Latin-1);
-    anything else is the name as it came.
+    """The file name a download's ``x-ms-file-name`` carries. Microsoft documents only plain names there, sent as they
+    are (``x-ms-file-name: 4094kb.txt``): a name is *plain* when it is printable ASCII without leading or trailing
+    whitespace, ``%`` allowed (``Invoice%2001.pdf`` and ``100%25.txt`` are names of their own). A header cannot carry
+    other names as they are, so the sandbox sends them as percent-encoded UTF-8 (as the upload's ``x-ms-file-name``
+    query parameter carries them), and a value is decoded only when decoding it (strictly: valid UTF-8) gives a name
+    that is not plain; a plain name is never changed, and every name the sandbox encodes comes back. The one value
+    this cannot tell apart is a plain name that is itself such an encoding (``%C3%9Cbersicht.pdf`` is read as
+    ``Übersicht.pdf``). A value beyond ASCII is raw UTF-8 bytes, which ``requests`` reads as Latin-1, or else
+    Latin-1 as it is.
 
     :param value: the header's value as ``requests`` read it.
     :returns: the name.
@@ -158,14 +176,23 @@ def header_file_name(value: str) -> str:
             return value
     if "%" in value:
         try:
-            return unquote(value, errors="strict")
+            decoded = unquote(value, errors="strict")
         except UnicodeDecodeError:
             return value
+        if not _plain(decoded):
+            return decoded
     return value
 
 
+def _plain(name: str) -> bool:
+    """:returns: whether ``name`` is one a header carries as it is: printable ASCII, no surrounding whitespace."""
+    return name.isascii() and name.isprintable() and name == name.strip()
+
+
 def _total(response: requests.Response) -> int | None:
-    """The whole file's size: ``x-ms-file-size``, else the ``Content-Range`` total; ``None`` for a 200 without."""
+    """The whole file's size: ``x-ms-file-size``, else the ``Content-Range`` total, else a 200's own length; ``None``
+    for a 206 without either (``Content-Range: bytes 0-4194303/*``: the ranged loop then reads until a short block).
+    """
     size = whole_number(response.headers.get("x-ms-file-size"))
     if size is not None:
         return size
