@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from dataverse_sandbox.config import SandboxConfig
 from dataverse_sandbox.faults import FaultSettings
@@ -25,9 +28,32 @@ from dataverse_sandbox.server import Sandbox
 __all__ = ["build_parser", "main"]
 
 
+class _QuietParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors show no value typed on the command line (it may be a secret typed in the
+    wrong place, e.g. ``connector sandbox --token-store redis://:<password>@…``): an option keeps its name, a value
+    (a word not starting with ``-``, or what follows ``=``) is replaced, wherever argparse quotes it.
+    """
+
+    _typed: tuple[str, ...] = ()
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: object = None) -> tuple[object, list[str]]:  # type: ignore[override]
+        """As argparse's; remembers the arguments, for :meth:`error`."""
+        self._typed = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with status 2 and the usage, the message without any value typed."""
+        values = [word for word in self._typed if not word.startswith("-")]
+        values += [word.partition("=")[2] for word in self._typed if word.startswith("-") and "=" in word]
+        for value in sorted({value for value in values if len(value) > 1}, key=len, reverse=True):
+            for shown in (repr(value), value):
+                message = re.sub(rf"(?<![\w.-]){re.escape(shown)}(?![\w.-])", "(value not shown)", message)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """:returns: the command-line parser."""
-    parser = argparse.ArgumentParser(
+    parser = _QuietParser(
         prog="connector sandbox",
         description="A local Dataverse-compatible Web API with an Entra-compatible token service.",
     )

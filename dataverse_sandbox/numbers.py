@@ -17,9 +17,11 @@ _MOST_DIGITS: Final = 19
 
 
 def ascii_whole_number(text: str) -> int | None:
-    """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed), else ``None``."""
+    """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed; leading zeros do not count
+    towards the most digits read), else ``None``.
+    """
     value = text.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > _MOST_DIGITS:
+    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > _MOST_DIGITS:
         return None
     return int(value)
 

@@ -119,9 +119,9 @@ class BodyLimit:
         raw = str(environ.get("CONTENT_LENGTH", "") or "").strip()
         if raw and not (raw.isascii() and raw.isdigit()):
             return self._refuse(environ, start_response, 400, f"The Content-Length header is not a number: {raw!r}.")
-        # Leading zeros add nothing. A number with more significant digits than the reader takes (19, a 64-bit
-        # length; int() would refuse 4301) is larger than any limit: a body over it, not a malformed header.
-        length = ascii_whole_number(raw.lstrip("0") or "0")
+        # A number with more significant digits than the reader takes (19, a 64-bit length; int() would refuse 4301)
+        # is larger than any limit: a body over it, not a malformed header.
+        length = ascii_whole_number(raw) if raw else 0
         if length is None or length > self.max_bytes:
             return self._refuse(environ, start_response, 413, self._too_large())
         return self._app(environ, start_response)

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
+
+from dataverse_sandbox.cli import main
 
 
 def test_one_command_serves_whoami_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -56,3 +59,22 @@ def test_one_command_serves_whoami_and_stops_on_sigterm(tmp_path: Path) -> None:
         out, _ = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "Sandbox stopped." in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--token-store", "redis://:canary-5f3a@cache:6379/0"],
+        ["--port=canary-5f3a"],
+        ["--port", "canary-5f3a"],
+        ["canary-5f3a"],
+        ["--verbose=canary-5f3a"],
+    ],
+)
+def test_a_usage_error_shows_no_value_typed(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main(argv)
+    assert exit_status.value.code == 2
+    output = capsys.readouterr()
+    assert "canary-5f3a" not in output.out + output.err
+    assert "error:" in output.err

@@ -211,8 +211,18 @@ def test_resets_raise_through_the_test_client_before_or_after_processing(inner: 
         ("9" * 20, 0),
         ("9" * 4301, 0),
         ("twelve", 0),
+        ("0" * 30 + "12", 12),
     ],
-    ids=["digits", "leading space", "trailing newline", "full-width digits", "20 digits", "4301 digits", "letters"],
+    ids=[
+        "digits",
+        "leading space",
+        "trailing newline",
+        "full-width digits",
+        "20 digits",
+        "4301 digits",
+        "letters",
+        "leading zeros",
+    ],
 )
 def test_a_reset_before_drains_a_body_only_as_long_as_the_server_reads_its_length(
     inner: RecordingApp, length: str, drained: int
