@@ -15,7 +15,6 @@ operation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import SplitResult, quote, urlencode, urlsplit
@@ -85,19 +84,13 @@ class MalformedLinkError(ValueError):
     """
 
 
-_AUTHORITY: Final = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
-"""The authority (``user:password@host:port``) of an absolute or scheme-relative link, found as
-:func:`~urllib.parse.urlsplit` finds it but without its checks, so even a link it refuses is seen."""
-
-_STRIPPED: Final = "".join(chr(code) for code in range(0x21))
-"""What :func:`~urllib.parse.urlsplit` strips from a link's start (C0 controls and space)."""
-
-
 def _carries_user_info(link: str) -> bool:
-    """:returns: whether the link has a user name or password in its authority (``https://user:pw@host/…``)."""
-    text = link.lstrip(_STRIPPED).replace("\t", "").replace("\r", "").replace("\n", "")
-    found = _AUTHORITY.match(text)
-    return found is not None and "@" in found.group(1)
+    """:returns: whether the link may carry a user name or password: an ``@`` before its first ``(``. Parsers
+    disagree on where a link's authority ends (``https:u:pw@host/…``, ``https:\\u:pw@host/…`` and
+    ``https:///u:pw@host/…`` have none for :func:`~urllib.parse.urlsplit` and one for a browser), but a record's link
+    has no ``@`` before its key: ``accounts(…)`` may hold one only inside the parentheses.
+    """
+    return "@" in link.partition("(")[0]
 
 
 def _split(link: str) -> tuple[SplitResult, str]:

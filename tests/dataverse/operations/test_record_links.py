@@ -69,6 +69,12 @@ HOSTILE_LINKS: list[Any] = [
     f"https://user:s3cret-canary@contoso.crm.dynamics.com:99999/api/data/v9.2/accounts({ID})",
     f"https://user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})?$select=name",
     f"//user:s3cret-canary@evil.example/api/data/v9.2/accounts({ID})",
+    # Links a browser reads with a password and urlsplit without an authority (another refusal quoted them).
+    f"https:user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    f"https:/user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    f"https:\\\\user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    f"https:///user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    f"\\\\user:s3cret-canary@evil.example/api/data/v9.2/accounts({ID})",
     "javascript:alert(1)",
     "file:///etc/passwd",
     "",
@@ -183,6 +189,9 @@ def test_links_outside_the_api_root_are_refused(client: DataverseClient, link: s
         f"//u:s3cret@evil.example/api/data/v9.2/accounts({ID})",
         f"https:/\t/u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
         f"ftp://u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+        f"https:u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+        f"https:\\\\u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+        f"https:///u:s3cret@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
     ],
 )
 def test_a_link_with_a_password_is_refused_for_it_whatever_else_is_wrong(client: DataverseClient, link: str) -> None:
