@@ -13,7 +13,7 @@ from typing import Final
 __all__ = ["LARGEST", "integer", "whole_number"]
 
 LARGEST: Final = 2**63 - 1
-"""The largest number read (a signed 64-bit integer's), and the most negative one read is its negation."""
+"""The largest number read: a signed 64-bit integer's (:func:`integer` reads down to ``-LARGEST - 1``)."""
 MOST_DIGITS: Final = len(str(LARGEST))
 """The longest number read: as many digits as :data:`LARGEST` has (leading zeros count)."""
 
@@ -27,17 +27,17 @@ def whole_number(text: str | None) -> int | None:
 
 def integer(text: str | None) -> int | None:
     """:returns: the number ``text`` writes in ASCII digits right after an optional ``-`` (surrounding whitespace
-    allowed) if its size is at most :data:`LARGEST`, else ``None``.
+    allowed) if it fits a signed 64-bit integer, else ``None``.
     """
     value = (text or "").strip()
     if value.startswith("-"):
-        number = _digits(value[1:])
+        number = _digits(value[1:], most=LARGEST + 1)
         return None if number is None else -number
     return _digits(value)
 
 
-def _digits(value: str) -> int | None:
+def _digits(value: str, most: int = LARGEST) -> int | None:
     if not value.isascii() or not value.isdigit() or len(value) > MOST_DIGITS:
         return None
     number = int(value)
-    return number if number <= LARGEST else None
+    return number if number <= most else None

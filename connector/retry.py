@@ -44,6 +44,7 @@ from connector.numerals import whole_number
 
 __all__ = [
     "HTTP_ACTIONS",
+    "LONGEST_RETRY_AFTER",
     "Action",
     "Attempt",
     "Backoff",
@@ -159,24 +160,31 @@ class ResendRule:
         return retry_after is not None and status in self.not_processed_with_retry_after
 
 
+LONGEST_RETRY_AFTER: Final = 366 * 24 * 3600.0
+"""The most seconds a ``Retry-After`` is read as (a year): longer than any wait a policy allows, and a number every
+clock and ``time.sleep`` can add."""
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Read a ``Retry-After`` header.
 
     :param value: the header: seconds (``"30"``) or an HTTP date.
     :param now: the current wall-clock time (epoch seconds), for dates.
-    :returns: seconds to wait (never negative), or ``None`` when absent or unreadable.
+    :returns: seconds to wait (never negative, at most :data:`LONGEST_RETRY_AFTER`), or ``None`` when absent or
+        unreadable.
     """
     if not value:
         return None
     value = value.strip()
-    seconds = whole_number(value)
-    if seconds is not None:
-        return float(seconds)
+    if value.isascii() and value.isdigit():
+        seconds = whole_number(value)
+        # However many digits: the service asked for longer than anyone waits, not for a short default back-off.
+        return LONGEST_RETRY_AFTER if seconds is None else min(float(seconds), LONGEST_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, when.timestamp() - now), LONGEST_RETRY_AFTER)
 
 
 class Backoff(Protocol):

@@ -35,14 +35,29 @@ def test_anything_else_is_none_never_an_error(text: str | None) -> None:
     assert whole_number(text) is None
 
 
-@pytest.mark.parametrize(("text", "number"), [("-7", -7), (" 12 ", 12), ("-0", 0), (f"-{LARGEST}", -LARGEST)])
+@pytest.mark.parametrize(
+    ("text", "number"), [("-7", -7), (" 12 ", 12), ("-0", 0), (f"-{LARGEST}", -LARGEST), (f"-{LARGEST + 1}", -(2**63))]
+)
 def test_integers_may_carry_a_minus(text: str, number: int) -> None:
     assert integer(text) == number
 
 
 @pytest.mark.parametrize(
     "text",
-    [None, "-", "--1", "+1", "- 1", "-\u00b2", "\u0663", "1-", "-" + "9" * 20, "-" + "9" * 19, f"-{LARGEST + 1}"],
+    [
+        None,
+        "-",
+        "--1",
+        "+1",
+        "- 1",
+        "-\u00b2",
+        "\u0663",
+        "1-",
+        "-" + "9" * 20,
+        "-" + "9" * 19,
+        f"-{LARGEST + 2}",
+        str(LARGEST + 1),
+    ],
 )
 def test_anything_else_is_no_integer(text: str | None) -> None:
     assert integer(text) is None

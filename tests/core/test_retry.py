@@ -17,6 +17,7 @@ import requests
 from connector.errors import ConfigError, FailureType, TransientError
 from connector.retry import (
     HTTP_ACTIONS,
+    LONGEST_RETRY_AFTER,
     Action,
     Attempt,
     Delivery,
@@ -196,7 +197,10 @@ def test_without_retry_after_the_backoff_decides(clock: FakeClock) -> None:
         ("Tue, 14 Nov 2023 22:13:10 GMT", 0.0),
         ("\u00b2", None),  # a digit to str.isdigit, not to float: the header is the service's text
         ("\u0663", None),  # another script's digit
-        ("9" * 5000, None),  # more digits than int reads
+        ("9" * 5000, LONGEST_RETRY_AFTER),  # more digits than int reads: longer than anyone waits, not unreadable
+        ("9" * 19, LONGEST_RETRY_AFTER),
+        (str(2**63), LONGEST_RETRY_AFTER),  # read as absent before: a short default back-off, then sent again
+        ("Fri, 31 Dec 9999 23:59:59 GMT", LONGEST_RETRY_AFTER),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:

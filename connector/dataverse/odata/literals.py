@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit
 
-from connector.numerals import integer
+from connector.numerals import LARGEST, integer
 
 __all__ = [
     "LITERAL_TYPES",
@@ -59,6 +59,8 @@ _KEY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MOST_EXPONENT: Final = 400
 """The largest power of ten a number literal may have, either way (a double's range is about 1e308)."""
+_WHOLE: Final = re.compile(r"-?[0-9]+")
+"""A whole number in ASCII digits, of any length (to tell one out of range from text that is no number)."""
 
 RecordKey = str | tuple[tuple[str, Any, LiteralType | None], ...]
 """A record's key: its primary key GUID, or ``(property, value, literal type)`` for each alternate-key property."""
@@ -213,14 +215,18 @@ def _write_number(value: Any) -> str:
 def _write_integer(value: Any) -> str:
     if isinstance(value, bool):
         raise LiteralError(f"{_show(value)} is not a whole number")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    number = integer(value) if isinstance(value, str) else None
-    if number is not None:
-        return str(number)
-    raise LiteralError(f"{_show(value)} is not a whole number")
+    number: int | None = None
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        number = int(value)
+    elif isinstance(value, str):
+        number = integer(value)
+        if number is None and _WHOLE.fullmatch(value.strip()):
+            number = LARGEST + 1  # more digits than a 64-bit number has
+    if number is None:
+        raise LiteralError(f"{_show(value)} is not a whole number")
+    if not -LARGEST - 1 <= number <= LARGEST:
+        raise LiteralError(f"{_show(value)} is outside the range of a 64-bit whole number")
+    return str(number)
 
 
 def _write_option_set(value: Any) -> str:

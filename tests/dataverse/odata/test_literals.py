@@ -90,6 +90,17 @@ def test_a_value_that_does_not_fit_its_type_is_refused(value: Any, kind: Any) ->
         format_literal(value, kind)
 
 
+@pytest.mark.parametrize("value", ["9223372036854775808", "-9223372036854775809", "9" * 30, 2**70, -(2**63) - 1, 1e300])
+def test_a_whole_number_beyond_64_bits_is_refused_as_out_of_range(value: Any) -> None:
+    with pytest.raises(LiteralError, match="outside the range of a 64-bit whole number"):
+        format_literal(value, "integer")
+
+
+@pytest.mark.parametrize("value", ["-9223372036854775808", -(2**63), "9223372036854775807", 2**63 - 1])
+def test_the_64_bit_bounds_are_whole_numbers(value: Any) -> None:
+    assert format_literal(value, "integer") == str(int(value))
+
+
 def test_inference_never_turns_a_string_into_a_guid_except_for_lookup_values() -> None:
     assert infer_literal_type(GUID) == "string"
     assert infer_literal_type(GUID + "\n", "_primarycontactid_value") == "string"
