@@ -15,7 +15,7 @@ __all__ = ["LARGEST", "integer", "whole_number"]
 LARGEST: Final = 2**63 - 1
 """The largest number read: a signed 64-bit integer's (:func:`integer` reads down to ``-LARGEST - 1``)."""
 MOST_DIGITS: Final = len(str(LARGEST))
-"""The longest number read: as many digits as :data:`LARGEST` has (leading zeros count)."""
+"""The most digits read: as many as :data:`LARGEST` has (leading zeros do not count)."""
 
 
 def whole_number(text: str | None) -> int | None:
@@ -37,7 +37,10 @@ def integer(text: str | None) -> int | None:
 
 
 def _digits(value: str, most: int = LARGEST) -> int | None:
-    if not value.isascii() or not value.isdigit() or len(value) > MOST_DIGITS:
+    if not value.isascii() or not value.isdigit():
         return None
-    number = int(value)
+    significant = value.lstrip("0") or "0"  # a header may pad with zeros (HTTP's 1*DIGIT allows it)
+    if len(significant) > MOST_DIGITS:
+        return None
+    number = int(significant)
     return number if number <= most else None

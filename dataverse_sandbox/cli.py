@@ -28,10 +28,14 @@ from dataverse_sandbox.server import Sandbox
 __all__ = ["build_parser", "main"]
 
 
+_LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9_-]*")
+
+
 class _QuietParser(argparse.ArgumentParser):
     """An argument parser whose usage errors show no value typed on the command line (it may be a secret typed in the
-    wrong place, e.g. ``connector sandbox --token-store redis://:<password>@…``): an option keeps its name, a value
-    (a word not starting with ``-``, or what follows ``=``) is replaced, wherever argparse quotes it.
+    wrong place, e.g. ``connector sandbox --token-store redis://:<password>@…``): a known option or a word shaped as a
+    long option keeps its name; anything else typed (a value, what follows ``=``, ``-Xy…``) is replaced wherever
+    argparse quotes it.
     """
 
     _typed: tuple[str, ...] = ()
@@ -43,8 +47,13 @@ class _QuietParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Exit with status 2 and the usage, the message without any value typed."""
-        values = [word for word in self._typed if not word.startswith("-")]
-        values += [word.partition("=")[2] for word in self._typed if word.startswith("-") and "=" in word]
+        values = []
+        for word in self._typed:
+            name, _, value = word.partition("=")
+            if name in self._option_string_actions or _LONG_OPTION.fullmatch(name):
+                values.append(value)  # an option's name is shown, what follows its = is not
+            else:
+                values.append(word)  # a value, or what may be one (-Xy…, a short option glued to its value)
         for value in sorted({value for value in values if len(value) > 1}, key=len, reverse=True):
             for shown in (repr(value), value):
                 message = re.sub(rf"(?<![\w.-]){re.escape(shown)}(?![\w.-])", "(value not shown)", message)

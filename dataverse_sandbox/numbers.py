@@ -21,9 +21,10 @@ def ascii_whole_number(text: str) -> int | None:
     towards the most digits read), else ``None``.
     """
     value = text.strip()
-    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > _MOST_DIGITS:
+    if not value.isascii() or not value.isdigit():
         return None
-    return int(value)
+    significant = value.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MOST_DIGITS else None
 
 
 def ascii_integer(text: str) -> int | None:

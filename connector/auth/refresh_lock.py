@@ -120,17 +120,21 @@ class Lease:
             return False
         return True
 
-    def release(self) -> None:
+    def release(self, *, wait: bool = True) -> None:
         """Stop renewing, wait for a renewal in progress, and release the lock. A failure is logged: the lease then
         ends by itself.
 
         The wait lets :meth:`check` see a refusal that renewal brings; it lasts at most the lease's length, after
         which the lease has ended anyway unless that renewal lands, and the lock is released without its answer
         (logged).
+
+        :param wait: ``False`` when nothing will :meth:`check` (the work under the lock failed, perhaps interrupted):
+            the lock is released at once, and a renewal in progress is left to end by itself.
         """
         self._stop.set()
-        self._keeper.join(self._lease_seconds)
-        if self._keeper.is_alive():
+        if wait:
+            self._keeper.join(self._lease_seconds)
+        if wait and self._keeper.is_alive():
             _log.warning(
                 "the token store has not answered the refresh lock's renewal within the lease (%g s); releasing "
                 "the lock without its answer",

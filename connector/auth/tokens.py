@@ -271,7 +271,7 @@ class TokenSource:
             # refresh token. Keep the lease (it is renewed) until they are saved; a refusal is reported then.
             self._held = lease
             return
-        lease.release()
+        lease.release(wait=not failing)
         if not failing:
             lease.check()
 

@@ -15,6 +15,7 @@ operation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import SplitResult, quote, urlencode, urlsplit
@@ -84,13 +85,25 @@ class MalformedLinkError(ValueError):
     """
 
 
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_AUTHORITY_END: Final = re.compile(r"[/\\?#]")
+
+
 def _carries_user_info(link: str) -> bool:
-    """:returns: whether the link may carry a user name or password: an ``@`` before its first ``(``. Parsers
-    disagree on where a link's authority ends (``https:u:pw@host/…``, ``https:\\u:pw@host/…`` and
-    ``https:///u:pw@host/…`` have none for :func:`~urllib.parse.urlsplit` and one for a browser), but a record's link
-    has no ``@`` before its key: ``accounts(…)`` may hold one only inside the parentheses.
+    """:returns: whether the link may carry a user name or password. Parsers disagree on where a link's authority is
+    (``https:u:pw@host/…``, ``https:\\\\u:pw@host/…`` and ``https:///u:pw@host/…`` have none for
+    :func:`~urllib.parse.urlsplit` and one for a browser), so either of two readings finds it: an ``@`` before the
+    first ``(`` (a record's link holds one only inside its key), or in the authority a browser reads (after the
+    scheme and any slashes, or after two slashes, up to the next slash, ``?`` or ``#``: a password may hold a ``(``).
     """
-    return "@" in link.partition("(")[0]
+    text = "".join(char for char in link if char > " ")  # urlsplit drops control characters and spaces too
+    if "@" in text.partition("(")[0]:
+        return True
+    scheme = _SCHEME.match(text)
+    if scheme is None and not (len(text) > 1 and text[0] in "/\\" and text[1] in "/\\"):
+        return False  # a path (accounts(…), /accounts(…)): no authority, and an @ after ( is a key's
+    rest = text[scheme.end() if scheme else 0 :].lstrip("/\\")
+    return "@" in _AUTHORITY_END.split(rest, maxsplit=1)[0]
 
 
 def _split(link: str) -> tuple[SplitResult, str]:

@@ -29,7 +29,8 @@ send a name beyond it: the client got no answer at all), so the sandbox sends a 
 without leading or trailing whitespace; ``%`` allowed, so ``Invoice%2001.pdf`` goes as it is, as the service sends
 it) unchanged, and any other name as its UTF-8 bytes percent-encoded (``quote(name, safe="")``), as that query
 parameter carries it. A client that decodes a value only when the decoded name is not plain (the connector's
-``header_file_name``) never changes a plain name and gets every encoded one back exactly. Not RFC 8187's
+``header_file_name``) gets every encoded name back exactly, and keeps a plain name as sent unless that name is
+itself such an encoding (``%C3%9C.txt``). Not RFC 8187's
 ``UTF-8''…``: that form is for header parameters such as Content-Disposition's ``filename*``, not for a whole
 header value.
 

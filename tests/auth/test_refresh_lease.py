@@ -209,6 +209,26 @@ def test_release_waits_for_a_store_that_does_not_answer_no_longer_than_the_lease
     assert not store.keepers[0].is_alive()
 
 
+def test_release_without_waiting_leaves_a_hanging_renewal_and_releases_at_once(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    # After the work under the lock failed (a Ctrl-C), nothing will check the lease: waiting for a hung store would
+    # hold the interrupt back for the whole lease.
+    gate = threading.Event()
+    store = ScriptedLockStore([], gate=gate)
+    lease = Lease(store, KEY, "holder-1", LEASE_S, renew_every=AT_ONCE)
+    assert store.renewing.wait(WAIT_S), "the keeper should begin a renewal"
+    try:
+        lease.release(wait=False)
+        assert store.in_renewal, "release(wait=False) should not wait for the renewal"
+        assert store.released == 1
+        assert "has not answered" not in logs.text
+    finally:
+        gate.set()
+        store.keepers[0].join(WAIT_S)
+    assert not store.keepers[0].is_alive()
+
+
 def test_release_logs_the_stores_words_naming_the_setting_without_secrets(logs: pytest.LogCaptureFixture) -> None:
     # Only the error's class was logged ("ConfigError"): nothing said which setting to fix.
     store = ScriptedLockStore([], release_error=refused("evalsha"))

@@ -212,6 +212,7 @@ def test_resets_raise_through_the_test_client_before_or_after_processing(inner: 
         ("9" * 4301, 0),
         ("twelve", 0),
         ("0" * 30 + "12", 12),
+        ("0" * 5000 + "12", 12),
     ],
     ids=[
         "digits",
@@ -222,6 +223,7 @@ def test_resets_raise_through_the_test_client_before_or_after_processing(inner: 
         "4301 digits",
         "letters",
         "leading zeros",
+        "more leading zeros than int() reads",
     ],
 )
 def test_a_reset_before_drains_a_body_only_as_long_as_the_server_reads_its_length(

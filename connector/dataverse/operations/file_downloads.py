@@ -50,7 +50,10 @@ from connector.results import ErrorInfo, OperationResult, ResultStatus
 
 __all__ = ["download_file", "header_file_name"]
 
-_CONTENT_RANGE: Final = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.ASCII)
+_CONTENT_RANGE: Final = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.ASCII)
+MOST_FILE_BYTES: Final = 10 * 1024**3
+"""The largest file a file column holds (10 GB, Learn: "File columns"): a download of unknown size that goes on past
+its column's ``MaxSizeInKB``, or past this when the column does not say, is not the file."""
 _OCTET_STREAM: Final = "application/octet-stream"
 
 
@@ -132,6 +135,8 @@ def _ranges(
                 raise TransientError(
                     f"The service answered the range from byte {offset} of the file with the whole file (200)"
                 )
+            if response.status_code == 206:
+                _check_range(response, offset, block)
             total = _total(response)
             if sink is None:
                 name = header_file_name(response.headers.get("x-ms-file-name", ""))
@@ -146,6 +151,11 @@ def _ranges(
             more = offset < total if total is not None else got >= block
             if single or got == 0 or not more:
                 break
+            most = found.column.max_bytes or MOST_FILE_BYTES
+            if total is None and offset > most:
+                raise TransientError(
+                    f"The service sent {offset} bytes of a file its column holds at most {most} bytes of, and went on"
+                )
             open_ended = total is None
         return _downloaded(found, download, sink, "single" if single else "ranges", index)
     except _NoFileError:
@@ -161,10 +171,9 @@ def header_file_name(value: str) -> str:
     whitespace, ``%`` allowed (``Invoice%2001.pdf`` and ``100%25.txt`` are names of their own). A header cannot carry
     other names as they are, so the sandbox sends them as percent-encoded UTF-8 (as the upload's ``x-ms-file-name``
     query parameter carries them), and a value is decoded only when decoding it (strictly: valid UTF-8) gives a name
-    that is not plain; a plain name is never changed, and every name the sandbox encodes comes back. The one value
-    this cannot tell apart is a plain name that is itself such an encoding (``%C3%9Cbersicht.pdf`` is read as
-    ``Übersicht.pdf``). A value beyond ASCII is raw UTF-8 bytes, which ``requests`` reads as Latin-1, or else
-    Latin-1 as it is.
+    that is not plain. So every name the sandbox encodes comes back, and a plain name is kept as sent unless it is
+    itself such an encoding (``%C3%9Cbersicht.pdf`` is read as ``Übersicht.pdf``: no rule can tell the two apart).
+    A value beyond ASCII is raw UTF-8 bytes, which ``requests`` reads as Latin-1, or else Latin-1 as it is.
 
     :param value: the header's value as ``requests`` read it.
     :returns: the name.
@@ -187,6 +196,21 @@ def header_file_name(value: str) -> str:
 def _plain(name: str) -> bool:
     """:returns: whether ``name`` is one a header carries as it is: printable ASCII, no surrounding whitespace."""
     return name.isascii() and name.isprintable() and name == name.strip()
+
+
+def _check_range(response: requests.Response, offset: int, block: int) -> None:
+    """A partial answer must hold the range asked for: the bytes from ``offset``, at most ``block`` of them (its
+    ``Content-Range``, when it has one, must say so). Other bytes written at ``offset`` would make another file.
+
+    :raises TransientError: when it holds other bytes (a proxy's or a cache's answer, a service defect).
+    """
+    got = len(response.content)
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    first, last = (whole_number(match.group(1)), whole_number(match.group(2))) if match else (offset, offset + got - 1)
+    if got > block or first != offset or last != offset + got - 1:
+        raise TransientError(
+            f"The service answered the range of {block} bytes from byte {offset} with other bytes; nothing was kept"
+        )
 
 
 def _total(response: requests.Response) -> int | None:

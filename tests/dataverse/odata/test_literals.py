@@ -96,7 +96,9 @@ def test_a_whole_number_beyond_64_bits_is_refused_as_out_of_range(value: Any) ->
         format_literal(value, "integer")
 
 
-@pytest.mark.parametrize("value", ["-9223372036854775808", -(2**63), "9223372036854775807", 2**63 - 1])
+@pytest.mark.parametrize(
+    "value", ["-9223372036854775808", -(2**63), "9223372036854775807", 2**63 - 1, "0" * 30 + "7", "-" + "0" * 30 + "7"]
+)
 def test_the_64_bit_bounds_are_whole_numbers(value: Any) -> None:
     assert format_literal(value, "integer") == str(int(value))
 

@@ -87,10 +87,11 @@ def test_a_name_that_is_not_plain_comes_back_from_its_encoding(name: str) -> Non
     assert header_file_name(quote(name, safe="")) == name
 
 
-def _file_column(rsps: responses.RequestsMock) -> None:
+def _file_column(rsps: responses.RequestsMock, max_size_kb: int | None = None) -> None:
     add_entity(rsps)
     base = f"{API}EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM."
-    rsps.add("GET", f"{base}FileAttributeMetadata", json={"value": [{"LogicalName": "sample_contract"}]})
+    column = {"LogicalName": "sample_contract", **({"MaxSizeInKB": max_size_kb} if max_size_kb else {})}
+    rsps.add("GET", f"{base}FileAttributeMetadata", json={"value": [column]})
     rsps.add("GET", f"{base}ImageAttributeMetadata", json={"value": []})
 
 
@@ -215,3 +216,62 @@ def test_a_416_for_the_first_range_is_still_an_error(mocked: responses.RequestsM
     _range(mocked, 0, 416, b'{"error":{"code":"0x80040203","message":"The range starts past the end."}}')
     result = _download(connection)
     assert result.status is ResultStatus.FAILED
+
+
+def _failed_keeping_nothing(result: OperationResult, words: str) -> None:
+    assert result.status is not ResultStatus.SUCCESS, result
+    assert result.error is not None
+    assert words in result.error.message, result.error
+    assert result.payload is None or "file_content" not in result.payload
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        {"Content-Range": f"bytes {BLOCK + 1}-{2 * BLOCK}/*"},  # the range after the one asked for
+        {"Content-Range": f"bytes 0-{BLOCK - 1}/*"},  # the first range again
+        {"Content-Range": f"bytes {BLOCK}-{2 * BLOCK + 9}/*"},  # more than asked for
+    ],
+    ids=["another range", "the first range again", "longer than asked"],
+)
+def test_a_partial_answer_with_other_bytes_than_asked_for_fails_the_document(
+    mocked: responses.RequestsMock, connection: Connection, answered: dict[str, str]
+) -> None:
+    # Written at the offset asked for, they made another file, reported as downloaded.
+    content = _content(3 * BLOCK)
+    _file_column(mocked)
+    _range(mocked, 0, 206, content[:BLOCK], {"Content-Range": f"bytes 0-{BLOCK - 1}/*"})
+    first, _, rest = answered["Content-Range"].removeprefix("bytes ").partition("-")
+    last = int(rest.partition("/")[0])
+    _range(mocked, BLOCK, 206, content[int(first) : last + 1], answered)
+    _failed_keeping_nothing(_download(connection), "with other bytes")
+
+
+def test_a_partial_answer_longer_than_the_block_without_a_content_range_fails_the_document(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    _file_column(mocked)
+    _range(mocked, 0, 206, _content(BLOCK + 1))
+    _failed_keeping_nothing(_download(connection), "with other bytes")
+
+
+def test_a_download_of_unknown_size_stops_past_what_its_column_holds(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # A service that answers full blocks for ever was read until memory or the disk ran out.
+    _file_column(mocked, max_size_kb=2 * BLOCK // 1024)
+    for first in (0, BLOCK, 2 * BLOCK):
+        _range(mocked, first, 206, _content(BLOCK), {"Content-Range": f"bytes {first}-{first + BLOCK - 1}/*"})
+    _failed_keeping_nothing(_download(connection), "holds at most 131072 bytes")
+
+
+def test_a_download_of_unknown_size_as_large_as_its_column_holds_is_whole(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    content = _content(2 * BLOCK)
+    _file_column(mocked, max_size_kb=2 * BLOCK // 1024)
+    for first in (0, BLOCK):
+        part = {"Content-Range": f"bytes {first}-{first + BLOCK - 1}/*"}
+        _range(mocked, first, 206, content[first : first + BLOCK], part)
+    _range(mocked, 2 * BLOCK, 416, b'{"error":{"code":"0x80040203","message":"The range starts past the end."}}')
+    _downloaded_whole(_download(connection), content)

@@ -75,6 +75,9 @@ HOSTILE_LINKS: list[Any] = [
     f"https:\\\\user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
     f"https:///user:s3cret-canary@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
     f"\\\\user:s3cret-canary@evil.example/api/data/v9.2/accounts({ID})",
+    # A password holding a "(": the @ comes after the first ( of the link.
+    f"https:user:s3cret-canary(@contoso.crm.dynamics.com/api/data/v9.2/accounts({ID})",
+    f"https://user:s3cret-canary(@contoso.crm.dynamics.com/api/data/v9.1/accounts({ID})",
     "javascript:alert(1)",
     "file:///etc/passwd",
     "",
