@@ -92,11 +92,7 @@ class MetadataCache:
         """
         if use_cache and entity_set in self._entities:
             return self._entities[entity_set]
-        query = [
-            ("$select", ",".join(ENTITY_COLUMNS)),
-            ("$filter", f"EntitySetName eq {quote_string(entity_set)}"),
-        ]
-        matches = entities_of(self._client.get_json("EntityDefinitions", query))
+        matches = self._tables_where("EntitySetName", entity_set)
         # The service compares strings case-insensitively; entity set names are case-sensitive in URLs.
         exact = [entity for entity in matches if entity.entity_set == entity_set]
         if not exact:
@@ -119,18 +115,25 @@ class MetadataCache:
         """
         if logical_name in self._named:
             return self._named[logical_name]
-        query = [
-            ("$select", ",".join(ENTITY_COLUMNS)),
-            ("$filter", f"LogicalName eq {quote_string(logical_name)}"),
-        ]
-        matches = entities_of(self._client.get_json("EntityDefinitions", query))
-        found = next((entity for entity in matches if entity.logical_name == logical_name), None)
+        listed = self._all
+        if listed is not None:  # every table is known already: no request (a table not in the list has no entity set)
+            found = next((entity for entity in listed if entity.logical_name == logical_name), None)
+        else:
+            matches = self._tables_where("LogicalName", logical_name)
+            found = next((entity for entity in matches if entity.logical_name == logical_name), None)
         # A table not found is remembered too: asked per nested record of a bulk run, it would cost a request each.
         with self._lock:
             self._named[logical_name] = found
             if found is not None:
                 self._entities.setdefault(found.entity_set, found)
         return found
+
+    def _tables_where(self, name_property: str, name: str) -> list[EntityInfo]:
+        """:returns: the tables whose ``name_property`` (``EntitySetName``, ``LogicalName``) is ``name``, as the
+        service compares it (ignoring case), with the few columns of :meth:`entity_sets`.
+        """
+        query = [("$select", ",".join(ENTITY_COLUMNS)), ("$filter", f"{name_property} eq {quote_string(name)}")]
+        return entities_of(self._client.get_json("EntityDefinitions", query))
 
     def collections(self, entity_set: str) -> Mapping[str, str]:
         """One table's collection-valued navigation properties (its one-to-many relationships) and the table each

@@ -7,7 +7,7 @@ import responses
 from responses import matchers
 
 from connector.dataverse.client import DataverseClient
-from connector.dataverse.metadata.cache import OptionInfo, metadata_for
+from connector.dataverse.metadata.cache import MetadataCache, OptionInfo, metadata_for
 from connector.dataverse.metadata.definitions import ENTITY_COLUMNS
 from connector.errors import RemoteError
 from tests.support.dataverse import API, add_description, add_entity
@@ -159,3 +159,23 @@ def test_polymorphic_lookups_get_one_navigation_per_target(
     lookup = metadata_for(client).describe("contacts").attribute("_parentcustomerid_value")
     assert lookup is not None
     assert lookup.navigations == (("parentcustomerid_account", "account"), ("parentcustomerid_contact", "contact"))
+
+
+def test_a_table_named_by_logical_name_is_asked_once_and_read_from_the_table_list_when_held(
+    mocked: responses.RequestsMock, client: DataverseClient
+) -> None:
+    listed = {"value": [{"LogicalName": "contact", "EntitySetName": "contacts", "PrimaryIdAttribute": "contactid"}]}
+    mocked.add("GET", f"{API}EntityDefinitions", json=listed)
+    cache = metadata_for(client)
+    found = cache.entity_named("contact")
+    assert found is not None
+    assert found.entity_set == "contacts"
+    assert cache.entity_named("contact") is found
+    assert str(mocked.calls[0].request.url).endswith("$filter=LogicalName%20eq%20'contact'")
+    other = MetadataCache(client)
+    other.entity_sets()
+    asked = len(mocked.calls)
+    # The list holds every table with an entity set: asking it again per name (per nested record) cost a request each.
+    assert other.entity_named("contact") is not None
+    assert other.entity_named("nosuchtable") is None
+    assert len(mocked.calls) == asked
