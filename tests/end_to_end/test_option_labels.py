@@ -1,6 +1,8 @@
 """Option-set labels on write end to end against the sandbox, through the reference host and ``connector run``:
 labels become values on create (one request each and in bulk), update and upsert, in English or German, and a label
-that does not exist fails only its document, naming the column and its labels, with nothing written for it.
+that does not exist fails only its document, naming the column and its labels, with nothing written for it. Deep
+inserts: nested records converted against the table their ``@odata.type`` names or their navigation property leads
+to, ten levels down too, and an ``@odata.type`` that disagrees, is malformed or names no table failing its document.
 """
 
 from __future__ import annotations
@@ -168,3 +170,93 @@ def test_connector_run_converts_labels(live: Live, tmp_path: Path) -> None:
     assert lines[1]["error"]["field"] == "industrycode"
     assert "1 succeeded, 1 failed" in result.stderr
     assert stored(live, marker) == {f"{marker} ok": 7}
+
+
+def test_a_nested_records_own_odata_type_names_its_table_and_must_agree(live: Live) -> None:
+    # Nested records that name their table (with and without '#') are converted against it; one that names another
+    # table than its navigation property leads to is converted against its own table and the service judges it (the
+    # sandbox, as Dataverse, refuses an account where a contact goes); one of another form and one that names no table
+    # each fail their document, naming the annotation, with nothing written for it; the documents after them are
+    # written.
+    marker = unique("lbltype")
+    options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}}
+    documents = [
+        {
+            "name": f"{marker} typed",
+            "primarycontactid": {
+                "@odata.type": "#Microsoft.Dynamics.CRM.contact",
+                "lastname": f"{marker} primary",
+                "gendercode": "Female",
+            },
+            "contact_customer_accounts": [
+                {"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": f"{marker} child", "gendercode": "male"}
+            ],
+        },
+        {
+            "name": f"{marker} other table",
+            "primarycontactid": {
+                "@odata.type": "Microsoft.Dynamics.CRM.account",
+                "name": "x",
+                "industrycode": "Consulting",
+            },
+        },
+        {
+            "name": f"{marker} alias",
+            "contact_customer_accounts": [{"lastname": "x"}, {"@odata.type": "mscrm.contact", "lastname": "y"}],
+        },
+        {
+            "name": f"{marker} no table",
+            "primarycontactid": {"@odata.type": "Microsoft.Dynamics.CRM.sample_nosuchtable", "lastname": "x"},
+        },
+        {"name": f"{marker} after", "primarycontactid": {"lastname": f"{marker} after", "gendercode": "Male"}},
+    ]
+    results = live.run("create", options, documents)
+    assert [result.status for result in results] == [
+        ResultStatus.SUCCESS,
+        ResultStatus.FAILED,
+        ResultStatus.FAILED,
+        ResultStatus.FAILED,
+        ResultStatus.SUCCESS,
+    ], [result.error for result in results]
+    refused = results[1].error
+    assert refused is not None
+    assert refused.failure_type == "remote", refused  # the service's refusal: the labels passed the connector
+    assert "Consulting" not in refused.message
+    errors = [result.error for result in results[2:4]]
+    assert [error.field if error is not None else None for error in errors] == [
+        "contact_customer_accounts[1].@odata.type",
+        "primarycontactid.@odata.type",
+    ]
+    messages = [error.message if error is not None else "" for error in errors]
+    assert "'mscrm.contact' is not of the form 'Microsoft.Dynamics.CRM.<logical name>'" in messages[0]
+    assert "names no table: none with an entity set is called 'sample_nosuchtable'" in messages[1]
+    assert set(stored(live, marker)) == {f"{marker} typed", f"{marker} after"}
+    contacts = live.rows("contact", "lastname LIKE ?", [f"{marker}%"])
+    assert {row["lastname"]: row["gendercode"] for row in contacts} == {
+        f"{marker} primary": 2,
+        f"{marker} child": 1,
+        f"{marker} after": 1,
+    }
+
+
+def test_labels_ten_levels_deep_become_values(live: Live) -> None:
+    # An account whose primary contact's company has a primary contact whose company... ten levels down: every
+    # record's label is converted against its own table, the deepest included.
+    marker = unique("lbl10")
+    levels = 10
+    record: dict[str, object] = {"name": f"{marker} {levels}", "industrycode": "Brokers"}
+    for level in range(levels - 1, -1, -1):
+        if level % 2:
+            record = {"lastname": f"{marker} {level}", "gendercode": "Female", "parentcustomerid_account": record}
+        else:
+            record = {"name": f"{marker} {level}", "industrycode": "Consulting", "primarycontactid": record}
+    [result] = live.run("create", {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}}, [record])
+    assert result.status is ResultStatus.SUCCESS, result.error
+    assert stored(live, marker) == {
+        **{f"{marker} {level}": 7 for level in range(0, levels, 2)},
+        f"{marker} {levels}": 4,
+    }
+    contacts = live.rows("contact", "lastname LIKE ?", [f"{marker}%"])
+    assert {row["lastname"]: row["gendercode"] for row in contacts} == {
+        f"{marker} {level}": 2 for level in range(1, levels, 2)
+    }

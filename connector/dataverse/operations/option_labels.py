@@ -13,23 +13,32 @@ ignoring case when exactly one option matches that way; with ``label_language`` 
 A label the column does not have fails that document only (:class:`~connector.dataverse.operations.inputs.
 DocumentError`), naming the column (with the navigation properties that lead to it, ``primarycontactid.gendercode``)
 and listing its labels. Records nested under navigation properties (a deep insert) are converted against their own
-tables: a single-valued navigation property's table comes from the lookup's relationship
-(``ManyToOneRelationships``), a collection-valued one's from ``OneToManyRelationships``; a nested record whose table
-cannot be told is sent as it is, for the service to judge. Nesting deeper than :data:`_DEPTH` is not converted.
+tables, as deep as a write body may nest them (:data:`~connector.dataverse.operations.inputs.MOST_NESTING`). A nested
+record's table is the one its own ``"@odata.type": "Microsoft.Dynamics.CRM.<logical name>"`` names (how a client
+says which table a record of a polymorphic navigation property belongs to), else the one its navigation property
+leads to: a single-valued property's from the lookup's relationship (``ManyToOneRelationships``), a
+collection-valued one's from ``OneToManyRelationships``. An ``@odata.type`` of another form, or one that names no
+table, fails the document, naming it (``primarycontactid.@odata.type``); one that names another table than the
+property leads to is the record's table (a task under a property leading to ``activitypointer``, its base table),
+and the service judges whether the property takes it. A nested record whose table cannot be told is sent as it is.
 Not for filters (:mod:`connector.dataverse.odata.filters` reads labels there) nor for reading formatted values.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
 from connector.dataverse.metadata.cache import MetadataCache
-from connector.dataverse.metadata.tables import AttributeInfo, OptionInfo
-from connector.dataverse.operations.inputs import DocumentError
+from connector.dataverse.metadata.tables import AttributeInfo, EntityInfo, OptionInfo
+from connector.dataverse.operations.inputs import MOST_NESTING, DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write_options import RecordWriteOptions
+from connector.errors import ConnectorError, TransientError
+from connector.excerpts import excerpt
 from connector.numerals import integer
 
 __all__ = ["CHOICE_TYPES", "MULTI_CHOICE_TYPE", "option_value_of", "with_option_values"]
@@ -40,8 +49,16 @@ MULTI_CHOICE_TYPE: Final = "MultiSelectPicklist"
 """The attribute type whose value is several options, written as ``"1,2,3"``."""
 _LISTED: Final = 40
 """The most labels an error message lists."""
-_DEPTH: Final = 8
-"""The deepest nested records converted (a deep insert is rarely more than two levels)."""
+_TYPE: Final = "@odata.type"
+"""The annotation by which a nested record names its own table."""
+_TYPE_PREFIX: Final = "Microsoft.Dynamics.CRM."
+"""What an ``@odata.type`` holds before the table's logical name (after an optional ``#``)."""
+_SHOWN: Final = 100
+"""The most characters of a malformed ``@odata.type`` quoted."""
+_LOGICAL_NAME: Final = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
+"""The shape of a logical name: anything else names no table, so it is refused without asking the service."""
+
+_log = logging.getLogger(__name__)
 
 
 def with_option_values(context: OperationContext[OperationOptions], body: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +67,8 @@ def with_option_values(context: OperationContext[OperationOptions], body: dict[s
     :param context: the run (nothing changes unless its options are a record write's with ``option_labels`` on).
     :param body: the body to send.
     :returns: ``body``, or a new dict with values in place of labels.
-    :raises DocumentError: naming the column, for a label it does not have.
+    :raises DocumentError: naming the column, for a label it does not have; naming a nested record's
+        ``@odata.type``, when that is malformed or names no table.
     :raises ConnectorError: when the tables' metadata cannot be read.
     """
     options = context.options
@@ -63,7 +81,8 @@ def _with_values(
     metadata: MetadataCache, entity_set: str, body: dict[str, Any], language: int | None, path: str, depth: int = 0
 ) -> dict[str, Any]:
     candidates = [name for name, value in body.items() if _may_be_label(value)]
-    nested = [name for name, value in body.items() if _holds_records(value)] if depth < _DEPTH else []
+    # write_body refuses deeper bodies, so every record of a body it let through is converted.
+    nested = [name for name, value in body.items() if _holds_records(value)] if depth < MOST_NESTING else []
     if not candidates and not nested:
         return body
     description = metadata.describe(entity_set)
@@ -78,19 +97,85 @@ def _with_values(
             converted[name] = _multi_value(attribute, body[name], language, path)
     for name in nested:
         target = metadata.navigation_target(entity_set, name)
-        if target is None:
-            continue
         value = body[name]
         if isinstance(value, dict):
-            converted[name] = _with_values(metadata, target, value, language, f"{path}{name}.", depth + 1)
+            converted[name] = _nested_values(metadata, target, value, language, f"{path}{name}", depth + 1)
         else:
             converted[name] = [
-                _with_values(metadata, target, item, language, f"{path}{name}[{number}].", depth + 1)
+                _nested_values(metadata, target, item, language, f"{path}{name}[{number}]", depth + 1)
                 if isinstance(item, dict)
                 else item
                 for number, item in enumerate(value)
             ]
     return converted
+
+
+def _nested_values(
+    metadata: MetadataCache,
+    target: str | None,
+    record: dict[str, Any],
+    language: int | None,
+    where: str,
+    depth: int,
+) -> dict[str, Any]:
+    """One nested record converted against its own table: the one its ``@odata.type`` names, else ``target``.
+
+    :param target: the entity set its navigation property leads to, or ``None`` when that cannot be told.
+    :param where: the navigation properties leading to the record (``contact_customer_accounts[1]``).
+    :returns: ``record``, or a new dict with values in place of labels.
+    :raises DocumentError: naming its ``@odata.type``, when that is malformed or names no table.
+    """
+    if _TYPE in record:
+        declared = _declared_table(metadata, record[_TYPE], f"{where}.{_TYPE}")
+        if declared.entity_set != target and _describable(metadata, declared.entity_set):
+            # The record names the table it is (a task under a property that leads to activitypointer, its base):
+            # its columns are that table's, and the service judges whether the property takes it.
+            target = declared.entity_set
+    if target is None:
+        return record
+    return _with_values(metadata, target, record, language, f"{where}.", depth)
+
+
+def _declared_table(metadata: MetadataCache, value: Any, field: str) -> EntityInfo:
+    """The table a nested record's ``@odata.type`` names.
+
+    :raises DocumentError: naming ``field``, when it is not ``Microsoft.Dynamics.CRM.<logical name>`` (with or
+        without a leading ``#``), or no table with an entity set has that logical name.
+    """
+    shape = f"'{_TYPE_PREFIX}<logical name>' (with or without a leading '#')"
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise DocumentError(field, f"must be text of the form {shape}, not {kind}")
+    text = value.removeprefix("#")
+    logical_name = text.removeprefix(_TYPE_PREFIX)
+    if logical_name == text or not _LOGICAL_NAME.fullmatch(logical_name):
+        raise DocumentError(
+            field, f"{excerpt(value, limit=_SHOWN, what='an @odata.type')!r} is not of the form {shape}"
+        )
+    table = metadata.entity_named(logical_name)
+    if table is None:
+        raise DocumentError(field, f"names no table: none with an entity set is called {logical_name!r}")
+    return table
+
+
+def _describable(metadata: MetadataCache, entity_set: str) -> bool:
+    """Whether a table named by a nested record's ``@odata.type`` can be described (its labels read).
+
+    A refusal (a ``403`` on its attributes) counts as not knowing the table, as it does for a navigation property's
+    (:meth:`~connector.dataverse.metadata.cache.MetadataCache.navigation_target`): the record is sent as it is.
+
+    :raises TransientError: when the metadata request fails in a way that may pass.
+    """
+    try:
+        metadata.describe(entity_set)
+    except TransientError:
+        raise
+    except ConnectorError as error:
+        _log.info(
+            "the table %s named by a nested record's @odata.type cannot be described (%s)", entity_set, error.status
+        )
+        return False
+    return True
 
 
 def _holds_records(value: Any) -> bool:
