@@ -169,12 +169,17 @@ _VALUE_FREE_MESSAGE: Final = re.compile(
 )
 
 
+_KNOWN_OPTIONS: set[str] = set()
+"""Every option name a :class:`UsageParser` of this process defines (the command line's own words, safe to show)."""
+
+
 def _option_name(token: str) -> str | None:
     """:returns: the option name a command-line token carries (``--name`` before any ``=``; ``-x`` alone, since a short
-    option's value may follow without a space), or None when the token is a value, which is never shown.
+    option's value may follow without a space) when some command defines it, or None: a value, or a word shaped as an
+    option that no command has (``--Summer2024`` may be a password typed in the wrong place), is never shown.
     """
     name = token.partition("=")[0] if token.startswith("--") else token[:2]
-    return name if _OPTION_NAME.fullmatch(name) else None
+    return name if _OPTION_NAME.fullmatch(name) and name in _KNOWN_OPTIONS else None
 
 
 def _describe_unrecognized(tokens: Sequence[str]) -> str:
@@ -182,7 +187,8 @@ def _describe_unrecognized(tokens: Sequence[str]) -> str:
     names = list(dict.fromkeys(name for name in map(_option_name, tokens) if name))
     hidden = sum(1 for token in tokens if _option_name(token) != token)
     if not names:
-        return f"{hidden} value{'s' if hidden > 1 else ''} (not shown)"
+        words = f"{hidden} word{'s' if hidden > 1 else ''}"
+        return f"{words} (not shown: no command has such an option, and a value may be a secret)"
     return " ".join(names) + (" (values not shown)" if hidden else "")
 
 
@@ -206,6 +212,12 @@ class UsageParser(argparse.ArgumentParser):
     usage line are argparse's. Sub-command parsers are of this class too (``add_subparsers`` makes them with the
     parser's own class). Not for scrubbing output after parsing: the commands keep their own messages free of secrets.
     """
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """As argparse's; the option's names become ones a usage error may show."""
+        action = super().add_argument(*args, **kwargs)
+        _KNOWN_OPTIONS.update(action.option_strings)
+        return action
 
     def parse_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> Any:
         """As argparse's, with unrecognized arguments shown as their option names only (``--name`` before any ``=``).
@@ -250,7 +262,8 @@ class UsageParser(argparse.ArgumentParser):
         # Called only to resolve an abbreviation; argparse reports several matches quoting the token, value and all.
         matches: list[Any] = super()._get_option_tuples(option_string)
         if len(matches) > 1:
-            typed = _option_name(option_string) or "an option"
+            prefix = option_string.partition("=")[0]
+            typed = prefix if _OPTION_NAME.fullmatch(prefix) else "an option"  # the start of options it names
             names = ", ".join(match[1] for match in matches)
             raise _ValueHiddenError(None, f"ambiguous option: {typed} could match {names}")
         return matches

@@ -102,14 +102,27 @@ def cmd_browse(args: argparse.Namespace) -> int:
 
 
 def _load_options(value: str | None) -> dict[str, Any]:
+    """:returns: the operation's options, from a JSON object or a file holding one.
+
+    :raises ValueError: saying what is wrong without quoting the value (options may carry a secret, such as a header).
+    """
     if not value:
         return {}
     text = value
     if not value.lstrip().startswith("{"):
-        text = Path(value).read_text(encoding="utf-8")
-    options = json.loads(text)
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the name, or text that is not UTF-8
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+            raise ValueError(f"is neither a JSON object nor a file that can be read ({reason})") from None
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:  # its message gives the position only, never the text
+        raise ValueError(f"is not a JSON object: {error}") from None
+    except RecursionError:
+        raise ValueError("is not a JSON object: nested too deeply") from None
     if not isinstance(options, dict):
-        raise ValueError("options must be a JSON object")
+        raise ValueError("must be a JSON object")
     return options
 
 

@@ -155,6 +155,25 @@ def test_usage_errors_exit_2(tmp_path: Path, home: dict[str, str]) -> None:
     assert unknown.returncode == 2
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"headers": {"Authorization": "Bearer canary-9d2e"',  # JSON cut short
+        "canary-9d2e-not-a-file.json",
+        "x" * 300 + "canary-9d2e",  # a name too long for the file system
+        '{"a": ' * 3000 + "canary-9d2e",
+    ],
+    ids=["broken JSON", "no such file", "name too long", "nested too deep"],
+)
+def test_bad_options_are_named_without_their_value(tmp_path: Path, home: dict[str, str], value: str) -> None:
+    # Options may carry a secret (a header): the file's name, the whole value, was printed.
+    result = cli("run", str(tmp_path / "nope.json"), "query", "--options", value, env=home, stdin="")
+    assert result.returncode == 2
+    assert "error: --options" in result.stderr
+    assert "canary-9d2e" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
