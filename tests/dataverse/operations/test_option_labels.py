@@ -193,20 +193,7 @@ def test_a_nested_record_whose_table_may_not_be_described_is_sent_as_it_is(
     # The contact table is found, but the user may not read its attributes: the nested contact goes as given.
     add_entity(mocked)
     add_description(mocked)
-    mocked.add(
-        "GET",
-        f"{API}EntityDefinitions",
-        match=[
-            matchers.query_param_matcher({"$select": ",".join(ENTITY_COLUMNS), "$filter": "LogicalName eq 'contact'"})
-        ],
-        json={"value": [{"LogicalName": "contact", "EntitySetName": "contacts", "PrimaryIdAttribute": "contactid"}]},
-    )
-    mocked.add(
-        "GET",
-        f"{API}EntityDefinitions(LogicalName='contact')/Attributes",
-        status=403,
-        json={"error": {"code": "0x80040220", "message": "Refused."}},
-    )
+    add_contact_description(mocked, attributes_status=403)
     mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
     options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
     contact = {"lastname": "x", "gendercode": "Female"}
@@ -383,11 +370,14 @@ def add_contact_description(mocked: responses.RequestsMock, attributes_status: i
     )
 
 
-def test_a_nested_record_naming_its_table_is_converted_where_the_relationships_cannot_be_read(
-    mocked: responses.RequestsMock, connection: Connection
-) -> None:
-    # The service will not tell where 'children' leads (no one-to-many relationship metadata), but each nested
-    # record says it is a contact: its labels are converted against the contact table, asked once for the run.
+def _typed_children_without_relationships(
+    mocked: responses.RequestsMock, *, contact_attributes: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Accounts whose one-to-many relationships the service will not read, contacts whose attributes answer
+    ``contact_attributes``, and a create that succeeds.
+
+    :returns: the run's options, and a nested record naming its table.
+    """
     add_entity(mocked)
     add_description(mocked)
     mocked.add(
@@ -396,10 +386,18 @@ def test_a_nested_record_naming_its_table_is_converted_where_the_relationships_c
         status=404,
         json={"error": {"code": "0x80060888", "message": "Resource not found for the segment."}},
     )
-    add_contact_description(mocked)
+    add_contact_description(mocked, attributes_status=contact_attributes)
     mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
     options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
-    typed = {"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": "x", "gendercode": "Female"}
+    return options, {"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": "x", "gendercode": "Female"}
+
+
+def test_a_nested_record_naming_its_table_is_converted_where_the_relationships_cannot_be_read(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # The service will not tell where 'children' leads (no one-to-many relationship metadata), but each nested
+    # record says it is a contact: its labels are converted against the contact table, asked once for the run.
+    options, typed = _typed_children_without_relationships(mocked, contact_attributes=200)
     documents = [{"name": name, "children": [typed]} for name in ("a", "b")]
     results = run(connection, "create", options, documents)
     assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2, [result.error for result in results]
@@ -416,18 +414,7 @@ def test_a_nested_record_naming_its_table_is_converted_where_the_relationships_c
 def test_a_nested_record_naming_a_table_that_may_not_be_described_is_sent_as_it_is(
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:
-    add_entity(mocked)
-    add_description(mocked)
-    mocked.add(
-        "GET",
-        f"{API}EntityDefinitions(LogicalName='account')/OneToManyRelationships",
-        status=404,
-        json={"error": {"code": "0x80060888", "message": "Resource not found for the segment."}},
-    )
-    add_contact_description(mocked, attributes_status=403)
-    mocked.add("POST", f"{API}accounts", status=204, headers={"OData-EntityId": f"{API}accounts({NEW_ID})"})
-    options = {"entity_set": "accounts", "option_labels": True, "bulk": {"mode": "off"}, "client_keys": "never"}
-    typed = {"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": "x", "gendercode": "Female"}
+    options, typed = _typed_children_without_relationships(mocked, contact_attributes=403)
     [result] = run(connection, "create", options, [{"name": "a", "industrycode": "Consulting", "children": [typed]}])
     assert result.status is ResultStatus.SUCCESS, result.error
     post = next(call for call in mocked.calls if call.request.method == "POST")
