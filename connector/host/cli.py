@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final
 
 from connector.errors import ConfigError, ConnectorError
@@ -169,27 +169,34 @@ _VALUE_FREE_MESSAGE: Final = re.compile(
 )
 
 
-_KNOWN_OPTIONS: set[str] = set()
-"""Every option name a :class:`UsageParser` of this process defines (the command line's own words, safe to show)."""
-
-
-def _option_name(token: str) -> str | None:
+def _option_name(token: str, known: Collection[str]) -> str | None:
     """:returns: the option name a command-line token carries (``--name`` before any ``=``; ``-x`` alone, since a short
-    option's value may follow without a space) when some command defines it, or None: a value, or a word shaped as an
+    option's value may follow without a space) when it is one of ``known``, or None: a value, or a word shaped as an
     option that no command has (``--Summer2024`` may be a password typed in the wrong place), is never shown.
     """
     name = token.partition("=")[0] if token.startswith("--") else token[:2]
-    return name if _OPTION_NAME.fullmatch(name) and name in _KNOWN_OPTIONS else None
+    return name if _OPTION_NAME.fullmatch(name) and name in known else None
 
 
-def _describe_unrecognized(tokens: Sequence[str]) -> str:
-    """:returns: the unrecognized tokens as their option names, with a note where a value was left out."""
-    names = list(dict.fromkeys(name for name in map(_option_name, tokens) if name))
-    hidden = sum(1 for token in tokens if _option_name(token) != token)
+def _describe_unrecognized(tokens: Sequence[str], known: Collection[str]) -> str:
+    """:returns: the unrecognized tokens as their option names (those in ``known``), saying how many were left out."""
+    shown = [_option_name(token, known) for token in tokens]
+    names = list(dict.fromkeys(name for name in shown if name))
+    hidden = sum(1 for token, name in zip(tokens, shown, strict=True) if name != token)
     if not names:
         words = f"{hidden} word{'s' if hidden > 1 else ''}"
         return f"{words} (not shown: no command has such an option, and a value may be a secret)"
     return " ".join(names) + (" (values not shown)" if hidden else "")
+
+
+def _options_of(parser: argparse.ArgumentParser) -> set[str]:
+    """:returns: every option name ``parser`` and its sub-commands define (the command line's own words)."""
+    names = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                names |= _options_of(command)
+    return names
 
 
 class _ValueHiddenError(argparse.ArgumentError):
@@ -213,12 +220,6 @@ class UsageParser(argparse.ArgumentParser):
     parser's own class). Not for scrubbing output after parsing: the commands keep their own messages free of secrets.
     """
 
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        """As argparse's; the option's names become ones a usage error may show."""
-        action = super().add_argument(*args, **kwargs)
-        _KNOWN_OPTIONS.update(action.option_strings)
-        return action
-
     def parse_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> Any:
         """As argparse's, with unrecognized arguments shown as their option names only (``--name`` before any ``=``).
 
@@ -228,7 +229,7 @@ class UsageParser(argparse.ArgumentParser):
         """
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # sub-command parsers hand their extras up to this call
-            self.error(f"unrecognized arguments: {_describe_unrecognized(extras)}")
+            self.error(f"unrecognized arguments: {_describe_unrecognized(extras, _options_of(self))}")
         return parsed
 
     def _parse_known_args(self, *args: Any, **kwargs: Any) -> Any:

@@ -61,6 +61,7 @@ class MetadataCache:
         self._named: dict[str, EntityInfo | None] = {}
         self._collections: dict[str, Mapping[str, str]] = {}
         self._targets: dict[tuple[str, str], str | None] = {}
+        self._undescribable: set[str] = set()
 
     def entity_sets(self, *, use_cache: bool = True) -> tuple[EntityInfo, ...]:
         """Every table that has an entity set.
@@ -115,10 +116,9 @@ class MetadataCache:
         """
         if logical_name in self._named:
             return self._named[logical_name]
-        listed = self._all
-        if listed is not None:  # every table is known already: no request (a table not in the list has no entity set)
-            found = next((entity for entity in listed if entity.logical_name == logical_name), None)
-        else:
+        # The table list, when read, answers without a request; a table created since is asked for.
+        found = next((entity for entity in self._all or () if entity.logical_name == logical_name), None)
+        if found is None:
             matches = self._tables_where("LogicalName", logical_name)
             found = next((entity for entity in matches if entity.logical_name == logical_name), None)
         # A table not found is remembered too: asked per nested record of a bulk run, it would cost a request each.
@@ -134,6 +134,26 @@ class MetadataCache:
         """
         query = [("$select", ",".join(ENTITY_COLUMNS)), ("$filter", f"{name_property} eq {quote_string(name)}")]
         return entities_of(self._client.get_json("EntityDefinitions", query))
+
+    def describable(self, entity_set: str) -> bool:
+        """Whether a table's attributes can be read (:meth:`describe`). A refusal (a ``403``) is remembered for the
+        connection, as :meth:`navigation_target` remembers its own: asked per nested record of a bulk run, it would
+        cost a request each.
+
+        :raises TransientError: when the request fails in a way that may pass (nothing is remembered).
+        """
+        if entity_set in self._undescribable:
+            return False
+        try:
+            self.describe(entity_set)
+        except TransientError:
+            raise
+        except ConnectorError as error:
+            _log.info("the attributes of %s cannot be read (%s)", entity_set, error.status)
+            with self._lock:
+                self._undescribable.add(entity_set)
+            return False
+        return True
 
     def collections(self, entity_set: str) -> Mapping[str, str]:
         """One table's collection-valued navigation properties (its one-to-many relationships) and the table each

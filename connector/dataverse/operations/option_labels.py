@@ -20,13 +20,13 @@ leads to: a single-valued property's from the lookup's relationship (``ManyToOne
 collection-valued one's from ``OneToManyRelationships``. An ``@odata.type`` of another form, or one that names no
 table, fails the document, naming it (``primarycontactid.@odata.type``); one that names another table than the
 property leads to is the record's table (a task under a property leading to ``activitypointer``, its base table),
-and the service judges whether the property takes it. A nested record whose table cannot be told is sent as it is.
+and the service judges whether the property takes it. A nested record whose table cannot be told, or whose named
+table's columns may not be read, is sent as it is.
 Not for filters (:mod:`connector.dataverse.odata.filters` reads labels there) nor for reading formatted values.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -37,7 +37,6 @@ from connector.dataverse.operations.inputs import MOST_NESTING, DocumentError
 from connector.dataverse.operations.options import OperationOptions
 from connector.dataverse.operations.running import OperationContext
 from connector.dataverse.operations.write_options import RecordWriteOptions
-from connector.errors import ConnectorError, TransientError
 from connector.excerpts import excerpt
 from connector.numerals import integer
 
@@ -57,8 +56,6 @@ _SHOWN: Final = 100
 """The most characters of a malformed ``@odata.type`` quoted."""
 _LOGICAL_NAME: Final = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
 """The shape of a logical name: anything else names no table, so it is refused without asking the service."""
-
-_log = logging.getLogger(__name__)
 
 
 def with_option_values(context: OperationContext[OperationOptions], body: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +124,10 @@ def _nested_values(
     """
     if _TYPE in record:
         declared = _declared_table(metadata, record[_TYPE], f"{where}.{_TYPE}")
-        if declared.entity_set != target and _describable(metadata, declared.entity_set):
-            # The record names the table it is (a task under a property that leads to activitypointer, its base):
-            # its columns are that table's, and the service judges whether the property takes it.
-            target = declared.entity_set
+        # The record names the table it is (a task under a property that leads to activitypointer, its base): its
+        # columns are that table's, and the service judges whether the property takes it. A table whose columns may
+        # not be read leaves the record as it is, not converted against another table's.
+        target = declared.entity_set if metadata.describable(declared.entity_set) else None
     if target is None:
         return record
     return _with_values(metadata, target, record, language, f"{where}.", depth)
@@ -156,26 +153,6 @@ def _declared_table(metadata: MetadataCache, value: Any, field: str) -> EntityIn
     if table is None:
         raise DocumentError(field, f"names no table: none with an entity set is called {logical_name!r}")
     return table
-
-
-def _describable(metadata: MetadataCache, entity_set: str) -> bool:
-    """Whether a table named by a nested record's ``@odata.type`` can be described (its labels read).
-
-    A refusal (a ``403`` on its attributes) counts as not knowing the table, as it does for a navigation property's
-    (:meth:`~connector.dataverse.metadata.cache.MetadataCache.navigation_target`): the record is sent as it is.
-
-    :raises TransientError: when the metadata request fails in a way that may pass.
-    """
-    try:
-        metadata.describe(entity_set)
-    except TransientError:
-        raise
-    except ConnectorError as error:
-        _log.info(
-            "the table %s named by a nested record's @odata.type cannot be described (%s)", entity_set, error.status
-        )
-        return False
-    return True
 
 
 def _holds_records(value: Any) -> bool:

@@ -177,5 +177,23 @@ def test_a_table_named_by_logical_name_is_asked_once_and_read_from_the_table_lis
     asked = len(mocked.calls)
     # The list holds every table with an entity set: asking it again per name (per nested record) cost a request each.
     assert other.entity_named("contact") is not None
-    assert other.entity_named("nosuchtable") is None
     assert len(mocked.calls) == asked
+    # A name the list lacks is asked for once (a table created since), and the answer remembered.
+    assert other.entity_named("nosuchtable") is None
+    assert other.entity_named("nosuchtable") is None
+    assert len(mocked.calls) == asked + 1
+
+
+def test_a_table_missing_from_the_list_read_earlier_is_asked_for(
+    mocked: responses.RequestsMock, client: DataverseClient
+) -> None:
+    # A table created after the connection read its list: answering from the list alone said it did not exist.
+    mocked.add("GET", f"{API}EntityDefinitions", json={"value": []})
+    cache = MetadataCache(client)
+    cache.entity_sets()
+    listed = {"value": [{"LogicalName": "new_x", "EntitySetName": "new_xs", "PrimaryIdAttribute": "new_xid"}]}
+    mocked.add("GET", f"{API}EntityDefinitions", json=listed)
+    found = cache.entity_named("new_x")
+    assert found is not None
+    assert found.entity_set == "new_xs"
+    assert str(mocked.calls[-1].request.url).endswith("$filter=LogicalName%20eq%20'new_x'")

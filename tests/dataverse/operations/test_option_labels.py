@@ -207,6 +207,7 @@ GENDER = AttributeInfo("gendercode", "Picklist", "Gender", options=(option(1, "M
 TABLES = {
     "account": EntityInfo("accounts", "account", "accountid", "name", "Account"),
     "contact": EntityInfo("contacts", "contact", "contactid", "fullname", "Contact"),
+    "task": EntityInfo("tasks", "task", "activityid", "subject", "Task"),  # its columns may not be read
 }
 
 
@@ -236,6 +237,9 @@ class TwoTables:
 
     def navigation_target(self, entity_set: str, navigation: str) -> str | None:
         return self.targets.get((entity_set, navigation))
+
+    def describable(self, entity_set: str) -> bool:
+        return entity_set in ("accounts", "contacts")
 
     def entity_named(self, logical_name: str) -> EntityInfo | None:
         self.named.append(logical_name)
@@ -279,6 +283,13 @@ def test_a_nested_records_odata_type_that_names_another_table_is_its_table() -> 
     assert convert(metadata, body) == {
         "primarycontactid": {"@odata.type": "Microsoft.Dynamics.CRM.account", "industrycode": 7}
     }
+
+
+def test_a_nested_record_naming_another_table_whose_columns_may_not_be_read_is_sent_as_it_is() -> None:
+    # Converted against the navigation property's table instead, its labels could become another table's values.
+    metadata = TwoTables({("accounts", "primarycontactid"): "contacts"})
+    task = {"@odata.type": "Microsoft.Dynamics.CRM.task", "gendercode": "Female"}
+    assert convert(metadata, {"primarycontactid": task}) == {"primarycontactid": task}
 
 
 @pytest.mark.parametrize(
@@ -415,7 +426,11 @@ def test_a_nested_record_naming_a_table_that_may_not_be_described_is_sent_as_it_
     mocked: responses.RequestsMock, connection: Connection
 ) -> None:
     options, typed = _typed_children_without_relationships(mocked, contact_attributes=403)
-    [result] = run(connection, "create", options, [{"name": "a", "industrycode": "Consulting", "children": [typed]}])
-    assert result.status is ResultStatus.SUCCESS, result.error
-    post = next(call for call in mocked.calls if call.request.method == "POST")
-    assert json.loads(post.request.body or b"") == {"name": "a", "industrycode": 7, "children": [typed]}
+    documents = [{"name": name, "industrycode": "Consulting", "children": [typed]} for name in ("a", "b")]
+    results = run(connection, "create", options, documents)
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2, [result.error for result in results]
+    posts = [json.loads(call.request.body or b"") for call in mocked.calls if call.request.method == "POST"]
+    assert posts == [{"name": name, "industrycode": 7, "children": [typed]} for name in ("a", "b")]
+    # The refusal is remembered for the connection: asking again per nested record would cost a request each.
+    refused = f"{API}EntityDefinitions(LogicalName='contact')/Attributes"
+    assert sum(url_of(call).startswith(refused) for call in mocked.calls) == 1
