@@ -96,12 +96,17 @@ def _carries_user_info(link: str) -> bool:
     first ``(`` (a record's link holds one only inside its key), or in the authority a browser reads (after the
     scheme and any slashes, or after two slashes, up to the next slash, ``?`` or ``#``: a password may hold a ``(``).
     """
+    return "@" in link.partition("(")[0] or _authority_has_user_info(link)
+
+
+def _authority_has_user_info(link: str) -> bool:
+    """:returns: whether the authority a browser reads in the link (after the scheme and any slashes, or after two
+    slashes, up to the next slash, ``?`` or ``#``) holds an ``@``. A path has none (``accounts(…)``, ``/accounts(…)``).
+    """
     text = "".join(char for char in link if char > " ")  # urlsplit drops control characters and spaces too
-    if "@" in text.partition("(")[0]:
-        return True
     scheme = _SCHEME.match(text)
     if scheme is None and not (len(text) > 1 and text[0] in "/\\" and text[1] in "/\\"):
-        return False  # a path (accounts(…), /accounts(…)): no authority, and an @ after ( is a key's
+        return False
     rest = text[scheme.end() if scheme else 0 :].lstrip("/\\")
     return "@" in _AUTHORITY_END.split(rest, maxsplit=1)[0]
 
@@ -228,9 +233,12 @@ class DataverseClient:
             (``/api/data/v9.2/accounts(…)``, or ``/accounts(…)`` as ``@odata.bind`` values are written).
         :returns: the absolute URL.
         :raises ForeignLinkError: when an absolute link leaves the API's origin.
-        :raises MalformedLinkError: when an absolute link is no URL at all (``https://[x/…``, a port past 65535).
+        :raises MalformedLinkError: when an absolute link is no URL at all (``https://[x/…``, a port past 65535), or
+            carries a user name or password (``requests`` would send them as Basic credentials instead of the token).
         """
-        if link.startswith(("http://", "https://")):
+        if _authority_has_user_info(link):
+            raise MalformedLinkError("carries a user name or password, which no link of the service has")
+        if link[:8].lower().startswith(("http://", "https://")):
             if _split(link)[1] != self.origin:
                 raise ForeignLinkError(link)
             return link

@@ -101,6 +101,10 @@ def cmd_browse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_MOST_OPTIONS_BYTES: Final = 16 * 2**20
+"""The largest options file read (an operation's options are a few kilobytes)."""
+
+
 def _load_options(value: str | None) -> dict[str, Any]:
     """:returns: the operation's options, from a JSON object or a file holding one.
 
@@ -110,11 +114,7 @@ def _load_options(value: str | None) -> dict[str, Any]:
         return {}
     text = value
     if not value.lstrip().startswith("{"):
-        try:
-            text = Path(value).read_text(encoding="utf-8")
-        except (OSError, ValueError) as error:  # ValueError: a NUL in the name, or text that is not UTF-8
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
-            raise ValueError(f"is neither a JSON object nor a file that can be read ({reason})") from None
+        text = _options_file(Path(value))
     try:
         options = json.loads(text)
     except json.JSONDecodeError as error:  # its message gives the position only, never the text
@@ -124,6 +124,26 @@ def _load_options(value: str | None) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ValueError("must be a JSON object")
     return options
+
+
+def _options_file(path: Path) -> str:
+    """:returns: an options file's text. :raises ValueError: saying what is wrong, never quoting the name."""
+    try:
+        regular = path.is_file()
+        size = path.stat().st_size if regular else 0
+    except (OSError, ValueError) as error:  # a name too long, a NUL in it
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a file name"
+        raise ValueError(f"is neither a JSON object nor a file that can be read ({reason})") from None
+    if not regular:  # a directory, a pipe (reading it would wait, or eat the documents on standard input)
+        raise ValueError("is neither a JSON object nor a file")
+    if size > _MOST_OPTIONS_BYTES:
+        raise ValueError(f"names a file of more than {_MOST_OPTIONS_BYTES // 2**20} MB, not an options file")
+    try:
+        return path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no part of the JSON
+    except UnicodeDecodeError:
+        raise ValueError("names a file that is not UTF-8 text") from None
+    except OSError as error:
+        raise ValueError(f"names a file that cannot be read ({error.strerror or type(error).__name__})") from None
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 
+from connector.host.commands import _load_options
 from connector.host.sandbox_config import write_sandbox_config
 from dataverse_sandbox.server import Sandbox
 from tests.support.entra import redirect_params, sign_in
@@ -172,6 +173,30 @@ def test_bad_options_are_named_without_their_value(tmp_path: Path, home: dict[st
     assert "error: --options" in result.stderr
     assert "canary-9d2e" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_an_options_file_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    saved = tmp_path / "options.json"
+    saved.write_text('{"entity_set": "accounts"}', encoding="utf-8-sig")
+    assert _load_options(str(saved)) == {"entity_set": "accounts"}
+
+
+@pytest.mark.parametrize("kind", ["directory", "pipe", "not UTF-8", "too large"])
+def test_options_that_name_no_readable_file_are_refused_without_reading_them(tmp_path: Path, kind: str) -> None:
+    # A pipe was read until it closed (standard input's documents with it); a huge file until memory ran out.
+    target = tmp_path / "options"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "pipe":
+        os.mkfifo(target)
+    elif kind == "not UTF-8":
+        target.write_bytes(b"\xff{}")
+    else:
+        with target.open("wb") as handle:
+            handle.truncate(17 * 2**20)
+    with pytest.raises(ValueError, match=r"^(is neither|names a file)") as caught:
+        _load_options(str(target))
+    assert str(target) not in str(caught.value)
 
 
 def free_port() -> int:

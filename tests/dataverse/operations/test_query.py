@@ -239,6 +239,42 @@ def test_a_next_link_that_is_no_url_ends_the_query_after_its_page(
     assert len(mocked.calls) == 3  # the table's metadata, then one page per document: the link was not followed
 
 
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
+        "https:user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
+        "//user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
+    ],
+)
+def test_a_next_link_with_a_password_is_not_followed(
+    mocked: responses.RequestsMock, connection: Connection, link: str
+) -> None:
+    # Followed, requests sent the user and password as Basic credentials in place of the token: a 401, a needless
+    # token renewal, then an authorization failure.
+    contacts(mocked)
+    mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], link))
+    results = run(connection, "query", {"entity_set": "contacts", "parallel": {"mode": "off"}}, [{}])
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
+    assert results[2].error is not None
+    assert results[2].error.field == "@odata.nextLink"
+    assert "carries a user name or password" in results[2].error.message
+    assert "canary-pw" not in results[2].error.message
+    assert len(mocked.calls) == 2  # the table's metadata and the first page
+
+
+def test_a_next_link_with_an_upper_case_scheme_to_another_origin_is_not_followed(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    contacts(mocked)
+    mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], "HTTPS://evil.example/api/data/v9.2/contacts?p=2"))
+    results = run(connection, "query", {"entity_set": "contacts", "parallel": {"mode": "off"}}, [{}])
+    assert [result.status for result in results] == [ResultStatus.SUCCESS] * 2 + [ResultStatus.FAILED]
+    assert results[2].error is not None
+    assert "is not the API's origin" in results[2].error.message
+    assert all("evil" not in url_of(call) for call in mocked.calls)
+
+
 def test_a_malformed_page_is_read_again(mocked: responses.RequestsMock, connection: Connection) -> None:
     contacts(mocked)
     mocked.add("GET", f"{API}contacts", body='{"value": [{"contactid": "', content_type="application/json")
