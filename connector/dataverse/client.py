@@ -238,8 +238,13 @@ class DataverseClient:
         """
         if _authority_has_user_info(link):
             raise MalformedLinkError("carries a user name or password, which no link of the service has")
-        if link[:8].lower().startswith(("http://", "https://")):
-            if _split(link)[1] != self.origin:
+        scheme, separator, rest = link.partition("://")
+        if separator and scheme.lower() in ("http", "https"):
+            link = scheme.lower() + separator + rest  # HTTPS://…: the rest of the connector compares it as written
+            parts, origin = _split(link)
+            if "@" in parts.netloc:  # https://evil\@own-host/…: urlsplit's host is ours, requests' is evil's
+                raise MalformedLinkError("carries a user name or password, which no link of the service has")
+            if origin != self.origin:
                 raise ForeignLinkError(link)
             return link
         if link.startswith(self.api_path):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import stat
 import sys
 import webbrowser
 from collections.abc import Iterator
@@ -127,23 +129,30 @@ def _load_options(value: str | None) -> dict[str, Any]:
 
 
 def _options_file(path: Path) -> str:
-    """:returns: an options file's text. :raises ValueError: saying what is wrong, never quoting the name."""
+    """:returns: an options file's text: a regular file (not a pipe, which would wait or eat the documents on standard
+    input), read once and at most :data:`_MOST_OPTIONS_BYTES` of it, as UTF-8 with or without a byte-order mark.
+
+    :raises ValueError: saying what is wrong, never quoting the name.
+    """
     try:
-        regular = path.is_file()
-        size = path.stat().st_size if regular else 0
-    except (OSError, ValueError) as error:  # a name too long, a NUL in it
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError) as error:  # no such file, a name too long, a NUL in it
         reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a file name"
         raise ValueError(f"is neither a JSON object nor a file that can be read ({reason})") from None
-    if not regular:  # a directory, a pipe (reading it would wait, or eat the documents on standard input)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
         raise ValueError("is neither a JSON object nor a file")
-    if size > _MOST_OPTIONS_BYTES:
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            data = handle.read(_MOST_OPTIONS_BYTES + 1)  # /proc files say they are empty and are not
+        except OSError as error:
+            raise ValueError(f"names a file that cannot be read ({error.strerror or type(error).__name__})") from None
+    if len(data) > _MOST_OPTIONS_BYTES:
         raise ValueError(f"names a file of more than {_MOST_OPTIONS_BYTES // 2**20} MB, not an options file")
     try:
-        return path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no part of the JSON
+        return data.decode("utf-8-sig")  # an editor's byte-order mark is no part of the JSON
     except UnicodeDecodeError:
         raise ValueError("names a file that is not UTF-8 text") from None
-    except OSError as error:
-        raise ValueError(f"names a file that cannot be read ({error.strerror or type(error).__name__})") from None
 
 
 @contextlib.contextmanager

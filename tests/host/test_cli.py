@@ -199,6 +199,12 @@ def test_options_that_name_no_readable_file_are_refused_without_reading_them(tmp
     assert str(target) not in str(caught.value)
 
 
+def test_a_missing_options_file_says_why_without_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\(No such file or directory\)$") as caught:
+        _load_options(str(tmp_path / "canary-missing.json"))
+    assert "canary-missing" not in str(caught.value)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

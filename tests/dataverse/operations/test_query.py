@@ -245,6 +245,8 @@ def test_a_next_link_that_is_no_url_ends_the_query_after_its_page(
         "https://user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
         "https:user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
         "//user:canary-pw@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
+        # urlsplit reads contoso as the host, requests evil.example: the token would have gone there.
+        "https://evil.example\\@contoso.crm.dynamics.com/api/data/v9.2/contacts?p=2",
     ],
 )
 def test_a_next_link_with_a_password_is_not_followed(
@@ -273,6 +275,17 @@ def test_a_next_link_with_an_upper_case_scheme_to_another_origin_is_not_followed
     assert results[2].error is not None
     assert "is not the API's origin" in results[2].error.message
     assert all("evil" not in url_of(call) for call in mocked.calls)
+
+
+def test_a_next_link_with_an_upper_case_scheme_to_the_api_is_followed(
+    mocked: responses.RequestsMock, connection: Connection
+) -> None:
+    # It was glued onto the API root (https://…/api/data/v9.2/HTTPS://…) and its page never read.
+    contacts(mocked)
+    mocked.add("GET", f"{API}contacts", json=page(GUIDS[:2], f"{API.replace('https://', 'HTTPS://')}contacts?p=2"))
+    mocked.add("GET", f"{API}contacts?p=2", json=page(GUIDS[2:3]))
+    results = run(connection, "query", {"entity_set": "contacts", "parallel": {"mode": "off"}}, [{}])
+    assert [result.properties["id"] for result in results] == GUIDS[:3], [result.error for result in results]
 
 
 def test_a_malformed_page_is_read_again(mocked: responses.RequestsMock, connection: Connection) -> None:
