@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -116,12 +115,11 @@ def test_the_default_limit_is_dataverses_128_mb() -> None:
 
 def test_an_oversized_body_is_refused_by_its_length_before_it_is_read(sandbox: Sandbox) -> None:
     token = bearer_token(sandbox)
-    # Announce 1 GB and send nothing more: the answer must come without the server waiting for (or reading) it.
-    started = time.monotonic()
+    # Announce 1 GB and send nothing more: the answer must come without the server waiting for (or reading) it; a
+    # server that waited would let the exchange's deadline pass, and it would raise.
     status, headers, body = raw_exchange(
         sandbox, post_head(sandbox, token, f"Content-Length: {1 << 30}\n"), b'{"name": "', timeout=5
     )
-    assert time.monotonic() - started < 5
     assert "128" not in headers.get("retry-after", "")
     assert str(DEFAULT_MAX_BODY_BYTES) in assert_odata_error(status, body, 413)
     assert headers.get("connection", "").lower() == "close"
