@@ -28,13 +28,10 @@ from dataverse_sandbox.server import Sandbox
 __all__ = ["build_parser", "main"]
 
 
-_LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9_-]*")
-
-
 class _QuietParser(argparse.ArgumentParser):
     """An argument parser whose usage errors show no value typed on the command line (it may be a secret typed in the
-    wrong place, e.g. ``connector sandbox --token-store redis://:<password>@…``): a known option or a word shaped as a
-    long option keeps its name; anything else typed (a value, what follows ``=``, ``-Xy…``) is replaced wherever
+    wrong place, e.g. ``connector sandbox --token-store redis://:<password>@…``): an option this parser defines keeps
+    its name; anything else typed (a value, what follows ``=``, ``-Xy…``, ``--Summer2024``) is replaced wherever
     argparse quotes it.
     """
 
@@ -50,7 +47,7 @@ class _QuietParser(argparse.ArgumentParser):
         values = []
         for word in self._typed:
             name, _, value = word.partition("=")
-            if name in self._option_string_actions or _LONG_OPTION.fullmatch(name):
+            if name in self._option_string_actions:
                 values.append(value)  # an option's name is shown, what follows its = is not
             else:
                 values.append(word)  # a value, or what may be one (-Xy…, a short option glued to its value)

@@ -18,13 +18,16 @@ _MOST_DIGITS: Final = 19
 
 def ascii_whole_number(text: str) -> int | None:
     """:returns: the number ``text`` writes in ASCII digits (surrounding whitespace allowed; leading zeros do not count
-    towards the most digits read), else ``None``.
+    towards the most digits read) when it fits in 64 bits, else ``None``.
     """
     value = text.strip()
     if not value.isascii() or not value.isdigit():
         return None
     significant = value.lstrip("0") or "0"
-    return int(significant) if len(significant) <= _MOST_DIGITS else None
+    if len(significant) > _MOST_DIGITS:
+        return None
+    number = int(significant)
+    return number if fits_int64(number) else None  # 19 nines have 19 digits, and no 64-bit field holds them
 
 
 def ascii_integer(text: str) -> int | None:

@@ -33,6 +33,7 @@ from connector.host.token_cipher import (
     new_key_hint,
     token_store_error,
 )
+from connector.secrets import REDACTED
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -256,9 +257,9 @@ def shown_url(url: str) -> str:
     if user is None:
         shown_user = ""
     elif ":" in user and user.partition(":")[2]:
-        shown_user = user.partition(":")[0] + ":***@"
+        shown_user = f"{user.partition(':')[0]}:{REDACTED}@"
     else:
-        shown_user = "***@"  # a single name may be a password written without its colon
+        shown_user = f"{REDACTED}@"  # a single name may be a password written without its colon
     port = f":{match['port']}" if match["port"] else ""
     return f"{match['scheme']}://{shown_user}{match['host']}{port}{match['path'] or ''}"
 

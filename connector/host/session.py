@@ -15,7 +15,7 @@ from connector.host.checkpoint_store import FileCheckpointStore
 from connector.host.config_file import HostConfig, load_config_file
 from connector.host.facade import ConnectorHost
 from connector.host.redis_token_store import RedisTokenStore
-from connector.host.token_store import EncryptedTokenStore, default_store_path, open_token_store
+from connector.host.token_store import EncryptedTokenStore, open_token_store
 from connector.results import AuthorizationStart, Connection
 
 __all__ = ["OpenSession", "begin_sign_in", "open_session"]
@@ -63,10 +63,8 @@ def open_session(
     config = load_config_file(config_path, token_store=store)
     # Incremental reads resume where the last run ended: checkpoints persist beside a file token store (in the
     # connector's home with a Redis one: a checkpoint belongs to one machine's runs).
-    beside = store.path if isinstance(store, EncryptedTokenStore) else default_store_path()
-    context = dataclasses.replace(
-        config.context, checkpoint_store=FileCheckpointStore(beside.with_name("checkpoints.json"))
-    )
+    beside = store.path.with_name("checkpoints.json") if isinstance(store, EncryptedTokenStore) else None
+    context = dataclasses.replace(config.context, checkpoint_store=FileCheckpointStore(beside))
     if callback_url is not None:
         context = dataclasses.replace(context, callback_url=callback_url)
     config = dataclasses.replace(config, context=context)

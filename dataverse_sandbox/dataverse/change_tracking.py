@@ -10,11 +10,11 @@ Not for the initial tracked query: see :mod:`.queries`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from werkzeug.wrappers import Response
 
-from dataverse_sandbox.numbers import ascii_int64
+from dataverse_sandbox.numbers import ascii_int64, fits_int64
 
 from .context import Call
 from .errors import DataverseError, bad_request
@@ -34,6 +34,11 @@ def _since(token: str) -> int:
     if since is None or since < 0:
         raise bad_request(f"The $deltatoken '{token}' is not valid.")
     return since
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    """:returns: whether a paging token's value is a 64-bit whole number (not a bool, not a float)."""
+    return type(value) is int and fits_int64(value)
 
 
 def _check(call: Call, entity: EntityMeta) -> None:
@@ -66,11 +71,13 @@ def delta(call: Call, entity: EntityMeta, token: str) -> Response:
     skiptoken = call.request.args.get("$skiptoken")
     if skiptoken is not None:
         page_token = PageToken.decode(skiptoken, query_id)
-        try:  # the token's fingerprint is no secret: a client can forge one whose values are not numbers
-            upper = int(page_token.snapshot or upper)
-            phase, cursor = page_token.phase, int(page_token.last[0])
-        except (ValueError, TypeError, IndexError, KeyError, OverflowError):
-            raise bad_request(f"The $skiptoken '{skiptoken}' is not valid.") from None
+        # The token's fingerprint is no secret: a client can forge one whose values are no 64-bit whole numbers
+        # (1e300 passed int() and failed in SQLite, a 500).
+        snapshot = page_token.snapshot if page_token.snapshot is not None else upper
+        last = page_token.last[0] if page_token.last else None
+        if not _whole(snapshot) or not _whole(last) or not _whole(page_token.phase):
+            raise bad_request(f"The $skiptoken '{skiptoken}' is not valid.")
+        upper, phase, cursor = snapshot, page_token.phase, last
     values: list[dict[str, Any]] = []
     next_token: PageToken | None = None
     if phase == 0:

@@ -390,7 +390,7 @@ def _download(call: Call, found: StoredFile | None) -> Response:
         end = ascii_int64(match.group(2)) if match.group(2) else None
         last = found.size - 1 if end is None else min(end, found.size - 1)
         if first is None or first > last:
-            raise DataverseError(416, "0x80040203", f"The range starts at {match.group(1)}, past the file's end.")
+            raise DataverseError(416, "0x80040203", f"The range starts at {match.group(1)[:40]}, past the file's end.")
         headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
         headers["x-ms-chunk-size"] = str(BLOCK_SIZE)
         data, status = store.read(found, first, last - first + 1), 206

@@ -178,7 +178,13 @@ def test_release_waits_for_a_renewal_in_progress_and_its_refusal_is_reported() -
     store = ScriptedLockStore([refused("evalsha")], gate=gate)
     lease = Lease(store, KEY, "holder-1", LEASE_S, renew_every=AT_ONCE)
     assert store.renewing.wait(WAIT_S), "the keeper should begin a renewal"
-    gate.set()  # the store answers while the lock is being released
+
+    class AnswersOnStop(threading.Event):
+        def set(self) -> None:
+            super().set()
+            gate.set()  # the store answers once the lock is being released, not before
+
+    lease._stop = AnswersOnStop()  # the keeper waits in the store now, not on the event
     lease.release()
     assert not store.keepers[0].is_alive()
     assert not store.released_during_renewal

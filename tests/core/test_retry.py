@@ -199,6 +199,7 @@ def test_without_retry_after_the_backoff_decides(clock: FakeClock) -> None:
         ("\u0663", None),  # another script's digit
         ("9" * 5000, LONGEST_RETRY_AFTER),  # more digits than int reads: longer than anyone waits, not unreadable
         ("9" * 19, LONGEST_RETRY_AFTER),
+        ("100000000", LONGEST_RETRY_AFTER),  # readable, and longer than a year
         ("0" * 18 + "30", 30.0),  # HTTP's 1*DIGIT allows zeros in front
         (str(2**63), LONGEST_RETRY_AFTER),  # read as absent before: a short default back-off, then sent again
         ("Fri, 31 Dec 9999 23:59:59 GMT", LONGEST_RETRY_AFTER),

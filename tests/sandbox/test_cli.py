@@ -71,6 +71,7 @@ def test_one_command_serves_whoami_and_stops_on_sigterm(tmp_path: Path) -> None:
         ["--verbose=canary-5f3a"],
         ["-pcanary-5f3a"],
         ["--client-secret", "-canary-5f3a"],
+        ["--canary-5f3a"],  # shaped as an option, defined by none
     ],
 )
 def test_a_usage_error_shows_no_value_typed(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

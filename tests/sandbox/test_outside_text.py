@@ -53,8 +53,24 @@ def test_a_query_with_a_number_no_client_sends_is_a_400(api: WebApiSession, quer
 
 @pytest.mark.parametrize(
     ("last", "snapshot", "phase"),
-    [("x", "y", 0), (2**70, None, 0), (1, 2**70, 0), (1e400, None, 0), (1, None, 1e400)],
-    ids=["text", "a key past 64 bits", "a snapshot past 64 bits", "an infinite key", "an infinite phase"],
+    [
+        ("x", "y", 0),
+        (2**70, None, 0),
+        (1, 2**70, 0),
+        (1e400, None, 0),
+        (1, None, 1e400),
+        (1e300, None, 0),
+        (1.5, None, 0),
+    ],
+    ids=[
+        "text",
+        "a key past 64 bits",
+        "a snapshot past 64 bits",
+        "an infinite key",
+        "an infinite phase",
+        "a finite float past 64 bits",
+        "a fraction",
+    ],
 )
 def test_a_forged_delta_skiptoken_is_a_400(api: WebApiSession, last: Any, snapshot: Any, phase: Any) -> None:
     api.create("accounts", {"name": "tracked"})

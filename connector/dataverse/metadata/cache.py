@@ -184,9 +184,7 @@ class MetadataCache:
         try:
             table = self.describe(entity_set).lookup_table(navigation) or self.collections(entity_set).get(navigation)
             other = self.entity_named(table) if table else None
-            if other is not None:
-                self.describe(other.entity_set)
-            found = other.entity_set if other is not None else None
+            found = other.entity_set if other is not None and self.describable(other.entity_set) else None
         except TransientError:
             raise
         except ConnectorError as error:

@@ -221,7 +221,7 @@ def _write_integer(value: Any) -> str:
     elif isinstance(value, str):
         number = integer(value)
         if number is None and _WHOLE.fullmatch(value.strip()):
-            number = LARGEST + 1  # more digits than a 64-bit number has
+            raise LiteralError(f"{_show(value)} is outside the range of a 64-bit whole number")
     if number is None:
         raise LiteralError(f"{_show(value)} is not a whole number")
     if not -LARGEST - 1 <= number <= LARGEST:

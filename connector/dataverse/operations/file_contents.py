@@ -46,6 +46,7 @@ __all__ = [
     "file_sink",
     "file_source",
     "local_path",
+    "plain_file_name",
 ]
 
 FILE_PATH: Final = "file_path"
@@ -308,3 +309,11 @@ def file_sink(
         return FileSink(member, None, path, None)
     except OSError as error:
         raise DocumentError(member, f"cannot be written: {error.strerror or error}") from None
+
+
+def plain_file_name(name: str) -> bool:
+    """:returns: whether an ``x-ms-file-name`` header carries ``name`` as it is: printable ASCII without leading or
+    trailing whitespace (an upload sends any other name as the query parameter; a download's other names come
+    percent-encoded, :func:`~connector.dataverse.operations.file_downloads.header_file_name`).
+    """
+    return name.isascii() and name.isprintable() and name == name.strip()

@@ -38,7 +38,7 @@ import requests
 
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import guid_of, is_guid
-from connector.dataverse.operations.file_contents import FileSink, file_sink
+from connector.dataverse.operations.file_contents import FileSink, file_sink, plain_file_name
 from connector.dataverse.operations.file_options import DownloadFileOptions
 from connector.dataverse.operations.file_targets import FileTarget, file_target, record_id_of
 from connector.dataverse.operations.inputs import document_query_parameters
@@ -188,14 +188,9 @@ def header_file_name(value: str) -> str:
             decoded = unquote(value, errors="strict")
         except UnicodeDecodeError:
             return value
-        if not _plain(decoded):
+        if not plain_file_name(decoded):
             return decoded
     return value
-
-
-def _plain(name: str) -> bool:
-    """:returns: whether ``name`` is one a header carries as it is: printable ASCII, no surrounding whitespace."""
-    return name.isascii() and name.isprintable() and name == name.strip()
 
 
 def _check_range(response: requests.Response, offset: int, block: int) -> None:

@@ -32,7 +32,7 @@ import requests
 
 from connector.dataverse.odata.answers import json_body
 from connector.dataverse.odata.literals import guid_of, is_guid
-from connector.dataverse.operations.file_contents import FileSource, file_source
+from connector.dataverse.operations.file_contents import FileSource, file_source, plain_file_name
 from connector.dataverse.operations.file_options import UploadFileOptions
 from connector.dataverse.operations.file_targets import FileTarget, file_target, record_id_of
 from connector.dataverse.operations.inputs import DocumentError, document_query_parameters
@@ -103,8 +103,9 @@ def _single(
     client = context.client
     query = list(document_query_parameters(document, context.common.query_parameters))
     headers = client.headers(extra={"Content-Type": source.mime_type})
-    if source.name.isascii() and source.name == source.name.strip():
-        # A header value cannot start or end with a space: such a name travels as the query parameter too.
+    if plain_file_name(source.name):
+        # A header value cannot start or end with a space, nor hold a control character: such a name travels as the
+        # query parameter, as a name beyond ASCII does.
         headers["x-ms-file-name"] = source.name
     else:
         query.append(("x-ms-file-name", source.name))

@@ -105,7 +105,7 @@ def test_a_download_file_appears_only_when_complete(tmp_path: Path) -> None:
         memory.write(b"d")
 
 
-@pytest.mark.parametrize("name", ["Bericht über.pdf", " leading space.pdf", "trailing space.pdf "])
+@pytest.mark.parametrize("name", ["Bericht über.pdf", " leading space.pdf", "trailing space.pdf ", "del\x7f.pdf"])
 def test_a_name_a_header_cannot_carry_travels_as_a_query_parameter(
     mocked: responses.RequestsMock, connection: Connection, name: str
 ) -> None:

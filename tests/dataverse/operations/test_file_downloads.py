@@ -14,6 +14,7 @@ import requests
 import responses
 from responses import matchers
 
+from connector.dataverse.operations import file_downloads
 from connector.dataverse.operations.file_downloads import _total, header_file_name
 from connector.results import Connection, OperationResult, ResultStatus
 from tests.support.dataverse import API, add_entity, run
@@ -275,3 +276,14 @@ def test_a_download_of_unknown_size_as_large_as_its_column_holds_is_whole(
         _range(mocked, first, 206, content[first : first + BLOCK], part)
     _range(mocked, 2 * BLOCK, 416, b'{"error":{"code":"0x80040203","message":"The range starts past the end."}}')
     _downloaded_whole(_download(connection), content)
+
+
+def test_a_download_of_unknown_size_from_a_column_that_says_no_size_stops_past_dataverses_largest_file(
+    mocked: responses.RequestsMock, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without MaxSizeInKB the bound is Dataverse's 10 GB, made two blocks here so the test need not send 10 GB.
+    monkeypatch.setattr(file_downloads, "MOST_FILE_BYTES", 2 * BLOCK)
+    _file_column(mocked)
+    for first in (0, BLOCK, 2 * BLOCK):
+        _range(mocked, first, 206, _content(BLOCK), {"Content-Range": f"bytes {first}-{first + BLOCK - 1}/*"})
+    _failed_keeping_nothing(_download(connection), f"holds at most {2 * BLOCK} bytes")
